@@ -1,0 +1,193 @@
+"""Kafka's record-batch compression codecs, by attribute id.
+
+=====  ======  ==========================================================
+ id    codec   wire format
+=====  ======  ==========================================================
+ 0     none    the records as they are
+ 1     gzip    RFC 1952 gzip (one or more members)
+ 2     snappy  xerial framing as the Java client writes it (16-byte header
+               ``\\x82SNAPPY\\x00`` + version 1 + compatible 1, then blocks of
+               int32 length + raw snappy block, 32 KiB of input per block);
+               raw snappy blocks are accepted on decompress
+ 3     lz4     standard LZ4 frame format, independent blocks
+ 4     zstd    standard zstd frames (content size optional)
+=====  ======  ==========================================================
+
+``compress`` and ``decompress`` raise ``KafkaError`` with
+``UNSUPPORTED_COMPRESSION_TYPE`` for an unknown id and ``CorruptRecordError``
+when the compressed bytes cannot be decoded. Used off the hot path only: the
+broker stores producers' compressed batches as they arrive.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from typing import Final
+
+import cramjam
+import lz4.frame
+import zstandard
+
+from protocol.errors import CorruptRecordError, ErrorCode, KafkaError
+
+NONE: Final = 0
+GZIP: Final = 1
+SNAPPY: Final = 2
+LZ4: Final = 3
+ZSTD: Final = 4
+
+CODECS: Final = (NONE, GZIP, SNAPPY, LZ4, ZSTD)
+
+XERIAL_MAGIC: Final = b"\x82SNAPPY\x00"
+XERIAL_HEADER: Final = XERIAL_MAGIC + struct.pack(">ii", 1, 1)
+XERIAL_BLOCK_SIZE: Final = 32 * 1024
+
+DEFAULT_GZIP_LEVEL: Final = 6
+DEFAULT_ZSTD_LEVEL: Final = 3
+
+# A snappy copy element of 2 bytes yields at most 64 bytes; an lz4 sequence
+# expands at most ~255x. Claimed sizes beyond these bounds are corrupt and
+# must not be allocated.
+_SNAPPY_MAX_RATIO: Final = 64
+_LZ4_MAX_RATIO: Final = 256
+
+_INT32: Final = struct.Struct(">i")
+
+Buffer = bytes | bytearray | memoryview
+
+
+def _unsupported(codec: int) -> KafkaError:
+    return KafkaError(
+        f"unsupported compression type {codec}",
+        ErrorCode.unsupported_compression_type,
+    )
+
+
+def compress(codec: int, data: Buffer, level: int | None = None) -> bytes:
+    """Compress ``data`` with codec ``codec`` (0-4); ``level`` None means the codec default."""
+    if codec == NONE:
+        return bytes(data)
+    if codec == GZIP:
+        return gzip.compress(
+            data, compresslevel=DEFAULT_GZIP_LEVEL if level is None else level, mtime=0
+        )
+    if codec == SNAPPY:
+        return _xerial_compress(data)
+    if codec == LZ4:
+        return bytes(
+            lz4.frame.compress(
+                data,
+                compression_level=0 if level is None else level,
+                block_size=lz4.frame.BLOCKSIZE_MAX64KB,
+                block_linked=False,
+                content_checksum=False,
+                store_size=False,
+            )
+        )
+    if codec == ZSTD:
+        compressor = zstandard.ZstdCompressor(level=DEFAULT_ZSTD_LEVEL if level is None else level)
+        return bytes(compressor.compress(data))
+    raise _unsupported(codec)
+
+
+def decompress(codec: int, data: Buffer) -> bytes:
+    """Decompress ``data`` written with codec ``codec``; empty input gives empty output."""
+    if codec == NONE:
+        return bytes(data)
+    if codec not in CODECS:
+        raise _unsupported(codec)
+    if len(data) == 0:
+        return b""
+    try:
+        if codec == GZIP:
+            return gzip.decompress(data)
+        if codec == SNAPPY:
+            return _snappy_decompress(data)
+        if codec == LZ4:
+            return _lz4_decompress(data)
+        return _zstd_decompress(data)
+    except CorruptRecordError:
+        raise
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+        RuntimeError,
+        ValueError,
+        struct.error,
+        cramjam.DecompressionError,
+        zstandard.ZstdError,
+    ) as exc:
+        name = ("none", "gzip", "snappy", "lz4", "zstd")[codec]
+        raise CorruptRecordError(f"corrupt {name} data: {exc}") from exc
+
+
+def _xerial_compress(data: Buffer) -> bytes:
+    view = memoryview(data)
+    parts = [XERIAL_HEADER]
+    for start in range(0, len(view), XERIAL_BLOCK_SIZE):
+        block = bytes(cramjam.snappy.compress_raw(view[start : start + XERIAL_BLOCK_SIZE]))
+        parts.append(_INT32.pack(len(block)))
+        parts.append(block)
+    return b"".join(parts)
+
+
+def _snappy_block(block: Buffer) -> bytes:
+    claimed = cramjam.snappy.decompress_raw_len(block)
+    if claimed > len(block) * _SNAPPY_MAX_RATIO + 64:
+        raise CorruptRecordError(f"snappy block claims {claimed} bytes from {len(block)}")
+    return bytes(cramjam.snappy.decompress_raw(block))
+
+
+def _snappy_decompress(data: Buffer) -> bytes:
+    view = memoryview(data)
+    if len(view) < 16 or bytes(view[:8]) != XERIAL_MAGIC:
+        return _snappy_block(view)
+    # Version and compatible fields are ignored: some producers write them
+    # little-endian, and there is only one xerial block format.
+    parts: list[bytes] = []
+    pos = 16
+    end = len(view)
+    while pos < end:
+        if end - pos < 4:
+            raise CorruptRecordError("xerial snappy block length truncated")
+        (length,) = _INT32.unpack_from(view, pos)
+        pos += 4
+        if length < 0 or pos + length > end:
+            raise CorruptRecordError(f"xerial snappy block length {length} out of range")
+        parts.append(_snappy_block(view[pos : pos + length]))
+        pos += length
+    return b"".join(parts)
+
+
+def _lz4_decompress(data: Buffer) -> bytes:
+    view = memoryview(data)
+    parts: list[bytes] = []
+    pos = 0
+    while pos < len(view):
+        frame = view[pos:]
+        info = lz4.frame.get_frame_info(frame)
+        claimed = int(info.get("content_size", 0) or 0)
+        if claimed > len(frame) * _LZ4_MAX_RATIO + 1024:
+            raise CorruptRecordError(f"lz4 frame claims {claimed} bytes from {len(frame)}")
+        out, read = lz4.frame.decompress(frame, return_bytes_read=True)
+        if read <= 0:
+            raise CorruptRecordError("lz4 frame consumed no input")
+        parts.append(bytes(out))
+        pos += int(read)
+    return b"".join(parts)
+
+
+def _zstd_decompress(data: Buffer) -> bytes:
+    parts: list[bytes] = []
+    remaining: bytes = bytes(data)
+    dctx = zstandard.ZstdDecompressor()
+    while remaining:
+        obj = dctx.decompressobj()
+        parts.append(bytes(obj.decompress(remaining)))
+        if not obj.eof:
+            raise CorruptRecordError("zstd frame truncated")
+        remaining = bytes(obj.unused_data)
+    return b"".join(parts)
