@@ -13,9 +13,10 @@
  4     zstd    standard zstd frames (content size optional)
 =====  ======  ==========================================================
 
-``compress`` and ``decompress`` raise ``KafkaError`` with
-``UNSUPPORTED_COMPRESSION_TYPE`` for an unknown id and ``CorruptRecordError``
-when the compressed bytes cannot be decoded. Used off the hot path only: the
+``compress`` raises ``KafkaError`` with ``UNSUPPORTED_COMPRESSION_TYPE`` for
+an unknown id; ``decompress`` raises ``CorruptRecordError`` (a ``KafkaError``)
+for an unknown id (keeping that error code) and when the compressed bytes
+cannot be decoded. Used off the hot path only: the
 broker stores producers' compressed batches as they arrive.
 """
 
@@ -97,7 +98,11 @@ def decompress(codec: int, data: Buffer) -> bytes:
     if codec == NONE:
         return bytes(data)
     if codec not in CODECS:
-        raise _unsupported(codec)
+        # Stored or produced bytes that name no codec are corrupt, and the
+        # error still carries UNSUPPORTED_COMPRESSION_TYPE.
+        raise CorruptRecordError(
+            f"unsupported compression type {codec}", ErrorCode.unsupported_compression_type
+        )
     if len(data) == 0:
         return b""
     try:
@@ -127,7 +132,9 @@ def decompress(codec: int, data: Buffer) -> bytes:
 def _xerial_compress(data: Buffer) -> bytes:
     view = memoryview(data)
     parts = [XERIAL_HEADER]
-    for start in range(0, len(view), XERIAL_BLOCK_SIZE):
+    # Empty input still gets one (empty) block: some readers take a bare
+    # 16-byte header for raw snappy.
+    for start in range(0, max(len(view), 1), XERIAL_BLOCK_SIZE):
         block = bytes(cramjam.snappy.compress_raw(view[start : start + XERIAL_BLOCK_SIZE]))
         parts.append(_INT32.pack(len(block)))
         parts.append(block)
