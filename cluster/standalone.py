@@ -1,0 +1,198 @@
+"""Standalone metadata store: one node, metadata persisted in its own data dir.
+
+The document ``josef-metadata.json`` at the top of the first log dir holds the
+cluster id, the topics (id, partition states, config overrides) and the next
+producer id block. It is rewritten atomically (tmp + fsync + rename) off the
+event loop on every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from cluster.metadata import BrokerRegistration, PartitionState, TopicMetadata
+
+METADATA_FILE = "josef-metadata.json"
+FORMAT_VERSION = 1
+
+
+def new_cluster_id() -> str:
+    """Kafka cluster ids are url-safe base64 of a random UUID without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class StandaloneMetadataStore:
+    """MetadataStore for a single broker that is its own controller."""
+
+    def __init__(self, data_dir: Path, broker: BrokerRegistration) -> None:
+        self._path = data_dir / METADATA_FILE
+        self._broker = broker
+        self._topics: dict[str, TopicMetadata] = {}
+        self._by_id: dict[uuid.UUID, TopicMetadata] = {}
+        self._cluster_id = ""
+        self._next_producer_id = 0
+        self._lock = asyncio.Lock()
+
+    # -- loading -------------------------------------------------------------
+    def load(self) -> None:
+        """Blocking: read the document, or create a new cluster identity."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._path.exists():
+            self._cluster_id = new_cluster_id()
+            _write_atomically(self._path, self._serialize())
+            return
+        try:
+            doc = json.loads(self._path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f"cannot read cluster metadata {self._path}: {exc}") from exc
+        self._cluster_id = str(doc["cluster_id"])
+        self._next_producer_id = int(doc.get("next_producer_id", 0))
+        for name, t in doc.get("topics", {}).items():
+            topic = TopicMetadata(
+                name=name,
+                topic_id=uuid.UUID(t["topic_id"]),
+                partitions={
+                    int(p): PartitionState(
+                        replicas=list(s["replicas"]),
+                        leader=int(s["leader"]),
+                        leader_epoch=int(s.get("leader_epoch", 0)),
+                        isr=list(s.get("isr", s["replicas"])),
+                        controller_epoch=int(s.get("controller_epoch", 0)),
+                        partition_epoch=int(s.get("partition_epoch", 0)),
+                    )
+                    for p, s in t["partitions"].items()
+                },
+                configs=dict(t.get("configs", {})),
+                is_internal=bool(t.get("is_internal", False)),
+            )
+            self._topics[name] = topic
+            self._by_id[topic.topic_id] = topic
+
+    def _serialize(self) -> bytes:
+        doc: dict[str, Any] = {
+            "version": FORMAT_VERSION,
+            "cluster_id": self._cluster_id,
+            "next_producer_id": self._next_producer_id,
+            "topics": {
+                t.name: {
+                    "topic_id": str(t.topic_id),
+                    "is_internal": t.is_internal,
+                    "configs": t.configs,
+                    "partitions": {
+                        str(p): {
+                            "replicas": s.replicas,
+                            "leader": s.leader,
+                            "leader_epoch": s.leader_epoch,
+                            "isr": s.isr,
+                            "controller_epoch": s.controller_epoch,
+                            "partition_epoch": s.partition_epoch,
+                        }
+                        for p, s in sorted(t.partitions.items())
+                    },
+                }
+                for t in self._topics.values()
+            },
+        }
+        return json.dumps(doc, indent=1, sort_keys=True).encode()
+
+    async def _persist(self) -> None:
+        data = self._serialize()
+        await asyncio.to_thread(_write_atomically, self._path, data)
+
+    # -- reads ---------------------------------------------------------------
+    @property
+    def cluster_id(self) -> str:
+        return self._cluster_id
+
+    @property
+    def controller_id(self) -> int:
+        return self._broker.broker_id
+
+    def brokers(self) -> list[BrokerRegistration]:
+        return [self._broker]
+
+    def topics(self) -> dict[str, TopicMetadata]:
+        return self._topics
+
+    def topic(self, name: str) -> TopicMetadata | None:
+        return self._topics.get(name)
+
+    def topic_by_id(self, topic_id: uuid.UUID) -> TopicMetadata | None:
+        return self._by_id.get(topic_id)
+
+    # -- writes --------------------------------------------------------------
+    async def create_topic(
+        self,
+        name: str,
+        assignment: dict[int, list[int]],
+        configs: dict[str, str],
+        is_internal: bool = False,
+    ) -> TopicMetadata:
+        async with self._lock:
+            if name in self._topics:
+                raise KeyError(name)
+            topic_id = uuid.uuid4()
+            while topic_id in self._by_id or topic_id.int == 0:
+                topic_id = uuid.uuid4()
+            topic = TopicMetadata(
+                name=name,
+                topic_id=topic_id,
+                partitions={
+                    p: PartitionState(replicas=list(r), leader=r[0], isr=list(r))
+                    for p, r in assignment.items()
+                },
+                configs=dict(configs),
+                is_internal=is_internal,
+            )
+            self._topics[name] = topic
+            self._by_id[topic_id] = topic
+            await self._persist()
+            return topic
+
+    async def delete_topic(self, name: str) -> None:
+        async with self._lock:
+            topic = self._topics.pop(name)
+            self._by_id.pop(topic.topic_id, None)
+            await self._persist()
+
+    async def add_partitions(self, name: str, assignment: dict[int, list[int]]) -> None:
+        async with self._lock:
+            topic = self._topics[name]
+            for p, r in assignment.items():
+                topic.partitions[p] = PartitionState(replicas=list(r), leader=r[0], isr=list(r))
+            await self._persist()
+
+    async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        async with self._lock:
+            self._topics[name].configs = dict(configs)
+            await self._persist()
+
+    async def allocate_producer_id_block(self, block_size: int) -> int:
+        async with self._lock:
+            first = self._next_producer_id
+            self._next_producer_id = first + block_size
+            await self._persist()
+            return first
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,84 @@
+"""Request/response message codecs backed by kio's generated schemas."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from kio.index import load_request_schema, load_response_schema
+from kio.serial import entity_reader, entity_writer
+
+from protocol.errors import ProtocolViolation
+from protocol.headers import API_VERSIONS_KEY, response_header
+
+Reader = Callable[[Any, int], tuple[Any, int]]
+Writer = Callable[[Any, Any], None]
+
+
+@cache
+def request_schema(api_key: int, version: int) -> type[Any]:
+    return load_request_schema(api_key, version)
+
+
+@cache
+def response_schema(api_key: int, version: int) -> type[Any]:
+    return load_response_schema(api_key, version)
+
+
+@cache
+def request_is_flexible(api_key: int, version: int) -> bool:
+    return bool(request_schema(api_key, version).__flexible__)
+
+
+@cache
+def response_header_is_flexible(api_key: int, version: int) -> bool:
+    if api_key == API_VERSIONS_KEY:
+        return False  # ApiVersions responses always carry header v0
+    return bool(response_schema(api_key, version).__flexible__)
+
+
+@cache
+def _reader(schema: type[Any]) -> Reader:
+    return entity_reader(schema)  # type: ignore[no-any-return]
+
+
+@cache
+def _writer(schema: type[Any]) -> Writer:
+    return entity_writer(schema)  # type: ignore[no-any-return]
+
+
+def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> Any:
+    schema = request_schema(api_key, version)
+    try:
+        entity, size = _reader(schema)(frame, offset)
+    except ProtocolViolation:
+        raise
+    except Exception as exc:  # kio raises assorted errors on malformed input
+        raise ProtocolViolation(f"malformed {schema.__name__} v{version}: {exc!r}") from exc
+    if offset + size != len(frame):
+        # Kafka tolerates nothing after the body either.
+        raise ProtocolViolation(
+            f"{len(frame) - offset - size} trailing bytes after {schema.__name__} v{version}"
+        )
+    return entity
+
+
+def encode_response(api_key: int, version: int, correlation_id: int, response: Any) -> bytes:
+    """Serialize a response with its header and 4-byte size prefix."""
+    out = io.BytesIO()
+    out.write(b"\x00\x00\x00\x00")
+    out.write(response_header(correlation_id, response_header_is_flexible(api_key, version)))
+    _writer(type(response))(out, response)
+    buf = out.getbuffer()
+    size = len(buf) - 4
+    buf[0:4] = size.to_bytes(4, "big")
+    del buf
+    return out.getvalue()
+
+
+def encode_entity(entity: Any) -> bytes:
+    out = io.BytesIO()
+    _writer(type(entity))(out, entity)
+    return out.getvalue()

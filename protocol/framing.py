@@ -1,0 +1,59 @@
+"""Length-prefixed Kafka frames: a sans-io decoder fed with bytes from a socket."""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+from protocol.errors import ProtocolViolation
+
+_SIZE: Final = struct.Struct(">i")
+
+
+class FrameTooLarge(ProtocolViolation):
+    """A frame longer than socket.request.max.bytes; the connection is closed."""
+
+
+class FrameDecoder:
+    """Splits a byte stream into request frames (without the 4-byte size prefix).
+
+    The size is validated before any buffer for the frame is set aside, so a
+    hostile length cannot make the broker allocate memory.
+    """
+
+    __slots__ = ("_buf", "_max_size")
+
+    def __init__(self, max_size: int) -> None:
+        self._buf = bytearray()
+        self._max_size = max_size
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self._buf
+        buf += data
+        frames: list[bytes] = []
+        pos = 0
+        end = len(buf)
+        while end - pos >= 4:
+            (size,) = _SIZE.unpack_from(buf, pos)
+            if size < 0 or size > self._max_size:
+                del buf[:]
+                raise FrameTooLarge(
+                    f"frame of {size} bytes exceeds socket.request.max.bytes={self._max_size}"
+                    if size >= 0
+                    else f"negative frame size {size}"
+                )
+            if end - pos - 4 < size:
+                break
+            frames.append(bytes(buf[pos + 4 : pos + 4 + size]))
+            pos += 4 + size
+        if pos:
+            del buf[:pos]
+        return frames
+
+
+def frame(payload: bytes) -> bytes:
+    return _SIZE.pack(len(payload)) + payload
