@@ -409,7 +409,10 @@ def encode_batch(
         last = last_offset_delta
     if last < 0:
         last = 0
-    payload = compress(compression, body) if compression and body else body
+    if not records:
+        # As Kafka writes empty batches: nothing to compress, codec none.
+        compression = 0
+    payload = compress(compression, body) if compression else body
 
     attributes = compression & 0x07
     if timestamp_type:
