@@ -33,10 +33,11 @@ class MappedIndex:
     ENTRY_SIZE: ClassVar[int] = 8
     REL_OFFSET_AT: ClassVar[int] = 0  # where the relative offset sits inside an entry
 
-    def __init__(self, path: Path, base_offset: int, max_index_size: int, writable: bool = True):
+    def __init__(
+        self, path: Path, base_offset: int, max_index_size: int, preallocate: bool = True
+    ) -> None:
         self.path = path
         self.base_offset = base_offset
-        self._writable = writable
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         self._mm: mmap.mmap | None = None
         length = os.fstat(self._fd).st_size
@@ -48,7 +49,7 @@ class MappedIndex:
             )
         self._map(length)
         self.entries = 0 if newly_created else self._count_entries(length // self.ENTRY_SIZE)
-        if writable:
+        if preallocate:
             self.resize(max_index_size)
 
     # -- mapping -------------------------------------------------------------------------
@@ -95,17 +96,6 @@ class MappedIndex:
         assert self._mm is not None
         return self._mm
 
-    def _rel_offset_at(self, slot: int) -> int:
-        return int.from_bytes(
-            self._buf()[
-                slot * self.ENTRY_SIZE + self.REL_OFFSET_AT : slot * self.ENTRY_SIZE
-                + self.REL_OFFSET_AT
-                + 4
-            ],
-            "big",
-            signed=True,
-        )
-
     def _is_zero_slot(self, slot: int) -> bool:
         start = slot * self.ENTRY_SIZE
         return self._buf()[start : start + self.ENTRY_SIZE] == bytes(self.ENTRY_SIZE)
@@ -142,8 +132,7 @@ class MappedIndex:
     def close(self) -> None:
         if self._fd < 0:
             return
-        if self._writable:
-            self.trim_to_valid_size()
+        self.trim_to_valid_size()
         if self._mm is not None:
             self._mm.close()
             self._mm = None
