@@ -1,13 +1,312 @@
 """Topic-level log configuration with Kafka's names and defaults (LogConfig).
 
-Each field is one topic config (``retention.ms`` ...). Broker-level keys
-(``log.retention.ms`` ...) supply the defaults; per-topic overrides win.
+Each field of :class:`LogConfig` is one topic config (``retention.ms`` ...).
+Broker-level keys (``log.retention.ms`` ...) supply the defaults; per-topic
+overrides win. :data:`TOPIC_CONFIG_DEFS` is the one table of topic configs:
+type, validator, broker synonyms and documentation. The generic pieces of a
+config table (:class:`ConfigDef`, validators, :class:`ConfigEntry` for
+DescribeConfigs) live here too, so that ``broker.config`` builds the broker
+table from the same parts.
+
+Invariant: every field of ``LogConfig`` has exactly one def whose name is the
+field name with ``_`` replaced by ``.``, and vice versa.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Any
+
+from protocol.errors import ErrorCode, KafkaError
+
+LONG_MAX = 9_223_372_036_854_775_807
+LONG_MIN = -9_223_372_036_854_775_808
+INT_MAX = 2_147_483_647
+INT_MIN = -2_147_483_648
+SHORT_MAX = 32_767
+SHORT_MIN = -32_768
+
+ConfigValue = int | float | str | bool | tuple[str, ...] | None
+
+
+class ConfigType(enum.IntEnum):
+    """DescribeConfigs v3+ ``config_type``."""
+
+    UNKNOWN = 0
+    BOOLEAN = 1
+    STRING = 2
+    INT = 3
+    SHORT = 4
+    LONG = 5
+    DOUBLE = 6
+    LIST = 7
+    CLASS = 8
+    PASSWORD = 9
+
+
+class ConfigSource(enum.IntEnum):
+    """DescribeConfigs v1+ ``config_source``."""
+
+    UNKNOWN = 0
+    DYNAMIC_TOPIC_CONFIG = 1
+    DYNAMIC_BROKER_CONFIG = 2
+    DYNAMIC_DEFAULT_BROKER_CONFIG = 3
+    STATIC_BROKER_CONFIG = 4
+    DEFAULT_CONFIG = 5
+    DYNAMIC_BROKER_LOGGER_CONFIG = 6
+
+
+class Importance(enum.Enum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class InvalidConfigError(KafkaError):
+    """A bad topic config name or value; answered with INVALID_CONFIG."""
+
+    error_code = ErrorCode.invalid_config
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+# --- validators ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Numeric bounds, inclusive; ``None`` means unbounded."""
+
+    min: float | None = None
+    max: float | None = None
+
+    def check(self, value: ConfigValue) -> None:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return
+        if self.min is not None and value < self.min:
+            raise ValueError(f"value {_fmt_num(value)} must be at least {_fmt_num(self.min)}")
+        if self.max is not None and value > self.max:
+            raise ValueError(f"value {_fmt_num(value)} must be no more than {_fmt_num(self.max)}")
+
+    def describe(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f"[{_fmt_num(self.min)},...,{_fmt_num(self.max)}]"
+        if self.min is not None:
+            return f"[{_fmt_num(self.min)},...]"
+        if self.max is not None:
+            return f"[...,{_fmt_num(self.max)}]"
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class OneOf:
+    """A string (or every element of a list) must be one of ``values``."""
+
+    values: tuple[str, ...]
+    case_sensitive: bool = True
+
+    def check(self, value: ConfigValue) -> None:
+        items: Iterable[Any] = value if isinstance(value, tuple) else (value,)
+        allowed = self.values if self.case_sensitive else tuple(v.upper() for v in self.values)
+        for item in items:
+            if item is None:
+                continue
+            probe = item if self.case_sensitive else str(item).upper()
+            if probe not in allowed:
+                raise ValueError(f"{item!r} must be one of: {', '.join(self.values)}")
+
+    def describe(self) -> str:
+        return "[" + ", ".join(self.values) + "]"
+
+
+_THROTTLED_ENTRY = re.compile(r"^\d+:\d+$")
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottledReplicas:
+    """``*`` or a list of ``partition:broker`` pairs."""
+
+    def check(self, value: ConfigValue) -> None:
+        items = value if isinstance(value, tuple) else ()
+        if items == ("*",):
+            return
+        for item in items:
+            if not _THROTTLED_ENTRY.match(item):
+                raise ValueError(f"{item!r} is not '*' or a list of [partitionId]:[brokerId] pairs")
+
+    def describe(self) -> str:
+        return "[partitionId]:[brokerId],[partitionId]:[brokerId],..."
+
+
+Validator = Range | OneOf | ThrottledReplicas
+
+
+def _fmt_num(value: float) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return str(int(value))
+    return str(value)
+
+
+# --- parsing and formatting ---------------------------------------------------
+
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_BOUNDS = {
+    ConfigType.SHORT: (SHORT_MIN, SHORT_MAX, "short"),
+    ConfigType.INT: (INT_MIN, INT_MAX, "int"),
+    ConfigType.LONG: (LONG_MIN, LONG_MAX, "long"),
+}
+
+
+def parse_value(config_type: ConfigType, raw: str) -> ConfigValue:
+    """Parse ``raw`` as Kafka's ConfigDef would; raise ``ValueError(reason)``."""
+    text = raw.strip()
+    if config_type is ConfigType.BOOLEAN:
+        lowered = text.lower()
+        if lowered == "true":
+            return True
+        if lowered == "false":
+            return False
+        raise ValueError(f"expected true or false, got {raw!r}")
+    if config_type in _BOUNDS:
+        low, high, label = _BOUNDS[config_type]
+        if not _INTEGER.match(text):
+            raise ValueError(f"expected an integer ({label}), got {raw!r}")
+        number = int(text)
+        if not low <= number <= high:
+            raise ValueError(f"{number} is out of range for a {label}")
+        return number
+    if config_type is ConfigType.DOUBLE:
+        if "_" in text:
+            raise ValueError(f"expected a number (double), got {raw!r}")
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number (double), got {raw!r}") from None
+    if config_type is ConfigType.LIST:
+        if not text:
+            return ()
+        return tuple(item.strip() for item in text.split(","))
+    return text
+
+
+def format_value(config_type: ConfigType, value: ConfigValue) -> str | None:
+    """The string form of a value, as DescribeConfigs reports it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if config_type is ConfigType.DOUBLE and isinstance(value, int | float):
+        return str(float(value))
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Synonym:
+    """A broker key that supplies a topic config's default (``factor`` converts units)."""
+
+    name: str
+    factor: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDef:
+    """One configuration key: type, default, validation and documentation.
+
+    ``synonyms`` lists, in order of precedence, the keys that supply this
+    config's value: for a topic config the broker keys behind its default,
+    for a broker key the keys in its own chain (``log.retention.ms`` >
+    ``log.retention.minutes`` > ``log.retention.hours``).
+    """
+
+    name: str
+    type: ConfigType
+    default: ConfigValue
+    doc: str
+    validator: Validator | None = None
+    importance: Importance = Importance.MEDIUM
+    synonyms: tuple[Synonym, ...] = ()
+
+    @property
+    def attr(self) -> str:
+        """The Python attribute name: dots and dashes become underscores."""
+        return self.name.replace(".", "_").replace("-", "_")
+
+    @property
+    def sensitive(self) -> bool:
+        return self.type is ConfigType.PASSWORD
+
+    def parse(self, raw: str) -> ConfigValue:
+        """Parse and validate ``raw``; raise ``ValueError(reason)``."""
+        value = parse_value(self.type, raw)
+        self.validate(value)
+        return value
+
+    def validate(self, value: ConfigValue) -> None:
+        if self.validator is not None and value is not None:
+            self.validator.check(value)
+
+    def format(self, value: ConfigValue) -> str | None:
+        return format_value(self.type, value)
+
+    @property
+    def default_str(self) -> str | None:
+        return self.format(self.default)
+
+    @property
+    def valid_values(self) -> str:
+        return self.validator.describe() if self.validator is not None else ""
+
+
+def render_markdown_table(defs: Iterable[ConfigDef]) -> str:
+    """A Markdown table of ``defs`` for the README."""
+    lines = [
+        "| name | type | default | valid values | importance | description |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for d in defs:
+        default = d.default_str
+        doc = d.doc.replace("|", "\\|")
+        shown = "null" if default is None else (f"`{default}`" if default else '""')
+        lines.append(
+            f"| `{d.name}` | {d.type.name.lower()} | {shown} | {d.valid_values} "
+            f"| {d.importance.value} | {doc} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --- DescribeConfigs entries --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSynonym:
+    name: str
+    value: str | None
+    source: ConfigSource
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigEntry:
+    """One DescribeConfigs result entry (field names follow the schema)."""
+
+    name: str
+    value: str | None
+    source: ConfigSource
+    read_only: bool
+    is_sensitive: bool
+    synonyms: tuple[ConfigSynonym, ...]
+    config_type: ConfigType
+    documentation: str | None
+
+
+# --- LogConfig ----------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,19 +323,23 @@ class LogConfig:
     index_interval_bytes: int = 4096  # index.interval.bytes
     max_message_bytes: int = 1_048_588  # max.message.bytes
     message_timestamp_type: str = "CreateTime"  # message.timestamp.type
-    flush_messages: int = 9_223_372_036_854_775_807  # flush.messages
-    flush_ms: int = 9_223_372_036_854_775_807  # flush.ms
+    flush_messages: int = LONG_MAX  # flush.messages
+    flush_ms: int = LONG_MAX  # flush.ms
     min_insync_replicas: int = 1  # min.insync.replicas
     file_delete_delay_ms: int = 60_000  # file.delete.delay.ms
     delete_retention_ms: int = 86_400_000  # delete.retention.ms
     min_compaction_lag_ms: int = 0  # min.compaction.lag.ms
-    max_compaction_lag_ms: int = 9_223_372_036_854_775_807  # max.compaction.lag.ms
+    max_compaction_lag_ms: int = LONG_MAX  # max.compaction.lag.ms
     min_cleanable_dirty_ratio: float = 0.5  # min.cleanable.dirty.ratio
     compression_type: str = "producer"  # compression.type
     unclean_leader_election_enable: bool = False  # unclean.leader.election.enable
     preallocate: bool = False  # preallocate
-    message_timestamp_before_max_ms: int = 9_223_372_036_854_775_807
-    message_timestamp_after_max_ms: int = 9_223_372_036_854_775_807
+    message_timestamp_before_max_ms: int = LONG_MAX
+    message_timestamp_after_max_ms: int = LONG_MAX
+    message_timestamp_difference_max_ms: int = LONG_MAX  # deprecated in Kafka 3.6
+    message_downconversion_enable: bool = True
+    leader_replication_throttled_replicas: str = ""
+    follower_replication_throttled_replicas: str = ""
 
     @property
     def compact(self) -> bool:
@@ -52,3 +355,281 @@ class LogConfig:
 
     def with_changes(self, **changes: Any) -> LogConfig:
         return replace(self, **changes)
+
+    @classmethod
+    def from_topic_overrides(cls, defaults: LogConfig, overrides: Mapping[str, str]) -> LogConfig:
+        """``defaults`` with the topic overrides applied.
+
+        Raises :class:`InvalidConfigError` for an unknown topic config name or
+        a value that does not parse or validate (Kafka answers INVALID_CONFIG).
+        """
+        changes: dict[str, Any] = {}
+        for key, raw in overrides.items():
+            definition = TOPIC_CONFIGS.get(key)
+            if definition is None:
+                raise InvalidConfigError(key, "unknown topic config")
+            try:
+                value = definition.parse(raw)
+            except ValueError as exc:
+                raise InvalidConfigError(key, str(exc)) from None
+            if value is None:
+                raise InvalidConfigError(key, "a value is required")
+            changes[definition.attr] = ",".join(value) if isinstance(value, tuple) else value
+        result = replace(defaults, **changes) if changes else defaults
+        if result.min_compaction_lag_ms > result.max_compaction_lag_ms:
+            key = "min.compaction.lag.ms"
+            if key not in overrides:
+                key = "max.compaction.lag.ms"
+            raise InvalidConfigError(
+                key,
+                f"min.compaction.lag.ms ({result.min_compaction_lag_ms}) must not be greater "
+                f"than max.compaction.lag.ms ({result.max_compaction_lag_ms})",
+            )
+        return result
+
+    def get(self, name: str) -> ConfigValue:
+        """The value of topic config ``name`` (KeyError if unknown)."""
+        return _as_config_value(getattr(self, TOPIC_CONFIGS[name].attr))
+
+    def as_strings(self) -> dict[str, str | None]:
+        """Every topic config as DescribeConfigs would show its value."""
+        return {d.name: _field_value_str(d, self) for d in TOPIC_CONFIG_DEFS}
+
+
+def validate_topic_overrides(overrides: Mapping[str, str]) -> None:
+    """Raise :class:`InvalidConfigError` if any override is unknown or invalid."""
+    LogConfig.from_topic_overrides(LogConfig(), overrides)
+
+
+# --- the topic config table ---------------------------------------------------
+
+_T = ConfigType
+_H, _M, _L = Importance.HIGH, Importance.MEDIUM, Importance.LOW
+_COMPRESSION = OneOf(("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"))
+_S = Synonym
+
+# fmt: off
+TOPIC_CONFIG_DEFS: tuple[ConfigDef, ...] = (
+    ConfigDef(
+        "cleanup.policy", _T.LIST, ("delete",),
+        "Retention policy for old segments: delete, compact, or both.",
+        OneOf(("compact", "delete")), _M, (_S("log.cleanup.policy"),),
+    ),
+    ConfigDef(
+        "compression.type", _T.STRING, "producer",
+        "Final compression of the topic's batches; 'producer' keeps the producer's codec.",
+        _COMPRESSION, _M, (_S("compression.type"),),
+    ),
+    ConfigDef(
+        "delete.retention.ms", _T.LONG, 86_400_000,
+        "How long delete tombstones are kept on compacted topics.",
+        Range(0), _M, (_S("log.cleaner.delete.retention.ms"),),
+    ),
+    ConfigDef(
+        "file.delete.delay.ms", _T.LONG, 60_000,
+        "Time to wait before deleting a file from the filesystem.",
+        Range(0), _M, (_S("log.segment.delete.delay.ms"),),
+    ),
+    ConfigDef(
+        "flush.messages", _T.LONG, LONG_MAX,
+        "Force an fsync of the log after this many messages.",
+        Range(1), _M, (_S("log.flush.interval.messages"),),
+    ),
+    ConfigDef(
+        "flush.ms", _T.LONG, LONG_MAX,
+        "Force an fsync of the log after this many milliseconds.",
+        Range(0), _M,
+        (_S("log.flush.interval.ms"), _S("log.flush.scheduler.interval.ms")),
+    ),
+    ConfigDef(
+        "follower.replication.throttled.replicas", _T.LIST, (),
+        "Replicas whose log replication is throttled on the follower side ('*' for all).",
+        ThrottledReplicas(), _M, (_S("follower.replication.throttled.replicas"),),
+    ),
+    ConfigDef(
+        "index.interval.bytes", _T.INT, 4096,
+        "How often (in bytes) an entry is added to the offset index.",
+        Range(0), _M, (_S("log.index.interval.bytes"),),
+    ),
+    ConfigDef(
+        "leader.replication.throttled.replicas", _T.LIST, (),
+        "Replicas whose log replication is throttled on the leader side ('*' for all).",
+        ThrottledReplicas(), _M, (_S("leader.replication.throttled.replicas"),),
+    ),
+    ConfigDef(
+        "max.compaction.lag.ms", _T.LONG, LONG_MAX,
+        "Maximum time a message stays ineligible for compaction.",
+        Range(1), _M, (_S("log.cleaner.max.compaction.lag.ms"),),
+    ),
+    ConfigDef(
+        "max.message.bytes", _T.INT, 1_048_588,
+        "Largest record batch size allowed after compression.",
+        Range(0), _M, (_S("message.max.bytes"),),
+    ),
+    ConfigDef(
+        "message.downconversion.enable", _T.BOOLEAN, True,
+        "Whether old-format consumers may receive down-converted messages.",
+        None, _L, (_S("log.message.downconversion.enable"),),
+    ),
+    ConfigDef(
+        "message.timestamp.after.max.ms", _T.LONG, LONG_MAX,
+        "Allowed amount a message timestamp may be ahead of the broker's time.",
+        Range(0), _M, (_S("log.message.timestamp.after.max.ms"),),
+    ),
+    ConfigDef(
+        "message.timestamp.before.max.ms", _T.LONG, LONG_MAX,
+        "Allowed amount a message timestamp may be behind the broker's time.",
+        Range(0), _M, (_S("log.message.timestamp.before.max.ms"),),
+    ),
+    ConfigDef(
+        "message.timestamp.difference.max.ms", _T.LONG, LONG_MAX,
+        "Deprecated: maximum difference between a message timestamp and the broker's time.",
+        Range(0), _M, (_S("log.message.timestamp.difference.max.ms"),),
+    ),
+    ConfigDef(
+        "message.timestamp.type", _T.STRING, "CreateTime",
+        "Whether message timestamps are the producer's (CreateTime) or the broker's.",
+        OneOf(("CreateTime", "LogAppendTime")), _M, (_S("log.message.timestamp.type"),),
+    ),
+    ConfigDef(
+        "min.cleanable.dirty.ratio", _T.DOUBLE, 0.5,
+        "Dirty fraction of the log above which the cleaner compacts it.",
+        Range(0, 1), _M, (_S("log.cleaner.min.cleanable.ratio"),),
+    ),
+    ConfigDef(
+        "min.compaction.lag.ms", _T.LONG, 0,
+        "Minimum time a message stays uncompacted in the log.",
+        Range(0), _M, (_S("log.cleaner.min.compaction.lag.ms"),),
+    ),
+    ConfigDef(
+        "min.insync.replicas", _T.INT, 1,
+        "Minimum in-sync replicas that must acknowledge a write with acks=all.",
+        Range(1), _M, (_S("min.insync.replicas"),),
+    ),
+    ConfigDef(
+        "preallocate", _T.BOOLEAN, False,
+        "Preallocate the file on disk when creating a new log segment.",
+        None, _M, (_S("log.preallocate"),),
+    ),
+    ConfigDef(
+        "retention.bytes", _T.LONG, -1,
+        "Maximum size of a partition before old segments are discarded (-1 = unlimited).",
+        None, _M, (_S("log.retention.bytes"),),
+    ),
+    ConfigDef(
+        "retention.ms", _T.LONG, 604_800_000,
+        "Maximum time a segment is kept before it is discarded (-1 = unlimited).",
+        Range(-1), _M,
+        (
+            _S("log.retention.ms"),
+            _S("log.retention.minutes", 60_000),
+            _S("log.retention.hours", 3_600_000),
+        ),
+    ),
+    ConfigDef(
+        "segment.bytes", _T.INT, 1_073_741_824,
+        "Segment file size of the log.",
+        Range(14), _M, (_S("log.segment.bytes"),),
+    ),
+    ConfigDef(
+        "segment.index.bytes", _T.INT, 10_485_760,
+        "Size of the index that maps offsets to file positions.",
+        Range(4), _M, (_S("log.index.size.max.bytes"),),
+    ),
+    ConfigDef(
+        "segment.jitter.ms", _T.LONG, 0,
+        "Maximum random jitter subtracted from segment.ms to avoid thundering rolls.",
+        Range(0), _M,
+        (_S("log.roll.jitter.ms"), _S("log.roll.jitter.hours", 3_600_000)),
+    ),
+    ConfigDef(
+        "segment.ms", _T.LONG, 604_800_000,
+        "Time after which a segment is rolled even if it is not full.",
+        Range(1), _M, (_S("log.roll.ms"), _S("log.roll.hours", 3_600_000)),
+    ),
+    ConfigDef(
+        "unclean.leader.election.enable", _T.BOOLEAN, False,
+        "Whether out-of-sync replicas may be elected leader as a last resort.",
+        None, _M, (_S("unclean.leader.election.enable"),),
+    ),
+)
+# fmt: on
+
+TOPIC_CONFIGS: dict[str, ConfigDef] = {d.name: d for d in TOPIC_CONFIG_DEFS}
+
+
+def _field_value_str(definition: ConfigDef, config: LogConfig) -> str | None:
+    return definition.format(_as_config_value(getattr(config, definition.attr)))
+
+
+def _as_config_value(value: object) -> ConfigValue:
+    if isinstance(value, bool | int | float | str | tuple) or value is None:
+        return value
+    return str(value)
+
+
+def describe(
+    defaults: LogConfig,
+    overrides: Mapping[str, str],
+    broker_config_values: Mapping[str, str],
+    broker_defaults: Mapping[str, str | None] | None = None,
+    names: Iterable[str] | None = None,
+) -> list[ConfigEntry]:
+    """DescribeConfigs entries for a topic.
+
+    ``defaults`` is the broker-derived LogConfig, ``overrides`` the topic's
+    own configs (raw strings), ``broker_config_values`` the broker keys set
+    statically in the server properties, ``broker_defaults`` the broker keys'
+    default values (for DEFAULT_CONFIG synonyms; omitted synonyms are left
+    out). ``names`` limits the result to those configs (unknown ones are
+    skipped, as Kafka does).
+    """
+    wanted = set(names) if names is not None else None
+    entries: list[ConfigEntry] = []
+    for d in TOPIC_CONFIG_DEFS:
+        if wanted is not None and d.name not in wanted:
+            continue
+        synonyms: list[ConfigSynonym] = []
+        if d.name in overrides:
+            try:
+                value = d.format(d.parse(overrides[d.name]))
+            except ValueError:
+                value = overrides[d.name]
+            synonyms.append(ConfigSynonym(d.name, value, ConfigSource.DYNAMIC_TOPIC_CONFIG))
+        for syn in d.synonyms:
+            if syn.name in broker_config_values:
+                synonyms.append(
+                    ConfigSynonym(
+                        syn.name,
+                        broker_config_values[syn.name].strip(),
+                        ConfigSource.STATIC_BROKER_CONFIG,
+                    )
+                )
+        if broker_defaults is not None:
+            for syn in d.synonyms:
+                default = broker_defaults.get(syn.name)
+                if default is not None:
+                    synonyms.append(ConfigSynonym(syn.name, default, ConfigSource.DEFAULT_CONFIG))
+        if d.name in overrides:
+            top_value, source = synonyms[0].value, ConfigSource.DYNAMIC_TOPIC_CONFIG
+        elif any(s.name in broker_config_values for s in d.synonyms):
+            top_value, source = _field_value_str(d, defaults), ConfigSource.STATIC_BROKER_CONFIG
+        else:
+            top_value, source = _field_value_str(d, defaults), ConfigSource.DEFAULT_CONFIG
+        entries.append(
+            ConfigEntry(
+                name=d.name,
+                value=top_value,
+                source=source,
+                read_only=False,
+                is_sensitive=False,
+                synonyms=tuple(synonyms),
+                config_type=d.type,
+                documentation=d.doc,
+            )
+        )
+    return entries
+
+
+def log_config_field_names() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(LogConfig))

@@ -1,0 +1,1085 @@
+"""Broker configuration: Kafka's ``server.properties`` names, defaults and checks.
+
+:data:`BROKER_CONFIG_DEFS` is the one table of broker keys (type, default,
+validator, importance, documentation); :class:`BrokerConfig` holds the parsed
+values as typed attributes (the key with ``.`` replaced by ``_``), and
+DescribeConfigs for the BROKER resource and the README table are generated
+from the table.
+
+Keys that Kafka resolves through a chain of synonyms hold the *effective*
+value in their attribute: ``log_retention_ms`` (ms > minutes > hours, negative
+= -1 unlimited), ``log_roll_ms``, ``log_roll_jitter_ms``,
+``log_flush_interval_ms`` (falls back to ``log.flush.scheduler.interval.ms``),
+``zookeeper_connection_timeout_ms`` (falls back to the session timeout),
+``broker_id``/``node_id``, ``listeners``/``advertised_listeners`` (parsed),
+``log_dirs`` (``log.dirs`` or else ``log.dir``). The raw parsed values of every
+key are in :attr:`BrokerConfig.values`.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storage.log_config import (
+    INT_MAX,
+    LONG_MAX,
+    TOPIC_CONFIG_DEFS,
+    ConfigDef,
+    ConfigEntry,
+    ConfigSource,
+    ConfigSynonym,
+    ConfigType,
+    ConfigValue,
+    Importance,
+    LogConfig,
+    OneOf,
+    Range,
+    Synonym,
+    describe,
+    render_markdown_table,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BROKER_CONFIGS",
+    "BROKER_CONFIG_DEFS",
+    "BrokerConfig",
+    "ConfigError",
+    "Listener",
+    "describe_broker",
+    "describe_topic",
+    "generate_cluster_id",
+    "load_config",
+    "parse_properties",
+    "render_config_table",
+]
+
+
+class ConfigError(Exception):
+    """An invalid broker configuration; ``str()`` is one line: ``key: reason``."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = " ".join(reason.split())
+        super().__init__(f"{key}: {self.reason}")
+
+
+# --- listeners ----------------------------------------------------------------
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_LISTENER = re.compile(r"^([A-Za-z0-9_-]+)://(\[[0-9A-Za-z%.:]*\]|[^:/\[\]]*):(-?\d+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One ``NAME://host:port`` endpoint; an empty host means all interfaces."""
+
+    name: str
+    security_protocol: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.name}://{host}:{self.port}"
+
+    @property
+    def all_interfaces(self) -> bool:
+        return self.host in ("", "0.0.0.0", "::")
+
+
+def parse_protocol_map(raw: str, key: str = "listener.security.protocol.map") -> dict[str, str]:
+    """``NAME:PROTOCOL,...`` → {NAME: PROTOCOL} (names upper-cased)."""
+    result: dict[str, str] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, protocol = item.partition(":")
+        name, protocol = name.strip().upper(), protocol.strip().upper()
+        if not sep or not name or not protocol:
+            raise ConfigError(key, f"{item!r} is not NAME:PROTOCOL")
+        if protocol not in SECURITY_PROTOCOLS:
+            raise ConfigError(
+                key,
+                f"unknown security protocol {protocol!r} (one of {', '.join(SECURITY_PROTOCOLS)})",
+            )
+        if name in result:
+            raise ConfigError(key, f"listener name {name} is mapped twice")
+        result[name] = protocol
+    return result
+
+
+def parse_listeners(raw: str, key: str, protocol_map: Mapping[str, str]) -> tuple[Listener, ...]:
+    """Parse a comma-separated listener list; names must be unique and mapped."""
+    listeners: list[Listener] = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        match = _LISTENER.match(item)
+        if match is None:
+            raise ConfigError(key, f"{item!r} is not NAME://host:port")
+        name = match.group(1).upper()
+        host = match.group(2)
+        if host.startswith("["):
+            host = host[1:-1]
+        port = int(match.group(3))
+        if not 0 <= port <= 65535:
+            raise ConfigError(key, f"port {port} of {item!r} is not in 0..65535")
+        protocol = protocol_map.get(name)
+        if protocol is None:
+            raise ConfigError(
+                key, f"listener name {name} has no entry in listener.security.protocol.map"
+            )
+        if any(existing.name == name for existing in listeners):
+            raise ConfigError(key, f"listener name {name} appears more than once")
+        listeners.append(Listener(name, protocol, host, port))
+    if not listeners:
+        raise ConfigError(key, "at least one listener is required")
+    return tuple(listeners)
+
+
+# --- Java properties format -------------------------------------------------------
+
+_WHITESPACE = " \t\f"
+_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+
+
+def parse_properties(text: str, source: str = "<properties>") -> dict[str, str]:
+    """Parse Java ``.properties`` text (java.util.Properties.load semantics).
+
+    Comments start with ``#`` or ``!``; a key ends at the first unescaped
+    ``=``, ``:`` or whitespace; a line ending in an odd number of backslashes
+    continues on the next one (whose leading whitespace is dropped); ``\\t``,
+    ``\\n``, ``\\r``, ``\\f`` and ``\\uXXXX`` escapes are decoded, any other
+    escaped character stands for itself. Later keys win. A malformed
+    ``\\uXXXX`` raises :class:`ConfigError` naming ``source`` and the line.
+    """
+    result: dict[str, str] = {}
+    lines = re.split(r"\r\n|\r|\n", text)
+    index = 0
+    while index < len(lines):
+        line_number = index + 1
+        line = lines[index].lstrip(_WHITESPACE)
+        index += 1
+        if not line or line[0] in "#!":
+            continue
+        while _continues(line):
+            line = line[:-1]
+            if index >= len(lines):
+                break
+            line += lines[index].lstrip(_WHITESPACE)
+            index += 1
+        key, value = _split_key_value(line)
+        where = f"{source}" if source else "<properties>"
+        try:
+            result[_unescape(key)] = _unescape(value)
+        except ValueError as exc:
+            raise ConfigError(where, f"line {line_number}: {exc}") from None
+    return result
+
+
+def _continues(line: str) -> bool:
+    count = len(line) - len(line.rstrip("\\"))
+    return count % 2 == 1
+
+
+def _split_key_value(line: str) -> tuple[str, str]:
+    i, n = 0, len(line)
+    while i < n:
+        char = line[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char in "=:" or char in _WHITESPACE:
+            break
+        i += 1
+    key = line[:i]
+    j = i
+    while j < n and line[j] in _WHITESPACE:
+        j += 1
+    if j < n and line[j] in "=:":
+        j += 1
+        while j < n and line[j] in _WHITESPACE:
+            j += 1
+    return key, line[j:]
+
+
+def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char != "\\":
+            out.append(char)
+            i += 1
+            continue
+        if i + 1 >= n:
+            i += 1
+            continue
+        escaped = text[i + 1]
+        if escaped == "u":
+            digits = text[i + 2 : i + 6]
+            if len(digits) != 4 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+                raise ValueError("malformed \\uxxxx escape")
+            out.append(chr(int(digits, 16)))
+            i += 6
+            continue
+        out.append(_ESCAPES.get(escaped, escaped))
+        i += 2
+    result = "".join(out)
+    if any("\ud800" <= c <= "\udfff" for c in result):
+        # \uXXXX pairs are UTF-16 surrogates, as in Java strings
+        result = result.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return result
+
+
+# --- the broker config table ------------------------------------------------------
+
+_D = ConfigDef
+_T = ConfigType
+_H, _M, _L = Importance.HIGH, Importance.MEDIUM, Importance.LOW
+_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_COMPRESSION = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+_HOUR = 3_600_000
+
+# fmt: off
+BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
+    # --- server basics
+    _D("broker.id", _T.INT, -1,
+       "Id of this broker; -1 lets ZooKeeper generate one (standalone: unset means 0).",
+       Range(-1), _H),
+    _D("node.id", _T.INT, -1,
+       "Alias of broker.id (the KRaft name); must equal broker.id when both are set.",
+       Range(-1), _H),
+    _D("broker.id.generation.enable", _T.BOOLEAN, True,
+       "Generate a broker id through ZooKeeper when broker.id is -1.", None, _M),
+    _D("reserved.broker.max.id", _T.INT, 1000,
+       "Highest id a configured broker.id may use; generated ids start above it.",
+       Range(0), _M),
+    _D("broker.rack", _T.STRING, None, "Rack of this broker, for rack-aware assignment.",
+       None, _M),
+    _D("josef.cluster.id", _T.STRING, None,
+       "Cluster id for a new standalone data directory (generated when unset).", None, _L),
+    _D("zookeeper.connect", _T.STRING, None,
+       "ZooKeeper connection string host:port[,host:port][/chroot]; unset = standalone.",
+       None, _H),
+    _D("zookeeper.session.timeout.ms", _T.INT, 18_000, "ZooKeeper session timeout.",
+       None, _H),
+    _D("zookeeper.connection.timeout.ms", _T.INT, None,
+       "Time to wait for a ZooKeeper connection; unset = zookeeper.session.timeout.ms.",
+       None, _H),
+    _D("zookeeper.max.in.flight.requests", _T.INT, 10,
+       "Maximum unacknowledged requests sent to ZooKeeper.", Range(1), _H),
+    _D("zookeeper.set.acl", _T.BOOLEAN, False, "Use secure ACLs on the znodes.", None, _H),
+    # --- network
+    _D("listeners", _T.STRING, "PLAINTEXT://127.0.0.1:9092",
+       "Comma-separated NAME://host:port listeners; an empty host binds all interfaces.",
+       None, _H),
+    _D("advertised.listeners", _T.STRING, None,
+       "Listeners published to clients; unset = listeners.", None, _H),
+    _D("listener.security.protocol.map", _T.STRING,
+       "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+       "Map of listener name to security protocol, NAME:PROTOCOL,...", None, _L),
+    _D("inter.broker.listener.name", _T.STRING, None,
+       "Listener used between brokers; unset = security.inter.broker.protocol's name.",
+       None, _M),
+    _D("security.inter.broker.protocol", _T.STRING, "PLAINTEXT",
+       "Security protocol used between brokers.", OneOf(_PROTOCOLS), _M),
+    _D("num.network.threads", _T.INT, 3,
+       "Accepted for compatibility; Josef serves the network on one event loop.",
+       Range(1), _H),
+    _D("num.io.threads", _T.INT, 8,
+       "Accepted for compatibility; worker threads for blocking disk work.", Range(1), _H),
+    _D("background.threads", _T.INT, 10, "Threads for background tasks.", Range(1), _H),
+    _D("queued.max.requests", _T.INT, 500,
+       "Requests queued per connection before reading pauses.", Range(1), _H),
+    _D("queued.max.request.bytes", _T.LONG, -1,
+       "Bytes of queued requests before reading pauses (-1 = no limit).", None, _M),
+    _D("socket.send.buffer.bytes", _T.INT, 102_400,
+       "SO_SNDBUF of listener sockets (-1 = OS default).", None, _H),
+    _D("socket.receive.buffer.bytes", _T.INT, 102_400,
+       "SO_RCVBUF of listener sockets (-1 = OS default).", None, _H),
+    _D("socket.request.max.bytes", _T.INT, 104_857_600,
+       "Largest request a client may send.", Range(1), _H),
+    _D("socket.listen.backlog.size", _T.INT, 50, "Listen backlog of the listener sockets.",
+       Range(1), _M),
+    _D("connections.max.idle.ms", _T.LONG, 600_000,
+       "Idle connections are closed after this many milliseconds.", None, _M),
+    _D("max.connections", _T.INT, INT_MAX, "Maximum connections to the broker.",
+       Range(0), _M),
+    _D("max.connections.per.ip", _T.INT, INT_MAX, "Maximum connections from one address.",
+       Range(0), _M),
+    _D("message.max.bytes", _T.INT, 1_048_588,
+       "Largest record batch size allowed (topic: max.message.bytes).", Range(0), _H),
+    _D("fetch.max.bytes", _T.INT, 57_671_680, "Largest response to a fetch request.",
+       Range(1024), _M),
+    _D("max.incremental.fetch.session.cache.slots", _T.INT, 1000,
+       "Maximum incremental fetch sessions kept.", Range(0), _M),
+    # --- logs
+    _D("log.dir", _T.STRING, "./josef-data",
+       "Directory for log data, used when log.dirs is unset.", None, _H),
+    _D("log.dirs", _T.STRING, None, "Comma-separated directories for log data.", None, _H),
+    _D("num.partitions", _T.INT, 1, "Default partitions of an auto-created topic.",
+       Range(1), _M),
+    _D("default.replication.factor", _T.INT, 1,
+       "Default replication factor of automatically created topics.", None, _M),
+    _D("auto.create.topics.enable", _T.BOOLEAN, True,
+       "Create a topic when a client asks for metadata of an unknown one.", None, _H),
+    _D("delete.topic.enable", _T.BOOLEAN, True, "Allow topics to be deleted.", None, _H),
+    _D("log.segment.bytes", _T.INT, 1_073_741_824, "Maximum size of one log segment.",
+       Range(14), _H),
+    _D("log.roll.ms", _T.LONG, None,
+       "Roll a segment after this time (overrides log.roll.hours).", None, _H,
+       (Synonym("log.roll.ms"), Synonym("log.roll.hours", _HOUR))),
+    _D("log.roll.hours", _T.INT, 168, "Roll a segment after this many hours.", Range(1), _H),
+    _D("log.roll.jitter.ms", _T.LONG, None,
+       "Maximum jitter subtracted from the roll time (overrides the hours key).", None, _H,
+       (Synonym("log.roll.jitter.ms"), Synonym("log.roll.jitter.hours", _HOUR))),
+    _D("log.roll.jitter.hours", _T.INT, 0, "Maximum jitter subtracted from the roll time.",
+       Range(0), _H),
+    _D("log.retention.ms", _T.LONG, None,
+       "Keep a segment this long (-1 = forever); beats minutes and hours.", None, _H,
+       (Synonym("log.retention.ms"), Synonym("log.retention.minutes", 60_000),
+        Synonym("log.retention.hours", _HOUR))),
+    _D("log.retention.minutes", _T.INT, None,
+       "Keep a segment this many minutes; beats log.retention.hours.", None, _H),
+    _D("log.retention.hours", _T.INT, 168, "Keep a segment this many hours.", None, _H),
+    _D("log.retention.bytes", _T.LONG, -1,
+       "Maximum size of a partition before deleting old segments (-1 = unlimited).",
+       None, _H),
+    _D("log.retention.check.interval.ms", _T.LONG, 300_000,
+       "How often segments are checked for deletion.", Range(1), _M),
+    _D("log.cleanup.policy", _T.LIST, ("delete",),
+       "Default cleanup policy of topics: delete, compact, or both.",
+       OneOf(("compact", "delete")), _M),
+    _D("log.segment.delete.delay.ms", _T.LONG, 60_000,
+       "Time to wait before deleting a segment file.", Range(0), _H),
+    _D("log.flush.interval.messages", _T.LONG, LONG_MAX,
+       "fsync a log after this many messages.", Range(1), _H),
+    _D("log.flush.interval.ms", _T.LONG, None,
+       "fsync a log after this time; unset = log.flush.scheduler.interval.ms.", None, _H,
+       (Synonym("log.flush.interval.ms"), Synonym("log.flush.scheduler.interval.ms"))),
+    _D("log.flush.scheduler.interval.ms", _T.LONG, LONG_MAX,
+       "How often logs are checked for a time-based flush.", None, _H),
+    _D("log.flush.offset.checkpoint.interval.ms", _T.INT, 60_000,
+       "How often the recovery point checkpoint is written.", Range(0), _H),
+    _D("log.flush.start.offset.checkpoint.interval.ms", _T.INT, 60_000,
+       "How often the log start offset checkpoint is written.", Range(0), _H),
+    _D("log.index.interval.bytes", _T.INT, 4096,
+       "Bytes between entries of the offset index.", Range(0), _M),
+    _D("log.index.size.max.bytes", _T.INT, 10_485_760,
+       "Maximum size of an offset index in bytes.", Range(4), _M),
+    _D("log.preallocate", _T.BOOLEAN, False, "Preallocate new segment files.", None, _M),
+    _D("log.message.timestamp.type", _T.STRING, "CreateTime",
+       "Default timestamp type: CreateTime or LogAppendTime.",
+       OneOf(("CreateTime", "LogAppendTime")), _M),
+    _D("log.message.timestamp.difference.max.ms", _T.LONG, LONG_MAX,
+       "Deprecated: largest allowed distance of a timestamp from the broker's time.",
+       Range(0), _M),
+    _D("log.message.timestamp.before.max.ms", _T.LONG, LONG_MAX,
+       "How far a CreateTime timestamp may lie in the past.", Range(0), _M),
+    _D("log.message.timestamp.after.max.ms", _T.LONG, LONG_MAX,
+       "How far a CreateTime timestamp may lie in the future.", Range(0), _M),
+    _D("log.message.downconversion.enable", _T.BOOLEAN, True,
+       "Whether old-format consumers may receive down-converted messages.", None, _L),
+    _D("num.recovery.threads.per.data.dir", _T.INT, 1,
+       "Threads per log dir for recovery at startup and flushing at shutdown.",
+       Range(1), _H),
+    _D("compression.type", _T.STRING, "producer",
+       "Final compression of topics; 'producer' keeps the producer's codec.",
+       OneOf(_COMPRESSION), _H),
+    _D("min.insync.replicas", _T.INT, 1,
+       "Minimum in-sync replicas for a write with acks=all.", Range(1), _H),
+    _D("unclean.leader.election.enable", _T.BOOLEAN, False,
+       "Allow out-of-sync replicas to become leader as a last resort.", None, _H),
+    # --- log cleaner
+    _D("log.cleaner.enable", _T.BOOLEAN, True, "Run the log cleaner (compaction).",
+       None, _M),
+    _D("log.cleaner.threads", _T.INT, 1, "Cleaner threads.", Range(0), _M),
+    _D("log.cleaner.io.max.bytes.per.second", _T.DOUBLE, 1.7976931348623157e308,
+       "I/O throttle of the cleaner.", None, _M),
+    _D("log.cleaner.dedupe.buffer.size", _T.LONG, 134_217_728,
+       "Memory for deduplication across all cleaner threads.", None, _M),
+    _D("log.cleaner.io.buffer.size", _T.INT, 524_288,
+       "I/O buffer memory across all cleaner threads.", Range(0), _M),
+    _D("log.cleaner.io.buffer.load.factor", _T.DOUBLE, 0.9,
+       "Load factor of the cleaner's dedupe buffer.", None, _M),
+    _D("log.cleaner.backoff.ms", _T.LONG, 15_000,
+       "Sleep when there are no logs to clean.", Range(0), _M),
+    _D("log.cleaner.min.cleanable.ratio", _T.DOUBLE, 0.5,
+       "Minimum dirty ratio for a log to be cleaned.", Range(0, 1), _M),
+    _D("log.cleaner.delete.retention.ms", _T.LONG, 86_400_000,
+       "How long tombstones are retained on compacted topics.", Range(0), _M),
+    _D("log.cleaner.min.compaction.lag.ms", _T.LONG, 0,
+       "Minimum time a message stays uncompacted.", Range(0), _M),
+    _D("log.cleaner.max.compaction.lag.ms", _T.LONG, LONG_MAX,
+       "Maximum time a message stays ineligible for compaction.", Range(1), _M),
+    # --- replication
+    _D("num.replica.fetchers", _T.INT, 1, "Fetcher tasks per source broker.", None, _H),
+    _D("replica.lag.time.max.ms", _T.LONG, 30_000,
+       "A follower that has not caught up for this long leaves the ISR.", None, _H),
+    _D("replica.fetch.max.bytes", _T.INT, 1_048_576,
+       "Bytes fetched per partition by a follower.", Range(0), _M),
+    _D("replica.fetch.min.bytes", _T.INT, 1, "Minimum bytes of a follower fetch.", None, _H),
+    _D("replica.fetch.wait.max.ms", _T.INT, 500, "Maximum wait of a follower fetch.",
+       None, _H),
+    _D("replica.fetch.backoff.ms", _T.INT, 1000, "Sleep after a follower fetch error.",
+       Range(0), _M),
+    _D("replica.fetch.response.max.bytes", _T.INT, 10_485_760,
+       "Maximum bytes of a whole follower fetch response.", Range(0), _M),
+    _D("replica.socket.timeout.ms", _T.INT, 30_000,
+       "Socket timeout of follower fetch requests.", None, _H),
+    _D("replica.socket.receive.buffer.bytes", _T.INT, 65_536,
+       "SO_RCVBUF of follower fetch connections.", None, _H),
+    _D("replica.high.watermark.checkpoint.interval.ms", _T.LONG, 5000,
+       "How often the high watermark checkpoint is written.", None, _H),
+    _D("controller.socket.timeout.ms", _T.INT, 30_000,
+       "Socket timeout of controller-to-broker requests.", None, _M),
+    _D("auto.leader.rebalance.enable", _T.BOOLEAN, True,
+       "Move leadership back to preferred replicas periodically.", None, _H),
+    _D("leader.imbalance.check.interval.seconds", _T.LONG, 300,
+       "How often the controller checks leader balance.", Range(1), _H),
+    _D("leader.imbalance.per.broker.percentage", _T.INT, 10,
+       "Leader imbalance per broker that triggers a rebalance.", None, _H),
+    _D("controlled.shutdown.enable", _T.BOOLEAN, True,
+       "Move leadership away before shutting down.", None, _M),
+    _D("controlled.shutdown.max.retries", _T.INT, 3, "Retries of a controlled shutdown.",
+       None, _M),
+    _D("controlled.shutdown.retry.backoff.ms", _T.LONG, 5000,
+       "Wait between controlled shutdown retries.", None, _M),
+    # --- consumer groups
+    _D("group.initial.rebalance.delay.ms", _T.INT, 3000,
+       "Wait for more members before the first rebalance of a new group.", None, _M),
+    _D("group.min.session.timeout.ms", _T.INT, 6000,
+       "Smallest session timeout a classic group member may ask for.", None, _M),
+    _D("group.max.session.timeout.ms", _T.INT, 1_800_000,
+       "Largest session timeout a classic group member may ask for.", None, _M),
+    _D("group.max.size", _T.INT, INT_MAX, "Maximum members of a classic group.",
+       Range(1), _M),
+    _D("group.consumer.session.timeout.ms", _T.INT, 45_000,
+       "Session timeout of consumer-protocol (KIP-848) members.", Range(1), _M),
+    _D("group.consumer.min.session.timeout.ms", _T.INT, 45_000,
+       "Smallest session timeout of consumer-protocol members.", Range(1), _M),
+    _D("group.consumer.max.session.timeout.ms", _T.INT, 60_000,
+       "Largest session timeout of consumer-protocol members.", Range(1), _M),
+    _D("group.consumer.heartbeat.interval.ms", _T.INT, 5000,
+       "Heartbeat interval of consumer-protocol members.", Range(1), _M),
+    _D("group.consumer.min.heartbeat.interval.ms", _T.INT, 5000,
+       "Smallest heartbeat interval of consumer-protocol members.", Range(1), _M),
+    _D("group.consumer.max.heartbeat.interval.ms", _T.INT, 15_000,
+       "Largest heartbeat interval of consumer-protocol members.", Range(1), _M),
+    _D("group.consumer.max.size", _T.INT, INT_MAX,
+       "Maximum members of a consumer-protocol group.", Range(1), _M),
+    _D("offsets.topic.num.partitions", _T.INT, 50, "Partitions of __consumer_offsets.",
+       Range(1), _H),
+    _D("offsets.topic.replication.factor", _T.SHORT, 3,
+       "Replication factor of __consumer_offsets.", Range(1), _H),
+    _D("offsets.topic.segment.bytes", _T.INT, 104_857_600,
+       "Segment size of __consumer_offsets.", Range(1), _H),
+    _D("offsets.retention.minutes", _T.INT, 10_080,
+       "Committed offsets of an empty group are kept this long.", Range(1), _H),
+    _D("offsets.retention.check.interval.ms", _T.LONG, 600_000,
+       "How often stale offsets are looked for.", Range(1), _H),
+    _D("offsets.commit.timeout.ms", _T.INT, 5000,
+       "Wait for an offset commit to be replicated.", Range(1), _H),
+    _D("offsets.load.buffer.size", _T.INT, 5_242_880,
+       "Batch size for reading __consumer_offsets into the cache.", Range(1), _H),
+    _D("offset.metadata.max.bytes", _T.INT, 4096,
+       "Largest metadata string of an offset commit.", None, _H),
+    # --- transactions and producer ids
+    _D("transaction.state.log.num.partitions", _T.INT, 50,
+       "Partitions of __transaction_state.", Range(1), _H),
+    _D("transaction.state.log.replication.factor", _T.SHORT, 3,
+       "Replication factor of __transaction_state.", Range(1), _H),
+    _D("transaction.state.log.min.isr", _T.INT, 2,
+       "min.insync.replicas of __transaction_state.", Range(1), _H),
+    _D("transaction.state.log.segment.bytes", _T.INT, 104_857_600,
+       "Segment size of __transaction_state.", Range(1), _H),
+    _D("transaction.state.log.load.buffer.size", _T.INT, 5_242_880,
+       "Batch size for reading __transaction_state into the cache.", Range(1), _H),
+    _D("transaction.max.timeout.ms", _T.INT, 900_000,
+       "Largest transaction timeout a producer may ask for.", Range(1), _H),
+    _D("transactional.id.expiration.ms", _T.INT, 604_800_000,
+       "A transactional id without activity expires after this time.", Range(1), _H),
+    _D("transaction.abort.timed.out.transaction.cleanup.interval.ms", _T.INT, 10_000,
+       "How often timed-out transactions are rolled back.", Range(1), _L),
+    _D("transaction.remove.expired.transaction.cleanup.interval.ms", _T.INT, 3_600_000,
+       "How often expired transactional ids are removed.", Range(1), _L),
+    _D("producer.id.expiration.ms", _T.INT, 86_400_000,
+       "An idle producer id's state expires after this time.", Range(1), _L),
+    _D("producer.id.expiration.check.interval.ms", _T.INT, 600_000,
+       "How often expired producer ids are removed.", Range(1), _L),
+    # --- security
+    _D("ssl.keystore.type", _T.STRING, "JKS", "Format of the key store file.", None, _M),
+    _D("ssl.keystore.location", _T.STRING, None, "Location of the key store file.",
+       None, _H),
+    _D("ssl.keystore.password", _T.PASSWORD, None, "Password of the key store file.",
+       None, _H),
+    _D("ssl.key.password", _T.PASSWORD, None, "Password of the private key.", None, _H),
+    _D("ssl.keystore.certificate.chain", _T.PASSWORD, None,
+       "PEM certificate chain (ssl.keystore.type=PEM).", None, _H),
+    _D("ssl.keystore.key", _T.PASSWORD, None, "PEM private key (ssl.keystore.type=PEM).",
+       None, _H),
+    _D("ssl.truststore.type", _T.STRING, "JKS", "Format of the trust store file.", None, _M),
+    _D("ssl.truststore.location", _T.STRING, None, "Location of the trust store file.",
+       None, _H),
+    _D("ssl.truststore.password", _T.PASSWORD, None, "Password of the trust store file.",
+       None, _H),
+    _D("ssl.truststore.certificates", _T.PASSWORD, None,
+       "PEM trusted certificates (ssl.truststore.type=PEM).", None, _H),
+    _D("ssl.client.auth", _T.STRING, "none", "Whether client certificates are requested.",
+       OneOf(("required", "requested", "none")), _M),
+    _D("ssl.enabled.protocols", _T.LIST, ("TLSv1.2", "TLSv1.3"),
+       "TLS protocol versions enabled.", None, _M),
+    _D("ssl.cipher.suites", _T.LIST, (), "Cipher suites enabled (empty = defaults).",
+       None, _L),
+    _D("sasl.enabled.mechanisms", _T.LIST, ("GSSAPI",), "SASL mechanisms enabled.",
+       None, _M),
+    _D("sasl.mechanism.inter.broker.protocol", _T.STRING, "GSSAPI",
+       "SASL mechanism used between brokers.", None, _M),
+    _D("authorizer.class.name", _T.STRING, "",
+       "Authorizer; empty disables ACL checks.", None, _L),
+    _D("super.users", _T.STRING, None,
+       "Semicolon-separated principals allowed everything (User:admin;User:ops).", None, _L),
+    _D("allow.everyone.if.no.acl.found", _T.BOOLEAN, False,
+       "Allow access to resources that have no ACL.", None, _L),
+    # --- josef
+    _D("josef.metrics.port", _T.INT, None,
+       "Port of the Prometheus metrics endpoint; unset disables it.", Range(0, 65535), _L),
+    _D("josef.metrics.host", _T.STRING, "127.0.0.1",
+       "Address the metrics endpoint binds to.", None, _L),
+)
+# fmt: on
+
+BROKER_CONFIGS: dict[str, ConfigDef] = {d.name: d for d in BROKER_CONFIG_DEFS}
+
+# Keys whose configuration is valid Kafka but has a per-listener or per-mechanism
+# prefix; they are kept in ``BrokerConfig.unknown`` without a warning.
+_KNOWN_PREFIXES = ("listener.name.",)
+_warned_unknown: set[str] = set()
+
+
+def _warn_unknown(key: str) -> None:
+    if key in _warned_unknown:
+        return
+    _warned_unknown.add(key)
+    logger.warning("unknown configuration key %s ignored", key)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """The broker's configuration, one typed attribute per key of the table.
+
+    Build it with :meth:`from_properties` or :func:`load_config`, never
+    field by field. ``values`` holds every key's parsed value before
+    resolution, ``originals`` the known keys that were set explicitly (raw
+    strings), ``unknown`` the keys not in the table.
+    """
+
+    broker_id: int
+    node_id: int
+    broker_id_generation_enable: bool
+    reserved_broker_max_id: int
+    broker_rack: str | None
+    josef_cluster_id: str | None
+    zookeeper_connect: str | None
+    zookeeper_session_timeout_ms: int
+    zookeeper_connection_timeout_ms: int
+    zookeeper_max_in_flight_requests: int
+    zookeeper_set_acl: bool
+    listeners: tuple[Listener, ...]
+    advertised_listeners: tuple[Listener, ...]
+    listener_security_protocol_map: dict[str, str]
+    inter_broker_listener_name: str
+    security_inter_broker_protocol: str
+    num_network_threads: int
+    num_io_threads: int
+    background_threads: int
+    queued_max_requests: int
+    queued_max_request_bytes: int
+    socket_send_buffer_bytes: int
+    socket_receive_buffer_bytes: int
+    socket_request_max_bytes: int
+    socket_listen_backlog_size: int
+    connections_max_idle_ms: int
+    max_connections: int
+    max_connections_per_ip: int
+    message_max_bytes: int
+    fetch_max_bytes: int
+    max_incremental_fetch_session_cache_slots: int
+    log_dir: str
+    log_dirs: tuple[Path, ...]
+    num_partitions: int
+    default_replication_factor: int
+    auto_create_topics_enable: bool
+    delete_topic_enable: bool
+    log_segment_bytes: int
+    log_roll_ms: int
+    log_roll_hours: int
+    log_roll_jitter_ms: int
+    log_roll_jitter_hours: int
+    log_retention_ms: int
+    log_retention_minutes: int | None
+    log_retention_hours: int
+    log_retention_bytes: int
+    log_retention_check_interval_ms: int
+    log_cleanup_policy: tuple[str, ...]
+    log_segment_delete_delay_ms: int
+    log_flush_interval_messages: int
+    log_flush_interval_ms: int
+    log_flush_scheduler_interval_ms: int
+    log_flush_offset_checkpoint_interval_ms: int
+    log_flush_start_offset_checkpoint_interval_ms: int
+    log_index_interval_bytes: int
+    log_index_size_max_bytes: int
+    log_preallocate: bool
+    log_message_timestamp_type: str
+    log_message_timestamp_difference_max_ms: int
+    log_message_timestamp_before_max_ms: int
+    log_message_timestamp_after_max_ms: int
+    log_message_downconversion_enable: bool
+    num_recovery_threads_per_data_dir: int
+    compression_type: str
+    min_insync_replicas: int
+    unclean_leader_election_enable: bool
+    log_cleaner_enable: bool
+    log_cleaner_threads: int
+    log_cleaner_io_max_bytes_per_second: float
+    log_cleaner_dedupe_buffer_size: int
+    log_cleaner_io_buffer_size: int
+    log_cleaner_io_buffer_load_factor: float
+    log_cleaner_backoff_ms: int
+    log_cleaner_min_cleanable_ratio: float
+    log_cleaner_delete_retention_ms: int
+    log_cleaner_min_compaction_lag_ms: int
+    log_cleaner_max_compaction_lag_ms: int
+    num_replica_fetchers: int
+    replica_lag_time_max_ms: int
+    replica_fetch_max_bytes: int
+    replica_fetch_min_bytes: int
+    replica_fetch_wait_max_ms: int
+    replica_fetch_backoff_ms: int
+    replica_fetch_response_max_bytes: int
+    replica_socket_timeout_ms: int
+    replica_socket_receive_buffer_bytes: int
+    replica_high_watermark_checkpoint_interval_ms: int
+    controller_socket_timeout_ms: int
+    auto_leader_rebalance_enable: bool
+    leader_imbalance_check_interval_seconds: int
+    leader_imbalance_per_broker_percentage: int
+    controlled_shutdown_enable: bool
+    controlled_shutdown_max_retries: int
+    controlled_shutdown_retry_backoff_ms: int
+    group_initial_rebalance_delay_ms: int
+    group_min_session_timeout_ms: int
+    group_max_session_timeout_ms: int
+    group_max_size: int
+    group_consumer_session_timeout_ms: int
+    group_consumer_min_session_timeout_ms: int
+    group_consumer_max_session_timeout_ms: int
+    group_consumer_heartbeat_interval_ms: int
+    group_consumer_min_heartbeat_interval_ms: int
+    group_consumer_max_heartbeat_interval_ms: int
+    group_consumer_max_size: int
+    offsets_topic_num_partitions: int
+    offsets_topic_replication_factor: int
+    offsets_topic_segment_bytes: int
+    offsets_retention_minutes: int
+    offsets_retention_check_interval_ms: int
+    offsets_commit_timeout_ms: int
+    offsets_load_buffer_size: int
+    offset_metadata_max_bytes: int
+    transaction_state_log_num_partitions: int
+    transaction_state_log_replication_factor: int
+    transaction_state_log_min_isr: int
+    transaction_state_log_segment_bytes: int
+    transaction_state_log_load_buffer_size: int
+    transaction_max_timeout_ms: int
+    transactional_id_expiration_ms: int
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: int
+    transaction_remove_expired_transaction_cleanup_interval_ms: int
+    producer_id_expiration_ms: int
+    producer_id_expiration_check_interval_ms: int
+    ssl_keystore_type: str
+    ssl_keystore_location: str | None
+    ssl_keystore_password: str | None
+    ssl_key_password: str | None
+    ssl_keystore_certificate_chain: str | None
+    ssl_keystore_key: str | None
+    ssl_truststore_type: str
+    ssl_truststore_location: str | None
+    ssl_truststore_password: str | None
+    ssl_truststore_certificates: str | None
+    ssl_client_auth: str
+    ssl_enabled_protocols: tuple[str, ...]
+    ssl_cipher_suites: tuple[str, ...]
+    sasl_enabled_mechanisms: tuple[str, ...]
+    sasl_mechanism_inter_broker_protocol: str
+    authorizer_class_name: str
+    super_users: str | None
+    allow_everyone_if_no_acl_found: bool
+    josef_metrics_port: int | None
+    josef_metrics_host: str
+    values: dict[str, ConfigValue] = field(repr=False, compare=False)
+    originals: dict[str, str] = field(repr=False)
+    unknown: dict[str, str] = field(repr=False)
+
+    # -- construction --------------------------------------------------------------
+
+    @classmethod
+    def from_properties(cls, props: Mapping[str, str]) -> BrokerConfig:
+        """Parse, validate and resolve ``props``; raise :class:`ConfigError`."""
+        originals: dict[str, str] = {}
+        unknown: dict[str, str] = {}
+        for key, text in props.items():
+            if key in BROKER_CONFIGS:
+                originals[key] = text
+            else:
+                unknown[key] = text
+                if not key.startswith(_KNOWN_PREFIXES):
+                    _warn_unknown(key)
+        values: dict[str, ConfigValue] = {}
+        for d in BROKER_CONFIG_DEFS:
+            raw = originals.get(d.name)
+            if raw is None:
+                values[d.name] = d.default
+                continue
+            try:
+                values[d.name] = d.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(d.name, str(exc)) from None
+        attrs: dict[str, Any] = {d.attr: values[d.name] for d in BROKER_CONFIG_DEFS}
+        attrs.update(_resolve(values, originals))
+        return cls(**attrs, values=values, originals=originals, unknown=unknown)
+
+    @classmethod
+    def default(cls) -> BrokerConfig:
+        """Josef's defaults (standalone, PLAINTEXT://127.0.0.1:9092, ./josef-data)."""
+        return cls.from_properties({})
+
+    def with_overrides(self, overrides: Mapping[str, str]) -> BrokerConfig:
+        """A new config: these properties on top of the ones this one came from."""
+        return BrokerConfig.from_properties({**self.originals, **self.unknown, **overrides})
+
+    # -- derived views -------------------------------------------------------------
+
+    @property
+    def standalone(self) -> bool:
+        """True without ``zookeeper.connect``: one node, metadata in the data dir."""
+        return self.zookeeper_connect is None
+
+    def listener(self, name: str) -> Listener | None:
+        return next((lsn for lsn in self.listeners if lsn.name == name.upper()), None)
+
+    def advertised_listener(self, name: str) -> Listener | None:
+        return next((lsn for lsn in self.advertised_listeners if lsn.name == name.upper()), None)
+
+    def get(self, key: str) -> ConfigValue:
+        """The raw parsed value of ``key`` (KeyError if it is not in the table)."""
+        return self.values[key]
+
+    def log_config_defaults(self) -> LogConfig:
+        """Topic-level defaults from the broker keys (retention.ms ← log.retention.ms ...)."""
+        changes: dict[str, Any] = {}
+        for topic_def in TOPIC_CONFIG_DEFS:
+            broker_def = next(
+                (BROKER_CONFIGS[s.name] for s in topic_def.synonyms if s.name in BROKER_CONFIGS),
+                None,
+            )
+            if broker_def is None:
+                continue
+            value = getattr(self, broker_def.attr)
+            changes[topic_def.attr] = ",".join(value) if isinstance(value, tuple) else value
+        return LogConfig(**changes)
+
+
+def _resolve(values: Mapping[str, ConfigValue], originals: Mapping[str, str]) -> dict[str, Any]:
+    """The attributes whose value depends on other keys, with cross-key checks."""
+    out: dict[str, Any] = {}
+
+    def as_int(key: str) -> int | None:
+        value = values[key]
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def as_str(key: str) -> str | None:
+        value = values[key]
+        return value if isinstance(value, str) else None
+
+    zk = as_str("zookeeper.connect")
+    zk = zk.strip() if zk is not None and zk.strip() else None
+    out["zookeeper_connect"] = zk
+    standalone = zk is None
+
+    session = as_int("zookeeper.session.timeout.ms")
+    connection = as_int("zookeeper.connection.timeout.ms")
+    out["zookeeper_connection_timeout_ms"] = connection if connection is not None else session
+
+    # broker.id / node.id
+    broker_id = as_int("broker.id")
+    node_id = as_int("node.id")
+    assert broker_id is not None and node_id is not None
+    if broker_id != -1 and node_id != -1 and broker_id != node_id:
+        raise ConfigError(
+            "node.id", f"{node_id} must equal broker.id ({broker_id}) when both are set"
+        )
+    resolved = broker_id if broker_id != -1 else node_id
+    if standalone:
+        if resolved == -1:
+            explicit = "broker.id" in originals or "node.id" in originals
+            if explicit:
+                key = "broker.id" if "broker.id" in originals else "node.id"
+                raise ConfigError(
+                    key,
+                    "-1 (a generated id) needs zookeeper.connect; "
+                    "a standalone broker needs an id >= 0",
+                )
+            resolved = 0
+    else:
+        generation = values["broker.id.generation.enable"] is True
+        max_reserved = as_int("reserved.broker.max.id")
+        assert max_reserved is not None
+        if generation and resolved > max_reserved:
+            raise ConfigError(
+                "broker.id",
+                f"{resolved} must not be greater than reserved.broker.max.id ({max_reserved})",
+            )
+        if not generation and resolved < 0:
+            raise ConfigError(
+                "broker.id", "must be set (>= 0) when broker.id.generation.enable is false"
+            )
+    out["broker_id"] = resolved
+    out["node_id"] = resolved
+
+    # listeners
+    protocol_map = parse_protocol_map(as_str("listener.security.protocol.map") or "")
+    out["listener_security_protocol_map"] = protocol_map
+    listeners = parse_listeners(as_str("listeners") or "", "listeners", protocol_map)
+    seen_ports: dict[int, str] = {}
+    for lsn in listeners:
+        if lsn.port != 0 and lsn.port in seen_ports:
+            raise ConfigError(
+                "listeners", f"{seen_ports[lsn.port]} and {lsn.name} use the same port {lsn.port}"
+            )
+        seen_ports[lsn.port] = lsn.name
+    out["listeners"] = listeners
+    advertised_raw = as_str("advertised.listeners")
+    if advertised_raw is None or not advertised_raw.strip():
+        advertised = listeners
+    else:
+        advertised = parse_listeners(advertised_raw, "advertised.listeners", protocol_map)
+        names = {lsn.name for lsn in listeners}
+        for lsn in advertised:
+            if lsn.host in ("0.0.0.0", "::"):
+                raise ConfigError(
+                    "advertised.listeners", f"{lsn} advertises the non-routable address {lsn.host}"
+                )
+            if lsn.name not in names:
+                raise ConfigError(
+                    "advertised.listeners", f"listener name {lsn.name} is not in listeners"
+                )
+    out["advertised_listeners"] = advertised
+
+    if "inter.broker.listener.name" in originals and "security.inter.broker.protocol" in originals:
+        raise ConfigError(
+            "inter.broker.listener.name",
+            "only one of inter.broker.listener.name and security.inter.broker.protocol may be set",
+        )
+    inter = as_str("inter.broker.listener.name")
+    inter_name = (
+        inter.strip().upper() if inter else (as_str("security.inter.broker.protocol") or "")
+    )
+    if not standalone and all(lsn.name != inter_name for lsn in advertised):
+        raise ConfigError(
+            "inter.broker.listener.name",
+            f"inter-broker listener {inter_name} must be one of advertised.listeners",
+        )
+    out["inter_broker_listener_name"] = inter_name
+
+    # log dirs
+    dirs_raw = as_str("log.dirs")
+    key = "log.dirs"
+    if dirs_raw is None or not dirs_raw.strip():
+        dirs_raw, key = as_str("log.dir") or "", "log.dir"
+    dirs = tuple(Path(part.strip()) for part in dirs_raw.split(",") if part.strip())
+    if not dirs:
+        raise ConfigError(key, "at least one directory is required")
+    if len(set(dirs)) != len(dirs):
+        raise ConfigError(key, "a directory is listed twice")
+    out["log_dirs"] = dirs
+
+    # Kafka's chains: the most precise key that is set wins.
+    out["log_roll_ms"] = _chain(values, "log.roll.ms", ("log.roll.hours", 3_600_000))
+    out["log_roll_jitter_ms"] = _chain(
+        values, "log.roll.jitter.ms", ("log.roll.jitter.hours", 3_600_000)
+    )
+    retention = _chain(
+        values,
+        "log.retention.ms",
+        ("log.retention.minutes", 60_000),
+        ("log.retention.hours", 3_600_000),
+    )
+    out["log_retention_ms"] = -1 if retention < 0 else retention
+    out["log_flush_interval_ms"] = _chain(
+        values, "log.flush.interval.ms", ("log.flush.scheduler.interval.ms", 1)
+    )
+
+    threads = as_int("log.cleaner.threads") or 0
+    dedupe = as_int("log.cleaner.dedupe.buffer.size") or 0
+    if threads > 0 and dedupe // threads < 1024 * 1024:
+        raise ConfigError(
+            "log.cleaner.dedupe.buffer.size", "must be at least 1 MiB per cleaner thread"
+        )
+
+    cluster_id = as_str("josef.cluster.id")
+    if cluster_id is not None and not is_valid_cluster_id(cluster_id):
+        raise ConfigError(
+            "josef.cluster.id", f"{cluster_id!r} is not a base64url-encoded 16-byte id"
+        )
+    return out
+
+
+def _chain(values: Mapping[str, ConfigValue], first: str, *rest: tuple[str, int]) -> int:
+    value = values[first]
+    if isinstance(value, int):
+        return value
+    for key, factor in rest:
+        value = values[key]
+        if isinstance(value, int):
+            return value * factor
+    raise AssertionError(f"no value for {first}")  # the last key of a chain has a default
+
+
+# --- loading ------------------------------------------------------------------------
+
+
+def load_config(path: Path | None, overrides: Sequence[str] = ()) -> BrokerConfig:
+    """Read ``path`` (Java properties, UTF-8) and apply ``key=value`` overrides.
+
+    Overrides beat the file. An unreadable or unparsable file, a malformed
+    override or an invalid value raises :class:`ConfigError`.
+    """
+    props: dict[str, str] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+            raise ConfigError(str(path), reason) from None
+        except OSError as exc:
+            reason = f"cannot read configuration file: {exc.strerror or exc}"
+            raise ConfigError(str(path), reason) from None
+        props.update(parse_properties(text, str(path)))
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(item or "override", "an override must be key=value")
+        props[key.strip()] = value
+    return BrokerConfig.from_properties(props)
+
+
+# --- cluster ids ----------------------------------------------------------------------
+
+
+def generate_cluster_id() -> str:
+    """A random id in Kafka's Uuid form: 16 bytes, base64url without padding."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
+def is_valid_cluster_id(text: str) -> bool:
+    if len(text) != 22 or not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+        return False
+    try:
+        return len(base64.urlsafe_b64decode(text + "==")) == 16
+    except ValueError:
+        return False
+
+
+# --- DescribeConfigs and documentation --------------------------------------------------
+
+_RESOLVED_IN_DESCRIBE = ("broker.id", "node.id")
+
+
+def describe_broker(config: BrokerConfig, names: Iterable[str] | None = None) -> list[ConfigEntry]:
+    """DescribeConfigs entries for the BROKER resource.
+
+    Source is STATIC_BROKER_CONFIG for keys set in the properties file or an
+    override, DEFAULT_CONFIG otherwise. Josef has no dynamic broker configs,
+    so every entry is read-only. Passwords are reported as sensitive with a
+    null value. ``names`` limits the result (unknown names are skipped).
+    """
+    wanted = set(names) if names is not None else None
+    entries: list[ConfigEntry] = []
+    for d in BROKER_CONFIG_DEFS:
+        if wanted is not None and d.name not in wanted:
+            continue
+        value: ConfigValue = config.values[d.name]
+        if d.name in _RESOLVED_IN_DESCRIBE:
+            value = config.broker_id
+        chain = [s.name for s in d.synonyms] or [d.name]
+        synonyms: list[ConfigSynonym] = []
+        for name in chain:
+            if name in config.originals:
+                shown = BROKER_CONFIGS[name].format(config.values[name])
+                synonyms.append(ConfigSynonym(name, shown, ConfigSource.STATIC_BROKER_CONFIG))
+        for name in chain:
+            default = BROKER_CONFIGS[name].default_str
+            if default is not None:
+                synonyms.append(ConfigSynonym(name, default, ConfigSource.DEFAULT_CONFIG))
+        if d.sensitive:
+            synonyms = [ConfigSynonym(s.name, None, s.source) for s in synonyms]
+        source = (
+            ConfigSource.STATIC_BROKER_CONFIG
+            if d.name in config.originals
+            else ConfigSource.DEFAULT_CONFIG
+        )
+        entries.append(
+            ConfigEntry(
+                name=d.name,
+                value=None if d.sensitive else d.format(value),
+                source=source,
+                read_only=True,
+                is_sensitive=d.sensitive,
+                synonyms=tuple(synonyms),
+                config_type=d.type,
+                documentation=d.doc,
+            )
+        )
+    return entries
+
+
+def broker_default_strings() -> dict[str, str | None]:
+    """Every broker key's default as a string (for DEFAULT_CONFIG synonyms)."""
+    return {d.name: d.default_str for d in BROKER_CONFIG_DEFS}
+
+
+def describe_topic(
+    config: BrokerConfig, overrides: Mapping[str, str], names: Iterable[str] | None = None
+) -> list[ConfigEntry]:
+    """DescribeConfigs entries for a topic with these overrides on this broker."""
+    return describe(
+        config.log_config_defaults(),
+        overrides,
+        config.originals,
+        broker_defaults=broker_default_strings(),
+        names=names,
+    )
+
+
+def render_config_table() -> str:
+    """The README's broker configuration table (Markdown)."""
+    return render_markdown_table(BROKER_CONFIG_DEFS)
