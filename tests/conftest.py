@@ -31,6 +31,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     setattr(item, f"rep_{report.when}", report)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # kafka-python 3.0 loads its schemas with deprecated importlib.resources calls.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:.*is deprecated. Use files:DeprecationWarning"
+    )
+
+
 def _failed(request: pytest.FixtureRequest) -> bool:
     node = request.node
     return any(
