@@ -1,0 +1,106 @@
+"""The ``josef`` command.
+
+``josef start [--config FILE] [--override key=value ...]`` runs one broker.
+Subcommands are registered on one argparse subparsers table; admin commands
+(topics, groups, configs, ...) add themselves the same way.
+
+Exit status: the broker's own return code for ``start``; 2 for a usage error
+or an invalid configuration, which is reported on stderr as one line:
+``josef: invalid configuration: <key>: <reason>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+from broker.config import BrokerConfig, ConfigError, load_config
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_LEVEL_ENV = "JOSEF_LOG_LEVEL"
+EXIT_USAGE = 2
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def version() -> str:
+    try:
+        return metadata.version("josef")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def configure_logging(level_name: str | None = None) -> None:
+    """Log to stderr with timestamp, level and logger name; level from $JOSEF_LOG_LEVEL."""
+    name = (level_name or os.environ.get(LOG_LEVEL_ENV) or "INFO").strip().upper()
+    level = logging.getLevelName(name)
+    valid = isinstance(level, int)
+    logging.basicConfig(
+        level=level if valid else logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True
+    )
+    if not valid:
+        logging.getLogger(__name__).warning(
+            "%s=%s is not a log level; using INFO", LOG_LEVEL_ENV, name
+        )
+
+
+def _start(args: argparse.Namespace) -> int:
+    configure_logging()
+    try:
+        config = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        print(f"josef: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    # Imported late: the server pulls in everything, and config errors come first.
+    server = importlib.import_module("broker.server")
+    run_broker: Callable[[BrokerConfig], int] = server.run_broker
+    return run_broker(config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="josef", description="Josef, a Kafka-compatible broker in Python."
+    )
+    parser.add_argument("--version", action="version", version=f"josef {version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    start = commands.add_parser(
+        "start",
+        help="run a broker",
+        description="Run one broker. Without zookeeper.connect it runs standalone.",
+    )
+    start.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="server.properties file (Java properties format)",
+    )
+    start.add_argument(
+        "-o",
+        "--override",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a configuration key; beats the file (repeatable)",
+    )
+    start.set_defaults(handler=_start)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    handler: Command | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return handler(args)
