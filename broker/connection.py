@@ -1,0 +1,202 @@
+"""One client connection: framing, in-order request processing, backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from broker.context import ConnectionInfo
+from broker.dispatch import CloseConnection, RequestDispatcher, describe_frame
+from protocol.errors import ProtocolViolation
+from protocol.framing import FrameDecoder
+
+if TYPE_CHECKING:
+    from broker.listener import Listener
+
+log = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+# Stop reading from a client with this many unanswered frames queued.
+MAX_QUEUED_FRAMES = 32
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
+
+
+class KafkaConnection(asyncio.Protocol):
+    """asyncio protocol for one client: requests are answered in arrival order.
+
+    Like Kafka's network layer, a connection processes one request at a time;
+    clients pipeline requests and read responses in order. Reading pauses when
+    too many requests wait, so a fast producer cannot exhaust memory.
+    """
+
+    def __init__(self, listener: Listener) -> None:
+        self._listener = listener
+        self._dispatcher: RequestDispatcher = listener.dispatcher
+        self._decoder = FrameDecoder(listener.max_request_size)
+        self._queue: deque[bytes] = deque()
+        self._queued_bytes = 0
+        self._transport: asyncio.Transport | None = None
+        self._info: ConnectionInfo | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        self._closing = False
+        self._idle_handle: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        self._write_paused = False
+        self._drained: asyncio.Future[None] | None = None
+
+    # -- asyncio callbacks ---------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        self._info = ConnectionInfo(
+            connection_id=f"{self._listener.name}-{next(_ids)}",
+            client_host=str(peer[0]),
+            client_port=int(peer[1]),
+            listener=self._listener.name,
+            security_protocol=self._listener.security_protocol,
+        )
+        self._listener.connections.add(self)
+        self._reset_idle_timer()
+        self._worker = self._loop.create_task(self._process())
+
+    def data_received(self, data: bytes) -> None:
+        self._reset_idle_timer()
+        try:
+            frames = self._decoder.feed(data)
+        except ProtocolViolation as exc:
+            self._close_with_log(str(exc))
+            return
+        if not frames:
+            return
+        for f in frames:
+            self._queue.append(f)
+            self._queued_bytes += len(f)
+        if (
+            len(self._queue) >= MAX_QUEUED_FRAMES or self._queued_bytes >= MAX_QUEUED_BYTES
+        ) and not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+        w = self._wakeup
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def eof_received(self) -> bool | None:
+        # Answer what was already sent before closing (Kafka does too).
+        self._closing = True
+        w = self._wakeup
+        if w is not None and not w.done():
+            w.set_result(None)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._listener.connections.discard(self)
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
+        d = self._drained
+        if d is not None and not d.done():
+            d.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        d = self._drained
+        if d is not None and not d.done():
+            d.set_result(None)
+
+    # -- request loop --------------------------------------------------------
+    async def _process(self) -> None:
+        assert self._info is not None
+        dispatcher = self._dispatcher
+        queue = self._queue
+        while True:
+            if not queue:
+                if self._closing:
+                    break
+                self._wakeup = self._loop.create_future()
+                await self._wakeup
+                self._wakeup = None
+                continue
+            frame = queue.popleft()
+            self._queued_bytes -= len(frame)
+            if self._reading_paused and len(queue) < MAX_QUEUED_FRAMES // 2:
+                self._reading_paused = False
+                if self._transport is not None:
+                    self._transport.resume_reading()
+            try:
+                response = await dispatcher.dispatch(frame, self._info)
+            except (ProtocolViolation, CloseConnection) as exc:
+                self._close_with_log(f"{exc} in {describe_frame(frame)}")
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "closing connection %s: error handling %s",
+                    self._info.connection_id,
+                    describe_frame(frame),
+                )
+                self._close()
+                return
+            transport = self._transport
+            if transport is None or transport.is_closing():
+                return
+            if response is not None:
+                transport.write(response)
+                if self._write_paused:
+                    self._drained = self._loop.create_future()
+                    await self._drained
+                    self._drained = None
+        self._close()
+
+    # -- helpers -------------------------------------------------------------
+    def _reset_idle_timer(self) -> None:
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+        timeout = self._listener.idle_timeout_s
+        if timeout > 0:
+            self._idle_handle = self._loop.call_later(timeout, self._idle_timeout)
+
+    def _idle_timeout(self) -> None:
+        if self._queue or (self._wakeup is None and self._worker and not self._worker.done()):
+            # A request is in flight (for example a long-poll fetch): not idle.
+            self._reset_idle_timer()
+            return
+        log.info(
+            "closing idle connection %s after %.0f s",
+            self._info.connection_id if self._info else "?",
+            self._listener.idle_timeout_s,
+        )
+        self._close()
+
+    def _close_with_log(self, reason: str) -> None:
+        cid = self._info.connection_id if self._info else "?"
+        peer = f"{self._info.client_host}:{self._info.client_port}" if self._info else "?"
+        log.warning("closing connection %s from %s: %s", cid, peer, reason)
+        self._close()
+
+    def _close(self) -> None:
+        self._closing = True
+        self._queue.clear()
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+    @property
+    def busy(self) -> bool:
+        """True while a request is being handled or waits in the queue."""
+        return bool(self._queue) or (
+            self._worker is not None and not self._worker.done() and self._wakeup is None
+        )
+
+    def close(self) -> None:
+        self._close()

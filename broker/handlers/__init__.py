@@ -1,0 +1,18 @@
+"""API handlers, grouped by family; ``register_all`` fills the route table."""
+
+from __future__ import annotations
+
+from broker.handlers import api_versions, fetch, init_producer_id, list_offsets, metadata, produce
+from broker.services import BrokerServices
+
+_MODULES = (api_versions, metadata, produce, fetch, list_offsets, init_producer_id)
+
+
+def register_all(services: BrokerServices) -> None:
+    for module in _MODULES:
+        module.register(services)
+    try:
+        from broker.handlers import admin
+    except ImportError:
+        return
+    admin.register(services)

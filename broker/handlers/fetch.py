@@ -1,0 +1,174 @@
+"""Fetch (key 1): serve byte ranges of segments, waiting in purgatory for min_bytes."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from broker.context import RequestContext
+from broker.partition import FetchResult
+from broker.services import BrokerServices
+from protocol.builders import ResponseBuilder
+from protocol.errors import KafkaError
+
+API_KEY = 1
+MIN_VERSION, MAX_VERSION = 4, 16
+_ZERO = datetime.timedelta(0)
+_NULL_UUID = uuid.UUID(int=0)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _PartitionFetch:
+    topic: str | None
+    topic_id: uuid.UUID
+    partition: int
+    fetch_offset: int
+    max_bytes: int
+    current_leader_epoch: int
+    error: ErrorCode = ErrorCode.none
+    result: FetchResult | None = None
+
+
+def register(services: BrokerServices) -> None:
+    rm = services.replica_manager
+    metadata = services.metadata
+    clock = services.clock
+
+    def collect(request: Any, version: int) -> list[_PartitionFetch]:
+        wanted: list[_PartitionFetch] = []
+        for t in request.topics:
+            if version >= 13:
+                topic_id = t.topic_id or _NULL_UUID
+                meta = metadata.topic_by_id(topic_id)
+                name = meta.name if meta is not None else None
+                error = ErrorCode.none if meta is not None else ErrorCode.unknown_topic_id
+            else:
+                name = t.topic
+                meta = metadata.topic(name)
+                topic_id = meta.topic_id if meta is not None else _NULL_UUID
+                error = ErrorCode.none
+            for p in t.partitions:
+                wanted.append(_PartitionFetch(
+                    name, topic_id, p.partition, p.fetch_offset, p.partition_max_bytes,
+                    getattr(p, "current_leader_epoch", -1), error,
+                ))
+        return wanted
+
+    def read_all(wanted: list[_PartitionFetch], max_bytes: int, isolation: int) -> tuple[int, bool]:
+        remaining = max_bytes
+        total = 0
+        errors = False
+        for w in wanted:
+            if w.error != ErrorCode.none and w.error != ErrorCode.offset_out_of_range:
+                errors = True
+                continue
+            partition = rm.get_partition(w.topic, w.partition) if w.topic is not None else None
+            if partition is None:
+                w.error = ErrorCode.unknown_topic_or_partition
+                errors = True
+                continue
+            epoch_error = partition.check_leader_epoch(w.current_leader_epoch)
+            if epoch_error != ErrorCode.none:
+                w.error = epoch_error
+                errors = True
+                continue
+            if not partition.is_leader:
+                w.error = ErrorCode.not_leader_or_follower
+                errors = True
+                continue
+            try:
+                w.result = partition.read(
+                    w.fetch_offset, min(w.max_bytes, remaining), isolation,
+                    min_one_message=total == 0,
+                )
+                w.error = ErrorCode.none
+            except KafkaError as exc:
+                w.error = exc.error_code
+                plog = partition.log
+                w.result = FetchResult(b"", plog.high_watermark, plog.last_stable_offset,
+                                       plog.log_start_offset, None)
+                errors = True
+                continue
+            size = len(w.result.records)
+            total += size
+            remaining = max(0, remaining - size)
+        return total, errors
+
+    async def handle(ctx: RequestContext, request: Any) -> Any:
+        version = ctx.api_version
+        isolation = int(getattr(request, "isolation_level", 0))
+        max_bytes = int(request.max_bytes)
+        min_bytes = int(request.min_bytes)
+        max_wait_s = request.max_wait.total_seconds()
+        session_id = int(getattr(request, "session_id", 0))
+        session_epoch = int(getattr(request, "session_epoch", -1))
+        rb = ResponseBuilder(API_KEY, version)
+        if version >= 7 and session_id != 0:
+            # Josef never hands out fetch session ids, so any non-zero id is unknown.
+            return rb(None, throttle_time=_ZERO, error_code=ErrorCode.fetch_session_id_not_found,
+                      session_id=0, responses=())
+        if version >= 7 and session_epoch > 0:
+            return rb(None, throttle_time=_ZERO, error_code=ErrorCode.invalid_fetch_session_epoch,
+                      session_id=0, responses=())
+        wanted = collect(request, version)
+        deadline = clock.monotonic() + max_wait_s
+        total, errors = read_all(wanted, max_bytes, isolation)
+        while total < min_bytes and not errors:
+            left = deadline - clock.monotonic()
+            if left <= 0:
+                break
+            keys = [(w.topic, w.partition) for w in wanted if w.topic is not None]
+            if not await rm.purgatory.wait(keys, left):
+                break
+            total, errors = read_all(wanted, max_bytes, isolation)
+        return build_response(rb, version, wanted)
+
+    services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)
+
+
+def build_response(rb: ResponseBuilder, version: int, wanted: list[_PartitionFetch]) -> Any:
+    topics: list[Any] = []
+    current_key: object = None
+    current: list[Any] = []
+    for w in wanted:
+        key = w.topic_id if version >= 13 else w.topic
+        if key != current_key or not topics:
+            current = []
+            topics.append((w, current))
+            current_key = key
+        r = w.result
+        aborted = None
+        if r is not None and r.aborted_transactions is not None:
+            aborted = tuple(
+                rb("AbortedTransaction", producer_id=a.producer_id, first_offset=a.first_offset)
+                for a in r.aborted_transactions
+            )
+        current.append(rb(
+            "PartitionData",
+            partition_index=w.partition,
+            error_code=w.error,
+            high_watermark=r.high_watermark if r else -1,
+            last_stable_offset=r.last_stable_offset if r else -1,
+            log_start_offset=r.log_start_offset if r else -1,
+            aborted_transactions=aborted,
+            preferred_read_replica=-1,
+            records=r.records if r else b"",
+        ))
+    return rb(
+        None,
+        throttle_time=_ZERO,
+        error_code=ErrorCode.none,
+        session_id=0,
+        responses=tuple(
+            rb("FetchableTopicResponse", topic=w.topic, topic_id=w.topic_id,
+               partitions=tuple(parts))
+            for w, parts in topics
+        ),
+    )

@@ -1,0 +1,84 @@
+"""ListOffsets (key 2): earliest, latest, max-timestamp and timestamp lookups."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from broker.context import RequestContext
+from broker.partition import READ_COMMITTED
+from broker.services import BrokerServices
+from protocol.builders import ResponseBuilder
+
+API_KEY = 2
+MIN_VERSION, MAX_VERSION = 1, 9
+LATEST = -1
+EARLIEST = -2
+MAX_TIMESTAMP = -3  # v7+
+EARLIEST_LOCAL = -4  # v8+ (KIP-1005)
+LATEST_TIERED = -5  # v9+ (KIP-1005)
+_ZERO = datetime.timedelta(0)
+
+
+def register(services: BrokerServices) -> None:
+    rm = services.replica_manager
+
+    def lookup(topic: str, p: Any, version: int, isolation: int) -> dict[str, Any]:
+        index = p.partition_index
+        partition = rm.get_partition(topic, index)
+        if partition is None:
+            return {"error_code": ErrorCode.unknown_topic_or_partition}
+        epoch_error = partition.check_leader_epoch(getattr(p, "current_leader_epoch", -1))
+        if epoch_error != ErrorCode.none:
+            return {"error_code": epoch_error}
+        if not partition.is_leader:
+            return {"error_code": ErrorCode.not_leader_or_follower}
+        plog = partition.log
+        ts = int(p.timestamp)
+        if ts == LATEST:
+            offset = plog.last_stable_offset if isolation == READ_COMMITTED else (
+                plog.high_watermark
+            )
+            return {"offset": offset, "timestamp": -1, "leader_epoch": plog.latest_epoch}
+        if ts == EARLIEST or (ts == EARLIEST_LOCAL and version >= 8):
+            start = plog.log_start_offset
+            return {"offset": start, "timestamp": -1, "leader_epoch": plog.epoch_for_offset(start)}
+        if ts == LATEST_TIERED and version >= 9:
+            return {"offset": -1, "timestamp": -1, "leader_epoch": -1}  # no tiered storage
+        if ts == MAX_TIMESTAMP and version >= 7:
+            found = plog.fetch_offset_of_max_timestamp()
+        elif ts < 0:
+            return {"error_code": ErrorCode.invalid_request}
+        else:
+            found = plog.fetch_offset_by_timestamp(ts)
+        if found is None:
+            return {"offset": -1, "timestamp": -1, "leader_epoch": -1}
+        upper = plog.last_stable_offset if isolation == READ_COMMITTED else plog.high_watermark
+        if found.offset >= upper:
+            return {"offset": -1, "timestamp": -1, "leader_epoch": -1}
+        return {"offset": found.offset, "timestamp": found.timestamp,
+                "leader_epoch": found.leader_epoch}
+
+    async def handle(ctx: RequestContext, request: Any) -> Any:
+        version = ctx.api_version
+        isolation = int(getattr(request, "isolation_level", 0))
+        rb = ResponseBuilder(API_KEY, version)
+        topics = []
+        for t in request.topics:
+            seen: set[int] = set()
+            parts = []
+            for p in t.partitions:
+                if p.partition_index in seen:
+                    fields: dict[str, Any] = {"error_code": ErrorCode.invalid_request}
+                else:
+                    seen.add(p.partition_index)
+                    fields = lookup(t.name, p, version, isolation)
+                fields.setdefault("error_code", ErrorCode.none)
+                parts.append(rb("ListOffsetsPartitionResponse",
+                                partition_index=p.partition_index, **fields))
+            topics.append(rb("ListOffsetsTopicResponse", name=t.name, partitions=tuple(parts)))
+        return rb(None, throttle_time=_ZERO, topics=tuple(topics))
+
+    services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)

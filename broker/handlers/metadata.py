@@ -1,0 +1,133 @@
+"""Metadata (key 3): brokers, controller, cluster id, topics and partition leaders."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from broker.context import RequestContext
+from broker.services import BrokerServices
+from broker.topic_manager import TopicSpec, topic_name_error
+from cluster.metadata import TopicMetadata
+from protocol.builders import ResponseBuilder
+from protocol.errors import KafkaError
+
+API_KEY = 3
+MIN_VERSION, MAX_VERSION = 0, 12
+AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
+_ZERO = datetime.timedelta(0)
+_NULL_UUID = uuid.UUID(int=0)
+
+log = logging.getLogger(__name__)
+
+
+def register(services: BrokerServices) -> None:
+    async def handle(ctx: RequestContext, request: Any) -> Any:
+        version = ctx.api_version
+        rb = ResponseBuilder(API_KEY, version)
+        metadata = services.metadata
+        requested = request.topics
+        if version == 0 and not requested:
+            requested = None  # v0: an empty list means all topics
+        allow_auto = bool(getattr(request, "allow_auto_topic_creation", True))
+
+        topics_out: list[Any] = []
+        if requested is None:
+            for topic in sorted(metadata.topics().values(), key=lambda t: t.name):
+                topics_out.append(_topic(rb, services, topic, ErrorCode.none))
+        else:
+            for entry in requested:
+                name = entry.name
+                topic_id = getattr(entry, "topic_id", None)
+                if name is None:
+                    topic = (
+                        metadata.topic_by_id(topic_id)
+                        if topic_id is not None and topic_id != _NULL_UUID
+                        else None
+                    )
+                    if topic is None:
+                        topics_out.append(rb("MetadataResponseTopic",
+                                             error_code=ErrorCode.unknown_topic_id, name=None,
+                                             topic_id=topic_id or _NULL_UUID, partitions=(),
+                                             is_internal=False))
+                    else:
+                        topics_out.append(_topic(rb, services, topic, ErrorCode.none))
+                    continue
+                topic = metadata.topic(name)
+                if topic is not None:
+                    topics_out.append(_topic(rb, services, topic, ErrorCode.none))
+                    continue
+                if topic_name_error(name) is not None:
+                    error = ErrorCode.invalid_topic_exception
+                elif allow_auto and services.auto_create_topics:
+                    error = await _auto_create(services, name)
+                else:
+                    error = ErrorCode.unknown_topic_or_partition
+                topics_out.append(rb("MetadataResponseTopic", error_code=error, name=name,
+                                     topic_id=_NULL_UUID, partitions=(), is_internal=False,
+                                     topic_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED))
+
+        brokers = []
+        for b in metadata.brokers():
+            endpoint = next(
+                (e for e in b.endpoints if e.listener == ctx.connection.listener), None
+            )
+            if endpoint is None:
+                continue  # Kafka omits brokers without the request's listener
+            brokers.append(rb("MetadataResponseBroker", node_id=b.broker_id, host=endpoint.host,
+                              port=endpoint.port, rack=b.rack))
+        return rb(
+            None,
+            throttle_time=_ZERO,
+            brokers=tuple(brokers),
+            cluster_id=metadata.cluster_id,
+            controller_id=metadata.controller_id,
+            topics=tuple(topics_out),
+            cluster_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+        )
+
+    services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)
+
+
+async def _auto_create(services: BrokerServices, name: str) -> ErrorCode:
+    try:
+        await services.topic_manager.create(TopicSpec(name, -1, -1))
+    except KafkaError as exc:
+        if exc.error_code == ErrorCode.topic_already_exists:
+            return ErrorCode.leader_not_available
+        log.warning("auto-creation of topic %s failed: %s", name, exc)
+        return exc.error_code
+    # Kafka answers a topic it has just created with LEADER_NOT_AVAILABLE; clients retry.
+    return ErrorCode.leader_not_available
+
+
+def _topic(rb: ResponseBuilder, services: BrokerServices, topic: TopicMetadata,
+           error: ErrorCode) -> Any:
+    live = {b.broker_id for b in services.metadata.brokers()}
+    partitions = []
+    for index in sorted(topic.partitions):
+        state = topic.partitions[index]
+        leader_alive = state.leader in live
+        partitions.append(rb(
+            "MetadataResponsePartition",
+            error_code=ErrorCode.none if leader_alive else ErrorCode.leader_not_available,
+            partition_index=index,
+            leader_id=state.leader if leader_alive else -1,
+            leader_epoch=state.leader_epoch,
+            replica_nodes=tuple(state.replicas),
+            isr_nodes=tuple(r for r in state.isr if r in live),
+            offline_replicas=tuple(r for r in state.replicas if r not in live),
+        ))
+    return rb(
+        "MetadataResponseTopic",
+        error_code=error,
+        name=topic.name,
+        topic_id=topic.topic_id,
+        is_internal=topic.is_internal,
+        partitions=tuple(partitions),
+        topic_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+    )

@@ -1,0 +1,83 @@
+"""Produce (key 0): validate batches by header and CRC, append, acknowledge."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from broker.context import RequestContext
+from broker.replica_manager import ProduceResult
+from broker.services import BrokerServices
+from protocol.builders import ResponseBuilder
+
+API_KEY = 0
+MIN_VERSION, MAX_VERSION = 3, 11
+_ZERO = datetime.timedelta(0)
+_UTC = datetime.UTC
+
+log = logging.getLogger(__name__)
+
+
+def _append_time(ms: int) -> datetime.datetime | None:
+    if ms < 0:
+        return None
+    return datetime.datetime.fromtimestamp(ms / 1000.0, tz=_UTC)
+
+
+def register(services: BrokerServices) -> None:
+    rm = services.replica_manager
+
+    async def handle(ctx: RequestContext, request: Any) -> Any:
+        acks = int(request.acks)
+        results: list[tuple[str, list[tuple[int, ProduceResult]]]] = []
+        if request.transactional_id is not None:
+            error = ErrorCode.transactional_id_authorization_failed
+            for topic in request.topic_data:
+                results.append((topic.name, [
+                    (p.index, ProduceResult(error, message="transactions are not supported yet"))
+                    for p in topic.partition_data
+                ]))
+        elif acks not in (0, 1, -1):
+            for topic in request.topic_data:
+                results.append((topic.name, [
+                    (p.index, ProduceResult(ErrorCode.invalid_required_acks))
+                    for p in topic.partition_data
+                ]))
+        else:
+            for topic in request.topic_data:
+                name = topic.name
+                partition_results = []
+                for p in topic.partition_data:
+                    if p.records is None:
+                        partition_results.append((p.index, ProduceResult(ErrorCode.invalid_record)))
+                        continue
+                    partition_results.append(
+                        (p.index, rm.append_to_leader(name, p.index, p.records, acks))
+                    )
+                results.append((name, partition_results))
+            pending = rm.take_flush_requests()
+            if pending:
+                # log.flush.interval.messages/ms reached: durable before the ack, as Kafka.
+                await rm.flush_partitions(pending)
+        if acks == 0:
+            return None
+        rb = ResponseBuilder(API_KEY, ctx.api_version)
+        return rb(
+            None,
+            responses=tuple(
+                rb("TopicProduceResponse", name=name, partition_responses=tuple(
+                    rb("PartitionProduceResponse", index=index, error_code=r.error,
+                       base_offset=r.base_offset, log_append_time=_append_time(r.log_append_time),
+                       log_start_offset=r.log_start_offset, record_errors=(),
+                       error_message=r.message if r.error != ErrorCode.none else None)
+                    for index, r in parts
+                ))
+                for name, parts in results
+            ),
+            throttle_time=_ZERO,
+        )
+
+    services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)

@@ -1,0 +1,79 @@
+"""A listener (Kafka's ``listeners`` entry): one TCP server socket."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from broker.dispatch import RequestDispatcher
+
+if TYPE_CHECKING:
+    from broker.connection import KafkaConnection
+
+log = logging.getLogger(__name__)
+
+
+class Listener:
+    """Accepts connections for one named listener and tracks them."""
+
+    def __init__(
+        self,
+        name: str,
+        security_protocol: str,
+        host: str,
+        port: int,
+        dispatcher: RequestDispatcher,
+        max_request_size: int,
+        idle_timeout_ms: int,
+    ) -> None:
+        self.name = name
+        self.security_protocol = security_protocol
+        self.host = host
+        self.port = port
+        self.dispatcher = dispatcher
+        self.max_request_size = max_request_size
+        self.idle_timeout_s = idle_timeout_ms / 1000.0 if idle_timeout_ms > 0 else 0.0
+        self.connections: set[KafkaConnection] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start_server_only(self) -> None:
+        """Bind the socket (resolving port 0) without accepting connections yet."""
+        from broker.connection import KafkaConnection
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: KafkaConnection(self),
+            host=self.host or None,
+            port=self.port,
+            reuse_address=True,
+            backlog=1024,
+            start_serving=False,
+        )
+        sock = self._server.sockets[0]
+        self.port = int(sock.getsockname()[1])
+
+    def start_serving(self) -> None:
+        assert self._server is not None
+        loop = asyncio.get_running_loop()
+        loop.create_task(self._server.start_serving())
+        log.info("listener %s (%s) on %s:%d", self.name, self.security_protocol,
+                 self.host or "0.0.0.0", self.port)
+
+    def stop_accepting(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def drain(self, timeout_s: float) -> None:
+        """Let in-flight requests finish (bounded), then close every connection."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while any(c.busy for c in self.connections) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for c in list(self.connections):
+            c.close()
+        if self._server is not None:
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), max(0.1, deadline - loop.time()))
+            except TimeoutError:
+                pass

@@ -1,0 +1,213 @@
+"""The broker process: assembles the components, runs listeners and background jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from broker.config import BrokerConfig
+from broker.dispatch import RequestDispatcher
+from broker.handlers import register_all
+from broker.listener import Listener
+from broker.producer_ids import ProducerIdManager
+from broker.replica_manager import ReplicaManager
+from broker.services import BrokerServices
+from broker.topic_manager import TopicManager
+from cluster.metadata import BrokerEndpoint, BrokerRegistration
+from cluster.standalone import StandaloneMetadataStore
+from storage.clock import Clock, SystemClock
+from storage.log_manager import LogManager
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_DRAIN_S = 10.0
+
+
+class KafkaBroker:
+    """One Josef broker: listeners, replica manager, metadata and background jobs."""
+
+    def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.broker_id = config.broker_id if config.broker_id >= 0 else 0
+        self.listeners: list[Listener] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self.services: BrokerServices | None = None
+
+    # -- start ---------------------------------------------------------------
+    async def start(self) -> None:
+        config = self.config
+        log_dirs = [p.resolve() for p in config.log_dirs]
+        for d in log_dirs:
+            d.mkdir(parents=True, exist_ok=True)
+        defaults = config.log_config_defaults()
+
+        # Listeners bind first so port 0 resolves before we advertise endpoints.
+        from broker.dispatch import Registry
+
+        registry = Registry()
+        dispatcher = RequestDispatcher(registry)
+        for lst in config.listeners:
+            listener = Listener(
+                lst.name, lst.security_protocol, lst.host, lst.port, dispatcher,
+                config.socket_request_max_bytes, config.connections_max_idle_ms,
+            )
+            self.listeners.append(listener)
+        bound = {}
+        for listener in self.listeners:
+            await listener.start_server_only()
+            bound[listener.name] = listener.port
+        endpoints = []
+        for adv in config.advertised_listeners:
+            host = adv.host or socket.getfqdn()
+            port = adv.port or bound.get(adv.name, adv.port)
+            endpoints.append(BrokerEndpoint(adv.name, adv.security_protocol, host, port))
+        registration = BrokerRegistration(self.broker_id, tuple(endpoints), config.broker_rack)
+
+        metadata = StandaloneMetadataStore(log_dirs[0], registration)
+        await asyncio.to_thread(metadata.load)
+        log_manager = LogManager(
+            log_dirs, defaults, self.clock,
+            recovery_threads=config.num_recovery_threads_per_data_dir,
+        )
+        replica_manager = ReplicaManager(self.broker_id, log_manager, self.clock, defaults)
+        topic_configs = {
+            name: replica_manager.topic_log_config(t) for name, t in metadata.topics().items()
+        }
+        await asyncio.to_thread(
+            log_manager.load, topic_configs, self.broker_id, metadata.cluster_id
+        )
+        for topic in metadata.topics().values():
+            replica_manager.ensure_topic(topic)
+        topic_manager = TopicManager(
+            metadata, replica_manager, config.num_partitions,
+            config.default_replication_factor, config.delete_topic_enable,
+        )
+        services = BrokerServices(
+            broker_id=self.broker_id,
+            config=config,
+            clock=self.clock,
+            metadata=metadata,
+            log_manager=log_manager,
+            replica_manager=replica_manager,
+            topic_manager=topic_manager,
+            producer_ids=ProducerIdManager(metadata),
+            auto_create_topics=config.auto_create_topics_enable,
+            registry=registry,
+        )
+        register_all(services)
+        self.services = services
+        for listener in self.listeners:
+            listener.start_serving()
+        self._schedule("log-retention", config.log_retention_check_interval_ms,
+                       self._retention)
+        self._schedule("log-flusher", config.log_flush_scheduler_interval_ms, self._flush)
+        self._schedule("recovery-point-checkpoint",
+                       config.log_flush_offset_checkpoint_interval_ms, self._checkpoint)
+        self._schedule("log-start-offset-checkpoint",
+                       config.log_flush_start_offset_checkpoint_interval_ms,
+                       self._checkpoint_start_offsets)
+        self._schedule("delete-logs", 1000, self._delete_pending)
+        log.info(
+            "Josef broker %d started (cluster id %s), %d partition(s) in %s",
+            self.broker_id, metadata.cluster_id, len(replica_manager.partitions),
+            ", ".join(str(d) for d in log_dirs),
+        )
+
+    def _schedule(self, name: str, interval_ms: int,
+                  job: Callable[[], Awaitable[None]]) -> None:
+        if interval_ms <= 0 or interval_ms >= 2**62:
+            return
+
+        async def runner() -> None:
+            while True:
+                await asyncio.sleep(interval_ms / 1000.0)
+                try:
+                    await job()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("background job %s failed", name)
+
+        self._tasks.append(asyncio.get_running_loop().create_task(runner(), name=name))
+
+    async def _retention(self) -> None:
+        assert self.services is not None
+        lm = self.services.log_manager
+        deleted = lm.cleanup_logs(self.clock.milliseconds())
+        if deleted:
+            await asyncio.to_thread(lm.delete_pending_segments)
+
+    async def _flush(self) -> None:
+        assert self.services is not None
+        await asyncio.to_thread(self.services.log_manager.flush_dirty_logs)
+
+    async def _checkpoint(self) -> None:
+        assert self.services is not None
+        await asyncio.to_thread(self.services.log_manager.checkpoint_recovery_points)
+
+    async def _checkpoint_start_offsets(self) -> None:
+        assert self.services is not None
+        await asyncio.to_thread(self.services.log_manager.checkpoint_log_start_offsets)
+
+    async def _delete_pending(self) -> None:
+        assert self.services is not None
+        await asyncio.to_thread(self.services.log_manager.delete_pending_dirs)
+
+    # -- stop ----------------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopping.wait()
+
+    async def shutdown(self) -> None:
+        log.info("shutting down broker %d", self.broker_id)
+        for listener in self.listeners:
+            listener.stop_accepting()
+        if self.services is not None:
+            self.services.replica_manager.shutdown_partitions()
+        await asyncio.gather(*(lst.drain(SHUTDOWN_DRAIN_S) for lst in self.listeners))
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.services is not None:
+            await asyncio.to_thread(self.services.log_manager.shutdown)
+            await self.services.metadata.close()
+        log.info("broker %d shut down cleanly", self.broker_id)
+
+
+async def _main(config: BrokerConfig) -> int:
+    broker = KafkaBroker(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, broker.request_stop)
+    try:
+        await broker.start()
+    except Exception:
+        log.exception("broker failed to start")
+        await broker.shutdown()
+        return 1
+    await broker.wait_stopped()
+    await broker.shutdown()
+    return 0
+
+
+def run_broker(config: BrokerConfig) -> int:
+    """Run a broker until SIGTERM/SIGINT; returns the process exit status."""
+    try:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(_main(config))

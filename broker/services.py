@@ -1,0 +1,36 @@
+"""The broker's components, handed to API handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker.dispatch import Registry
+from broker.producer_ids import ProducerIdManager
+from broker.replica_manager import ReplicaManager
+from broker.topic_manager import TopicManager
+from cluster.metadata import BrokerRegistration, MetadataStore
+from storage.clock import Clock
+from storage.log_manager import LogManager
+
+
+@dataclass(slots=True)
+class BrokerServices:
+    """Everything a request handler may use; one instance per broker process."""
+
+    broker_id: int
+    config: Any  # broker.config.BrokerConfig
+    clock: Clock
+    metadata: MetadataStore
+    log_manager: LogManager
+    replica_manager: ReplicaManager
+    topic_manager: TopicManager
+    producer_ids: ProducerIdManager
+    auto_create_topics: bool
+    registry: Registry = field(default_factory=Registry)
+
+    def registration(self, broker_id: int) -> BrokerRegistration | None:
+        for b in self.metadata.brokers():
+            if b.broker_id == broker_id:
+                return b
+        return None

@@ -1,0 +1,228 @@
+"""Topic administration shared by CreateTopics, Metadata auto-creation, DeleteTopics..."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kio.schema.errors import ErrorCode
+
+from broker.replica_manager import ReplicaManager
+from cluster.metadata import MetadataStore, TopicMetadata
+from protocol.errors import KafkaError
+from storage.log_config import LogConfig
+
+log = logging.getLogger(__name__)
+
+MAX_TOPIC_NAME_LENGTH = 249
+_LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+
+
+def topic_name_error(name: str) -> str | None:
+    """Kafka's Topic.validate: None if legal, else the reason."""
+    if not name:
+        return "topic name is empty"
+    if name in (".", ".."):
+        return f"topic name cannot be '{name}'"
+    if len(name) > MAX_TOPIC_NAME_LENGTH:
+        return f"topic name is longer than {MAX_TOPIC_NAME_LENGTH} characters"
+    if not _LEGAL.match(name):
+        return (
+            f"topic name '{name}' is illegal, it contains a character other than "
+            "ASCII alphanumerics, '.', '_' and '-'"
+        )
+    return None
+
+
+def _collision_key(name: str) -> str:
+    return name.replace(".", "_")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    num_partitions: int  # -1 = broker default
+    replication_factor: int  # -1 = broker default
+    assignment: dict[int, list[int]] | None = None
+    configs: Mapping[str, str | None] | None = None
+
+
+class TopicManager:
+    """Validates and applies topic changes through the metadata store and replica manager."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        replica_manager: ReplicaManager,
+        default_num_partitions: int,
+        default_replication_factor: int,
+        delete_topic_enable: bool,
+    ) -> None:
+        self.metadata = metadata
+        self.replica_manager = replica_manager
+        self.default_num_partitions = default_num_partitions
+        self.default_replication_factor = default_replication_factor
+        self.delete_topic_enable = delete_topic_enable
+
+    def live_broker_ids(self) -> list[int]:
+        return sorted(b.broker_id for b in self.metadata.brokers())
+
+    def validate(self, spec: TopicSpec) -> tuple[dict[int, list[int]], dict[str, str]]:
+        """Raise KafkaError with Kafka's error code, or return (assignment, configs)."""
+        reason = topic_name_error(spec.name)
+        if reason is not None:
+            raise KafkaError(reason, ErrorCode.invalid_topic_exception)
+        if self.metadata.topic(spec.name) is not None:
+            raise KafkaError(f"Topic '{spec.name}' already exists.", ErrorCode.topic_already_exists)
+        key = _collision_key(spec.name)
+        for existing in self.metadata.topics():
+            if _collision_key(existing) == key:
+                raise KafkaError(
+                    f"Topic '{spec.name}' collides with existing topic: {existing}",
+                    ErrorCode.invalid_topic_exception,
+                )
+        configs = {k: v for k, v in (spec.configs or {}).items() if v is not None}
+        try:
+            LogConfig.from_topic_overrides(self.replica_manager.default_config, configs)
+        except KafkaError as exc:
+            raise KafkaError(str(exc), ErrorCode.invalid_config) from exc
+        brokers = self.live_broker_ids()
+        if spec.assignment:
+            if spec.num_partitions != -1 or spec.replication_factor != -1:
+                raise KafkaError(
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. "
+                    "Both cannot be used at the same time.",
+                    ErrorCode.invalid_request,
+                )
+            assignment = {p: list(r) for p, r in spec.assignment.items()}
+            if sorted(assignment) != list(range(len(assignment))):
+                raise KafkaError(
+                    "Partitions should be a consecutive 0-based integer sequence",
+                    ErrorCode.invalid_replica_assignment,
+                )
+            for p, replicas in assignment.items():
+                if not replicas or len(set(replicas)) != len(replicas):
+                    raise KafkaError(
+                        f"Invalid replica list for partition {p}: {replicas}",
+                        ErrorCode.invalid_replica_assignment,
+                    )
+                unknown = [r for r in replicas if r not in brokers]
+                if unknown:
+                    raise KafkaError(
+                        f"Unknown broker(s) {unknown} in replica assignment",
+                        ErrorCode.invalid_replica_assignment,
+                    )
+            return assignment, configs
+        partitions = self.default_num_partitions if spec.num_partitions == -1 else spec.num_partitions
+        rf = self.default_replication_factor if spec.replication_factor == -1 else (
+            spec.replication_factor
+        )
+        if partitions <= 0:
+            raise KafkaError("Number of partitions must be larger than 0.",
+                             ErrorCode.invalid_partitions)
+        if rf <= 0:
+            raise KafkaError("Replication factor must be larger than 0.",
+                             ErrorCode.invalid_replication_factor)
+        if rf > len(brokers):
+            raise KafkaError(
+                f"Replication factor: {rf} larger than available brokers: {len(brokers)}.",
+                ErrorCode.invalid_replication_factor,
+            )
+        return self.assign_replicas(partitions, rf, brokers, start_partition=0), configs
+
+    @staticmethod
+    def assign_replicas(
+        partitions: int, rf: int, brokers: list[int], start_partition: int
+    ) -> dict[int, list[int]]:
+        """Round-robin leaders, followers shifted, as Kafka's rack-unaware assignment."""
+        n = len(brokers)
+        out: dict[int, list[int]] = {}
+        for i in range(partitions):
+            p = start_partition + i
+            first = p % n
+            shift = 1 + (p // n) % max(1, n - 1) if n > 1 else 0
+            replicas = [brokers[first]]
+            for j in range(rf - 1):
+                replicas.append(brokers[(first + shift + j) % n])
+            out[p] = replicas
+        return out
+
+    async def create(self, spec: TopicSpec, is_internal: bool = False) -> TopicMetadata:
+        assignment, configs = self.validate(spec)
+        topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
+        self.replica_manager.ensure_topic(topic)
+        log.info(
+            "created topic %s with %d partition(s), replicas %s, configs %s",
+            topic.name, len(assignment), assignment, configs,
+        )
+        return topic
+
+    async def delete(self, name: str) -> None:
+        if not self.delete_topic_enable:
+            raise KafkaError("Topic deletion is disabled.", ErrorCode.topic_deletion_disabled)
+        topic = self.metadata.topic(name)
+        if topic is None:
+            raise KafkaError(f"Topic '{name}' does not exist",
+                             ErrorCode.unknown_topic_or_partition)
+        await self.metadata.delete_topic(name)
+        self.replica_manager.remove_topic(name)
+        log.info("deleted topic %s", name)
+
+    async def add_partitions(
+        self, name: str, total: int, assignment: list[list[int]] | None, validate_only: bool
+    ) -> None:
+        topic = self.metadata.topic(name)
+        if topic is None:
+            raise KafkaError(f"Topic '{name}' does not exist",
+                             ErrorCode.unknown_topic_or_partition)
+        current = len(topic.partitions)
+        if total < current:
+            raise KafkaError(
+                f"Topic currently has {current} partitions, which is higher than the requested "
+                f"{total}.",
+                ErrorCode.invalid_partitions,
+            )
+        if total == current:
+            raise KafkaError(f"Topic already has {current} partitions.",
+                             ErrorCode.invalid_partitions)
+        brokers = self.live_broker_ids()
+        rf = len(next(iter(topic.partitions.values())).replicas)
+        if assignment is not None:
+            if len(assignment) != total - current:
+                raise KafkaError(
+                    f"Increasing the number of partitions by {total - current} but "
+                    f"{len(assignment)} assignments provided.",
+                    ErrorCode.invalid_replica_assignment,
+                )
+            new = {current + i: list(r) for i, r in enumerate(assignment)}
+            for replicas in new.values():
+                if any(r not in brokers for r in replicas) or len(set(replicas)) != len(replicas):
+                    raise KafkaError(f"Invalid replica assignment {replicas}",
+                                     ErrorCode.invalid_replica_assignment)
+        else:
+            new = self.assign_replicas(total - current, rf, brokers, start_partition=current)
+        if validate_only:
+            return
+        await self.metadata.add_partitions(name, new)
+        refreshed = self.metadata.topic(name)
+        assert refreshed is not None
+        self.replica_manager.ensure_topic(refreshed)
+
+    async def set_configs(self, name: str, configs: dict[str, str], validate_only: bool) -> None:
+        topic = self.metadata.topic(name)
+        if topic is None:
+            raise KafkaError(f"Topic '{name}' does not exist",
+                             ErrorCode.unknown_topic_or_partition)
+        try:
+            LogConfig.from_topic_overrides(self.replica_manager.default_config, configs)
+        except KafkaError as exc:
+            raise KafkaError(str(exc), ErrorCode.invalid_config) from exc
+        if validate_only:
+            return
+        await self.metadata.set_topic_configs(name, configs)
+        refreshed = self.metadata.topic(name)
+        assert refreshed is not None
+        self.replica_manager.update_topic_config(refreshed)

@@ -1,0 +1,120 @@
+"""Produce-time validation of record batches (Kafka's LogValidator, header level).
+
+Per the hot-path rules, a batch is checked by its header and CRC only: magic,
+size, CRC32C, offset-delta/record-count consistency, max.message.bytes and
+timestamp bounds. Records are decoded only for compacted topics, where Kafka
+requires every record to have a key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kio.schema.errors import ErrorCode
+
+from protocol.errors import CorruptRecordError, KafkaError
+from protocol.record_batch import (
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    MAGIC_V2,
+    RecordBatchHeader,
+    compute_crc,
+    read_header,
+)
+from protocol.records import batch_keys
+from storage.log_config import LogConfig
+
+
+class RecordValidationError(KafkaError):
+    """A produce payload Kafka would reject, with the error code to answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedBatches:
+    headers: list[RecordBatchHeader]
+    positions: list[int]
+    record_count: int
+    size: int
+
+
+def validate_produce_records(
+    data: bytes | bytearray | memoryview, config: LogConfig, now_ms: int
+) -> ValidatedBatches:
+    """Validate every batch of one partition's produce payload; raises RecordValidationError."""
+    size = len(data)
+    if size == 0:
+        raise RecordValidationError("empty record set", ErrorCode.invalid_record)
+    headers: list[RecordBatchHeader] = []
+    positions: list[int] = []
+    records = 0
+    pos = 0
+    max_bytes = config.max_message_bytes
+    check_ts = config.message_timestamp_type == "CreateTime" and (
+        config.message_timestamp_before_max_ms < 9_223_372_036_854_775_807
+        or config.message_timestamp_after_max_ms < 9_223_372_036_854_775_807
+    )
+    while pos < size:
+        if size - pos < HEADER_SIZE:
+            raise RecordValidationError(
+                f"truncated record batch at byte {pos}", ErrorCode.corrupt_message
+            )
+        if data[pos + 16] != MAGIC_V2:
+            raise RecordValidationError(
+                f"record batch magic {data[pos + 16]} is not supported (only 2)",
+                ErrorCode.invalid_record,
+            )
+        try:
+            header = read_header(data, pos)
+        except CorruptRecordError as exc:
+            raise RecordValidationError(str(exc), ErrorCode.corrupt_message) from exc
+        batch_size = header.size
+        if pos + batch_size > size:
+            raise RecordValidationError(
+                f"record batch at byte {pos} claims {batch_size} bytes, {size - pos} present",
+                ErrorCode.corrupt_message,
+            )
+        if batch_size > max_bytes:
+            raise RecordValidationError(
+                f"record batch of {batch_size} bytes exceeds max.message.bytes={max_bytes}",
+                ErrorCode.message_too_large,
+            )
+        if compute_crc(data, pos, batch_size) != header.crc:
+            raise RecordValidationError(
+                f"record batch at byte {pos} fails its CRC32C check", ErrorCode.corrupt_message
+            )
+        if header.records_count <= 0 or header.last_offset_delta != header.records_count - 1:
+            raise RecordValidationError(
+                f"record count {header.records_count} does not match last offset delta "
+                f"{header.last_offset_delta}",
+                ErrorCode.invalid_record,
+            )
+        if header.is_control:
+            raise RecordValidationError(
+                "clients may not produce control batches", ErrorCode.invalid_record
+            )
+        if check_ts:
+            if header.max_timestamp > now_ms + config.message_timestamp_after_max_ms or (
+                header.base_timestamp < now_ms - config.message_timestamp_before_max_ms
+            ):
+                raise RecordValidationError(
+                    "record timestamp outside message.timestamp.before/after.max.ms",
+                    ErrorCode.invalid_timestamp,
+                )
+        if config.compact:
+            try:
+                keys = batch_keys(data, pos, header)
+            except CorruptRecordError as exc:
+                raise RecordValidationError(str(exc), ErrorCode.corrupt_message) from exc
+            if any(k is None for k in keys):
+                raise RecordValidationError(
+                    "compacted topic cannot accept a record without a key",
+                    ErrorCode.invalid_record,
+                )
+        headers.append(header)
+        positions.append(pos)
+        records += header.records_count
+        pos += batch_size
+    return ValidatedBatches(headers, positions, records, size)
+
+
+__all__ = ["LOG_OVERHEAD", "RecordValidationError", "ValidatedBatches", "validate_produce_records"]
