@@ -121,8 +121,7 @@ class CheckpointFile:
         entries = [line.split() for line in lines[2:]]
         if len(entries) != expected:
             raise CheckpointError(
-                f"expected {expected} entries in checkpoint file {self.path}, "
-                f"found {len(entries)}"
+                f"expected {expected} entries in checkpoint file {self.path}, found {len(entries)}"
             )
         return entries
 

@@ -27,8 +27,12 @@ from typing import Final
 
 from storage.checkpoint import LeaderEpochCheckpointFile
 
-__all__ = ["LEADER_EPOCH_CHECKPOINT_FILE", "UNDEFINED_EPOCH", "UNDEFINED_EPOCH_OFFSET",
-           "LeaderEpochFileCache"]
+__all__ = [
+    "LEADER_EPOCH_CHECKPOINT_FILE",
+    "UNDEFINED_EPOCH",
+    "UNDEFINED_EPOCH_OFFSET",
+    "LeaderEpochFileCache",
+]
 
 LEADER_EPOCH_CHECKPOINT_FILE: Final = "leader-epoch-checkpoint"
 UNDEFINED_EPOCH: Final = -1

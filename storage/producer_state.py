@@ -143,8 +143,7 @@ class CompletedTxn:
     is_aborted: bool
 
     def to_aborted_txn(self, last_stable_offset: int) -> AbortedTxn:
-        return AbortedTxn(self.producer_id, self.first_offset, self.last_offset,
-                          last_stable_offset)
+        return AbortedTxn(self.producer_id, self.first_offset, self.last_offset, last_stable_offset)
 
 
 @dataclass(slots=True)
@@ -157,8 +156,14 @@ class TxnMetadata:
 class ProducerStateEntry:
     """State of one producer id. Batches are oldest first; at most five are kept."""
 
-    __slots__ = ("batches", "coordinator_epoch", "current_txn_first_offset", "last_timestamp",
-                 "producer_epoch", "producer_id")
+    __slots__ = (
+        "batches",
+        "coordinator_epoch",
+        "current_txn_first_offset",
+        "last_timestamp",
+        "producer_epoch",
+        "producer_id",
+    )
 
     def __init__(
         self,
@@ -205,8 +210,9 @@ class ProducerStateEntry:
             self.batches.clear()
             self.producer_epoch = epoch
 
-    def add_batch(self, epoch: int, last_seq: int, last_offset: int, offset_delta: int,
-                  timestamp: int) -> None:
+    def add_batch(
+        self, epoch: int, last_seq: int, last_offset: int, offset_delta: int, timestamp: int
+    ) -> None:
         self.maybe_update_epoch(epoch)
         self.batches.append(BatchMetadata(last_seq, last_offset, offset_delta, timestamp))
         self.last_timestamp = timestamp
@@ -220,8 +226,14 @@ class ProducerStateEntry:
         return None
 
     def copy(self) -> ProducerStateEntry:
-        return ProducerStateEntry(self.producer_id, self.producer_epoch, self.coordinator_epoch,
-                                  self.last_timestamp, self.current_txn_first_offset, self.batches)
+        return ProducerStateEntry(
+            self.producer_id,
+            self.producer_epoch,
+            self.coordinator_epoch,
+            self.last_timestamp,
+            self.current_txn_first_offset,
+            self.batches,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ProducerStateEntry):
@@ -270,9 +282,18 @@ def write_snapshot(path: Path, entries: Iterable[ProducerStateEntry], *, sync: b
     pos = _SNAP_HEADER.size
     for e in items:
         txn_first = -1 if e.current_txn_first_offset is None else e.current_txn_first_offset
-        _SNAP_ENTRY.pack_into(buf, pos, e.producer_id, e.producer_epoch, e.last_seq,
-                              e.last_data_offset, e.last_offset_delta, e.last_timestamp,
-                              e.coordinator_epoch, txn_first)
+        _SNAP_ENTRY.pack_into(
+            buf,
+            pos,
+            e.producer_id,
+            e.producer_epoch,
+            e.last_seq,
+            e.last_data_offset,
+            e.last_offset_delta,
+            e.last_timestamp,
+            e.coordinator_epoch,
+            txn_first,
+        )
         pos += _SNAP_ENTRY.size
     _SNAP_HEADER.pack_into(buf, 0, SNAPSHOT_VERSION, 0, len(items))
     crc = crc32c.crc32c(memoryview(buf)[_CRC_START:])
@@ -296,15 +317,26 @@ def read_snapshot(path: Path) -> list[ProducerStateEntry]:
             f"snapshot {path} is corrupt: stored crc {crc}, computed crc {computed}"
         )
     entries: list[ProducerStateEntry] = []
-    for (pid, epoch, last_seq, last_offset, offset_delta, timestamp, coord_epoch,
-         txn_first) in _SNAP_ENTRY.iter_unpack(memoryview(data)[_SNAP_HEADER.size:]):
+    for (
+        pid,
+        epoch,
+        last_seq,
+        last_offset,
+        offset_delta,
+        timestamp,
+        coord_epoch,
+        txn_first,
+    ) in _SNAP_ENTRY.iter_unpack(memoryview(data)[_SNAP_HEADER.size :]):
         batches = (
             [BatchMetadata(last_seq, last_offset, offset_delta, timestamp)]
-            if last_offset >= 0 else []
+            if last_offset >= 0
+            else []
         )
-        entries.append(ProducerStateEntry(
-            pid, epoch, coord_epoch, timestamp, txn_first if txn_first >= 0 else None, batches
-        ))
+        entries.append(
+            ProducerStateEntry(
+                pid, epoch, coord_epoch, timestamp, txn_first if txn_first >= 0 else None, batches
+            )
+        )
     return entries
 
 
@@ -328,8 +360,9 @@ def _list_snapshot_offsets(partition_dir: Path) -> list[int]:
 class ProducerStateManager:
     """Producer id → ProducerStateEntry for one partition, plus ongoing transactions."""
 
-    def __init__(self, partition_dir: Path, clock: Clock,
-                 producer_id_expiration_ms: int = 86_400_000) -> None:
+    def __init__(
+        self, partition_dir: Path, clock: Clock, producer_id_expiration_ms: int = 86_400_000
+    ) -> None:
         self.partition_dir = Path(partition_dir)
         self.clock = clock
         self.producer_id_expiration_ms = producer_id_expiration_ms
@@ -515,22 +548,34 @@ class ProducerStateManager:
         if entry is None:
             entry = self._producers[pid] = ProducerStateEntry(pid)
         if header.is_control:
-            return self._end_txn(entry, header.producer_epoch, first_offset, ts,
-                                 control_type, coordinator_epoch)
-        entry.add_batch(header.producer_epoch, header.last_sequence, last_offset,
-                        last_offset - first_offset, ts)
+            return self._end_txn(
+                entry, header.producer_epoch, first_offset, ts, control_type, coordinator_epoch
+            )
+        entry.add_batch(
+            header.producer_epoch, header.last_sequence, last_offset, last_offset - first_offset, ts
+        )
         if header.is_transactional and entry.current_txn_first_offset is None:
             entry.current_txn_first_offset = first_offset
             self._ongoing[first_offset] = TxnMetadata(pid, first_offset)
         return None
 
-    def _end_txn(self, entry: ProducerStateEntry, epoch: int, marker_offset: int,
-                 timestamp: int, control_type: int | None,
-                 coordinator_epoch: int) -> CompletedTxn | None:
+    def _end_txn(
+        self,
+        entry: ProducerStateEntry,
+        epoch: int,
+        marker_offset: int,
+        timestamp: int,
+        control_type: int | None,
+        coordinator_epoch: int,
+    ) -> CompletedTxn | None:
         completed = None
         if entry.current_txn_first_offset is not None:
-            completed = CompletedTxn(entry.producer_id, entry.current_txn_first_offset,
-                                     marker_offset, control_type == CONTROL_ABORT)
+            completed = CompletedTxn(
+                entry.producer_id,
+                entry.current_txn_first_offset,
+                marker_offset,
+                control_type == CONTROL_ABORT,
+            )
         entry.maybe_update_epoch(epoch)
         entry.coordinator_epoch = coordinator_epoch
         entry.current_txn_first_offset = None
@@ -551,9 +596,14 @@ class ProducerStateManager:
         marker is an ABORT (pass ``control_type``; without it a marker still ends the
         transaction but nothing is returned for the index).
         """
-        completed = self.update(header, header.base_offset, header.last_offset,
-                                header.max_timestamp, control_type=control_type,
-                                coordinator_epoch=coordinator_epoch)
+        completed = self.update(
+            header,
+            header.base_offset,
+            header.last_offset,
+            header.max_timestamp,
+            control_type=control_type,
+            coordinator_epoch=coordinator_epoch,
+        )
         if completed is None:
             return None
         lso = self.complete_txn(completed)
@@ -589,8 +639,11 @@ class ProducerStateManager:
 
     def _remove_unreplicated(self, offset: int) -> None:
         if self._unreplicated:
-            done = [k for k, t in self._unreplicated.items()
-                    if t.last_offset is not None and t.last_offset < offset]
+            done = [
+                k
+                for k, t in self._unreplicated.items()
+                if t.last_offset is not None and t.last_offset < offset
+            ]
             for k in done:
                 del self._unreplicated[k]
 
@@ -610,8 +663,10 @@ class ProducerStateManager:
         return len(expired)
 
     def _is_expired(self, now_ms: int, entry: ProducerStateEntry) -> bool:
-        return (entry.current_txn_first_offset is None
-                and now_ms - entry.last_timestamp >= self.producer_id_expiration_ms)
+        return (
+            entry.current_txn_first_offset is None
+            and now_ms - entry.last_timestamp >= self.producer_id_expiration_ms
+        )
 
     def has_late_transaction(self, now_ms: int, max_transaction_timeout_ms: int) -> bool:
         """An ongoing transaction idle well past the max timeout (Kafka adds 5 minutes)."""
@@ -744,8 +799,10 @@ class ProducerStateManager:
             self._ongoing = dict(sorted(self._ongoing.items()))
 
     def __repr__(self) -> str:
-        return (f"ProducerStateManager({self.partition_dir}, producers={len(self._producers)}, "
-                f"map_end_offset={self._map_end_offset})")
+        return (
+            f"ProducerStateManager({self.partition_dir}, producers={len(self._producers)}, "
+            f"map_end_offset={self._map_end_offset})"
+        )
 
 
 def _next_seq(last_seq: int) -> int:

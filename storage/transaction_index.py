@@ -27,8 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["ENTRY_SIZE", "AbortedTxn", "CorruptIndexError", "TransactionIndex",
-           "TxnIndexSearchResult"]
+__all__ = [
+    "ENTRY_SIZE",
+    "AbortedTxn",
+    "CorruptIndexError",
+    "TransactionIndex",
+    "TxnIndexSearchResult",
+]
 
 ENTRY_SIZE: Final = 34
 CURRENT_VERSION: Final = 0
@@ -47,8 +52,13 @@ class AbortedTxn:
     last_stable_offset: int
 
     def to_bytes(self) -> bytes:
-        return _ENTRY.pack(CURRENT_VERSION, self.producer_id, self.first_offset,
-                           self.last_offset, self.last_stable_offset)
+        return _ENTRY.pack(
+            CURRENT_VERSION,
+            self.producer_id,
+            self.first_offset,
+            self.last_offset,
+            self.last_stable_offset,
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, pos: int = 0) -> AbortedTxn:

@@ -125,8 +125,9 @@ _topics = st.text(
         st.tuples(_topics, st.integers(0, 10_000)), st.integers(-1, 2**63 - 1), max_size=30
     )
 )
-def test_round_trip_property(tmp_path_factory: pytest.TempPathFactory,
-                             entries: dict[tuple[str, int], int]) -> None:
+def test_round_trip_property(
+    tmp_path_factory: pytest.TempPathFactory, entries: dict[tuple[str, int], int]
+) -> None:
     path = tmp_path_factory.mktemp("cp") / "cp"
     cp = OffsetCheckpointFile(path)
     cp.write(entries)

@@ -154,8 +154,9 @@ def test_neighbours(tmp_path: Path) -> None:
 
 
 @given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 200)), max_size=30))
-def test_entries_stay_monotonic(tmp_path_factory: pytest.TempPathFactory,
-                                ops: list[tuple[int, int]]) -> None:
+def test_entries_stay_monotonic(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[int, int]]
+) -> None:
     cache = LeaderEpochFileCache(tmp_path_factory.mktemp("e") / "leader-epoch-checkpoint")
     for epoch, offset in ops:
         cache.assign(epoch, offset)
