@@ -207,6 +207,9 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
         if k == 0:
             print("-+-".join("-" * w for w in widths))
+    for broker, res in results.items():
+        if "error" in res:
+            print(f"!! {broker}: {res['error']}")
     print(
         "\nNote: Tansu runs with memory:// storage (nothing written to disk); "
         "Josef writes its log segments to disk.\n"
