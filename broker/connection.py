@@ -78,8 +78,10 @@ class KafkaConnection(asyncio.Protocol):
             self._queue.append(f)
             self._queued_bytes += len(f)
         if (
-            len(self._queue) >= MAX_QUEUED_FRAMES or self._queued_bytes >= MAX_QUEUED_BYTES
-        ) and not self._reading_paused and self._transport is not None:
+            (len(self._queue) >= MAX_QUEUED_FRAMES or self._queued_bytes >= MAX_QUEUED_BYTES)
+            and not self._reading_paused
+            and self._transport is not None
+        ):
             self._reading_paused = True
             self._transport.pause_reading()
         w = self._wakeup

@@ -42,9 +42,7 @@ class RequestDispatcher:
                 f"unsupported version {api_version} of {route.name} "
                 f"(supported {route.min_version}-{route.max_version})"
             )
-        header, body_offset = read_request_header(
-            frame, request_is_flexible(api_key, api_version)
-        )
+        header, body_offset = read_request_header(frame, request_is_flexible(api_key, api_version))
         request = decode_request(api_key, api_version, frame, body_offset)
         ctx = RequestContext(header, connection)
         response = await route.handler(ctx, request)

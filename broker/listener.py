@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -53,12 +54,16 @@ class Listener:
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
 
-    def start_serving(self) -> None:
+    async def start_serving(self) -> None:
         assert self._server is not None
-        loop = asyncio.get_running_loop()
-        loop.create_task(self._server.start_serving())
-        log.info("listener %s (%s) on %s:%d", self.name, self.security_protocol,
-                 self.host or "0.0.0.0", self.port)
+        await self._server.start_serving()
+        log.info(
+            "listener %s (%s) on %s:%d",
+            self.name,
+            self.security_protocol,
+            self.host or "0.0.0.0",
+            self.port,
+        )
 
     def stop_accepting(self) -> None:
         if self._server is not None:
@@ -73,7 +78,5 @@ class Listener:
         for c in list(self.connections):
             c.close()
         if self._server is not None:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), max(0.1, deadline - loop.time()))
-            except TimeoutError:
-                pass

@@ -33,8 +33,18 @@ class Partition:
     the log end offset after each append.
     """
 
-    __slots__ = ("broker_id", "isr", "leader_epoch", "leader_id", "log", "name", "partition",
-                 "replicas", "topic", "topic_id")
+    __slots__ = (
+        "broker_id",
+        "isr",
+        "leader_epoch",
+        "leader_id",
+        "log",
+        "name",
+        "partition",
+        "replicas",
+        "topic",
+        "topic_id",
+    )
 
     def __init__(
         self,
@@ -73,8 +83,10 @@ class Partition:
 
     def require_leader(self) -> None:
         if not self.is_leader:
-            raise KafkaError(f"broker {self.broker_id} does not lead {self.name}",
-                             ErrorCode.not_leader_or_follower)
+            raise KafkaError(
+                f"broker {self.broker_id} does not lead {self.name}",
+                ErrorCode.not_leader_or_follower,
+            )
 
     def maybe_advance_high_watermark(self) -> bool:
         """Single node: HW follows the LEO. Returns True when it moved."""

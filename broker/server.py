@@ -8,7 +8,8 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
+
+from storage.log_manager import LogManager
 
 from broker.config import BrokerConfig
 from broker.dispatch import RequestDispatcher
@@ -21,7 +22,6 @@ from broker.topic_manager import TopicManager
 from cluster.metadata import BrokerEndpoint, BrokerRegistration
 from cluster.standalone import StandaloneMetadataStore
 from storage.clock import Clock, SystemClock
-from storage.log_manager import LogManager
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,13 @@ class KafkaBroker:
         dispatcher = RequestDispatcher(registry)
         for lst in config.listeners:
             listener = Listener(
-                lst.name, lst.security_protocol, lst.host, lst.port, dispatcher,
-                config.socket_request_max_bytes, config.connections_max_idle_ms,
+                lst.name,
+                lst.security_protocol,
+                lst.host,
+                lst.port,
+                dispatcher,
+                config.socket_request_max_bytes,
+                config.connections_max_idle_ms,
             )
             self.listeners.append(listener)
         bound = {}
@@ -73,7 +78,9 @@ class KafkaBroker:
         metadata = StandaloneMetadataStore(log_dirs[0], registration)
         await asyncio.to_thread(metadata.load)
         log_manager = LogManager(
-            log_dirs, defaults, self.clock,
+            log_dirs,
+            defaults,
+            self.clock,
             recovery_threads=config.num_recovery_threads_per_data_dir,
         )
         replica_manager = ReplicaManager(self.broker_id, log_manager, self.clock, defaults)
@@ -86,8 +93,11 @@ class KafkaBroker:
         for topic in metadata.topics().values():
             replica_manager.ensure_topic(topic)
         topic_manager = TopicManager(
-            metadata, replica_manager, config.num_partitions,
-            config.default_replication_factor, config.delete_topic_enable,
+            metadata,
+            replica_manager,
+            config.num_partitions,
+            config.default_replication_factor,
+            config.delete_topic_enable,
         )
         services = BrokerServices(
             broker_id=self.broker_id,
@@ -104,24 +114,29 @@ class KafkaBroker:
         register_all(services)
         self.services = services
         for listener in self.listeners:
-            listener.start_serving()
-        self._schedule("log-retention", config.log_retention_check_interval_ms,
-                       self._retention)
+            await listener.start_serving()
+        self._schedule("log-retention", config.log_retention_check_interval_ms, self._retention)
         self._schedule("log-flusher", config.log_flush_scheduler_interval_ms, self._flush)
-        self._schedule("recovery-point-checkpoint",
-                       config.log_flush_offset_checkpoint_interval_ms, self._checkpoint)
-        self._schedule("log-start-offset-checkpoint",
-                       config.log_flush_start_offset_checkpoint_interval_ms,
-                       self._checkpoint_start_offsets)
+        self._schedule(
+            "recovery-point-checkpoint",
+            config.log_flush_offset_checkpoint_interval_ms,
+            self._checkpoint,
+        )
+        self._schedule(
+            "log-start-offset-checkpoint",
+            config.log_flush_start_offset_checkpoint_interval_ms,
+            self._checkpoint_start_offsets,
+        )
         self._schedule("delete-logs", 1000, self._delete_pending)
         log.info(
             "Josef broker %d started (cluster id %s), %d partition(s) in %s",
-            self.broker_id, metadata.cluster_id, len(replica_manager.partitions),
+            self.broker_id,
+            metadata.cluster_id,
+            len(replica_manager.partitions),
             ", ".join(str(d) for d in log_dirs),
         )
 
-    def _schedule(self, name: str, interval_ms: int,
-                  job: Callable[[], Awaitable[None]]) -> None:
+    def _schedule(self, name: str, interval_ms: int, job: Callable[[], Awaitable[None]]) -> None:
         if interval_ms <= 0 or interval_ms >= 2**62:
             return
 

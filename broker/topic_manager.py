@@ -116,16 +116,22 @@ class TopicManager:
                         ErrorCode.invalid_replica_assignment,
                     )
             return assignment, configs
-        partitions = self.default_num_partitions if spec.num_partitions == -1 else spec.num_partitions
-        rf = self.default_replication_factor if spec.replication_factor == -1 else (
-            spec.replication_factor
+        partitions = (
+            self.default_num_partitions if spec.num_partitions == -1 else spec.num_partitions
+        )
+        rf = (
+            self.default_replication_factor
+            if spec.replication_factor == -1
+            else (spec.replication_factor)
         )
         if partitions <= 0:
-            raise KafkaError("Number of partitions must be larger than 0.",
-                             ErrorCode.invalid_partitions)
+            raise KafkaError(
+                "Number of partitions must be larger than 0.", ErrorCode.invalid_partitions
+            )
         if rf <= 0:
-            raise KafkaError("Replication factor must be larger than 0.",
-                             ErrorCode.invalid_replication_factor)
+            raise KafkaError(
+                "Replication factor must be larger than 0.", ErrorCode.invalid_replication_factor
+            )
         if rf > len(brokers):
             raise KafkaError(
                 f"Replication factor: {rf} larger than available brokers: {len(brokers)}.",
@@ -156,7 +162,10 @@ class TopicManager:
         self.replica_manager.ensure_topic(topic)
         log.info(
             "created topic %s with %d partition(s), replicas %s, configs %s",
-            topic.name, len(assignment), assignment, configs,
+            topic.name,
+            len(assignment),
+            assignment,
+            configs,
         )
         return topic
 
@@ -165,8 +174,7 @@ class TopicManager:
             raise KafkaError("Topic deletion is disabled.", ErrorCode.topic_deletion_disabled)
         topic = self.metadata.topic(name)
         if topic is None:
-            raise KafkaError(f"Topic '{name}' does not exist",
-                             ErrorCode.unknown_topic_or_partition)
+            raise KafkaError(f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition)
         await self.metadata.delete_topic(name)
         self.replica_manager.remove_topic(name)
         log.info("deleted topic %s", name)
@@ -176,8 +184,7 @@ class TopicManager:
     ) -> None:
         topic = self.metadata.topic(name)
         if topic is None:
-            raise KafkaError(f"Topic '{name}' does not exist",
-                             ErrorCode.unknown_topic_or_partition)
+            raise KafkaError(f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition)
         current = len(topic.partitions)
         if total < current:
             raise KafkaError(
@@ -186,8 +193,9 @@ class TopicManager:
                 ErrorCode.invalid_partitions,
             )
         if total == current:
-            raise KafkaError(f"Topic already has {current} partitions.",
-                             ErrorCode.invalid_partitions)
+            raise KafkaError(
+                f"Topic already has {current} partitions.", ErrorCode.invalid_partitions
+            )
         brokers = self.live_broker_ids()
         rf = len(next(iter(topic.partitions.values())).replicas)
         if assignment is not None:
@@ -200,8 +208,10 @@ class TopicManager:
             new = {current + i: list(r) for i, r in enumerate(assignment)}
             for replicas in new.values():
                 if any(r not in brokers for r in replicas) or len(set(replicas)) != len(replicas):
-                    raise KafkaError(f"Invalid replica assignment {replicas}",
-                                     ErrorCode.invalid_replica_assignment)
+                    raise KafkaError(
+                        f"Invalid replica assignment {replicas}",
+                        ErrorCode.invalid_replica_assignment,
+                    )
         else:
             new = self.assign_replicas(total - current, rf, brokers, start_partition=current)
         if validate_only:
@@ -214,8 +224,7 @@ class TopicManager:
     async def set_configs(self, name: str, configs: dict[str, str], validate_only: bool) -> None:
         topic = self.metadata.topic(name)
         if topic is None:
-            raise KafkaError(f"Topic '{name}' does not exist",
-                             ErrorCode.unknown_topic_or_partition)
+            raise KafkaError(f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition)
         try:
             LogConfig.from_topic_overrides(self.replica_manager.default_config, configs)
         except KafkaError as exc:

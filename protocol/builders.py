@@ -13,10 +13,14 @@ from typing import Any
 
 from protocol.codec import request_schema, response_schema
 
+_fields: dict[type[Any], frozenset[str]] = {}
 
-@cache
+
 def _field_names(cls: type[Any]) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(cls))
+    names = _fields.get(cls)
+    if names is None:
+        names = _fields[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def make(cls: type[Any], **fields: Any) -> Any:

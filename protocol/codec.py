@@ -39,14 +39,22 @@ def response_header_is_flexible(api_key: int, version: int) -> bool:
     return bool(response_schema(api_key, version).__flexible__)
 
 
-@cache
+_readers: dict[type[Any], Reader] = {}
+_writers: dict[type[Any], Writer] = {}
+
+
 def _reader(schema: type[Any]) -> Reader:
-    return entity_reader(schema)  # type: ignore[no-any-return]
+    reader = _readers.get(schema)
+    if reader is None:
+        reader = _readers[schema] = entity_reader(schema)
+    return reader
 
 
-@cache
 def _writer(schema: type[Any]) -> Writer:
-    return entity_writer(schema)  # type: ignore[no-any-return]
+    writer = _writers.get(schema)
+    if writer is None:
+        writer = _writers[schema] = entity_writer(schema)
+    return writer
 
 
 def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> Any:

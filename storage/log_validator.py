@@ -92,14 +92,14 @@ def validate_produce_records(
             raise RecordValidationError(
                 "clients may not produce control batches", ErrorCode.invalid_record
             )
-        if check_ts:
-            if header.max_timestamp > now_ms + config.message_timestamp_after_max_ms or (
-                header.base_timestamp < now_ms - config.message_timestamp_before_max_ms
-            ):
-                raise RecordValidationError(
-                    "record timestamp outside message.timestamp.before/after.max.ms",
-                    ErrorCode.invalid_timestamp,
-                )
+        if check_ts and (
+            header.max_timestamp > now_ms + config.message_timestamp_after_max_ms
+            or header.base_timestamp < now_ms - config.message_timestamp_before_max_ms
+        ):
+            raise RecordValidationError(
+                "record timestamp outside message.timestamp.before/after.max.ms",
+                ErrorCode.invalid_timestamp,
+            )
         if config.compact:
             try:
                 keys = batch_keys(data, pos, header)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from broker.handlers import api_versions, fetch, init_producer_id, list_offsets, metadata, produce
 from broker.services import BrokerServices
 
@@ -12,7 +14,7 @@ def register_all(services: BrokerServices) -> None:
     for module in _MODULES:
         module.register(services)
     try:
-        from broker.handlers import admin
-    except ImportError:
+        admin = importlib.import_module("broker.handlers.admin")
+    except ModuleNotFoundError:
         return
     admin.register(services)

@@ -28,8 +28,12 @@ def register(services: BrokerServices) -> None:
         ):
             error = ErrorCode.invalid_request
         keys = tuple(
-            rb("ApiVersion", api_key=r.api_key, min_version=r.min_version,
-               max_version=r.max_version)
+            rb(
+                "ApiVersion",
+                api_key=r.api_key,
+                min_version=r.min_version,
+                max_version=r.max_version,
+            )
             for r in services.registry.routes()
         )
         return rb(None, error_code=error, api_keys=keys, throttle_time=_ZERO)

@@ -55,10 +55,17 @@ def register(services: BrokerServices) -> None:
                 topic_id = meta.topic_id if meta is not None else _NULL_UUID
                 error = ErrorCode.none
             for p in t.partitions:
-                wanted.append(_PartitionFetch(
-                    name, topic_id, p.partition, p.fetch_offset, p.partition_max_bytes,
-                    getattr(p, "current_leader_epoch", -1), error,
-                ))
+                wanted.append(
+                    _PartitionFetch(
+                        name,
+                        topic_id,
+                        p.partition,
+                        p.fetch_offset,
+                        p.partition_max_bytes,
+                        getattr(p, "current_leader_epoch", -1),
+                        error,
+                    )
+                )
         return wanted
 
     def read_all(wanted: list[_PartitionFetch], max_bytes: int, isolation: int) -> tuple[int, bool]:
@@ -85,15 +92,18 @@ def register(services: BrokerServices) -> None:
                 continue
             try:
                 w.result = partition.read(
-                    w.fetch_offset, min(w.max_bytes, remaining), isolation,
+                    w.fetch_offset,
+                    min(w.max_bytes, remaining),
+                    isolation,
                     min_one_message=total == 0,
                 )
                 w.error = ErrorCode.none
             except KafkaError as exc:
                 w.error = exc.error_code
                 plog = partition.log
-                w.result = FetchResult(b"", plog.high_watermark, plog.last_stable_offset,
-                                       plog.log_start_offset, None)
+                w.result = FetchResult(
+                    b"", plog.high_watermark, plog.last_stable_offset, plog.log_start_offset, None
+                )
                 errors = True
                 continue
             size = len(w.result.records)
@@ -112,11 +122,21 @@ def register(services: BrokerServices) -> None:
         rb = ResponseBuilder(API_KEY, version)
         if version >= 7 and session_id != 0:
             # Josef never hands out fetch session ids, so any non-zero id is unknown.
-            return rb(None, throttle_time=_ZERO, error_code=ErrorCode.fetch_session_id_not_found,
-                      session_id=0, responses=())
+            return rb(
+                None,
+                throttle_time=_ZERO,
+                error_code=ErrorCode.fetch_session_id_not_found,
+                session_id=0,
+                responses=(),
+            )
         if version >= 7 and session_epoch > 0:
-            return rb(None, throttle_time=_ZERO, error_code=ErrorCode.invalid_fetch_session_epoch,
-                      session_id=0, responses=())
+            return rb(
+                None,
+                throttle_time=_ZERO,
+                error_code=ErrorCode.invalid_fetch_session_epoch,
+                session_id=0,
+                responses=(),
+            )
         wanted = collect(request, version)
         deadline = clock.monotonic() + max_wait_s
         total, errors = read_all(wanted, max_bytes, isolation)
@@ -150,25 +170,31 @@ def build_response(rb: ResponseBuilder, version: int, wanted: list[_PartitionFet
                 rb("AbortedTransaction", producer_id=a.producer_id, first_offset=a.first_offset)
                 for a in r.aborted_transactions
             )
-        current.append(rb(
-            "PartitionData",
-            partition_index=w.partition,
-            error_code=w.error,
-            high_watermark=r.high_watermark if r else -1,
-            last_stable_offset=r.last_stable_offset if r else -1,
-            log_start_offset=r.log_start_offset if r else -1,
-            aborted_transactions=aborted,
-            preferred_read_replica=-1,
-            records=r.records if r else b"",
-        ))
+        current.append(
+            rb(
+                "PartitionData",
+                partition_index=w.partition,
+                error_code=w.error,
+                high_watermark=r.high_watermark if r else -1,
+                last_stable_offset=r.last_stable_offset if r else -1,
+                log_start_offset=r.log_start_offset if r else -1,
+                aborted_transactions=aborted,
+                preferred_read_replica=-1,
+                records=r.records if r else b"",
+            )
+        )
     return rb(
         None,
         throttle_time=_ZERO,
         error_code=ErrorCode.none,
         session_id=0,
         responses=tuple(
-            rb("FetchableTopicResponse", topic=w.topic, topic_id=w.topic_id,
-               partitions=tuple(parts))
+            rb(
+                "FetchableTopicResponse",
+                topic=w.topic,
+                topic_id=w.topic_id,
+                partitions=tuple(parts),
+            )
             for w, parts in topics
         ),
     )

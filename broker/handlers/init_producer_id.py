@@ -21,13 +21,22 @@ def register(services: BrokerServices) -> None:
         rb = ResponseBuilder(API_KEY, ctx.api_version)
         if request.transactional_id is not None:
             # The transaction coordinator arrives with the transactions issue.
-            return rb(None, throttle_time=_ZERO,
-                      error_code=ErrorCode.transactional_id_authorization_failed,
-                      producer_id=-1, producer_epoch=-1)
+            return rb(
+                None,
+                throttle_time=_ZERO,
+                error_code=ErrorCode.transactional_id_authorization_failed,
+                producer_id=-1,
+                producer_epoch=-1,
+            )
         # Kafka hands an idempotent producer a fresh id (epoch 0) on every call,
         # whatever id/epoch it sends (v3+), and v0-v2 carry none.
         producer_id = await services.producer_ids.generate()
-        return rb(None, throttle_time=_ZERO, error_code=ErrorCode.none,
-                  producer_id=producer_id, producer_epoch=0)
+        return rb(
+            None,
+            throttle_time=_ZERO,
+            error_code=ErrorCode.none,
+            producer_id=producer_id,
+            producer_epoch=0,
+        )
 
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)

@@ -38,8 +38,8 @@ def register(services: BrokerServices) -> None:
         plog = partition.log
         ts = int(p.timestamp)
         if ts == LATEST:
-            offset = plog.last_stable_offset if isolation == READ_COMMITTED else (
-                plog.high_watermark
+            offset = (
+                plog.last_stable_offset if isolation == READ_COMMITTED else (plog.high_watermark)
             )
             return {"offset": offset, "timestamp": -1, "leader_epoch": plog.latest_epoch}
         if ts == EARLIEST or (ts == EARLIEST_LOCAL and version >= 8):
@@ -58,8 +58,11 @@ def register(services: BrokerServices) -> None:
         upper = plog.last_stable_offset if isolation == READ_COMMITTED else plog.high_watermark
         if found.offset >= upper:
             return {"offset": -1, "timestamp": -1, "leader_epoch": -1}
-        return {"offset": found.offset, "timestamp": found.timestamp,
-                "leader_epoch": found.leader_epoch}
+        return {
+            "offset": found.offset,
+            "timestamp": found.timestamp,
+            "leader_epoch": found.leader_epoch,
+        }
 
     async def handle(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version
@@ -76,8 +79,9 @@ def register(services: BrokerServices) -> None:
                     seen.add(p.partition_index)
                     fields = lookup(t.name, p, version, isolation)
                 fields.setdefault("error_code", ErrorCode.none)
-                parts.append(rb("ListOffsetsPartitionResponse",
-                                partition_index=p.partition_index, **fields))
+                parts.append(
+                    rb("ListOffsetsPartitionResponse", partition_index=p.partition_index, **fields)
+                )
             topics.append(rb("ListOffsetsTopicResponse", name=t.name, partitions=tuple(parts)))
         return rb(None, throttle_time=_ZERO, topics=tuple(topics))
 

@@ -44,22 +44,28 @@ def register(services: BrokerServices) -> None:
                 name = entry.name
                 topic_id = getattr(entry, "topic_id", None)
                 if name is None:
-                    topic = (
+                    by_id = (
                         metadata.topic_by_id(topic_id)
                         if topic_id is not None and topic_id != _NULL_UUID
                         else None
                     )
-                    if topic is None:
-                        topics_out.append(rb("MetadataResponseTopic",
-                                             error_code=ErrorCode.unknown_topic_id, name=None,
-                                             topic_id=topic_id or _NULL_UUID, partitions=(),
-                                             is_internal=False))
+                    if by_id is None:
+                        topics_out.append(
+                            rb(
+                                "MetadataResponseTopic",
+                                error_code=ErrorCode.unknown_topic_id,
+                                name=None,
+                                topic_id=topic_id or _NULL_UUID,
+                                partitions=(),
+                                is_internal=False,
+                            )
+                        )
                     else:
-                        topics_out.append(_topic(rb, services, topic, ErrorCode.none))
+                        topics_out.append(_topic(rb, services, by_id, ErrorCode.none))
                     continue
-                topic = metadata.topic(name)
-                if topic is not None:
-                    topics_out.append(_topic(rb, services, topic, ErrorCode.none))
+                by_name = metadata.topic(name)
+                if by_name is not None:
+                    topics_out.append(_topic(rb, services, by_name, ErrorCode.none))
                     continue
                 if topic_name_error(name) is not None:
                     error = ErrorCode.invalid_topic_exception
@@ -67,19 +73,32 @@ def register(services: BrokerServices) -> None:
                     error = await _auto_create(services, name)
                 else:
                     error = ErrorCode.unknown_topic_or_partition
-                topics_out.append(rb("MetadataResponseTopic", error_code=error, name=name,
-                                     topic_id=_NULL_UUID, partitions=(), is_internal=False,
-                                     topic_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED))
+                topics_out.append(
+                    rb(
+                        "MetadataResponseTopic",
+                        error_code=error,
+                        name=name,
+                        topic_id=_NULL_UUID,
+                        partitions=(),
+                        is_internal=False,
+                        topic_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+                    )
+                )
 
         brokers = []
         for b in metadata.brokers():
-            endpoint = next(
-                (e for e in b.endpoints if e.listener == ctx.connection.listener), None
-            )
+            endpoint = next((e for e in b.endpoints if e.listener == ctx.connection.listener), None)
             if endpoint is None:
                 continue  # Kafka omits brokers without the request's listener
-            brokers.append(rb("MetadataResponseBroker", node_id=b.broker_id, host=endpoint.host,
-                              port=endpoint.port, rack=b.rack))
+            brokers.append(
+                rb(
+                    "MetadataResponseBroker",
+                    node_id=b.broker_id,
+                    host=endpoint.host,
+                    port=endpoint.port,
+                    rack=b.rack,
+                )
+            )
         return rb(
             None,
             throttle_time=_ZERO,
@@ -105,23 +124,26 @@ async def _auto_create(services: BrokerServices, name: str) -> ErrorCode:
     return ErrorCode.leader_not_available
 
 
-def _topic(rb: ResponseBuilder, services: BrokerServices, topic: TopicMetadata,
-           error: ErrorCode) -> Any:
+def _topic(
+    rb: ResponseBuilder, services: BrokerServices, topic: TopicMetadata, error: ErrorCode
+) -> Any:
     live = {b.broker_id for b in services.metadata.brokers()}
     partitions = []
     for index in sorted(topic.partitions):
         state = topic.partitions[index]
         leader_alive = state.leader in live
-        partitions.append(rb(
-            "MetadataResponsePartition",
-            error_code=ErrorCode.none if leader_alive else ErrorCode.leader_not_available,
-            partition_index=index,
-            leader_id=state.leader if leader_alive else -1,
-            leader_epoch=state.leader_epoch,
-            replica_nodes=tuple(state.replicas),
-            isr_nodes=tuple(r for r in state.isr if r in live),
-            offline_replicas=tuple(r for r in state.replicas if r not in live),
-        ))
+        partitions.append(
+            rb(
+                "MetadataResponsePartition",
+                error_code=ErrorCode.none if leader_alive else ErrorCode.leader_not_available,
+                partition_index=index,
+                leader_id=state.leader if leader_alive else -1,
+                leader_epoch=state.leader_epoch,
+                replica_nodes=tuple(state.replicas),
+                isr_nodes=tuple(r for r in state.isr if r in live),
+                offline_replicas=tuple(r for r in state.replicas if r not in live),
+            )
+        )
     return rb(
         "MetadataResponseTopic",
         error_code=error,

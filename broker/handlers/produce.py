@@ -36,16 +36,29 @@ def register(services: BrokerServices) -> None:
         if request.transactional_id is not None:
             error = ErrorCode.transactional_id_authorization_failed
             for topic in request.topic_data:
-                results.append((topic.name, [
-                    (p.index, ProduceResult(error, message="transactions are not supported yet"))
-                    for p in topic.partition_data
-                ]))
+                results.append(
+                    (
+                        topic.name,
+                        [
+                            (
+                                p.index,
+                                ProduceResult(error, message="transactions are not supported yet"),
+                            )
+                            for p in topic.partition_data
+                        ],
+                    )
+                )
         elif acks not in (0, 1, -1):
             for topic in request.topic_data:
-                results.append((topic.name, [
-                    (p.index, ProduceResult(ErrorCode.invalid_required_acks))
-                    for p in topic.partition_data
-                ]))
+                results.append(
+                    (
+                        topic.name,
+                        [
+                            (p.index, ProduceResult(ErrorCode.invalid_required_acks))
+                            for p in topic.partition_data
+                        ],
+                    )
+                )
         else:
             for topic in request.topic_data:
                 name = topic.name
@@ -68,13 +81,23 @@ def register(services: BrokerServices) -> None:
         return rb(
             None,
             responses=tuple(
-                rb("TopicProduceResponse", name=name, partition_responses=tuple(
-                    rb("PartitionProduceResponse", index=index, error_code=r.error,
-                       base_offset=r.base_offset, log_append_time=_append_time(r.log_append_time),
-                       log_start_offset=r.log_start_offset, record_errors=(),
-                       error_message=r.message if r.error != ErrorCode.none else None)
-                    for index, r in parts
-                ))
+                rb(
+                    "TopicProduceResponse",
+                    name=name,
+                    partition_responses=tuple(
+                        rb(
+                            "PartitionProduceResponse",
+                            index=index,
+                            error_code=r.error,
+                            base_offset=r.base_offset,
+                            log_append_time=_append_time(r.log_append_time),
+                            log_start_offset=r.log_start_offset,
+                            record_errors=(),
+                            error_message=r.message if r.error != ErrorCode.none else None,
+                        )
+                        for index, r in parts
+                    ),
+                )
                 for name, parts in results
             ),
             throttle_time=_ZERO,
