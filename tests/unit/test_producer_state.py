@@ -96,6 +96,11 @@ class Log:
                 self.aborted.append(completed.to_aborted_txn(lso))
 
 
+def appended(result: tuple[int, int] | DuplicateBatch) -> tuple[int, int]:
+    assert not isinstance(result, DuplicateBatch), result
+    return result
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
@@ -147,7 +152,7 @@ def test_duplicate_of_each_of_last_five_batches(psm: ProducerStateManager) -> No
     placed = []
     for i in range(7):
         count = i + 1
-        placed.append((seq, count, log.produce(header(seq=seq, count=count, ts=T0 + i))))
+        placed.append((seq, count, appended(log.produce(header(seq=seq, count=count, ts=T0 + i)))))
         seq += count
     end = log.next_offset
     for i, (s, count, (first, last)) in enumerate(placed[-5:], start=2):
@@ -236,9 +241,7 @@ def test_property_in_order_always_accepted_retries_deduplicated(counts: list[int
         results = []
         for count in counts:
             h = header(seq=seq, count=count)
-            result = log.produce(h)
-            assert isinstance(result, tuple)
-            results.append((h, result))
+            results.append((h, appended(log.produce(h))))
             seq = (seq + count) % (INT32_MAX + 1)
         for h, (first, last) in results[-5:]:
             dup = psm.check_batch(h)
