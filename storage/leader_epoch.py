@@ -71,6 +71,7 @@ class LeaderEpochFileCache:
     def earliest_entry(self) -> tuple[int, int] | None:
         return (self._epochs[0], self._offsets[0]) if self._epochs else None
 
+    @property
     def is_empty(self) -> bool:
         return not self._epochs
 
@@ -139,9 +140,9 @@ class LeaderEpochFileCache:
         return False
 
     def assign_all(self, entries: list[tuple[int, int]]) -> None:
-        changed = False
+        """Assign several entries (e.g. from a follower fetch), then flush once."""
         for epoch, start_offset in entries:
-            changed = self._assign(epoch, start_offset) or changed
+            self._assign(epoch, start_offset)
         if entries:
             self.flush()
 

@@ -127,6 +127,7 @@ class TransactionIndex:
         entries = self._load()
         return entries[-1].last_offset if entries else None
 
+    @property
     def is_empty(self) -> bool:
         return not self._load()
 

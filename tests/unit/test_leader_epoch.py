@@ -165,3 +165,11 @@ def test_entries_stay_monotonic(
         for (e1, o1), (e2, o2) in itertools.pairwise(entries):
             assert e1 < e2 and o1 < o2
     assert LeaderEpochFileCache(cache.path).entries == cache.entries
+
+
+def test_assign_all_and_is_empty(tmp_path: Path) -> None:
+    cache = make(tmp_path)
+    assert cache.is_empty
+    cache.assign_all([(1, 0), (2, 5), (2, 7)])
+    assert not cache.is_empty
+    assert LeaderEpochFileCache(cache.path).entries == [(1, 0), (2, 5)]
