@@ -5,12 +5,19 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 
 from broker.context import RequestContext
+from broker.fetch_session import (
+    CachedPartition,
+    FetchSession,
+    FetchSessionCache,
+    PartitionKey,
+)
 from broker.partition import FetchResult
 from broker.services import BrokerServices
 from protocol.builders import ResponseBuilder
@@ -40,6 +47,66 @@ def register(services: BrokerServices) -> None:
     rm = services.replica_manager
     metadata = services.metadata
     clock = services.clock
+    sessions = FetchSessionCache(
+        int(getattr(services.config, "max_incremental_fetch_session_cache_slots", 1000)), clock
+    )
+
+    def key_of(w: _PartitionFetch, version: int) -> PartitionKey:
+        return (str(w.topic_id) if version >= 13 else (w.topic or ""), w.partition)
+
+    def cache_entries(
+        wanted: list[_PartitionFetch], version: int
+    ) -> OrderedDict[PartitionKey, CachedPartition]:
+        entries: OrderedDict[PartitionKey, CachedPartition] = OrderedDict()
+        for w in wanted:
+            entry = CachedPartition(w.topic, w.fetch_offset, w.max_bytes, w.current_leader_epoch)
+            _remember(entry, w)
+            entries[key_of(w, version)] = entry
+        return entries
+
+    def apply_incremental(
+        session: FetchSession, request: Any, version: int
+    ) -> list[_PartitionFetch]:
+        for w in collect(request, version):
+            key = key_of(w, version)
+            entry = session.partitions.get(key)
+            if entry is None:
+                session.partitions[key] = CachedPartition(
+                    w.topic, w.fetch_offset, w.max_bytes, w.current_leader_epoch
+                )
+            else:
+                entry.topic = w.topic
+                entry.fetch_offset = w.fetch_offset
+                entry.max_bytes = w.max_bytes
+                entry.current_leader_epoch = w.current_leader_epoch
+        for f in request.forgotten_topics_data:
+            name = str(f.topic_id) if version >= 13 else f.topic
+            for p in f.partitions:
+                session.partitions.pop((name, int(p)), None)
+        wanted = []
+        for (tkey, index), entry in session.partitions.items():
+            if version >= 13:
+                topic_id = uuid.UUID(tkey)
+                meta = metadata.topic_by_id(topic_id)
+                name = meta.name if meta is not None else None
+                error = ErrorCode.none if meta is not None else ErrorCode.unknown_topic_id
+            else:
+                name = tkey
+                meta = metadata.topic(name)
+                topic_id = meta.topic_id if meta is not None else _NULL_UUID
+                error = ErrorCode.none
+            wanted.append(
+                _PartitionFetch(
+                    name,
+                    topic_id,
+                    index,
+                    entry.fetch_offset,
+                    entry.max_bytes,
+                    entry.current_leader_epoch,
+                    error,
+                )
+            )
+        return wanted
 
     def collect(request: Any, version: int) -> list[_PartitionFetch]:
         wanted: list[_PartitionFetch] = []
@@ -120,24 +187,25 @@ def register(services: BrokerServices) -> None:
         session_id = int(getattr(request, "session_id", 0))
         session_epoch = int(getattr(request, "session_epoch", -1))
         rb = ResponseBuilder(API_KEY, version)
-        if version >= 7 and session_id != 0:
-            # Josef never hands out fetch session ids, so any non-zero id is unknown.
-            return rb(
-                None,
-                throttle_time=_ZERO,
-                error_code=ErrorCode.fetch_session_id_not_found,
-                session_id=0,
-                responses=(),
-            )
-        if version >= 7 and session_epoch > 0:
-            return rb(
-                None,
-                throttle_time=_ZERO,
-                error_code=ErrorCode.invalid_fetch_session_epoch,
-                session_id=0,
-                responses=(),
-            )
-        wanted = collect(request, version)
+        session: FetchSession | None = None
+        new_session = False
+        if version < 7:
+            wanted = collect(request, version)
+        elif session_epoch in (INITIAL_EPOCH, FINAL_EPOCH):
+            if session_id != 0:
+                sessions.remove(session_id)
+            wanted = collect(request, version)
+            new_session = session_epoch == INITIAL_EPOCH
+        else:
+            session = sessions.get(session_id) if session_id != 0 else None
+            if session is None or session.epoch != session_epoch:
+                error = (
+                    ErrorCode.fetch_session_id_not_found
+                    if session_id != 0 and session is None
+                    else ErrorCode.invalid_fetch_session_epoch
+                )
+                return rb(None, throttle_time=_ZERO, error_code=error, session_id=0, responses=())
+            wanted = apply_incremental(session, request, version)
         deadline = clock.monotonic() + max_wait_s
         total, errors = read_all(wanted, max_bytes, isolation)
         while total < min_bytes and not errors:
@@ -148,12 +216,46 @@ def register(services: BrokerServices) -> None:
             if not await rm.purgatory.wait(keys, left):
                 break
             total, errors = read_all(wanted, max_bytes, isolation)
-        return build_response(rb, version, wanted)
+        if session is not None:
+            # Incremental: answer only partitions with news, remember what was sent.
+            changed = []
+            for w in wanted:
+                entry = session.partitions.get(key_of(w, version))
+                if entry is not None and _remember(entry, w):
+                    changed.append(w)
+            session.next_epoch()
+            return build_response(rb, version, changed, session.session_id)
+        response_session_id = 0
+        if new_session:
+            created = sessions.create(cache_entries(wanted, version))
+            if created is not None:
+                response_session_id = created.session_id
+        return build_response(rb, version, wanted, response_session_id)
 
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)
 
 
-def build_response(rb: ResponseBuilder, version: int, wanted: list[_PartitionFetch]) -> Any:
+def _remember(entry: CachedPartition, w: _PartitionFetch) -> bool:
+    """Record what the client is told; True if the partition must be in the response."""
+    r = w.result
+    if r is None:
+        return True
+    must = bool(r.records) or w.error != ErrorCode.none
+    if r.high_watermark != entry.high_watermark:
+        entry.high_watermark = r.high_watermark
+        must = True
+    if r.last_stable_offset != entry.last_stable_offset:
+        entry.last_stable_offset = r.last_stable_offset
+        must = True
+    if r.log_start_offset != entry.log_start_offset:
+        entry.log_start_offset = r.log_start_offset
+        must = True
+    return must
+
+
+def build_response(
+    rb: ResponseBuilder, version: int, wanted: list[_PartitionFetch], session_id: int
+) -> Any:
     topics: list[Any] = []
     current_key: object = None
     current: list[Any] = []
@@ -187,7 +289,7 @@ def build_response(rb: ResponseBuilder, version: int, wanted: list[_PartitionFet
         None,
         throttle_time=_ZERO,
         error_code=ErrorCode.none,
-        session_id=0,
+        session_id=session_id,
         responses=tuple(
             rb(
                 "FetchableTopicResponse",
