@@ -13,6 +13,8 @@ from kio.schema.errors import ErrorCode
 
 from broker.context import RequestContext
 from broker.fetch_session import (
+    FINAL_EPOCH,
+    INITIAL_EPOCH,
     CachedPartition,
     FetchSession,
     FetchSessionCache,

@@ -48,7 +48,7 @@ def register(services: BrokerServices) -> None:
         if ts == LATEST_TIERED and version >= 9:
             return {"offset": -1, "timestamp": -1, "leader_epoch": -1}  # no tiered storage
         if ts == MAX_TIMESTAMP and version >= 7:
-            found = plog.fetch_offset_of_max_timestamp()
+            found = plog.fetch_max_timestamp()
         elif ts < 0:
             return {"error_code": ErrorCode.invalid_request}
         else:
