@@ -60,7 +60,10 @@ def _start(args: argparse.Namespace) -> int:
     # Imported late: the server pulls in everything, and config errors come first.
     server = importlib.import_module("broker.server")
     run_broker: Callable[[BrokerConfig], int] = server.run_broker
-    return run_broker(config)
+    try:
+        return run_broker(config)
+    except KeyboardInterrupt:
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
