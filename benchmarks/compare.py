@@ -98,7 +98,7 @@ def run_broker(broker: BrokerProcess, plan: Plan, stamp: str) -> dict[str, Any]:
     except BrokerFailed as exc:
         print(f"!! {exc}\n-- last lines of {broker.log_path}:\n{broker.log_tail()}", flush=True)
         broker.stop()
-        results["error"] = str(exc)
+        results["error"] = exc.reason
         results["log_tail"] = broker.log_tail()
         return results
     print(f"   {broker.name} ready on {broker.bootstrap} (pid {broker.pid})", flush=True)

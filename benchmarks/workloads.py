@@ -43,7 +43,9 @@ def create_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> None:
     except KafkaException as exc:
         err = exc.args[0]
         if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
-            raise
+            # a broker without CreateTopics: let a producer's metadata request auto-create it
+            print(f"(CreateTopics failed: {err}; relying on auto-creation)", end=" ", flush=True)
+            Producer({"bootstrap.servers": bootstrap, **_QUIET}).list_topics(topic, timeout=5.0)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         md = admin.list_topics(topic=topic, timeout=5.0)
