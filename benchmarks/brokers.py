@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -248,6 +249,9 @@ class PySpy:
             self.proc.wait()
 
 
+_LINE_SUFFIX = re.compile(r":\d+\)$")
+
+
 def top_functions(collapsed: Path, n: int = 15) -> list[tuple[str, float, float]]:
     """(function, self %, total %) from py-spy's raw collapsed-stack output."""
     self_count: dict[str, int] = {}
@@ -262,7 +266,8 @@ def top_functions(collapsed: Path, n: int = 15) -> list[tuple[str, float, float]
         if not stack or not count_s.isdigit():
             continue
         count = int(count_s)
-        frames = stack.split(";")
+        # "func (file.py:123)": drop the line so each function is counted once
+        frames = [_LINE_SUFFIX.sub(")", f) for f in stack.split(";")]
         total += count
         leaf = frames[-1]
         self_count[leaf] = self_count.get(leaf, 0) + count
