@@ -662,6 +662,14 @@ class Log:
                 self.recovery_point = target
             self._last_flush_ms = self.clock.milliseconds()
 
+    @property
+    def last_flush_ms(self) -> int:
+        return self._last_flush_ms
+
+    def remove_expired_producers(self, now_ms: int | None = None) -> int:
+        with self._lock:
+            return self.producer_state.remove_expired_producers(now_ms)
+
     def take_producer_snapshot(self) -> None:
         with self._lock:
             self.producer_state.take_snapshot(self._next_offset)

@@ -1,0 +1,345 @@
+"""LogManager: every partition log under ``log.dirs`` (Kafka's LogManager).
+
+Each log dir holds ``meta.properties`` (``version=0``, ``broker.id``,
+``cluster.id``), ``recovery-point-offset-checkpoint``,
+``log-start-offset-checkpoint``, the ``.kafka_cleanshutdown`` marker (written
+by ``shutdown``, removed once loaded) and one ``<topic>-<partition>``
+directory per log. A deleted partition is first renamed
+``<topic>-<partition>.<uuid hex>-delete`` and removed later.
+
+Threading: ``get_log``, ``get_or_create_log``, ``logs``, ``rename_for_deletion``
+and ``describe_log_dirs`` run on the loop thread; ``load``, ``flush_dirty_logs``,
+``checkpoint_*``, ``cleanup_logs``, ``delete_pending_dirs`` and ``shutdown``
+block and belong in a worker thread. A lock guards the partition map; the logs
+guard themselves (see ``storage.log``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from protocol.errors import ErrorCode, KafkaError
+from storage.checkpoint import OffsetCheckpointFile, fsync_dir, write_atomically
+from storage.clock import Clock
+from storage.log import Log, parse_partition_dir_name
+from storage.log_config import LogConfig
+
+META_PROPERTIES: Final = "meta.properties"
+CLEAN_SHUTDOWN_MARKER: Final = ".kafka_cleanshutdown"
+RECOVERY_POINT_CHECKPOINT: Final = "recovery-point-offset-checkpoint"
+LOG_START_OFFSET_CHECKPOINT: Final = "log-start-offset-checkpoint"
+DELETE_DIR_SUFFIX: Final = "-delete"
+_DELETE_DIR = re.compile(r"^(.+)-(\d+)\.([0-9a-f]{32})-delete$")
+
+TopicPartition = tuple[str, int]
+_LogValue = Callable[[Log], int]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionDirInfo:
+    topic: str
+    partition: int
+    size: int
+    offset_lag: int = 0
+    is_future: bool = False
+
+
+@dataclass(slots=True)
+class LogDirInfo:
+    path: Path
+    error_code: ErrorCode = ErrorCode.none
+    total_bytes: int = -1
+    usable_bytes: int = -1
+    partitions: list[PartitionDirInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadJob:
+    tp: TopicPartition
+    path: Path
+    config: LogConfig
+    log_start_offset: int
+    recovery_point: int
+    clean: bool
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    props: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "!")):
+            continue
+        key, _, value = line.partition("=")
+        props[key.strip()] = value.strip()
+    return props
+
+
+def write_meta_properties(path: Path, broker_id: int, cluster_id: str | None) -> None:
+    lines = ["#", "#" + time.strftime("%a %b %d %H:%M:%S %Z %Y"), "version=0"]
+    lines.append(f"broker.id={broker_id}")
+    if cluster_id is not None:
+        lines.append(f"cluster.id={cluster_id}")
+    write_atomically(path, ("\n".join(lines) + "\n").encode())
+
+
+class LogManager:
+    """All partition logs of this broker. See the module docstring for threading."""
+
+    def __init__(
+        self,
+        log_dirs: list[Path],
+        defaults: LogConfig,
+        clock: Clock,
+        recovery_threads: int = 1,
+        *,
+        producer_id_expiration_ms: int = 86_400_000,
+    ) -> None:
+        if not log_dirs:
+            raise ValueError("at least one log dir is required")
+        self.log_dirs = [Path(d) for d in log_dirs]
+        self.defaults = defaults
+        self.clock = clock
+        self.recovery_threads = max(1, recovery_threads)
+        self.producer_id_expiration_ms = producer_id_expiration_ms
+        self._lock = threading.Lock()
+        self._logs: dict[TopicPartition, Log] = {}
+        self._log_dir_of: dict[TopicPartition, Path] = {}
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(
+        self,
+        topic_configs: Mapping[str, LogConfig] | None = None,
+        *,
+        broker_id: int = 0,
+        cluster_id: str | None = None,
+    ) -> None:
+        """Open every log in every log dir (recovering after an unclean shutdown)."""
+        configs = topic_configs or {}
+        for log_dir in self.log_dirs:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            self._check_meta_properties(log_dir, broker_id, cluster_id)
+            marker = log_dir / CLEAN_SHUTDOWN_MARKER
+            clean = marker.exists()
+            recovery_points = self._read_checkpoint(log_dir / RECOVERY_POINT_CHECKPOINT)
+            start_offsets = self._read_checkpoint(log_dir / LOG_START_OFFSET_CHECKPOINT)
+            jobs: list[_LoadJob] = []
+            for child in sorted(log_dir.iterdir()):
+                if not child.is_dir():
+                    continue
+                if child.name.endswith(DELETE_DIR_SUFFIX):
+                    shutil.rmtree(child, ignore_errors=True)
+                    continue
+                tp = parse_partition_dir_name(child.name)
+                if tp is not None:
+                    jobs.append(
+                        _LoadJob(
+                            tp, child, configs.get(tp[0], self.defaults),
+                            start_offsets.get(tp, 0), recovery_points.get(tp, 0), clean,
+                        )
+                    )
+            with ThreadPoolExecutor(self.recovery_threads) as pool:
+                loaded = list(pool.map(self._load_one, jobs))
+            with self._lock:
+                for tp, log in loaded:
+                    if tp in self._logs:
+                        raise KafkaError(
+                            f"duplicate log directories for {tp[0]}-{tp[1]}",
+                            ErrorCode.kafka_storage_error,
+                        )
+                    self._logs[tp] = log
+                    self._log_dir_of[tp] = log_dir
+            marker.unlink(missing_ok=True)
+            fsync_dir(log_dir)
+
+    def _load_one(self, job: _LoadJob) -> tuple[TopicPartition, Log]:
+        log = Log.load(
+            job.path,
+            job.config,
+            self.clock,
+            log_start_offset=job.log_start_offset,
+            recovery_point=job.recovery_point,
+            had_clean_shutdown=job.clean,
+            producer_id_expiration_ms=self.producer_id_expiration_ms,
+        )
+        return job.tp, log
+
+    def _check_meta_properties(self, log_dir: Path, broker_id: int, cluster_id: str | None) -> None:
+        path = log_dir / META_PROPERTIES
+        if not path.exists():
+            write_meta_properties(path, broker_id, cluster_id)
+            return
+        props = read_properties(path)
+        found = props.get("cluster.id")
+        if cluster_id is not None and found is not None and found != cluster_id:
+            raise KafkaError(
+                f"cluster id {cluster_id} does not match {found} in {path}",
+                ErrorCode.inconsistent_cluster_id,
+            )
+        if props.get("broker.id") not in (None, str(broker_id)):
+            raise KafkaError(
+                f"broker id {broker_id} does not match {props.get('broker.id')} in {path}",
+                ErrorCode.kafka_storage_error,
+            )
+        if found is None and cluster_id is not None:
+            write_meta_properties(path, broker_id, cluster_id)
+
+    @staticmethod
+    def _read_checkpoint(path: Path) -> dict[TopicPartition, int]:
+        if not path.exists():
+            return {}
+        return OffsetCheckpointFile(path).read()
+
+    # -- access (loop thread) ------------------------------------------------------------
+
+    def get_log(self, topic: str, partition: int) -> Log | None:
+        return self._logs.get((topic, partition))
+
+    def logs(self) -> list[Log]:
+        with self._lock:
+            return list(self._logs.values())
+
+    def get_or_create_log(
+        self, topic: str, partition: int, topic_id: uuid.UUID | None, config: LogConfig
+    ) -> Log:
+        """The existing log, or a new one in the log dir with the fewest partitions."""
+        tp = (topic, partition)
+        log = self._logs.get(tp)
+        if log is not None:
+            return log
+        with self._lock:
+            counts = dict.fromkeys(self.log_dirs, 0)
+            for d in self._log_dir_of.values():
+                counts[d] = counts.get(d, 0) + 1
+            log_dir = min(self.log_dirs, key=lambda d: counts[d])
+        log = Log.load(
+            log_dir / f"{topic}-{partition}",
+            config,
+            self.clock,
+            topic_id=topic_id,
+            producer_id_expiration_ms=self.producer_id_expiration_ms,
+        )
+        with self._lock:
+            self._logs[tp] = log
+            self._log_dir_of[tp] = log_dir
+        return log
+
+    def update_config(self, topic: str, config: LogConfig) -> None:
+        for (t, _), log in list(self._logs.items()):
+            if t == topic:
+                log.config = config
+
+    def rename_for_deletion(self, topic: str, partition: int) -> Path | None:
+        """Close the log and rename its directory ``<tp>.<uuid hex>-delete`` (fast)."""
+        tp = (topic, partition)
+        with self._lock:
+            log = self._logs.pop(tp, None)
+            self._log_dir_of.pop(tp, None)
+        if log is None:
+            return None
+        target = log.directory.with_name(
+            f"{topic}-{partition}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}"
+        )
+        log.close_for_deletion(target)
+        return target
+
+    def delete_pending_dirs(self) -> int:
+        """Remove every ``-delete`` directory (blocking)."""
+        removed = 0
+        for log_dir in self.log_dirs:
+            if not log_dir.exists():
+                continue
+            for child in log_dir.iterdir():
+                if child.is_dir() and _DELETE_DIR.match(child.name):
+                    shutil.rmtree(child, ignore_errors=True)
+                    removed += 1
+            if removed:
+                fsync_dir(log_dir)
+        return removed
+
+    # -- background work (worker thread) -------------------------------------------------
+
+    def flush_dirty_logs(self, now_ms: int | None = None) -> int:
+        """Flush logs whose flush.ms elapsed or with flush.messages unflushed messages."""
+        now = self.clock.milliseconds() if now_ms is None else now_ms
+        flushed = 0
+        for log in self.logs():
+            if log.closed:
+                continue
+            cfg = log.config
+            unflushed = log.log_end_offset - log.recovery_point
+            if unflushed > 0 and (
+                unflushed >= cfg.flush_messages or now - log.last_flush_ms >= cfg.flush_ms
+            ):
+                log.flush()
+                flushed += 1
+        return flushed
+
+    def checkpoint_recovery_points(self) -> None:
+        self._write_checkpoints(RECOVERY_POINT_CHECKPOINT, lambda log: log.recovery_point)
+
+    def checkpoint_log_start_offsets(self) -> None:
+        self._write_checkpoints(LOG_START_OFFSET_CHECKPOINT, lambda log: log.log_start_offset)
+
+    def _write_checkpoints(self, name: str, value: _LogValue) -> None:
+        with self._lock:
+            items = [(tp, self._log_dir_of[tp], log) for tp, log in self._logs.items()]
+        for log_dir in self.log_dirs:
+            entries = {tp: value(log) for tp, d, log in items if d == log_dir and not log.closed}
+            OffsetCheckpointFile(log_dir / name).write(entries)
+
+    def cleanup_logs(self, now_ms: int | None = None) -> int:
+        """Retention for every log, removal of due ``.deleted`` segments, producer expiry.
+        Returns the number of segments deleted."""
+        now = self.clock.milliseconds() if now_ms is None else now_ms
+        deleted = 0
+        for log in self.logs():
+            if log.closed:
+                continue
+            deleted += log.delete_old_segments(now)
+            log.delete_pending(now)
+            log.remove_expired_producers(now)
+        return deleted
+
+    def shutdown(self) -> None:
+        """Flush and close every log, write checkpoints and the clean-shutdown marker."""
+        logs = self.logs()
+        for log in logs:
+            log.flush()
+        self.checkpoint_recovery_points()
+        self.checkpoint_log_start_offsets()
+        for log in logs:
+            log.close()
+        for log_dir in self.log_dirs:
+            write_atomically(log_dir / CLEAN_SHUTDOWN_MARKER, b"")
+        with self._lock:
+            self._logs.clear()
+            self._log_dir_of.clear()
+
+    # -- describe ------------------------------------------------------------------------
+
+    def describe_log_dirs(self) -> list[LogDirInfo]:
+        with self._lock:
+            items = [(tp, self._log_dir_of[tp], log) for tp, log in self._logs.items()]
+        out: list[LogDirInfo] = []
+        for log_dir in self.log_dirs:
+            info = LogDirInfo(log_dir)
+            try:
+                usage = shutil.disk_usage(log_dir)
+                info.total_bytes, info.usable_bytes = usage.total, usage.free
+            except OSError:
+                info.error_code = ErrorCode.kafka_storage_error
+            for (topic, partition), d, log in items:
+                if d == log_dir:
+                    info.partitions.append(PartitionDirInfo(topic, partition, log.size_in_bytes))
+            out.append(info)
+        return out
