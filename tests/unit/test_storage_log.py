@@ -297,3 +297,28 @@ def test_large_request_and_file_sizes(tmp_path: Path) -> None:
     assert (info.first_offset, info.last_offset, info.record_count) == (0, 9, 10)
     assert info.valid_bytes == len(payload)
     assert os.path.getsize(tmp_path / "t-0" / "00000000000000000000.log") == len(payload)
+
+
+def test_transactions_lso_and_aborted_index(tmp_path: Path) -> None:
+    from protocol.records import encode_control_batch
+
+    log = new_log(tmp_path)
+    append(log, 2)  # 0-1 plain
+    log.append_as_leader(batch(3, producer_id=9, producer_epoch=0, base_sequence=0,
+                               is_transactional=True), 0)  # 2-4
+    log.update_high_watermark(log.log_end_offset)
+    assert log.last_stable_offset == 2
+    marker = bytearray(encode_control_batch(commit=False, producer_id=9, producer_epoch=0,
+                                            coordinator_epoch=1))
+    info = log.append_as_leader(marker, 0, from_client=False, coordinator_epoch=1)
+    assert info.first_offset == 5
+    log.update_high_watermark(log.log_end_offset)
+    assert log.last_stable_offset == 6
+    fetched = log.read(0, 1 << 20, include_aborted=True)
+    assert fetched.aborted_transactions is not None
+    (txn,) = fetched.aborted_transactions
+    assert (txn.producer_id, txn.first_offset, txn.last_offset) == (9, 2, 5)
+    # survives an unclean restart (txn index rebuilt by replay)
+    log2 = new_log(tmp_path)
+    log2.update_high_watermark(log2.log_end_offset)
+    assert [t.first_offset for t in log2.collect_aborted_transactions(0, 6)] == [2]
