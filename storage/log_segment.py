@@ -98,18 +98,25 @@ class LogSegment:
         self.log_path = directory / (segment_file_name(base_offset, LOG_SUFFIX) + suffix)
         self._fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
         self.size = os.fstat(self._fd).st_size
-        self.offset_index = OffsetIndex(
-            directory / (segment_file_name(base_offset, INDEX_SUFFIX) + suffix),
-            base_offset,
-            max_index_size,
-            preallocate_indexes,
-        )
-        self.time_index = TimeIndex(
-            directory / (segment_file_name(base_offset, TIME_INDEX_SUFFIX) + suffix),
-            base_offset,
-            max_index_size,
-            preallocate_indexes,
-        )
+        try:
+            self.offset_index = OffsetIndex(
+                directory / (segment_file_name(base_offset, INDEX_SUFFIX) + suffix),
+                base_offset,
+                max_index_size,
+                preallocate_indexes,
+            )
+            self.time_index = TimeIndex(
+                directory / (segment_file_name(base_offset, TIME_INDEX_SUFFIX) + suffix),
+                base_offset,
+                max_index_size,
+                preallocate_indexes,
+            )
+        except BaseException:
+            os.close(self._fd)
+            offset_index = self.__dict__.get("offset_index")
+            if isinstance(offset_index, OffsetIndex):
+                offset_index.close()
+            raise
         self.txn_index = TransactionIndex(
             directory / (segment_file_name(base_offset, TXN_INDEX_SUFFIX) + suffix), base_offset
         )
