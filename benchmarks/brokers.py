@@ -176,7 +176,8 @@ def make_tansu(workdir: Path) -> BrokerProcess:
     return BrokerProcess("tansu", argv, port, workdir)
 
 
-def make_josef(workdir: Path) -> BrokerProcess:
+def make_josef(workdir: Path, src: Path = REPO) -> BrokerProcess:
+    """Josef from the source tree ``src`` (which goes first on PYTHONPATH)."""
     port = free_port()
     data = workdir / "josef-data"
     data.mkdir(parents=True, exist_ok=True)
@@ -197,8 +198,8 @@ def make_josef(workdir: Path) -> BrokerProcess:
         "num.partitions=1",
     ]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return BrokerProcess("josef", argv, port, workdir, cwd=REPO, env=env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+    return BrokerProcess("josef", argv, port, workdir, cwd=src, env=env)
 
 
 class PySpy:

@@ -263,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--repeat", type=int, default=1, help="run each workload K times, report the median"
     )
+    ap.add_argument(
+        "--josef-src",
+        type=Path,
+        default=REPO,
+        help="source tree to run Josef from (e.g. a `git archive` of one commit)",
+    )
     ap.add_argument("--keep-data", action="store_true", help="keep the temp dir (logs, data)")
     args = ap.parse_args(argv)
 
@@ -295,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             no_profile = dataclasses.replace(plan, profile=False)  # py-spy is for Python
             results["tansu"] = run_broker(make_tansu(workdir), no_profile, stamp)
         if not args.tansu_only:
-            results["josef"] = run_broker(make_josef(workdir), plan, stamp)
+            josef = make_josef(workdir, args.josef_src.resolve())
+            results["josef"] = run_broker(josef, plan, stamp)
     except KeyboardInterrupt:
         print("\ninterrupted")
     finally:
@@ -312,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "timestamp": stamp,
-                "args": vars(args),
+                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                 "records": records,
                 "machine": {
                     "cpus": os.cpu_count(),
