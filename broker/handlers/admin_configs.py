@@ -1,0 +1,400 @@
+"""DescribeConfigs (32), AlterConfigs (33) and IncrementalAlterConfigs (44).
+
+Resources: TOPIC configs are the per-topic overrides kept by the metadata
+store; BROKER configs are static (read from the properties file and
+``--override``), so describing them works and altering them is refused with
+INVALID_REQUEST, as Kafka refuses a key that cannot be updated dynamically;
+BROKER_LOGGER maps to Python's ``logging`` loggers and can be described and
+changed at run time, as Kafka does with its log4j loggers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from broker.config import BROKER_CONFIGS, describe_broker, describe_topic
+from broker.context import RequestContext
+from broker.handlers.admin_topics import ZERO, error_of
+from broker.services import BrokerServices
+from broker.topic_manager import topic_name_error
+from protocol.builders import ResponseBuilder
+from protocol.errors import KafkaError
+from storage.log_config import TOPIC_CONFIGS, ConfigDef, ConfigEntry, ConfigSource, ConfigType
+
+DESCRIBE_CONFIGS, DESCRIBE_CONFIGS_MIN, DESCRIBE_CONFIGS_MAX = 32, 1, 4
+ALTER_CONFIGS, ALTER_CONFIGS_MIN, ALTER_CONFIGS_MAX = 33, 0, 2
+INCREMENTAL_ALTER, INCREMENTAL_ALTER_MIN, INCREMENTAL_ALTER_MAX = 44, 0, 1
+
+TOPIC = 2
+BROKER = 4
+BROKER_LOGGER = 8
+
+OP_SET, OP_DELETE, OP_APPEND, OP_SUBTRACT = 0, 1, 2, 3
+_OP_NAMES = {OP_APPEND: "APPEND", OP_SUBTRACT: "SUBTRACT"}
+
+ROOT_LOGGER = "root"
+_LEVELS_TO_PY = {
+    "FATAL": logging.CRITICAL,
+    "ERROR": logging.ERROR,
+    "WARN": logging.WARNING,
+    "INFO": logging.INFO,
+    "DEBUG": logging.DEBUG,
+    "TRACE": 5,
+}
+
+log = logging.getLogger(__name__)
+
+
+def _invalid(message: str) -> KafkaError:
+    return KafkaError(message, ErrorCode.invalid_request)
+
+
+def _check_node_id(services: BrokerServices, name: str) -> None:
+    try:
+        requested = int(name)
+    except ValueError:
+        raise _invalid(f"Node id must be an integer, but it is: {name}") from None
+    if requested != services.broker_id:
+        raise _invalid(f"Unexpected broker id, expected {services.broker_id}, but received {name}")
+
+
+# --- loggers (BROKER_LOGGER) ------------------------------------------------------------
+
+
+def _level_name(level: int) -> str:
+    if level >= logging.CRITICAL:
+        return "FATAL"
+    if level >= logging.ERROR:
+        return "ERROR"
+    if level >= logging.WARNING:
+        return "WARN"
+    if level >= logging.INFO:
+        return "INFO"
+    if level >= logging.DEBUG:
+        return "DEBUG"
+    return "TRACE"
+
+
+def current_loggers() -> dict[str, str]:
+    """Every existing logger with its effective level in log4j's names, root first."""
+    out = {ROOT_LOGGER: _level_name(logging.getLogger().getEffectiveLevel())}
+    for name in sorted(logging.root.manager.loggerDict):
+        logger = logging.root.manager.loggerDict[name]
+        if isinstance(logger, logging.Logger):
+            out[name] = _level_name(logger.getEffectiveLevel())
+    return out
+
+
+def _logger_exists(name: str) -> bool:
+    if name == ROOT_LOGGER:
+        return True
+    return isinstance(logging.root.manager.loggerDict.get(name), logging.Logger)
+
+
+def _py_logger(name: str) -> logging.Logger:
+    return logging.getLogger() if name == ROOT_LOGGER else logging.getLogger(name)
+
+
+def _alter_loggers(ops: Sequence[Any], validate_only: bool) -> None:
+    for op in ops:
+        operation = int(op.config_operation)
+        if operation == OP_SET:
+            if not _logger_exists(op.name):
+                raise KafkaError(f"Logger {op.name} does not exist!", ErrorCode.invalid_config)
+            if op.value not in _LEVELS_TO_PY:
+                raise KafkaError(
+                    f"Cannot set the log level of {op.name} to {op.value} as it is not a "
+                    f"supported log level. Valid log levels are {', '.join(_LEVELS_TO_PY)}",
+                    ErrorCode.invalid_config,
+                )
+        elif operation == OP_DELETE:
+            if not _logger_exists(op.name):
+                raise KafkaError(f"Logger {op.name} does not exist!", ErrorCode.invalid_config)
+            if op.name == ROOT_LOGGER:
+                raise _invalid(f"Removing the log level of the {ROOT_LOGGER} logger is not allowed")
+        elif operation in _OP_NAMES:
+            raise _invalid(
+                f"{_OP_NAMES[operation]} operation is not allowed for the BROKER_LOGGER resource"
+            )
+        else:
+            raise _invalid(
+                f"Unknown operation type {operation} is not allowed for the BROKER_LOGGER resource"
+            )
+    if validate_only:
+        return
+    for op in ops:
+        logger = _py_logger(op.name)
+        if int(op.config_operation) == OP_SET:
+            logger.setLevel(_LEVELS_TO_PY[op.value])
+            log.warning("Updated the log level of %s to %s", op.name, op.value)
+        else:
+            logger.setLevel(logging.NOTSET)
+            log.warning("Unset the log level of %s", op.name)
+
+
+# --- DescribeConfigs --------------------------------------------------------------------
+
+
+def _describe_entries(
+    services: BrokerServices, resource: Any
+) -> tuple[list[ConfigEntry], ErrorCode, str | None]:
+    rtype, name = int(resource.resource_type), resource.resource_name
+    keys: Iterable[str] | None = resource.configuration_keys or None
+    if rtype == TOPIC:
+        reason = topic_name_error(name)
+        if reason is not None:
+            return [], ErrorCode.invalid_topic_exception, reason
+        topic = services.metadata.topic(name)
+        if topic is None:
+            return [], ErrorCode.unknown_topic_or_partition, None
+        return describe_topic(services.config, topic.configs, keys), ErrorCode.none, None
+    if rtype == BROKER:
+        if not name:
+            return [], ErrorCode.none, None  # cluster-wide dynamic defaults: none here
+        try:
+            requested = int(name)
+        except ValueError:
+            return [], ErrorCode.invalid_request, f"Broker id must be an integer, but it is: {name}"
+        if requested != services.broker_id:
+            return (
+                [],
+                ErrorCode.invalid_request,
+                (
+                    f"Unexpected broker id, expected {services.broker_id} or empty string, "
+                    f"but received {name}"
+                ),
+            )
+        return describe_broker(services.config, keys), ErrorCode.none, None
+    if rtype == BROKER_LOGGER:
+        if not name:
+            return [], ErrorCode.invalid_request, "Broker id must not be empty"
+        try:
+            _check_node_id(services, name)
+        except KafkaError as exc:
+            return [], exc.error_code, str(exc)
+        wanted = set(keys) if keys is not None else None
+        entries = [
+            ConfigEntry(
+                logger,
+                level,
+                ConfigSource.DYNAMIC_BROKER_LOGGER_CONFIG,
+                False,
+                False,
+                (),
+                ConfigType.STRING,
+                None,
+            )
+            for logger, level in current_loggers().items()
+            if wanted is None or logger in wanted
+        ]
+        return entries, ErrorCode.none, None
+    return [], ErrorCode.invalid_request, f"Unsupported resource type: {rtype}"
+
+
+async def _describe_configs(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
+    rb = ResponseBuilder(DESCRIBE_CONFIGS, ctx.api_version)
+    synonyms = bool(getattr(request, "include_synonyms", False))
+    docs = bool(getattr(request, "include_documentation", False))
+    results = []
+    for resource in request.resources:
+        try:
+            entries, code, message = _describe_entries(services, resource)
+        except Exception as exc:
+            entries = []
+            code, message = error_of(exc, "DescribeConfigs")
+        configs = tuple(
+            rb(
+                "DescribeConfigsResourceResult",
+                name=e.name,
+                value=e.value,
+                read_only=e.read_only,
+                config_source=int(e.source),
+                is_sensitive=e.is_sensitive,
+                synonyms=tuple(
+                    rb("DescribeConfigsSynonym", name=s.name, value=s.value, source=int(s.source))
+                    for s in e.synonyms
+                )
+                if synonyms
+                else (),
+                config_type=int(e.config_type),
+                documentation=e.documentation if docs else None,
+            )
+            for e in entries
+        )
+        results.append(
+            rb(
+                "DescribeConfigsResult",
+                error_code=code,
+                error_message=message,
+                resource_type=resource.resource_type,
+                resource_name=resource.resource_name,
+                configs=configs,
+            )
+        )
+    return rb(None, throttle_time=ZERO, results=tuple(results))
+
+
+# --- AlterConfigs and IncrementalAlterConfigs ------------------------------------------
+
+
+def _preprocess(resources: Sequence[Any], incremental: bool) -> dict[int, KafkaError]:
+    """Request-level checks shared by both alter APIs: index of resource → error."""
+    errors: dict[int, KafkaError] = {}
+    ids = Counter((int(r.resource_type), r.resource_name) for r in resources)
+    for i, r in enumerate(resources):
+        if ids[(int(r.resource_type), r.resource_name)] > 1:
+            errors[i] = _invalid("Each resource must appear at most once.")
+            continue
+        names = [c.name for c in r.configs]
+        if len(set(names)) != len(names):
+            errors[i] = _invalid("Error due to duplicate config keys")
+            continue
+        nulls = [
+            c.name
+            for c in r.configs
+            if c.value is None and not (incremental and int(c.config_operation) == OP_DELETE)
+        ]
+        if nulls:
+            errors[i] = _invalid("Null value not supported for : " + ", ".join(nulls))
+    return errors
+
+
+def _require_topic(services: BrokerServices, name: str) -> dict[str, str]:
+    if not name:
+        raise _invalid("Default topic resources are not allowed.")
+    topic = services.metadata.topic(name)
+    if topic is None:
+        raise KafkaError(
+            f"The topic '{name}' does not exist.", ErrorCode.unknown_topic_or_partition
+        )
+    return dict(topic.configs)
+
+
+def _refuse_broker_changes(services: BrokerServices, name: str, changed: Iterable[str]) -> None:
+    if name:
+        _check_node_id(services, name)
+    keys = sorted(changed)
+    if keys:
+        raise _invalid(
+            f"Cannot update these configs dynamically: {', '.join(keys)} "
+            "(Josef reads broker configs only at startup)"
+        )
+
+
+def _list_def(name: str, table: dict[str, ConfigDef], op: int) -> ConfigDef:
+    definition = table.get(name)
+    if definition is None:
+        raise KafkaError(f"Unknown config name: {name}", ErrorCode.invalid_config)
+    if definition.type is not ConfigType.LIST:
+        verb = "append" if op == OP_APPEND else "subtract"
+        raise KafkaError(
+            f"Config value {verb} is not allowed for config key: {name}", ErrorCode.invalid_config
+        )
+    return definition
+
+
+def apply_incremental(
+    current: dict[str, str], ops: Sequence[Any], table: dict[str, ConfigDef]
+) -> dict[str, str]:
+    """Kafka's incremental semantics over ``current`` (a resource's dynamic configs)."""
+    props = dict(current)
+    for op in ops:
+        operation, name, value = int(op.config_operation), op.name, op.value
+        if operation == OP_SET:
+            props[name] = value
+        elif operation == OP_DELETE:
+            props.pop(name, None)
+        elif operation in (OP_APPEND, OP_SUBTRACT):
+            definition = _list_def(name, table, operation)
+            old = props.get(name)
+            if old is None:
+                old = definition.default_str or ""
+            items = value.split(",")
+            if operation == OP_APPEND:
+                old_list = [v for v in old.split(",") if v] if old else []
+                props[name] = ",".join(old_list + [v for v in items if v not in old_list])
+            else:
+                remaining = old.split(",")
+                for v in items:
+                    if v in remaining:
+                        remaining.remove(v)
+                props[name] = ",".join(remaining)
+        else:
+            raise _invalid(f"Unknown operations type {operation}")
+    return props
+
+
+async def _alter_one(
+    services: BrokerServices, resource: Any, validate_only: bool, incremental: bool
+) -> None:
+    rtype, name = int(resource.resource_type), resource.resource_name
+    if rtype == TOPIC:
+        current = _require_topic(services, name)
+        if incremental:
+            new = apply_incremental(current, resource.configs, TOPIC_CONFIGS)
+        else:
+            new = {c.name: c.value for c in resource.configs}
+        await services.topic_manager.set_configs(name, new, validate_only)
+    elif rtype == BROKER:
+        if incremental:
+            changed = apply_incremental({}, resource.configs, BROKER_CONFIGS)
+        else:
+            changed = {c.name: c.value for c in resource.configs}
+        _refuse_broker_changes(services, name, changed)
+    elif rtype == BROKER_LOGGER and incremental:
+        _check_node_id(services, name)
+        _alter_loggers(resource.configs, validate_only)
+    else:
+        raise _invalid(f"Unknown resource type {rtype}")
+
+
+async def _alter(
+    services: BrokerServices, ctx: RequestContext, request: Any, api_key: int, incremental: bool
+) -> Any:
+    rb = ResponseBuilder(api_key, ctx.api_version)
+    validate_only = bool(request.validate_only)
+    errors = _preprocess(request.resources, incremental)
+    responses = []
+    for i, resource in enumerate(request.resources):
+        code, message = ErrorCode.none, None
+        try:
+            if i in errors:
+                raise errors[i]
+            await _alter_one(services, resource, validate_only, incremental)
+        except Exception as exc:
+            code, message = error_of(exc, "AlterConfigs")
+        responses.append(
+            rb(
+                "AlterConfigsResourceResponse",
+                error_code=code,
+                error_message=message,
+                resource_type=resource.resource_type,
+                resource_name=resource.resource_name,
+            )
+        )
+    return rb(None, throttle_time=ZERO, responses=tuple(responses))
+
+
+def register(services: BrokerServices) -> None:
+    async def describe_configs(ctx: RequestContext, request: Any) -> Any:
+        return await _describe_configs(services, ctx, request)
+
+    async def alter_configs(ctx: RequestContext, request: Any) -> Any:
+        return await _alter(services, ctx, request, ALTER_CONFIGS, incremental=False)
+
+    async def incremental_alter_configs(ctx: RequestContext, request: Any) -> Any:
+        return await _alter(services, ctx, request, INCREMENTAL_ALTER, incremental=True)
+
+    registry = services.registry
+    registry.register(
+        DESCRIBE_CONFIGS, DESCRIBE_CONFIGS_MIN, DESCRIBE_CONFIGS_MAX, describe_configs
+    )
+    registry.register(ALTER_CONFIGS, ALTER_CONFIGS_MIN, ALTER_CONFIGS_MAX, alter_configs)
+    registry.register(
+        INCREMENTAL_ALTER, INCREMENTAL_ALTER_MIN, INCREMENTAL_ALTER_MAX, incremental_alter_configs
+    )
