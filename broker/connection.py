@@ -51,8 +51,8 @@ class KafkaConnection(asyncio.Protocol):
 
     # -- asyncio callbacks ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses but implement it.
+        self._transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername") or ("?", 0)
         self._info = ConnectionInfo(
             connection_id=f"{self._listener.name}-{next(_ids)}",

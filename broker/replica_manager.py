@@ -83,17 +83,13 @@ class ReplicaManager:
                 list(state.isr),
             )
             if partition.is_leader:
-                plog.assign_leader_epoch(state.leader_epoch)
                 partition.maybe_advance_high_watermark()
             self.partitions[key] = partition
             created.append(partition)
         return created
 
     def update_topic_config(self, topic: TopicMetadata) -> None:
-        config = self.topic_log_config(topic)
-        for (name, _), partition in self.partitions.items():
-            if name == topic.name:
-                partition.log.update_config(config)
+        self.log_manager.update_config(topic.name, self.topic_log_config(topic))
 
     def remove_topic(self, name: str) -> None:
         for key in [k for k in self.partitions if k[0] == name]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
@@ -82,13 +83,19 @@ class KafkaBroker:
             defaults,
             self.clock,
             recovery_threads=config.num_recovery_threads_per_data_dir,
+            producer_id_expiration_ms=config.producer_id_expiration_ms,
         )
         replica_manager = ReplicaManager(self.broker_id, log_manager, self.clock, defaults)
         topic_configs = {
             name: replica_manager.topic_log_config(t) for name, t in metadata.topics().items()
         }
         await asyncio.to_thread(
-            log_manager.load, topic_configs, self.broker_id, metadata.cluster_id
+            functools.partial(
+                log_manager.load,
+                topic_configs,
+                broker_id=self.broker_id,
+                cluster_id=metadata.cluster_id,
+            )
         )
         for topic in metadata.topics().values():
             replica_manager.ensure_topic(topic)
@@ -155,9 +162,7 @@ class KafkaBroker:
     async def _retention(self) -> None:
         assert self.services is not None
         lm = self.services.log_manager
-        deleted = lm.cleanup_logs(self.clock.milliseconds())
-        if deleted:
-            await asyncio.to_thread(lm.delete_pending_segments)
+        await asyncio.to_thread(lm.cleanup_logs, self.clock.milliseconds())
 
     async def _flush(self) -> None:
         assert self.services is not None
