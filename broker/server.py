@@ -123,7 +123,10 @@ class KafkaBroker:
         for listener in self.listeners:
             await listener.start_serving()
         self._schedule("log-retention", config.log_retention_check_interval_ms, self._retention)
-        self._schedule("log-flusher", config.log_flush_scheduler_interval_ms, self._flush)
+        # Kafka flushes on time only from the scheduler; run it at least as often as
+        # log.flush.interval.ms so that key works on its own.
+        flush_every = min(config.log_flush_scheduler_interval_ms, config.log_flush_interval_ms)
+        self._schedule("log-flusher", flush_every, self._flush)
         self._schedule(
             "recovery-point-checkpoint",
             config.log_flush_offset_checkpoint_interval_ms,
