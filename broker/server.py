@@ -10,8 +10,6 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 
-from storage.log_manager import LogManager
-
 from broker.config import BrokerConfig
 from broker.dispatch import RequestDispatcher
 from broker.handlers import register_all
@@ -23,6 +21,7 @@ from broker.topic_manager import TopicManager
 from cluster.metadata import BrokerEndpoint, BrokerRegistration
 from cluster.standalone import StandaloneMetadataStore
 from storage.clock import Clock, SystemClock
+from storage.log_manager import LogManager
 
 log = logging.getLogger(__name__)
 
