@@ -374,7 +374,7 @@ async def test_incremental_alter_configs(services: BrokerServices) -> None:
     r = await incremental(services, 2, "ic", [("retention.ms", 0, "8")], validate_only=True)
     assert r.error_code == ErrorCode.none and overrides() == {"retention.ms": "7"}
 
-    errors = [
+    errors: list[tuple[list[tuple[str, int, str | None]], ErrorCode]] = [
         ([("retention.ms", 2, "1")], ErrorCode.invalid_config),
         ([("no.such", 0, "1")], ErrorCode.invalid_config),
         ([("no.such", 2, "1")], ErrorCode.invalid_config),
