@@ -8,12 +8,15 @@
 
 from __future__ import annotations
 
-from broker.handlers import admin_cluster, admin_configs, admin_records, admin_topics
+from broker.handlers.admin_cluster import register as register_cluster
+from broker.handlers.admin_configs import register as register_configs
+from broker.handlers.admin_records import register as register_records
+from broker.handlers.admin_topics import register as register_topics
 from broker.services import BrokerServices
-
-_MODULES = (admin_topics, admin_configs, admin_cluster, admin_records)
 
 
 def register(services: BrokerServices) -> None:
-    for module in _MODULES:
-        module.register(services)
+    register_topics(services)
+    register_configs(services)
+    register_cluster(services)
+    register_records(services)

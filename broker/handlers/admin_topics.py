@@ -76,7 +76,19 @@ async def _create_one(
     except Exception as exc:
         code, message = error_of(exc, f"CreateTopics for {name!r}")
         return _create_result(rb, name, code, message)
-    entries = describe_topic(services.config, final_configs)
+    config_entries: tuple[Any, ...] = ()
+    if rb.has("CreatableTopicResult", "configs"):  # v5+
+        config_entries = tuple(
+            rb(
+                "CreatableTopicConfigs",
+                name=e.name,
+                value=e.value,
+                read_only=e.read_only,
+                config_source=int(e.source),
+                is_sensitive=e.is_sensitive,
+            )
+            for e in describe_topic(services.config, final_configs)
+        )
     return rb(
         "CreatableTopicResult",
         name=name,
@@ -86,17 +98,7 @@ async def _create_one(
         topic_config_error_code=ErrorCode.none,
         num_partitions=len(resolved),
         replication_factor=len(resolved[min(resolved)]) if resolved else -1,
-        configs=tuple(
-            rb(
-                "CreatableTopicConfigs",
-                name=e.name,
-                value=e.value,
-                read_only=e.read_only,
-                config_source=int(e.source),
-                is_sensitive=e.is_sensitive,
-            )
-            for e in entries
-        ),
+        configs=config_entries,
     )
 
 

@@ -132,26 +132,27 @@ async def incremental(
     name: str,
     ops: list[tuple[str, int, str | None]],
     validate_only: bool = False,
+    version: int = 1,
 ) -> Any:
     body = req(
         44,
-        1,
+        version,
         resources=(
             req(
                 44,
-                1,
+                version,
                 "AlterConfigsResource",
                 resource_type=rtype,
                 resource_name=name,
                 configs=tuple(
-                    req(44, 1, "AlterableConfig", name=k, config_operation=op, value=v)
+                    req(44, version, "AlterableConfig", name=k, config_operation=op, value=v)
                     for k, op, v in ops
                 ),
             ),
         ),
         validate_only=validate_only,
     )
-    return (await call(services, 44, 1, body)).responses[0]
+    return (await call(services, 44, version, body)).responses[0]
 
 
 def produce(services: BrokerServices, topic: str, count: int) -> None:
@@ -460,25 +461,27 @@ async def test_describe_log_dirs(services: BrokerServices) -> None:
 # --- records -----------------------------------------------------------------------------------
 
 
-async def delete_records(services: BrokerServices, topic: str, *parts: tuple[int, int]) -> Any:
+async def delete_records(
+    services: BrokerServices, topic: str, *parts: tuple[int, int], version: int = 2
+) -> Any:
     body = req(
         21,
-        2,
+        version,
         topics=(
             req(
                 21,
-                2,
+                version,
                 "DeleteRecordsTopic",
                 name=topic,
                 partitions=tuple(
-                    req(21, 2, "DeleteRecordsPartition", partition_index=p, offset=o)
+                    req(21, version, "DeleteRecordsPartition", partition_index=p, offset=o)
                     for p, o in parts
                 ),
             ),
         ),
         timeout=TIMEOUT,
     )
-    (t,) = (await call(services, 21, 2, body)).topics
+    (t,) = (await call(services, 21, version, body)).topics
     return [(p.error_code, p.low_watermark) for p in t.partitions]
 
 
@@ -545,3 +548,69 @@ async def test_offset_for_leader_epoch(services: BrokerServices) -> None:
         ("e", ErrorCode.unknown_topic_or_partition, -1, -1),
         ("x", ErrorCode.unknown_topic_or_partition, -1, -1),
     ]
+
+
+# --- every advertised version answers a successful request --------------------------------------
+
+
+async def test_every_version_serializes(services: BrokerServices) -> None:
+    for version in range(2, 8):
+        (r,) = await create_topics(
+            services, (f"v{version}", 1, 1, {"retention.ms": "1"}), version=version
+        )
+        assert r.error_code == ErrorCode.none, version
+        produce(services, f"v{version}", 3)
+    for version in range(1, 5):
+        r = await describe(services, 2, "v2", version=version, synonyms=True, docs=True)
+        assert r.error_code == ErrorCode.none and r.configs
+    for version in range(0, 3):
+        body = req(33, version, resources=(), validate_only=False)
+        assert (await call(services, 33, version, body)).responses == ()
+    for version in range(0, 2):
+        r = await incremental(services, 2, "v2", [("retention.ms", 0, "2")], version=version)
+        assert r.error_code == ErrorCode.none
+    for version in range(0, 4):
+        body = req(
+            37,
+            version,
+            topics=(
+                req(
+                    37,
+                    version,
+                    "CreatePartitionsTopic",
+                    name="v3",
+                    count=2 + version,
+                    assignments=None,
+                ),
+            ),
+            timeout=TIMEOUT,
+            validate_only=False,
+        )
+        (r,) = (await call(services, 37, version, body)).results
+        assert r.error_code == ErrorCode.none, version
+    for version in range(0, 3):
+        expected = [(ErrorCode.none, 1 + version)]
+        assert await delete_records(services, "v4", (0, 1 + version), version=version) == expected
+    for version in range(2, 5):
+        fields: dict[str, Any] = {"replica_id": -1} if version >= 3 else {}
+        body = req(23, version, topics=(), **fields)
+        assert (await call(services, 23, version, body)).topics == ()
+    for version in range(1, 5):
+        (d,) = (await call(services, 35, version, req(35, version, topics=None))).results
+        assert d.error_code == ErrorCode.none
+    for version in range(0, 2):
+        fields = {"endpoint_type": 1} if version >= 1 else {}
+        body = req(60, version, include_cluster_authorized_operations=True, **fields)
+        assert (await call(services, 60, version, body)).error_code == ErrorCode.none
+    for version, name in ((1, "v5"), (5, "v6"), (6, "v7")):
+        if version >= 6:
+            body = req(
+                20,
+                version,
+                topics=(req(20, 6, "DeleteTopicState", name=name, topic_id=NULL_UUID),),
+                timeout=TIMEOUT,
+            )
+        else:
+            body = req(20, version, topic_names=(name,), timeout=TIMEOUT)
+        (r,) = (await call(services, 20, version, body)).responses
+        assert r.error_code == ErrorCode.none, version
