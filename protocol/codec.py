@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable
 from functools import cache
@@ -9,9 +10,10 @@ from typing import Any
 
 from kio.index import load_request_schema, load_response_schema
 from kio.serial import entity_reader, entity_writer
+from kio.serial._parse import get_field_reader
 
 from protocol.errors import ProtocolViolation
-from protocol.headers import API_VERSIONS_KEY, response_header
+from protocol.headers import API_VERSIONS_KEY, read_unsigned_varint, response_header
 
 Reader = Callable[[Any, int], tuple[Any, int]]
 Writer = Callable[[Any, Any], None]
@@ -61,16 +63,50 @@ def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> Any
     schema = request_schema(api_key, version)
     try:
         entity, size = _reader(schema)(frame, offset)
+        if offset + size == len(frame):
+            return entity
+    except Exception:  # kio raises assorted errors on malformed input
+        pass
+    # Slow path: Kafka ignores unknown tagged fields (librdkafka sends some), which
+    # kio's reader rejects; read the top level field by field and skip them.
+    try:
+        entity, end = _read_tolerant(schema, frame, offset)
     except ProtocolViolation:
         raise
-    except Exception as exc:  # kio raises assorted errors on malformed input
+    except Exception as exc:
         raise ProtocolViolation(f"malformed {schema.__name__} v{version}: {exc!r}") from exc
-    if offset + size != len(frame):
-        # Kafka tolerates nothing after the body either.
+    if end != len(frame):
         raise ProtocolViolation(
-            f"{len(frame) - offset - size} trailing bytes after {schema.__name__} v{version}"
+            f"{len(frame) - end} trailing bytes after {schema.__name__} v{version}"
         )
     return entity
+
+
+def _read_tolerant(schema: type[Any], frame: bytes, offset: int) -> tuple[Any, int]:
+    values: dict[str, Any] = {}
+    tagged: dict[int, dataclasses.Field[Any]] = {}
+    pos = offset
+    for f in dataclasses.fields(schema):
+        tag = f.metadata.get("tag")
+        if tag is not None:
+            tagged[int(tag)] = f
+            continue
+        value, size = get_field_reader(schema, f, False, False)(frame, pos)
+        values[f.name] = value
+        pos += size
+    if schema.__flexible__:
+        count, pos = read_unsigned_varint(frame, pos)
+        for _ in range(count):
+            tag, pos = read_unsigned_varint(frame, pos)
+            size, pos = read_unsigned_varint(frame, pos)
+            known = tagged.get(tag)
+            if known is not None:
+                value, _ = get_field_reader(schema, known, False, True)(frame[: pos + size], pos)
+                values[known.name] = value
+            pos += size
+        if pos > len(frame):
+            raise ProtocolViolation("tagged field runs past the end of the request")
+    return schema(**values), pos
 
 
 def encode_response(api_key: int, version: int, correlation_id: int, response: Any) -> bytes:

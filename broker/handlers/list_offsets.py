@@ -44,7 +44,8 @@ def register(services: BrokerServices) -> None:
             return {"offset": offset, "timestamp": -1, "leader_epoch": plog.latest_epoch}
         if ts == EARLIEST or (ts == EARLIEST_LOCAL and version >= 8):
             start = plog.log_start_offset
-            return {"offset": start, "timestamp": -1, "leader_epoch": plog.leader_epoch_cache.epoch_for_offset(start)}
+            epoch = plog.leader_epoch_cache.epoch_for_offset(start)
+            return {"offset": start, "timestamp": -1, "leader_epoch": epoch}
         if ts == LATEST_TIERED and version >= 9:
             return {"offset": -1, "timestamp": -1, "leader_epoch": -1}  # no tiered storage
         if ts == MAX_TIMESTAMP and version >= 7:

@@ -10,6 +10,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.context import RequestContext
+from broker.handlers.admin_cluster import CLUSTER_OPERATIONS, operations_bitfield
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec, topic_name_error
 from cluster.metadata import TopicMetadata
@@ -19,6 +20,9 @@ from protocol.errors import KafkaError
 API_KEY = 3
 MIN_VERSION, MAX_VERSION = 0, 12
 AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
+# READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS; with no
+# authorizer every operation is allowed (Kafka reports the same).
+TOPIC_OPERATIONS = (3, 4, 5, 6, 7, 8, 10, 11)
 _ZERO = datetime.timedelta(0)
 _NULL_UUID = uuid.UUID(int=0)
 
@@ -34,11 +38,21 @@ def register(services: BrokerServices) -> None:
         if version == 0 and not requested:
             requested = None  # v0: an empty list means all topics
         allow_auto = bool(getattr(request, "allow_auto_topic_creation", True))
+        topic_ops = (
+            operations_bitfield(TOPIC_OPERATIONS)
+            if getattr(request, "include_topic_authorized_operations", False)
+            else AUTHORIZED_OPERATIONS_OMITTED
+        )
+        cluster_ops = (
+            operations_bitfield(CLUSTER_OPERATIONS)
+            if getattr(request, "include_cluster_authorized_operations", False)
+            else AUTHORIZED_OPERATIONS_OMITTED
+        )
 
         topics_out: list[Any] = []
         if requested is None:
             for topic in sorted(metadata.topics().values(), key=lambda t: t.name):
-                topics_out.append(_topic(rb, services, topic, ErrorCode.none))
+                topics_out.append(_topic(rb, services, topic, ErrorCode.none, topic_ops))
         else:
             for entry in requested:
                 name = entry.name
@@ -61,11 +75,11 @@ def register(services: BrokerServices) -> None:
                             )
                         )
                     else:
-                        topics_out.append(_topic(rb, services, by_id, ErrorCode.none))
+                        topics_out.append(_topic(rb, services, by_id, ErrorCode.none, topic_ops))
                     continue
                 by_name = metadata.topic(name)
                 if by_name is not None:
-                    topics_out.append(_topic(rb, services, by_name, ErrorCode.none))
+                    topics_out.append(_topic(rb, services, by_name, ErrorCode.none, topic_ops))
                     continue
                 if topic_name_error(name) is not None:
                     error = ErrorCode.invalid_topic_exception
@@ -106,7 +120,7 @@ def register(services: BrokerServices) -> None:
             cluster_id=metadata.cluster_id,
             controller_id=metadata.controller_id,
             topics=tuple(topics_out),
-            cluster_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+            cluster_authorized_operations=cluster_ops,
         )
 
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)
@@ -125,7 +139,11 @@ async def _auto_create(services: BrokerServices, name: str) -> ErrorCode:
 
 
 def _topic(
-    rb: ResponseBuilder, services: BrokerServices, topic: TopicMetadata, error: ErrorCode
+    rb: ResponseBuilder,
+    services: BrokerServices,
+    topic: TopicMetadata,
+    error: ErrorCode,
+    authorized_operations: int,
 ) -> Any:
     live = {b.broker_id for b in services.metadata.brokers()}
     partitions = []
@@ -151,5 +169,5 @@ def _topic(
         topic_id=topic.topic_id,
         is_internal=topic.is_internal,
         partitions=tuple(partitions),
-        topic_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+        topic_authorized_operations=authorized_operations,
     )
