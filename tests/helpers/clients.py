@@ -337,7 +337,7 @@ async def aio_produce(
             for r in records
         ]
         mds = await asyncio.gather(*futs)
-        return [int(md.offset) for md in mds]
+        return [-1 if md is None else int(md.offset) for md in mds]
 
     try:
         return await asyncio.wait_for(run(), timeout)
@@ -566,25 +566,28 @@ def produce_kcat(
     max_request_size: int | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> list[int]:
-    """Produce with kcat. Records are sent as files (one file = one message, exact bytes).
+    """Produce with kcat; returns ``-1`` offsets (kcat does not report them).
 
-    kcat cannot set per-message timestamps; records with an explicit timestamp are refused.
-    kcat applies ``-k`` and ``-H`` to a whole invocation and ``-Z`` turns empty files into NULL
-    values, so consecutive records sharing key, headers and null-ness go in one invocation.
-    Returns ``-1`` offsets (kcat does not report them).
+    Records go through stdin split by ``-D \\x1e`` / ``-K \\x1f`` (no delimiter: NULL key);
+    a record whose bytes contain a delimiter is sent as a file (one file = one message,
+    exact bytes, key via ``-k``). ``-H`` applies to a whole invocation and ``-Z`` (NULL for
+    empty values, and for empty keys) too, so consecutive records sharing headers and
+    null-ness go in one invocation. kcat cannot set per-message timestamps.
     """
     if any(r.timestamp is not None for r in records):
         raise ValueError("kcat cannot produce records with explicit timestamps")
-    groups: list[list[Record]] = []
+    groups: list[tuple[tuple[Any, ...], list[Record]]] = []
     for r in records:
-        if groups and _kcat_group_key(groups[-1][0]) == _kcat_group_key(r):
-            groups[-1].append(r)
+        gk = _kcat_group_key(r)
+        if groups and groups[-1][0] == gk:
+            groups[-1][1].append(r)
         else:
-            groups.append([r])
+            groups.append((gk, [r]))
     deadline = time.monotonic() + timeout
     with tempfile.TemporaryDirectory(prefix="kcat-") as tmp:
-        for g, group in enumerate(groups):
+        for g, (gk, group) in enumerate(groups):
             first = group[0]
+            file_mode = gk[2]
             cmd = [KCAT, "-P", "-b", bootstrap, "-t", topic, "-q"]
             cmd += ["-p", str(-1 if partition is None else partition)]
             cmd += ["-X", f"acks={_acks_int(acks)}", "-X", "linger.ms=5"]
@@ -592,27 +595,48 @@ def produce_kcat(
             cmd += ["-X", f"message.timeout.ms={int(timeout * 1000)}"]
             if max_request_size:
                 cmd += ["-X", f"message.max.bytes={max_request_size}"]
-            if first.key is not None:
-                if b"\x00" in first.key:
-                    raise ValueError("kcat -k cannot carry NUL bytes in keys")
-                cmd += ["-k", first.key.decode("latin-1")]
             for name, hval in first.headers:
                 if hval is None:
                     raise ValueError("kcat -H cannot send NULL header values")
-                cmd += ["-H", f"{name}={hval.decode('latin-1')}"]
+                cmd += ["-H", f"{name}={os.fsdecode(hval)}"]
             if first.value is None:
                 cmd.append("-Z")
-            for i, r in enumerate(group):
-                path = os.path.join(tmp, f"m{g:05d}-{i:06d}")
-                with open(path, "wb") as f:
-                    f.write(r.value or b"")
-                cmd.append(path)
-            _run_kcat(cmd, deadline, f"produce to {topic}")
+                if any(r.key == b"" for r in group):
+                    raise ValueError("kcat -Z turns an empty key into NULL")
+            stdin: bytes | None = None
+            if file_mode:
+                if first.key is not None:
+                    if first.key == b"" or b"\x00" in first.key:
+                        raise ValueError("kcat -k cannot pass empty keys or NUL bytes")
+                    cmd += ["-k", os.fsdecode(first.key)]
+                for i, r in enumerate(group):
+                    path = os.path.join(tmp, f"m{g:05d}-{i:06d}")
+                    with open(path, "wb") as f:
+                        f.write(r.value or b"")
+                    cmd.append(path)
+            else:
+                cmd += ["-K", "\\x1f", "-D", "\\x1e"]
+                parts = []
+                for r in group:
+                    if r.key is None and not r.value and r.value is not None:
+                        raise ValueError("kcat skips an empty line: no NULL key + empty value")
+                    if r.key is None:
+                        # with -Z an empty key is NULL; without -Z, no delimiter means NULL
+                        key = _KEY_DELIM if r.value is None else b""
+                    else:
+                        key = r.key + _KEY_DELIM
+                    parts.append(key + (r.value or b"") + _MSG_DELIM)
+                stdin = b"".join(parts)
+            _run_kcat(cmd, deadline, f"produce to {topic}", stdin=stdin)
     return [-1] * len(records)
 
 
 def _kcat_group_key(r: Record) -> tuple[Any, ...]:
-    return (r.key, r.headers, r.value is None)
+    key, value = r.key or b"", r.value or b""
+    file_mode = _KEY_DELIM in key or _MSG_DELIM in key or _MSG_DELIM in value or _KEY_DELIM in value
+    if file_mode and not value:
+        raise ValueError("kcat cannot send an empty value together with a delimiter-laden key")
+    return (r.headers, r.value is None, file_mode, r.key if file_mode else None)
 
 
 def _run_kcat(cmd: list[str], deadline: float, what: str, stdin: bytes | None = None) -> bytes:

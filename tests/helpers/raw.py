@@ -193,13 +193,18 @@ def metadata_v4_body(topics: Sequence[str] | None, allow_auto_create: bool) -> b
     return metadata_v1_body(topics) + i8(1 if allow_auto_create else 0)
 
 
-def parse_metadata_v1_topics(r: Reader) -> dict[str, int]:
+def parse_metadata_topics(r: Reader, version: int) -> dict[str, int]:
     """Metadata v1..v4 response (after the correlation id): topic name -> error code."""
+    assert 1 <= version <= 4, version
+    if version >= 3:
+        r.i32()  # throttle_time_ms
     for _ in range(r.i32()):  # brokers
         r.i32()
         r.string()
         r.i32()
         r.string()  # rack (v1+)
+    if version >= 2:
+        r.string()  # cluster_id
     r.i32()  # controller id
     out: dict[str, int] = {}
     for _ in range(r.i32()):
@@ -219,23 +224,53 @@ def parse_metadata_v1_topics(r: Reader) -> dict[str, int]:
     return out
 
 
-def create_topics_v0_body(
-    topics: Sequence[tuple[str, int, int]], timeout_ms: int = 10_000
+def create_topics_body(
+    version: int,
+    topics: Sequence[tuple[str, int, int]],
+    timeout_ms: int = 10_000,
+    validate_only: bool = False,
 ) -> bytes:
+    """CreateTopics v0..v4 (non-flexible) request body."""
+    assert 0 <= version <= 4, version
     items = [
         string(name) + i32(partitions) + i16(replication) + array([]) + array([])
         for name, partitions, replication in topics
     ]
-    return array(items) + i32(timeout_ms)
+    body = array(items) + i32(timeout_ms)
+    if version >= 1:
+        body += i8(1 if validate_only else 0)
+    return body
 
 
-def parse_create_topics_v0(r: Reader) -> dict[str, int]:
+def parse_create_topics(r: Reader, version: int) -> dict[str, int]:
+    """CreateTopics v0..v4 response: topic name -> error code."""
+    if version >= 2:
+        r.i32()  # throttle_time_ms
     out: dict[str, int] = {}
     for _ in range(r.i32()):
         name = r.string()
         assert name is not None
         out[name] = r.i16()
+        if version >= 1:
+            r.string()  # error_message
     return out
+
+
+def api_versions(host: str, port: int) -> dict[int, tuple[int, int]]:
+    """The broker's advertised {api_key: (min, max)} from ApiVersions v0."""
+    with RawConn(host, port) as c:
+        err, ranges = parse_api_versions_v0(c.request(18, 0, b""))
+    assert err == 0, err
+    return ranges
+
+
+def pick_version(ranges: dict[int, tuple[int, int]], api_key: int, lo: int, hi: int) -> int:
+    """The highest version in [lo, hi] the broker supports (these tests' encoders' range)."""
+    assert api_key in ranges, f"api key {api_key} not advertised"
+    bmin, bmax = ranges[api_key]
+    v = min(hi, bmax)
+    assert v >= max(lo, bmin), f"no common version for api {api_key}: broker {bmin}-{bmax}"
+    return v
 
 
 def parse_api_versions_v0(r: Reader) -> tuple[int, dict[int, tuple[int, int]]]:

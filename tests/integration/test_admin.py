@@ -255,13 +255,16 @@ def test_describe_topic_config_defaults_confluent(
         assert name in entries, f"{name} missing from DescribeConfigs"
         e: ConfigEntry = entries[name]
         assert e.value == value, f"{name}={e.value}, Kafka's default is {value}"
-        assert e.source in (ConfigSource.DEFAULT_CONFIG, ConfigSource.STATIC_BROKER_CONFIG), (
+        assert e.source in (
+            ConfigSource.DEFAULT_CONFIG.value,
+            ConfigSource.STATIC_BROKER_CONFIG.value,
+        ), (
             name,
             e.source,
         )
         assert not e.is_read_only
     rb = entries["retention.bytes"]
-    assert (rb.value, rb.source) == ("1048576", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    assert (rb.value, rb.source) == ("1048576", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
 
 
 def test_describe_topic_configs_kafka_python(
@@ -303,7 +306,7 @@ def test_incremental_alter_configs_confluent(shared: BrokerProcess, admin: Admin
     admin.incremental_alter_configs([res], request_timeout=20)[res].result(timeout=20)
     entries = _describe(admin, topic)
     assert entries["retention.ms"].value == "1234567"
-    assert entries["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG
+    assert entries["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
     assert entries["max.message.bytes"].value == "2000000"
     assert entries["segment.ms"].value == "3600000"  # untouched by an incremental change
 
@@ -317,7 +320,7 @@ def test_incremental_alter_configs_confluent(shared: BrokerProcess, admin: Admin
     admin.incremental_alter_configs([res], request_timeout=20)[res].result(timeout=20)
     entries = _describe(admin, topic)
     assert entries["retention.ms"].value == "604800000"
-    assert entries["retention.ms"].source == ConfigSource.DEFAULT_CONFIG
+    assert entries["retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
     assert entries["max.message.bytes"].value == "2000000"
 
     # an invalid value is refused and changes nothing

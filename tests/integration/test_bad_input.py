@@ -18,15 +18,17 @@ from helpers.raw import (
     INVALID_TOPIC_EXCEPTION,
     UNSUPPORTED_VERSION,
     RawConn,
+    api_versions,
     array,
-    create_topics_v0_body,
+    create_topics_body,
     i16,
     i32,
     metadata_v1_body,
     metadata_v4_body,
     parse_api_versions_v0,
-    parse_create_topics_v0,
-    parse_metadata_v1_topics,
+    parse_create_topics,
+    parse_metadata_topics,
+    pick_version,
     request_frame,
     string,
 )
@@ -158,26 +160,31 @@ def test_malformed_body_closes_connection(broker: BrokerProcess) -> None:
 
 
 def test_metadata_invalid_topic_names(broker: BrokerProcess) -> None:
-    """Invalid names in Metadata (with auto-create) answer INVALID_TOPIC_EXCEPTION per topic."""
+    """Invalid names in Metadata answer INVALID_TOPIC_EXCEPTION per topic (auto-create or not)."""
     names = [n for n in INVALID_NAMES if n]  # an empty name is tested via CreateTopics
+    ranges = api_versions(broker.host, broker.port)
+    v = pick_version(ranges, 3, 1, 4)
+    if v >= 4:
+        cases = [(v, metadata_v4_body(names, True)), (v, metadata_v4_body(names, False))]
+        all_topics = metadata_v4_body(None, False)
+    else:
+        cases = [(v, metadata_v1_body(names))]
+        all_topics = metadata_v1_body(None)
     with RawConn(broker.host, broker.port) as c:
-        for version, body in (
-            (1, metadata_v1_body(names)),
-            (4, metadata_v4_body(names, True)),
-            (4, metadata_v4_body(names, False)),
-        ):
-            errors = parse_metadata_v1_topics(c.request(3, version, body))
+        for version, body in cases:
+            errors = parse_metadata_topics(c.request(3, version, body), version)
             assert errors == dict.fromkeys(names, INVALID_TOPIC_EXCEPTION), (version, errors)
         # nothing was created
-        listed = parse_metadata_v1_topics(c.request(3, 1, metadata_v1_body(None)))
+        listed = parse_metadata_topics(c.request(3, v, all_topics), v)
         assert not set(names) & set(listed)
     assert_healthy(broker)
 
 
 def test_create_topics_invalid_names(broker: BrokerProcess) -> None:
+    v = pick_version(api_versions(broker.host, broker.port), 19, 0, 4)
     with RawConn(broker.host, broker.port) as c:
-        body = create_topics_v0_body([(n, 1, 1) for n in INVALID_NAMES])
-        errors = parse_create_topics_v0(c.request(19, 0, body))
+        body = create_topics_body(v, [(n, 1, 1) for n in INVALID_NAMES])
+        errors = parse_create_topics(c.request(19, v, body), v)
         assert errors == dict.fromkeys(INVALID_NAMES, INVALID_TOPIC_EXCEPTION)
     assert_healthy(broker)
 

@@ -46,8 +46,8 @@ def mixed_records(producer: str) -> list[Record]:
         Record(None, None),
         Record(b"key-9", "unicodé ✓".encode(), (("ü", "ß".encode()),)),
     ]
-    if producer == "kafka-python":
-        # KafkaProducer.send refuses a record with neither key nor value.
+    if producer in ("kafka-python", "aiokafka"):
+        # KafkaProducer.send / AIOKafkaProducer.send refuse a record with neither key nor value.
         recs = [r for r in recs if r.key is not None or r.value is not None]
     if producer == "kcat":
         # kcat -k cannot pass NUL bytes and an empty -k means "no key".
