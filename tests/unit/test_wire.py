@@ -72,10 +72,17 @@ def test_api_versions_response_header_is_always_v0() -> None:
     assert encoded[8:10] == b"\x00\x00"
 
 
-def test_decode_rejects_trailing_bytes() -> None:
-    assert request_is_flexible(18, 3)
+def test_decode_tolerates_what_kafka_tolerates() -> None:
+    assert request_is_flexible(3, 12)
+    head = bytes.fromhex("0003000c000000030007") + b"rdkafka" + b"\x00"
+    # librdkafka 2.16's Metadata v12 with three bytes after the body
+    request = decode_request(3, 12, head + bytes.fromhex("00000000010000"), len(head))
+    assert request.topics is None and request.allow_auto_topic_creation is False
+    # an unknown top-level tagged field (tag 5, 2 bytes) is skipped
+    request = decode_request(3, 12, head + bytes.fromhex("0101000105020000"), len(head))
+    assert request.topics == () and request.allow_auto_topic_creation is True
     with pytest.raises(ProtocolViolation):
-        decode_request(18, 0, b"\x00\x01garbage", 0)
+        decode_request(3, 12, head + b"\x05", len(head))
 
 
 def test_registry_rejects_double_registration() -> None:
