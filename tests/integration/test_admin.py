@@ -56,7 +56,9 @@ TOPIC_DEFAULTS = {
 
 @pytest.fixture
 def admin(shared: BrokerProcess) -> AdminClient:
-    return AdminClient({"bootstrap.servers": shared.bootstrap})
+    a = AdminClient({"bootstrap.servers": shared.bootstrap})
+    a._josef_bootstrap = shared.bootstrap  # type: ignore[attr-defined]
+    return a
 
 
 @pytest.fixture
@@ -76,12 +78,36 @@ def _create_error(admin: AdminClient, topic: NewTopic, validate_only: bool = Fal
 
 
 def _topics(admin: AdminClient) -> set[str]:
-    return set(admin.list_topics(timeout=20).topics)
+    """All topic names, listed with kafka-python (librdkafka's listing has its own test)."""
+    bootstrap = admin._josef_bootstrap  # type: ignore[attr-defined]
+    k = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20000)
+    try:
+        return set(k.list_topics())
+    finally:
+        k.close()
 
 
 def _describe(admin: AdminClient, topic: str) -> dict[str, Any]:
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
     return dict(admin.describe_configs([res], request_timeout=20)[res].result(timeout=20))
+
+
+# ----------------------------------------------------------------------- list topics
+def test_list_all_topics(shared: BrokerProcess, admin: AdminClient) -> None:
+    """Metadata for all topics (null topic list) with librdkafka (v12) and kafka-python."""
+    topics = {unique_topic("list") for _ in range(3)}
+    for t in topics:
+        create_topic(shared.bootstrap, t, partitions=2)
+    md = admin.list_topics(timeout=20)
+    assert topics <= set(md.topics)
+    for t in topics:
+        assert sorted(md.topics[t].partitions) == [0, 1]
+    assert [b.id for b in md.brokers.values()] == [md.controller_id]
+    k = KafkaAdminClient(bootstrap_servers=shared.bootstrap, request_timeout_ms=20000)
+    try:
+        assert topics <= set(k.list_topics())
+    finally:
+        k.close()
 
 
 # ----------------------------------------------------------------------- create topics
@@ -395,17 +421,11 @@ def test_cluster_id_stable_across_restart(broker: BrokerProcess) -> None:
     from helpers.broker_process import require_persistence
 
     require_persistence()
-    first = (
-        AdminClient({"bootstrap.servers": broker.bootstrap})
-        .describe_cluster(request_timeout=20)
-        .result(timeout=20)
-    )
+    a1 = AdminClient({"bootstrap.servers": broker.bootstrap})
+    first = a1.describe_cluster(request_timeout=20).result(timeout=20)
     broker.restart()
-    second = (
-        AdminClient({"bootstrap.servers": broker.bootstrap})
-        .describe_cluster(request_timeout=20)
-        .result(timeout=20)
-    )
+    a2 = AdminClient({"bootstrap.servers": broker.bootstrap})
+    second = a2.describe_cluster(request_timeout=20).result(timeout=20)
     assert first.cluster_id == second.cluster_id
 
 
