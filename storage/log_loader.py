@@ -20,6 +20,7 @@ Steps, all blocking (run in a worker thread):
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -49,6 +50,8 @@ from storage.log_segment import (
     segment_file_name,
 )
 from storage.producer_state import ProducerStateManager
+
+logger = logging.getLogger(__name__)
 
 _SEGMENT_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)
 
@@ -119,7 +122,16 @@ def load_log(
         i += 1
 
     if segments:
-        log_end_offset = segments[-1].read_next_offset()
+        try:
+            log_end_offset = segments[-1].read_next_offset()
+        except CorruptRecordError:
+            # The marker said clean, yet the active segment's tail is not a valid
+            # batch (edited or damaged since): recover it rather than fail the log.
+            logger.warning(
+                "corrupt tail in %s despite a clean shutdown; recovering it", segments[-1].log_path
+            )
+            segments[-1].recover(on_batch)
+            log_end_offset = segments[-1].read_next_offset()
         log_start_offset = max(log_start_offset, segments[0].base_offset)
     else:
         log_end_offset = log_start_offset
