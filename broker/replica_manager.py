@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
-from storage.log_manager import LogManager
 
 from broker.partition import Partition
 from broker.purgatory import FetchPurgatory
@@ -17,6 +16,7 @@ from protocol.errors import KafkaError
 from storage.clock import Clock
 from storage.log import Log
 from storage.log_config import LogConfig
+from storage.log_manager import LogManager
 from storage.log_validator import RecordValidationError, validate_produce_records
 
 log = logging.getLogger(__name__)
