@@ -171,6 +171,13 @@ def consume_throughput(bootstrap: str, topic: str, size: int, records: int) -> T
                 err = m.error()
                 if err is not None:
                     raise KafkaException(err)
+            # cheap sanity check per batch: offsets are dense from 0 and values intact
+            last = msgs[-1]
+            if last.offset() != got + len(msgs) - 1 or len(last.value() or b"") != size:
+                raise RuntimeError(
+                    f"unexpected record at offset {last.offset()} (expected "
+                    f"{got + len(msgs) - 1}, {size} bytes, got {len(last.value() or b'')})"
+                )
             got += len(msgs)
             nbytes += len(msgs) * size
         elapsed = time.perf_counter() - t0
