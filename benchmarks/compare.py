@@ -38,6 +38,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,11 @@ def run_broker(broker: BrokerProcess, plan: Plan, stamp: str) -> dict[str, Any]:
             runs: list[dict[str, Any]] = []
             with spy:
                 for _ in range(plan.repeat):
-                    runs.append(fn().as_dict())
+                    cpu0, t0 = broker.cpu_seconds(), time.perf_counter()
+                    run_result = fn().as_dict()
+                    # broker CPU over the run (100% = one core): is the broker the bottleneck?
+                    cpu = (broker.cpu_seconds() - cpu0) / (time.perf_counter() - t0)
+                    runs.append({**run_result, "broker_cpu_pct": round(100 * cpu)})
             # the median run: by records/s for throughput, by p99 for latency
             key = "p99_ms" if "p99_ms" in runs[0] else "records_per_s"
             d = sorted(runs, key=lambda r: float(r[key]))[len(runs) // 2]
@@ -188,7 +193,8 @@ def _fmt_cell(name: str, d: dict[str, Any] | None) -> str:
         return "FAILED"
     if name.startswith("latency"):
         return f"p50 {d['p50_ms']:.2f} / p99 {d['p99_ms']:.2f} / max {d['max_ms']:.1f} ms"
-    return f"{d['records_per_s'] / 1e3:,.0f} k rec/s, {d['mb_per_s']:,.1f} MB/s"
+    cpu = f", cpu {d['broker_cpu_pct']}%" if "broker_cpu_pct" in d else ""
+    return f"{d['records_per_s'] / 1e3:,.0f} k rec/s, {d['mb_per_s']:,.1f} MB/s{cpu}"
 
 
 def _client_version() -> str:
