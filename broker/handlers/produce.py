@@ -9,6 +9,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.context import RequestContext
+from broker.dispatch import CloseConnection
 from broker.replica_manager import ProduceResult
 from broker.services import BrokerServices
 from protocol.builders import ResponseBuilder
@@ -76,6 +77,14 @@ def register(services: BrokerServices) -> None:
                 # log.flush.interval.messages/ms reached: durable before the ack, as Kafka.
                 await rm.flush_partitions(pending)
         if acks == 0:
+            failed = [(n, i, r.error) for n, parts in results for i, r in parts if r.error]
+            if failed:
+                # The client reads no response; like Kafka, close the connection so
+                # it notices the failure and refreshes its metadata.
+                name, index, error = failed[0]
+                raise CloseConnection(
+                    f"acks=0 produce to {name}-{index} failed with {error.name}"
+                )
             return None
         rb = ResponseBuilder(API_KEY, ctx.api_version)
         return rb(
