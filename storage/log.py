@@ -51,7 +51,9 @@ from storage.clock import Clock
 from storage.leader_epoch import LeaderEpochFileCache
 from storage.log_config import LogConfig
 from storage.log_segment import (
+    CLEANED_SUFFIX,
     DELETED_SUFFIX,
+    SWAP_SUFFIX,
     AppendedBatch,
     LogSegment,
     random_roll_jitter,
@@ -60,6 +62,10 @@ from storage.producer_state import ProducerStateManager
 from storage.transaction_index import AbortedTxn
 
 _Predicate = Callable[[LogSegment, "LogSegment | None"], bool]
+
+
+class SegmentsChangedError(Exception):
+    """The segments a cleaned segment was to replace are no longer all in the log."""
 
 PARTITION_METADATA_FILE: Final = "partition.metadata"
 LEADER_EPOCH_CHECKPOINT: Final = "leader-epoch-checkpoint"
@@ -172,6 +178,9 @@ class Log:
         self._generation = 0  # bumped by truncations, so a racing flush cannot overshoot
         self._dir_dirty = False
         self.closed = False
+        #: Test hook: called with the name of each completed step of ``replace_segments``
+        #: ("dropped", "swap", "deleted", "live"); raising simulates a crash there.
+        self.swap_step_hook: Callable[[str], None] | None = None
         if not self._bases:
             self._add_segment(self._new_segment(log_end_offset))
 
@@ -630,6 +639,78 @@ class Log:
         for p in due:
             p.segment.delete()
         return len(due)
+
+    # -- compaction ----------------------------------------------------------------------
+
+    def last_records_of_active_producers(self) -> dict[int, tuple[int | None, int]]:
+        """Producer id → (last data offset or None, epoch): batches the cleaner keeps."""
+        with self._lock:
+            return {
+                pid: (e.last_data_offset if e.last_data_offset >= 0 else None, e.producer_epoch)
+                for pid, e in self.producer_state.producers.items()
+            }
+
+    def replace_segments(self, new: LogSegment, old: list[LogSegment]) -> None:
+        """Swap the cleaned segment ``new`` (files ``*.cleaned``, fsynced, same base offset
+        as ``old[0]``) in for the contiguous segments ``old``. Held under the lock; quick
+        (renames and two directory fsyncs).
+
+        Steps, each recoverable by ``storage.log_loader`` after a crash:
+
+        1. ``dropped``: old segments that start at or after the cleaned segment's next
+           offset hold nothing that survived cleaning; they are renamed ``.deleted``
+           first, so that after step 2 every live segment still to be replaced starts
+           inside the swap segment's offset range (the loader deletes exactly those).
+           A crash here loses only records the cleaner had discarded.
+        2. ``swap``: the cleaned files are renamed ``.cleaned`` → ``.swap``, indexes
+           first and the ``.log`` last: a ``.log.swap`` file is the commit point. Before
+           it the loader deletes ``.cleaned``/index ``.swap`` files (the old segments
+           are intact); after it the loader completes the swap.
+        3. ``deleted``: the old segments are renamed ``.deleted`` (removed after
+           file.delete.delay.ms).
+        4. ``live``: the swap files are renamed to their live names.
+
+        Raises SegmentsChangedError (nothing changed) when ``old`` is no longer a run of
+        this log's segments (truncated, deleted or closed meanwhile).
+        """
+        hook = self.swap_step_hook
+        with self._lock:
+            if self.closed or not old or new.base_offset != old[0].base_offset:
+                raise SegmentsChangedError(f"cannot swap {new} for {old} in {self}")
+            for segment in old:
+                if self._segments.get(segment.base_offset) is not segment:
+                    raise SegmentsChangedError(f"{segment} is no longer in {self}")
+            if old[-1].base_offset == self._bases[-1]:
+                raise SegmentsChangedError("the active segment cannot be replaced")
+            now = self.clock.milliseconds()
+            delay = self.config.file_delete_delay_ms
+            new_next = new.read_next_offset()
+            for segment in old[1:]:
+                if segment.base_offset >= new_next:
+                    self._remove_segment(segment.base_offset)
+                    segment.rename_suffix("", DELETED_SUFFIX)
+                    self._pending.append(_Pending(now + delay, segment))
+            if hook is not None:
+                hook("dropped")
+            new.rename_suffix(CLEANED_SUFFIX, SWAP_SUFFIX, log_last=True)
+            fsync_dir(self.directory)
+            if hook is not None:
+                hook("swap")
+            for segment in old:
+                if segment.base_offset in self._segments and (
+                    self._segments[segment.base_offset] is segment
+                ):
+                    self._remove_segment(segment.base_offset)
+                    segment.rename_suffix("", DELETED_SUFFIX)
+                    self._pending.append(_Pending(now + delay, segment))
+            if hook is not None:
+                hook("deleted")
+            new.rename_suffix(SWAP_SUFFIX, "")
+            self._add_segment(new)
+            fsync_dir(self.directory)
+            self._dir_dirty = False
+            if hook is not None:
+                hook("live")
 
     # -- durability ----------------------------------------------------------------------
 

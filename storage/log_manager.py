@@ -25,13 +25,16 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from protocol.errors import ErrorCode, KafkaError
 from storage.checkpoint import OffsetCheckpointFile, fsync_dir, write_atomically
 from storage.clock import Clock
 from storage.log import Log, parse_partition_dir_name
 from storage.log_config import LogConfig
+
+if TYPE_CHECKING:
+    from storage.cleaner.log_cleaner import CleanerConfig, LogCleaner
 
 META_PROPERTIES: Final = "meta.properties"
 CLEAN_SHUTDOWN_MARKER: Final = ".kafka_cleanshutdown"
@@ -113,6 +116,7 @@ class LogManager:
         self._lock = threading.Lock()
         self._logs: dict[TopicPartition, Log] = {}
         self._log_dir_of: dict[TopicPartition, Path] = {}
+        self.cleaner: LogCleaner | None = None
 
     # -- loading -------------------------------------------------------------------------
 
@@ -199,6 +203,37 @@ class LogManager:
             return {}
         return OffsetCheckpointFile(path).read()
 
+    # -- log cleaner ---------------------------------------------------------------------
+
+    def logs_with_dirs(self) -> dict[TopicPartition, tuple[Log, Path]]:
+        with self._lock:
+            return {tp: (log, self._log_dir_of[tp]) for tp, log in self._logs.items()}
+
+    def start_cleaner(self, config: CleanerConfig) -> LogCleaner:
+        """Create the log cleaner (compaction) and start its threads if enabled."""
+        from storage.cleaner.log_cleaner import LogCleaner
+        from storage.cleaner.manager import LogCleanerManager
+
+        manager = LogCleanerManager(self.logs_with_dirs, self.clock)
+        self.cleaner = LogCleaner(config, manager, self.clock)
+        self.cleaner.start()
+        return self.cleaner
+
+    def truncate_to(self, topic: str, partition: int, offset: int) -> bool:
+        """Truncate a log (follower), first stopping any cleaning of it. Blocking."""
+        tp = (topic, partition)
+        log = self._logs.get(tp)
+        if log is None:
+            return False
+        cleaner = self.cleaner
+        if cleaner is None:
+            return log.truncate_to(offset)
+        with cleaner.manager.paused(tp):
+            truncated = log.truncate_to(offset)
+            if truncated:
+                cleaner.manager.maybe_truncate_checkpoint(self._log_dir_of[tp], tp, offset)
+            return truncated
+
     # -- access (loop thread) ------------------------------------------------------------
 
     def get_log(self, topic: str, partition: int) -> Log | None:
@@ -241,6 +276,8 @@ class LogManager:
     def rename_for_deletion(self, topic: str, partition: int) -> Path | None:
         """Close the log and rename its directory ``<tp>.<uuid hex>-delete`` (fast)."""
         tp = (topic, partition)
+        if self.cleaner is not None and tp in self._logs:
+            self.cleaner.manager.abort_cleaning(tp)
         with self._lock:
             log = self._logs.pop(tp, None)
             self._log_dir_of.pop(tp, None)
@@ -302,16 +339,28 @@ class LogManager:
         Returns the number of segments deleted."""
         now = self.clock.milliseconds() if now_ms is None else now_ms
         deleted = 0
+        manager = self.cleaner.manager if self.cleaner is not None else None
         for log in self.logs():
             if log.closed:
                 continue
-            deleted += log.delete_old_segments(now)
+            tp = (log.topic, log.partition)
+            # A compacted log being cleaned right now waits for the next round.
+            if manager is not None and log.config.compact:
+                if manager.pause_if_idle(tp):
+                    try:
+                        deleted += log.delete_old_segments(now)
+                    finally:
+                        manager.resume(tp)
+            else:
+                deleted += log.delete_old_segments(now)
             log.delete_pending(now)
             log.remove_expired_producers(now)
         return deleted
 
     def shutdown(self) -> None:
         """Flush and close every log, write checkpoints and the clean-shutdown marker."""
+        if self.cleaner is not None:
+            self.cleaner.shutdown()
         logs = self.logs()
         for log in logs:
             log.flush()

@@ -430,8 +430,11 @@ class LogSegment:
         os.close(self._fd)
         self._fd = -1
 
-    def rename_suffix(self, old_suffix: str, new_suffix: str) -> None:
-        """Rename every file of the segment (e.g. "" -> ".deleted"); works while open."""
+    def rename_suffix(self, old_suffix: str, new_suffix: str, *, log_last: bool = False) -> None:
+        """Rename every file of the segment (e.g. "" -> ".deleted"); works while open.
+
+        ``log_last`` renames the indexes before the ``.log`` file, so the log's new name
+        can serve as the commit point of a multi-file rename (the cleaner's swap)."""
 
         def renamed(path: Path) -> Path:
             name = path.name
@@ -439,15 +442,20 @@ class LogSegment:
                 name = name[: -len(old_suffix)]
             return path.with_name(name + new_suffix)
 
-        new_log = renamed(self.log_path)
-        os.replace(self.log_path, new_log)
-        self.log_path = new_log
+        if not log_last:
+            self._rename_log(renamed(self.log_path))
         self.offset_index.rename_to(renamed(self.offset_index.path))
         self.time_index.rename_to(renamed(self.time_index.path))
         if self.txn_index.path.exists():
             self.txn_index.rename_to(renamed(self.txn_index.path))
         else:
             self.txn_index.path = renamed(self.txn_index.path)
+        if log_last:
+            self._rename_log(renamed(self.log_path))
+
+    def _rename_log(self, new_log: Path) -> None:
+        os.replace(self.log_path, new_log)
+        self.log_path = new_log
 
     def delete(self) -> None:
         """Close and remove every file of the segment."""
