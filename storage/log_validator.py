@@ -21,7 +21,7 @@ from protocol.record_batch import (
     compute_crc,
     read_header,
 )
-from protocol.records import batch_keys
+from protocol.records import NewRecord, batch_keys, decode_batch, encode_batch
 from storage.log_config import LogConfig
 
 
@@ -117,4 +117,70 @@ def validate_produce_records(
     return ValidatedBatches(headers, positions, records, size)
 
 
-__all__ = ["LOG_OVERHEAD", "RecordValidationError", "ValidatedBatches", "validate_produce_records"]
+#: compression.type values → codec ids ("producer" keeps the producer's codec).
+TARGET_CODECS: dict[str, int] = {
+    "uncompressed": 0, "none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4,
+}
+
+
+def target_codec(config: LogConfig) -> int | None:
+    """The codec compression.type forces on appended batches, or None for 'producer'."""
+    return TARGET_CODECS.get(config.compression_type.lower())
+
+
+def recompress_if_needed(
+    data: bytes | bytearray | memoryview,
+    validated: ValidatedBatches,
+    config: LogConfig,
+) -> bytes | bytearray | memoryview:
+    """Re-encode batches whose codec differs from compression.type (Kafka's LogValidator
+    converts them; a batch already in the target codec is kept byte for byte).
+
+    Only here are records decoded on the produce path, and only when the topic or broker
+    sets a codec and the producer used another. Producer id/epoch/base sequence,
+    transactional flag, timestamp type and record timestamps are kept.
+    """
+    target = target_codec(config)
+    if target is None or all(h.compression == target for h in validated.headers):
+        return data
+    out = bytearray()
+    for pos, header in zip(validated.positions, validated.headers, strict=True):
+        if header.compression == target:
+            out += data[pos : pos + header.size]
+            continue
+        try:
+            _, records = decode_batch(data, pos)
+        except CorruptRecordError as exc:
+            raise RecordValidationError(str(exc), ErrorCode.corrupt_message) from exc
+        base = header.base_offset
+        batch = encode_batch(
+            [NewRecord(r.key, r.value, r.headers, r.timestamp, r.offset - base) for r in records],
+            base_offset=base,
+            compression=target,
+            timestamp_type=header.timestamp_type,
+            producer_id=header.producer_id,
+            producer_epoch=header.producer_epoch,
+            base_sequence=header.base_sequence,
+            is_transactional=header.is_transactional,
+            partition_leader_epoch=header.partition_leader_epoch,
+            base_timestamp=header.base_timestamp,
+            last_offset_delta=header.last_offset_delta,
+        )
+        if len(batch) > config.max_message_bytes:
+            raise RecordValidationError(
+                f"record batch of {len(batch)} bytes after recompression exceeds "
+                f"max.message.bytes={config.max_message_bytes}",
+                ErrorCode.message_too_large,
+            )
+        out += batch
+    return out
+
+
+__all__ = [
+    "LOG_OVERHEAD",
+    "RecordValidationError",
+    "ValidatedBatches",
+    "recompress_if_needed",
+    "target_codec",
+    "validate_produce_records",
+]
