@@ -17,7 +17,11 @@ from storage.clock import Clock
 from storage.log import Log
 from storage.log_config import LogConfig
 from storage.log_manager import LogManager
-from storage.log_validator import RecordValidationError, validate_produce_records
+from storage.log_validator import (
+    RecordValidationError,
+    recompress_if_needed,
+    validate_produce_records,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +121,10 @@ class ReplicaManager:
                 f"{config.min_insync_replicas}",
             )
         try:
-            validate_produce_records(data, config, self.clock.milliseconds())
-            info = plog.append_as_leader(bytearray(data), partition.leader_epoch)
+            validated = validate_produce_records(data, config, self.clock.milliseconds())
+            # compression.type != producer: batches in another codec are re-encoded.
+            payload = recompress_if_needed(data, validated, config)
+            info = plog.append_as_leader(bytearray(payload), partition.leader_epoch)
         except RecordValidationError as exc:
             log.info("rejected produce to %s: %s", partition.name, exc)
             return ProduceResult(exc.error_code, message=str(exc))
