@@ -20,6 +20,7 @@ from broker.services import BrokerServices
 from broker.topic_manager import TopicManager
 from cluster.metadata import BrokerEndpoint, BrokerRegistration
 from cluster.standalone import StandaloneMetadataStore
+from storage.cleaner.log_cleaner import CleanerConfig
 from storage.clock import Clock, SystemClock
 from storage.log_manager import LogManager
 
@@ -98,6 +99,17 @@ class KafkaBroker:
         )
         for topic in metadata.topics().values():
             replica_manager.ensure_topic(topic)
+        # Compaction runs in its own threads (log.cleaner.threads), never on this loop.
+        log_manager.start_cleaner(
+            CleanerConfig(
+                enable=config.log_cleaner_enable,
+                threads=config.log_cleaner_threads,
+                io_max_bytes_per_second=config.log_cleaner_io_max_bytes_per_second,
+                dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size,
+                io_buffer_load_factor=config.log_cleaner_io_buffer_load_factor,
+                backoff_ms=config.log_cleaner_backoff_ms,
+            )
+        )
         topic_manager = TopicManager(
             metadata,
             replica_manager,
