@@ -6,7 +6,15 @@ Steps, all blocking (run in a worker thread):
 2. Leftovers: ``*.deleted`` and ``*.cleaned`` files are removed; a ``.log.swap``
    (an interrupted compaction swap) replaces the live segments it covers and
    becomes live; other ``*.swap`` files and index files without a ``.log`` are
-   removed.
+   removed. This matches ``Log.replace_segments``: the cleaner renames the
+   cleaned ``.index``/``.timeindex``/``.txnindex`` to ``.swap`` before the
+   ``.log``, so a ``.log.swap`` exists only once every file of the cleaned
+   segment is complete and fsynced (the commit point). Without one, the old
+   segments are intact (rolled back: ``.cleaned`` and index ``.swap`` files
+   go); with one, every live segment starting in ``[swap base, swap next
+   offset)`` is deleted and the swap renamed live (rolled forward). The
+   swapped segment's offset/time indexes are rebuilt from the log (which
+   re-validates every batch's CRC); its ``.txnindex.swap`` is kept.
 3. Every segment is opened; a missing index or one failing its sanity check is
    rebuilt by recovering that segment.
 4. Without a clean shutdown every segment from the one holding the recovery
