@@ -115,7 +115,7 @@ def test_first_member_gets_everything() -> None:
     assert r.error_code == ErrorCode.none
     assert (r.member_id, r.member_epoch, r.heartbeat_interval_ms) == ("a", 1, 5000)
     assert parts(r) == set(range(6))
-    assert h.group.state is ConsumerGroupState.STABLE
+    assert group_state(h) is ConsumerGroupState.STABLE
     assert (h.group.group_epoch, h.group.assignment_epoch) == (1, 1)
     # A steady heartbeat carries no assignment and writes nothing.
     records, r2 = h.group.heartbeat(
@@ -130,15 +130,15 @@ def test_partitions_are_revoked_before_they_are_reassigned() -> None:
     rb = h.hb("b", 0)
     # b is told its epoch (2) but gets nothing yet: a still owns everything.
     assert rb.member_epoch == 2 and parts(rb) == set()
-    assert h.group.members["b"].state is MemberState.UNRELEASED_PARTITIONS
-    assert h.group.state is ConsumerGroupState.RECONCILING
+    assert member_state(h, "b") is MemberState.UNRELEASED_PARTITIONS
+    assert group_state(h) is ConsumerGroupState.RECONCILING
     target_b = set(h.group.target_assignment["b"][T])
     assert len(target_b) == 3
     # a, heartbeating without an owned list, is told to shrink and stays at epoch 1.
     ra = h.hb("a", 1)
     kept = parts(ra)
     assert ra.member_epoch == 1 and kept == set(range(6)) - target_b
-    assert h.group.members["a"].state is MemberState.UNREVOKED_PARTITIONS
+    assert member_state(h, "a") is MemberState.UNREVOKED_PARTITIONS
     # Until a reports the revocation, b still gets nothing.
     assert h.hb("b", 2).assignment is None
     assert h.group.members["b"].assigned_partitions == {}
@@ -147,7 +147,7 @@ def test_partitions_are_revoked_before_they_are_reassigned() -> None:
     assert ra.member_epoch == 2 and member_state(h, "a") is MemberState.STABLE
     rb = h.hb("b", 2)
     assert parts(rb) == target_b
-    assert h.group.state is ConsumerGroupState.STABLE
+    assert group_state(h) is ConsumerGroupState.STABLE
 
 
 def test_leave_gives_partitions_to_the_others() -> None:
@@ -163,13 +163,13 @@ def test_leave_gives_partitions_to_the_others() -> None:
     assert (leave.member_id, leave.member_epoch, leave.error_code) == ("b", -1, ErrorCode.none)
     assert "b" not in h.group.members and "b" not in h.group.target_assignment
     assert h.group.group_epoch == 3
-    assert h.group.state is ConsumerGroupState.ASSIGNING
+    assert group_state(h) is ConsumerGroupState.ASSIGNING
     ra = h.hb("a", 2)
     assert ra.member_epoch == 3 and parts(ra) == {0, 1, 2, 3}
     assert group_state(h) is ConsumerGroupState.STABLE
     # The last member leaves: the group is empty and keeps its epoch.
     h.hb("a", -1)
-    assert h.group.state is ConsumerGroupState.EMPTY and h.group.group_epoch == 4
+    assert group_state(h) is ConsumerGroupState.EMPTY and h.group.group_epoch == 4
 
 
 def test_fencing_and_unknown_members() -> None:
@@ -284,7 +284,7 @@ def test_rebalance_timeout_fences_a_member_that_does_not_revoke() -> None:
     h.hb("b", 0)
     h.now = 100
     h.hb("a", 1)  # told to revoke one partition
-    assert h.group.members["a"].state is MemberState.UNREVOKED_PARTITIONS
+    assert member_state(h, "a") is MemberState.UNREVOKED_PARTITIONS
     assert h.group.expire(599, h.topics) == []
     h.apply(h.group.expire(600, h.topics))
     assert set(h.group.members) == {"b"}
@@ -356,7 +356,7 @@ def test_delete_records_empty_group() -> None:
     h.hb("a", -1)
     assert h.group.validate_delete() == ErrorCode.none
     h.apply(h.group.delete_records())
-    assert h.group.state is ConsumerGroupState.DEAD
+    assert group_state(h) is ConsumerGroupState.DEAD
     assert h.group.target_assignment == {} and h.group.assignment_epoch == -1
 
 
@@ -414,7 +414,7 @@ def test_simulated_clients_never_share_a_partition(seed: int) -> None:
             beat(member_id)
         check_disjoint()
     if clients:
-        assert h.group.state is ConsumerGroupState.STABLE
+        assert group_state(h) is ConsumerGroupState.STABLE
         subscribed = {
             (tm.topic_id, p)
             for tm in h.group.subscription_metadata.values()
