@@ -142,6 +142,29 @@ class ReplicaManager:
             self._needs_flush.add(partition)
         return result
 
+    def append_internal(self, topic: str, index: int, data: bytes) -> tuple[int, int]:
+        """Append batches built by the broker itself (coordinators' internal topics).
+
+        Skips client-facing validation but assigns offsets and the leader epoch like any
+        leader append; raises KafkaError (e.g. NOT_LEADER_OR_FOLLOWER). Flushing follows
+        the log's flush policy through :meth:`take_flush_requests`. Returns the first and
+        last offsets.
+        """
+        partition = self.partitions.get((topic, index))
+        if partition is None:
+            raise KafkaError(
+                f"{topic}-{index} is not hosted here", ErrorCode.unknown_topic_or_partition
+            )
+        partition.require_leader()
+        info = partition.log.append_as_leader(
+            bytearray(data), partition.leader_epoch, from_client=False
+        )
+        if partition.maybe_advance_high_watermark():
+            self.purgatory.notify(topic, index)
+        if info.needs_flush:
+            self._needs_flush.add(partition)
+        return info.first_offset, info.last_offset
+
     def take_flush_requests(self) -> list[Partition]:
         pending = list(self._needs_flush)
         self._needs_flush.clear()
