@@ -466,3 +466,49 @@ def test_disabled_cleaner_starts_no_threads(tmp_path: Path) -> None:
     h = Harness(tmp_path, enable=False)
     h.cleaner.start()
     assert not h.cleaner.running and h.cleaner.stats()["threads"] == 0
+
+
+def test_consumer_offsets_records_compact(tmp_path: Path) -> None:
+    """__consumer_offsets (cleanup.policy=compact) with the group coordinator's codec:
+    the latest commit per (group, topic, partition) survives, a deleted group's
+    tombstone hides its metadata."""
+    from broker.group.records import (
+        GroupMetadataKey,
+        OffsetCommitKey,
+        OffsetCommitValue,
+        decode_key,
+        decode_offset_commit_value,
+        encode_group_metadata_key,
+        encode_offset_commit_key,
+        encode_offset_commit_value,
+    )
+
+    clock = ManualClock(T0)
+    log = Log.load(tmp_path / "__consumer_offsets-0", compact_config(), clock)
+    tp = ("__consumer_offsets", 0)
+    manager = LogCleanerManager(lambda: {tp: (log, tmp_path)}, clock)
+    cleaner = LogCleaner(CleanerConfig(), manager, clock)
+    expected: dict[OffsetCommitKey, int] = {}
+    for i in range(200):
+        key = OffsetCommitKey(f"g{i % 3}", "orders", i % 4)
+        value = OffsetCommitValue(offset=i, commit_timestamp=clock.now_ms)
+        recs = [NewRecord(encode_offset_commit_key(key), encode_offset_commit_value(value),
+                          timestamp=clock.now_ms)]
+        log.append_as_leader(bytearray(encode_batch(recs, compression=i % 5)), 0)
+        expected[key] = i
+    gm = encode_group_metadata_key(GroupMetadataKey("gone"))
+    log.append_as_leader(bytearray(encode_batch([NewRecord(gm, b"\x00\x03meta")])), 0)
+    log.append_as_leader(bytearray(encode_batch([NewRecord(gm, None)])), 0)
+    log.roll()
+    log.update_high_watermark(log.log_end_offset)
+    assert cleaner.clean_once()
+    got: dict[object, int | None] = {}
+    for _, k, v in read_log(log):
+        assert k is not None
+        decoded = decode_key(k)
+        got[decoded] = None if v is None else (
+            decode_offset_commit_value(v).offset if isinstance(decoded, OffsetCommitKey) else 0
+        )
+    assert {k: v for k, v in got.items() if isinstance(k, OffsetCommitKey)} == expected
+    assert got[GroupMetadataKey("gone")] is None
+    assert len(read_log(log)) == len(expected) + 1
