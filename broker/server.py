@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from broker.config import BrokerConfig
 from broker.dispatch import RequestDispatcher
+from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
 from broker.listener import Listener
 from broker.producer_ids import ProducerIdManager
@@ -129,10 +130,19 @@ class KafkaBroker:
             auto_create_topics=config.auto_create_topics_enable,
             registry=registry,
         )
+        services.group_coordinator = GroupCoordinator(
+            config, self.clock, replica_manager, topic_manager
+        )
         register_all(services)
         self.services = services
+        await services.group_coordinator.startup()
         for listener in self.listeners:
             await listener.start_serving()
+        self._schedule(
+            "offsets-retention",
+            config.offsets_retention_check_interval_ms,
+            services.group_coordinator.cleanup_expired_offsets,
+        )
         self._schedule("log-retention", config.log_retention_check_interval_ms, self._retention)
         # Kafka flushes on time only from the scheduler; run it at least as often as
         # log.flush.interval.ms so that key works on its own.
@@ -207,6 +217,8 @@ class KafkaBroker:
             listener.stop_accepting()
         if self.services is not None:
             self.services.replica_manager.shutdown_partitions()
+            if self.services.group_coordinator is not None:
+                self.services.group_coordinator.shutdown()
         await asyncio.gather(*(lst.drain(SHUTDOWN_DRAIN_S) for lst in self.listeners))
         for task in self._tasks:
             task.cancel()

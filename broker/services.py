@@ -28,6 +28,7 @@ class BrokerServices:
     producer_ids: ProducerIdManager
     auto_create_topics: bool
     registry: Registry = field(default_factory=Registry)
+    group_coordinator: Any = None  # broker.group.coordinator.GroupCoordinator
 
     def registration(self, broker_id: int) -> BrokerRegistration | None:
         for b in self.metadata.brokers():

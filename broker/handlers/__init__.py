@@ -13,6 +13,10 @@ _MODULES = (api_versions, metadata, produce, fetch, list_offsets, init_producer_
 def register_all(services: BrokerServices) -> None:
     for module in _MODULES:
         module.register(services)
+    if services.group_coordinator is not None:
+        from broker.handlers import group
+
+        group.register(services)
     try:
         admin = importlib.import_module("broker.handlers.admin")
     except ModuleNotFoundError:
