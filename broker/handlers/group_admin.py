@@ -1,0 +1,121 @@
+"""Group administration: DescribeGroups (15), ListGroups (16), DeleteGroups (42)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from broker.context import RequestContext
+from broker.group.classic_group import ClassicGroup, GroupState
+from broker.group.coordinator import PartitionStatus
+from broker.handlers.group_coordinator import coordinator
+from broker.services import BrokerServices
+from protocol.builders import ResponseBuilder
+
+DESCRIBE_GROUPS, LIST_GROUPS, DELETE_GROUPS = 15, 16, 42
+_ZERO = datetime.timedelta(0)
+# Kafka's authorized operations of a group without an authorizer: READ, DESCRIBE, DELETE.
+_GROUP_OPERATIONS = (1 << 3) | (1 << 8) | (1 << 6)
+_NOT_REQUESTED = -(2**31)
+
+
+def register(services: BrokerServices) -> None:
+    async def describe_groups(ctx: RequestContext, request: Any) -> Any:
+        rb = ResponseBuilder(DESCRIBE_GROUPS, ctx.api_version)
+        coord = coordinator(services)
+        include_ops = getattr(request, "include_authorized_operations", False)
+        ops = _GROUP_OPERATIONS if include_ops else _NOT_REQUESTED
+        described = []
+        for group_id in request.groups:
+            error = await coord.check_group(group_id) if group_id else ErrorCode.invalid_group_id
+            group = coord.groups.get(group_id) if error == ErrorCode.none else None
+            if error != ErrorCode.none or group is None:
+                described.append(
+                    rb(
+                        "DescribedGroup",
+                        error_code=error,
+                        group_id=group_id,
+                        group_state="Dead" if error == ErrorCode.none else "",
+                        protocol_type="",
+                        protocol_data="",
+                        members=(),
+                        authorized_operations=ops,
+                    )
+                )
+                continue
+            members = []
+            protocol_data = ""
+            if isinstance(group, ClassicGroup):
+                stable = group.is_in(GroupState.STABLE)
+                protocol_data = (group.protocol_name or "") if stable else ""
+                for m in group.members.values():
+                    members.append(
+                        rb(
+                            "DescribedGroupMember",
+                            member_id=m.member_id,
+                            group_instance_id=m.group_instance_id,
+                            client_id=m.client_id,
+                            client_host=m.client_host,
+                            member_metadata=m.metadata(protocol_data) if stable else b"",
+                            member_assignment=m.assignment if stable else b"",
+                        )
+                    )
+            described.append(
+                rb(
+                    "DescribedGroup",
+                    error_code=ErrorCode.none,
+                    group_id=group_id,
+                    group_state=group.state_name,
+                    protocol_type=group.protocol_type or "",
+                    protocol_data=protocol_data,
+                    members=tuple(members),
+                    authorized_operations=ops,
+                )
+            )
+        return rb(None, throttle_time=_ZERO, groups=tuple(described))
+
+    async def list_groups(ctx: RequestContext, request: Any) -> Any:
+        rb = ResponseBuilder(LIST_GROUPS, ctx.api_version)
+        coord = coordinator(services)
+        states = {s.lower() for s in getattr(request, "states_filter", ())}
+        types = {t.lower() for t in getattr(request, "types_filter", ())}
+        error = ErrorCode.none
+        if any(s is PartitionStatus.LOADING for s in coord.partitions.values()):
+            error = ErrorCode.coordinator_load_in_progress
+        listed = []
+        for group_id, group in sorted(coord.groups.items()):
+            if coord.check_group_id(group_id) != ErrorCode.none:
+                continue
+            if states and group.state_name.lower() not in states:
+                continue
+            if types and group.group_type.lower() not in types:
+                continue
+            listed.append(
+                rb(
+                    "ListedGroup",
+                    group_id=group_id,
+                    protocol_type=group.protocol_type or "",
+                    group_state=group.state_name,
+                    group_type=group.group_type,
+                )
+            )
+        return rb(None, throttle_time=_ZERO, error_code=error, groups=tuple(listed))
+
+    async def delete_groups(ctx: RequestContext, request: Any) -> Any:
+        rb = ResponseBuilder(DELETE_GROUPS, ctx.api_version)
+        results = await coordinator(services).delete_groups(request.groups_names)
+        return rb(
+            None,
+            throttle_time=_ZERO,
+            results=tuple(
+                rb("DeletableGroupResult", group_id=g, error_code=results[g])
+                for g in request.groups_names
+            ),
+        )
+
+    reg = services.registry
+    reg.register(DESCRIBE_GROUPS, 0, 5, describe_groups)
+    reg.register(LIST_GROUPS, 0, 5, list_groups)
+    reg.register(DELETE_GROUPS, 0, 2, delete_groups)

@@ -1,0 +1,123 @@
+"""Classic group membership: JoinGroup (11), SyncGroup (14), Heartbeat (12), LeaveGroup (13)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from broker.context import RequestContext
+from broker.group.classic_protocol import JoinRequest, SyncRequest
+from broker.handlers.group_coordinator import coordinator
+from broker.services import BrokerServices
+from protocol.builders import ResponseBuilder
+
+JOIN_GROUP, SYNC_GROUP, HEARTBEAT, LEAVE_GROUP = 11, 14, 12, 13
+_ZERO = datetime.timedelta(0)
+
+
+def _ms(value: Any) -> int:
+    if isinstance(value, datetime.timedelta):
+        return int(value.total_seconds() * 1000)
+    return int(value)
+
+
+def register(services: BrokerServices) -> None:
+    async def join_group(ctx: RequestContext, request: Any) -> Any:
+        version = ctx.api_version
+        rb = ResponseBuilder(JOIN_GROUP, version)
+        session = _ms(request.session_timeout)
+        rebalance = _ms(request.rebalance_timeout) if version >= 1 else session
+        req = JoinRequest(
+            group_id=request.group_id,
+            member_id=request.member_id,
+            group_instance_id=getattr(request, "group_instance_id", None),
+            protocol_type=request.protocol_type,
+            protocols=[(p.name, p.metadata) for p in request.protocols],
+            session_timeout_ms=session,
+            rebalance_timeout_ms=rebalance,
+            client_id=ctx.client_id,
+            client_host="/" + ctx.connection.client_host,
+            api_version=version,
+            reason=getattr(request, "reason", None),
+        )
+        result = await coordinator(services).classic.join(req)
+        members = tuple(
+            rb("JoinGroupResponseMember", member_id=mid, group_instance_id=iid, metadata=meta)
+            for mid, iid, meta in result.members
+        )
+        protocol_name = result.protocol_name
+        if version < 7 and protocol_name is None:
+            protocol_name = ""
+        return rb(
+            None,
+            throttle_time=_ZERO,
+            error_code=result.error,
+            generation_id=result.generation_id,
+            protocol_type=result.protocol_type,
+            protocol_name=protocol_name,
+            leader=result.leader,
+            skip_assignment=result.skip_assignment,
+            member_id=result.member_id,
+            members=members,
+        )
+
+    async def sync_group(ctx: RequestContext, request: Any) -> Any:
+        rb = ResponseBuilder(SYNC_GROUP, ctx.api_version)
+        req = SyncRequest(
+            group_id=request.group_id,
+            generation_id=request.generation_id,
+            member_id=request.member_id,
+            group_instance_id=getattr(request, "group_instance_id", None),
+            protocol_type=getattr(request, "protocol_type", None),
+            protocol_name=getattr(request, "protocol_name", None),
+            assignments={a.member_id: a.assignment for a in request.assignments},
+        )
+        result = await coordinator(services).classic.sync(req)
+        return rb(
+            None,
+            throttle_time=_ZERO,
+            error_code=result.error,
+            protocol_type=result.protocol_type if result.error == ErrorCode.none else None,
+            protocol_name=result.protocol_name if result.error == ErrorCode.none else None,
+            assignment=result.assignment,
+        )
+
+    async def heartbeat(ctx: RequestContext, request: Any) -> Any:
+        rb = ResponseBuilder(HEARTBEAT, ctx.api_version)
+        error = await coordinator(services).classic.heartbeat(
+            request.group_id,
+            request.generation_id,
+            request.member_id,
+            getattr(request, "group_instance_id", None),
+        )
+        return rb(None, throttle_time=_ZERO, error_code=error)
+
+    async def leave_group(ctx: RequestContext, request: Any) -> Any:
+        version = ctx.api_version
+        rb = ResponseBuilder(LEAVE_GROUP, version)
+        if version >= 3:
+            members = [(m.member_id, m.group_instance_id) for m in request.members]
+        else:
+            members = [(request.member_id, None)]
+        error, results = await coordinator(services).classic.leave(request.group_id, members)
+        if version < 3:
+            if error == ErrorCode.none and results:
+                error = results[0][2]
+            return rb(None, throttle_time=_ZERO, error_code=error)
+        return rb(
+            None,
+            throttle_time=_ZERO,
+            error_code=error,
+            members=tuple(
+                rb("MemberResponse", member_id=mid, group_instance_id=iid, error_code=err)
+                for mid, iid, err in results
+            ),
+        )
+
+    reg = services.registry
+    reg.register(JOIN_GROUP, 0, 9, join_group)
+    reg.register(SYNC_GROUP, 0, 5, sync_group)
+    reg.register(HEARTBEAT, 0, 4, heartbeat)
+    reg.register(LEAVE_GROUP, 0, 5, leave_group)
