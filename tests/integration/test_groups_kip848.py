@@ -20,7 +20,6 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from helpers.broker_process import BrokerProcess, require_josef
 from helpers.clients import Record, create_topic, produce_confluent, unique_topic
 
-
 PARTITIONS = 6
 PER_PARTITION = 10
 KIP848_OVERRIDES = {
