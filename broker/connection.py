@@ -154,7 +154,10 @@ class KafkaConnection(asyncio.Protocol):
             if transport is None or transport.is_closing():
                 return
             if response is not None:
-                transport.write(response)
+                if isinstance(response, list):
+                    transport.writelines(response)
+                else:
+                    transport.write(response)
                 if self._write_paused:
                     self._drained = self._loop.create_future()
                     await self._drained

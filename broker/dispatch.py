@@ -20,6 +20,15 @@ Handler = Callable[[RequestContext, Any], Awaitable[Any]]
 Registry = ApiRegistry[Handler]
 
 
+class PreEncoded:
+    """A response a handler already framed as buffers (the Fetch hot path)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[bytes | bytearray | memoryview]) -> None:
+        self.parts = parts
+
+
 class CloseConnection(Exception):
     """The request cannot be answered; Kafka closes the connection in these cases."""
 
@@ -30,7 +39,9 @@ class RequestDispatcher:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
-    async def dispatch(self, frame: bytes, connection: ConnectionInfo) -> bytes | None:
+    async def dispatch(
+        self, frame: bytes, connection: ConnectionInfo
+    ) -> bytes | list[bytes | bytearray | memoryview] | None:
         api_key, api_version, correlation_id = peek_api(frame)
         route = self.registry.get(api_key)
         if route is None:
@@ -48,6 +59,8 @@ class RequestDispatcher:
         response = await route.handler(ctx, request)
         if response is None:
             return None
+        if isinstance(response, PreEncoded):
+            return response.parts
         return encode_response(api_key, api_version, correlation_id, response)
 
     def _unsupported_api_versions(self, correlation_id: int) -> bytes:

@@ -12,6 +12,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.context import RequestContext
+from broker.dispatch import PreEncoded
 from broker.fetch_session import (
     FINAL_EPOCH,
     INITIAL_EPOCH,
@@ -24,6 +25,7 @@ from broker.partition import FetchResult
 from broker.services import BrokerServices
 from protocol.builders import ResponseBuilder
 from protocol.errors import KafkaError
+from protocol.fetch_response import PartitionResponse, TopicResponse, encode_fetch_response
 
 API_KEY = 1
 MIN_VERSION, MAX_VERSION = 4, 16
@@ -226,13 +228,13 @@ def register(services: BrokerServices) -> None:
                 if entry is not None and _remember(entry, w):
                     changed.append(w)
             session.next_epoch()
-            return build_response(rb, version, changed, session.session_id)
+            return build_response(ctx.header.correlation_id, version, changed, session.session_id)
         response_session_id = 0
         if new_session:
             created = sessions.create(cache_entries(wanted, version))
             if created is not None:
                 response_session_id = created.session_id
-        return build_response(rb, version, wanted, response_session_id)
+        return build_response(ctx.header.correlation_id, version, wanted, response_session_id)
 
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)
 
@@ -256,49 +258,33 @@ def _remember(entry: CachedPartition, w: _PartitionFetch) -> bool:
 
 
 def build_response(
-    rb: ResponseBuilder, version: int, wanted: list[_PartitionFetch], session_id: int
-) -> Any:
-    topics: list[Any] = []
+    correlation_id: int, version: int, wanted: list[_PartitionFetch], session_id: int
+) -> PreEncoded:
+    topics: list[TopicResponse] = []
+    current: list[PartitionResponse] = []
     current_key: object = None
-    current: list[Any] = []
     for w in wanted:
         key = w.topic_id if version >= 13 else w.topic
         if key != current_key or not topics:
             current = []
-            topics.append((w, current))
+            topics.append(TopicResponse(w.topic, w.topic_id, current))
             current_key = key
         r = w.result
+        if r is None:
+            current.append(PartitionResponse(w.partition, w.error, -1, -1, -1, None, b""))
+            continue
         aborted = None
-        if r is not None and r.aborted_transactions is not None:
-            aborted = tuple(
-                rb("AbortedTransaction", producer_id=a.producer_id, first_offset=a.first_offset)
-                for a in r.aborted_transactions
-            )
+        if r.aborted_transactions is not None:
+            aborted = [(a.producer_id, a.first_offset) for a in r.aborted_transactions]
         current.append(
-            rb(
-                "PartitionData",
-                partition_index=w.partition,
-                error_code=w.error,
-                high_watermark=r.high_watermark if r else -1,
-                last_stable_offset=r.last_stable_offset if r else -1,
-                log_start_offset=r.log_start_offset if r else -1,
-                aborted_transactions=aborted,
-                preferred_read_replica=-1,
-                records=r.records if r else b"",
+            PartitionResponse(
+                w.partition,
+                w.error,
+                r.high_watermark,
+                r.last_stable_offset,
+                r.log_start_offset,
+                aborted,
+                r.records,
             )
         )
-    return rb(
-        None,
-        throttle_time=_ZERO,
-        error_code=ErrorCode.none,
-        session_id=session_id,
-        responses=tuple(
-            rb(
-                "FetchableTopicResponse",
-                topic=w.topic,
-                topic_id=w.topic_id,
-                partitions=tuple(parts),
-            )
-            for w, parts in topics
-        ),
-    )
+    return PreEncoded(encode_fetch_response(version, correlation_id, topics, session_id=session_id))
