@@ -33,25 +33,35 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buf
-        buf += data
+        if buf:
+            buf += data
+            source: bytes | bytearray = buf
+        else:
+            source = data  # common case: parse straight from the received bytes
+        view = memoryview(source)
         frames: list[bytes] = []
         pos = 0
-        end = len(buf)
-        while end - pos >= 4:
-            (size,) = _SIZE.unpack_from(buf, pos)
-            if size < 0 or size > self._max_size:
-                del buf[:]
-                raise FrameTooLarge(
-                    f"frame of {size} bytes exceeds socket.request.max.bytes={self._max_size}"
-                    if size >= 0
-                    else f"negative frame size {size}"
-                )
-            if end - pos - 4 < size:
-                break
-            frames.append(bytes(buf[pos + 4 : pos + 4 + size]))
-            pos += 4 + size
-        if pos:
-            del buf[:pos]
+        end = len(source)
+        try:
+            while end - pos >= 4:
+                (size,) = _SIZE.unpack_from(source, pos)
+                if size < 0 or size > self._max_size:
+                    raise FrameTooLarge(
+                        f"frame of {size} bytes exceeds socket.request.max.bytes={self._max_size}"
+                        if size >= 0
+                        else f"negative frame size {size}"
+                    )
+                if end - pos - 4 < size:
+                    break
+                frames.append(bytes(view[pos + 4 : pos + 4 + size]))
+                pos += 4 + size
+        finally:
+            view.release()
+        if source is buf:
+            if pos:
+                del buf[:pos]
+        elif pos < end:
+            buf += data[pos:] if pos else data
         return frames
 
 
