@@ -129,6 +129,10 @@ class GroupCoordinator:
         self.offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = {}
         self.other_record_handlers: dict[int, OtherRecordHandler] = {}
         self.classic = ClassicProtocol(self)
+        # KIP-848 groups: registers the ConsumerGroup* record replay before any load.
+        from broker.group.consumer_protocol import ConsumerProtocol
+
+        self.consumer = ConsumerProtocol(self)
         self._topic_lock = asyncio.Lock()
         self._loads: dict[int, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -386,6 +390,10 @@ class GroupCoordinator:
 
     def deletion_records(self, group_id: str) -> list[RecordPair]:
         records = [self.offset_record(group_id, t, p, None) for (t, p) in self.committed(group_id)]
+        # A KIP-848 group writes its own tombstones (ConsumerGroup* records).
+        own = getattr(self.groups.get(group_id), "deletion_records", None)
+        if own is not None:
+            records.extend(own())
         records.append(self.group_tombstone(group_id))
         return records
 

@@ -74,8 +74,9 @@ def register(services: BrokerServices) -> None:
         )
         return rb(None, throttle_time=_ZERO, topics=topics)
 
-    def _partition(rb: ResponseBuilder, name: str, index: int, om: OffsetAndMetadata | None,
-                   error: ErrorCode) -> Any:
+    def _partition(
+        rb: ResponseBuilder, name: str, index: int, om: OffsetAndMetadata | None, error: ErrorCode
+    ) -> Any:
         return rb(
             name,
             partition_index=index,
@@ -95,9 +96,7 @@ def register(services: BrokerServices) -> None:
         topic_cls: str,
     ) -> tuple[ErrorCode, tuple[Any, ...]]:
         wanted = (
-            None
-            if topics is None
-            else [(t.name, p) for t in topics for p in t.partition_indexes]
+            None if topics is None else [(t.name, p) for t in topics for p in t.partition_indexes]
         )
         error, offsets = await coordinator(services).fetch_offsets(
             group_id, wanted, member_id, member_epoch
@@ -129,8 +128,12 @@ def register(services: BrokerServices) -> None:
                     "OffsetFetchResponseTopics",
                 )
                 groups.append(
-                    rb("OffsetFetchResponseGroup", group_id=g.group_id, topics=topics,
-                       error_code=error)
+                    rb(
+                        "OffsetFetchResponseGroup",
+                        group_id=g.group_id,
+                        topics=topics,
+                        error_code=error,
+                    )
                 )
             return rb(None, throttle_time=_ZERO, groups=tuple(groups))
         error, topics = await fetch_group(

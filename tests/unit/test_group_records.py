@@ -122,8 +122,12 @@ def test_group_metadata_value_empty_group_null_fields() -> None:
     value = GroupMetadataValue("", 2, None, None, 55, ())
     data = encode_group_metadata_value(value)
     assert data == (
-        b"\x00\x03" + s16("") + struct.pack(">i", 2) + b"\xff\xff\xff\xff"
-        + struct.pack(">q", 55) + struct.pack(">i", 0)
+        b"\x00\x03"
+        + s16("")
+        + struct.pack(">i", 2)
+        + b"\xff\xff\xff\xff"
+        + struct.pack(">q", 55)
+        + struct.pack(">i", 0)
     )
     assert decode_group_metadata_value(data) == value
 
