@@ -890,6 +890,10 @@ class ConsumerGroup:
     def validate_delete(self) -> ErrorCode:
         return ErrorCode.non_empty_group if self.members else ErrorCode.none
 
+    def deletion_records(self) -> list[tuple[bytes, bytes | None]]:
+        """The coordinator's DeleteGroups hook: :meth:`delete_records`, encoded."""
+        return [r.encode() for r in self.delete_records()]
+
     def delete_records(self) -> list[ConsumerGroupRecord]:
         """Tombstones deleting the whole group (DeleteGroups; only when EMPTY)."""
         if self.members:

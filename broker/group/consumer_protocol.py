@@ -18,6 +18,7 @@ member deletes it (a group tombstone) and the id becomes a consumer group.
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +97,8 @@ class ConsumerProtocol:
 
     def _replay(self, key: OtherKey, value: bytes | None, live: bool) -> None:
         try:
-            record = decode_record(key.data, value)
+            # OtherKey.data is the key after its int16 version.
+            record = decode_record(struct.pack(">h", key.version) + key.data, value)
         except RecordDecodeError as exc:
             log.warning("skipping undecodable consumer-group record: %s", exc)
             return
@@ -157,8 +159,11 @@ class ConsumerProtocol:
                     error_message=f"Group {group_id} not found.",
                 )
             if request.member_epoch != 0:
+                # Kafka answers a heartbeat of a member of a group that no longer exists
+                # (deleted, or expired) with UNKNOWN_MEMBER_ID so that the member rejoins;
+                # librdkafka treats GROUP_ID_NOT_FOUND as fatal.
                 return HeartbeatResponse(
-                    error_code=ErrorCode.group_id_not_found,
+                    error_code=ErrorCode.unknown_member_id,
                     error_message=f"Consumer group {group_id} not found.",
                 )
             if existing is not None:

@@ -70,15 +70,12 @@ def to_response(rb: ResponseBuilder, response: HeartbeatResponse) -> Any:
 
 
 def consumer_protocol(services: BrokerServices) -> ConsumerProtocol | None:
-    """The coordinator's ConsumerProtocol (created on first use); None without a coordinator."""
+    """The coordinator's ConsumerProtocol; None without a group coordinator."""
     coordinator: Any = getattr(services, "group_coordinator", None)
     if coordinator is None:
         return None
     protocol = getattr(coordinator, "consumer", None)
-    if not isinstance(protocol, ConsumerProtocol):
-        protocol = ConsumerProtocol(coordinator)
-        coordinator.consumer = protocol
-    return protocol
+    return protocol if isinstance(protocol, ConsumerProtocol) else None
 
 
 def register(services: BrokerServices) -> None:
