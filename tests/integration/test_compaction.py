@@ -166,7 +166,7 @@ def test_kill_9_while_cleaning_a_large_log(broker_factory) -> None:  # type: ign
     time.sleep(0.5)
     b.kill()
     b.start()
-    low, high = watermarks(b.bootstrap, topic)
+    _, high = watermarks(b.bootstrap, topic)
     assert high == n
     assert not any(p.name.endswith((".cleaned", ".swap")) for p in pdir.iterdir())
     records = _read_all("confluent", b, topic)
