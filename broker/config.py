@@ -482,6 +482,9 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
        "Largest heartbeat interval of consumer-protocol members.", Range(1), _M),
     _D("group.consumer.max.size", _T.INT, INT_MAX,
        "Maximum members of a consumer-protocol group.", Range(1), _M),
+    _D("group.consumer.assignors", _T.LIST, ("uniform", "range"),
+       "Server-side assignors of consumer-protocol groups (names or Kafka class names); "
+       "the first is the default.", None, _M),
     _D("offsets.topic.num.partitions", _T.INT, 50, "Partitions of __consumer_offsets.",
        Range(1), _H),
     _D("offsets.topic.replication.factor", _T.SHORT, 3,
@@ -693,6 +696,7 @@ class BrokerConfig:
     group_consumer_min_heartbeat_interval_ms: int
     group_consumer_max_heartbeat_interval_ms: int
     group_consumer_max_size: int
+    group_consumer_assignors: tuple[str, ...]
     offsets_topic_num_partitions: int
     offsets_topic_replication_factor: int
     offsets_topic_segment_bytes: int

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
+from broker.group.assignors import ASSIGNORS
 from broker.group.consumer_group import (
     LEAVE_GROUP_MEMBER_EPOCH,
     LEAVE_GROUP_STATIC_MEMBER_EPOCH,
@@ -71,8 +72,21 @@ class MetadataTopics:
         return None if t is None else str(t.name)
 
 
+def assignor_names(configured: Iterable[str]) -> tuple[str, ...]:
+    """group.consumer.assignors: short names, or Kafka's class names (UniformAssignor)."""
+    names: list[str] = []
+    for entry in configured:
+        name = entry.strip().rsplit(".", 1)[-1]
+        name = name.removesuffix("Assignor").lower() if name.endswith("Assignor") else name
+        if name in ASSIGNORS and name not in names:
+            names.append(name)
+        elif name:
+            log.warning("group.consumer.assignors: unknown assignor %r ignored", entry)
+    return tuple(names)
+
+
 def config_from(broker_config: Any) -> ConsumerGroupConfig:
-    assignors = tuple(getattr(broker_config, "group_consumer_assignors", ()) or ())
+    assignors = assignor_names(getattr(broker_config, "group_consumer_assignors", ()) or ())
     return ConsumerGroupConfig(
         session_timeout_ms=int(broker_config.group_consumer_session_timeout_ms),
         heartbeat_interval_ms=int(broker_config.group_consumer_heartbeat_interval_ms),
