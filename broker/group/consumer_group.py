@@ -828,6 +828,12 @@ class ConsumerGroup:
                 records.insert(len(records) - 1, self._metadata_record(metadata))
         return records
 
+    def start_session_timers(self, now_ms: int) -> None:
+        """Give members without a session timer (just loaded) one that starts now."""
+        for member_id in self.members:
+            if member_id not in self._session_deadlines:
+                self._session_deadlines[member_id] = now_ms + self.config.session_timeout_ms
+
     def next_deadline(self) -> int | None:
         deadlines = list(self._session_deadlines.values())
         deadlines += [d for d, _ in self._rebalance_deadlines.values()]

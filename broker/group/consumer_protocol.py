@@ -212,8 +212,9 @@ class ConsumerProtocol:
         if not group.members:
             self.coordinator.timer.cancel(key)
             return
-        deadline = group.next_deadline()
         now = self.coordinator.clock.milliseconds()
+        group.start_session_timers(now)
+        deadline = group.next_deadline()
         delay = 0 if deadline is None else max(0, deadline - now)
         group_id = group.group_id
         self.coordinator.timer.schedule(key, delay, lambda: self._expire(group_id))

@@ -160,6 +160,25 @@ def balanced(ownership: Ownership, members: list[Member]) -> bool:
     return set(owner.values()) <= {m.name for m in members} and max(counts) - min(counts) <= 1
 
 
+def describe_matches(bootstrap: str, group: str, ownership: Ownership, names: set[str]) -> None:
+    """AdminClient.describe_consumer_groups (ConsumerGroupDescribe) agrees with the members."""
+    from confluent_kafka import ConsumerGroupType
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    def agrees() -> bool:
+        desc = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        assert desc.type == ConsumerGroupType.CONSUMER, desc.type
+        got = {
+            m.client_id: {tp.partition for tp in m.assignment.topic_partitions}
+            for m in desc.members
+        }
+        return str(desc.state).endswith("STABLE") and got == {n: ownership.of(n) for n in names}
+
+    wait_until("ConsumerGroupDescribe agrees", agrees, timeout=10)
+
+
 @pytest.fixture
 def kip848_broker(broker_factory: Callable[..., BrokerProcess]) -> BrokerProcess:
     require_josef("KIP-848 group coordinator")
@@ -199,6 +218,7 @@ def test_group_forms_rebalances_commits_and_resumes(kip848_broker: BrokerProcess
         members.append(c)
         wait_until("a, b and c share the partitions", lambda: balanced(ownership, [a, b, c]))
         assert [len(ownership.of(m)) for m in "abc"] == [2, 2, 2]
+        describe_matches(bootstrap, group, ownership, {"a", "b", "c"})
 
         # Everything produced so far gets processed.
         wait_until(

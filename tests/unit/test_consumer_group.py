@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 import pytest
 from kio.schema.errors import ErrorCode
 
+from broker.config import load_config
+from broker.group.classic_protocol import JoinRequest
 from broker.group.consumer_group import (
     ConsumerGroup,
     ConsumerGroupConfig,
@@ -38,6 +42,11 @@ from broker.group.consumer_group_records import (
     encode_key,
     encode_value,
 )
+from broker.group.coordinator import GroupCoordinator
+from broker.group.timer import ManualTimer
+from broker.server import KafkaBroker
+from broker.topic_manager import TopicSpec
+from storage.clock import ManualClock
 
 T = uuid.UUID(int=0xA1)
 U = uuid.UUID(int=0xB2)
@@ -473,3 +482,164 @@ def test_record_bytes_follow_kafkas_schema() -> None:
     ]
     for record in records:
         assert decode_record(*record.encode()) == record
+
+
+# --------------------------------------------------------------------------- in the coordinator
+
+
+class CoordEnv:
+    def __init__(self, broker: KafkaBroker, clock: ManualClock) -> None:
+        self.broker = broker
+        self.clock = clock
+        self.timer = ManualTimer()
+        self.coord: GroupCoordinator | None = None
+
+    async def new_coordinator(self) -> GroupCoordinator:
+        services = self.broker.services
+        assert services is not None
+        if self.coord is not None:
+            self.coord.shutdown()
+        self.timer = ManualTimer()
+        self.coord = GroupCoordinator(
+            services.config,
+            self.clock,
+            services.replica_manager,
+            services.topic_manager,
+            self.timer,
+        )
+        assert await self.coord.ensure_topic()
+        await self.coord.wait_loaded()
+        return self.coord
+
+    def advance(self, ms: int) -> None:
+        self.clock.advance(ms)
+        self.timer.advance(ms)
+
+
+@pytest.fixture
+async def coord_env(tmp_path: Path) -> AsyncIterator[CoordEnv]:
+    config = load_config(
+        None,
+        [
+            "listeners=PLAINTEXT://127.0.0.1:0",
+            f"log.dirs={tmp_path / 'logs'}",
+            "offsets.topic.num.partitions=2",
+            "group.consumer.session.timeout.ms=1000",
+            "group.consumer.heartbeat.interval.ms=100",
+            "group.consumer.assignors=range,uniform",
+        ],
+    )
+    broker = KafkaBroker(config)
+    await broker.start()
+    assert broker.services is not None
+    await broker.services.topic_manager.create(TopicSpec("t", 4, 1))
+    env = CoordEnv(broker, ManualClock())
+    await env.new_coordinator()
+    try:
+        yield env
+    finally:
+        if env.coord is not None:
+            env.coord.shutdown()
+        await broker.shutdown()
+
+
+def join_request(member_id: str, group: str = "g") -> HeartbeatRequest:
+    return HeartbeatRequest(
+        group_id=group,
+        member_id=member_id,
+        member_epoch=0,
+        rebalance_timeout_ms=5000,
+        subscribed_topic_names=("t",),
+        topic_partitions=(),
+    )
+
+
+async def test_coordinator_heartbeats_timeouts_and_reload(coord_env: CoordEnv) -> None:
+    coord = coord_env.coord
+    assert coord is not None
+    r = await coord.consumer.heartbeat(join_request("a"))
+    assert r.error_code == ErrorCode.none and r.member_epoch == 1 and r.heartbeat_interval_ms == 100
+    assert r.assignment is not None and sum(len(p) for p in r.assignment.values()) == 4
+    group = coord.groups["g"]
+    assert isinstance(group, ConsumerGroup) and group.preferred_assignor() == "range"
+    r = await coord.consumer.heartbeat(join_request("b"))
+    assert r.member_epoch == 2
+    # b keeps heartbeating; a goes silent and is fenced by its session timer.
+    epoch = 2
+    for _ in range(4):
+        coord_env.advance(400)
+        r = await coord.consumer.heartbeat(
+            HeartbeatRequest(group_id="g", member_id="b", member_epoch=epoch)
+        )
+        assert r.error_code == ErrorCode.none
+        epoch = r.member_epoch
+        await coord.flush()
+    assert set(group.members) == {"b"} and group.group_epoch == 3
+    assert epoch == 3 and group.members["b"].assigned_partitions == group.target_assignment["b"]
+    # A new coordinator (a restart) rebuilds the group from __consumer_offsets.
+    fresh = await coord_env.new_coordinator()
+    again = fresh.groups["g"]
+    assert isinstance(again, ConsumerGroup)
+    assert again.members == group.members
+    assert again.target_assignment == group.target_assignment
+    assert (again.group_epoch, again.assignment_epoch) == (3, 3)
+    # ... and its session timers start again: b, silent now, is fenced.
+    coord_env.advance(1500)
+    await fresh.flush()
+    assert again.members == {} and again.state is ConsumerGroupState.EMPTY
+
+
+async def test_coordinator_group_id_belongs_to_one_protocol(coord_env: CoordEnv) -> None:
+    coord = coord_env.coord
+    assert coord is not None
+    # An empty classic group (offsets only) gives its id up to a joining consumer member.
+    err, _ = await coord.commit_offsets("simple", "", None, -1, [("t", 0, 5, -1, None)])
+    assert err == ErrorCode.none
+    r = await coord.consumer.heartbeat(join_request("a", group="simple"))
+    assert r.error_code == ErrorCode.none
+    assert isinstance(coord.groups["simple"], ConsumerGroup)
+    assert coord.committed("simple")[("t", 0)].offset == 5
+    # A classic JoinGroup on a consumer group is refused.
+    join = await coord.classic.join(
+        JoinRequest("simple", "", None, "consumer", [("range", b"")], 10_000, 10_000)
+    )
+    assert join.error == ErrorCode.inconsistent_group_protocol
+    # A consumer-protocol heartbeat on a live classic group is refused.
+    task = asyncio.ensure_future(
+        coord.classic.join(
+            JoinRequest(
+                "classic", "", None, "consumer", [("range", b"")], 10_000, 10_000, api_version=3
+            )
+        )
+    )
+    await asyncio.sleep(0.05)
+    r = await coord.consumer.heartbeat(join_request("a", group="classic"))
+    assert r.error_code == ErrorCode.group_id_not_found
+    task.cancel()
+    # Unknown groups: a heartbeat of a member is UNKNOWN_MEMBER_ID (it rejoins), a leave
+    # GROUP_ID_NOT_FOUND.
+    r = await coord.consumer.heartbeat(
+        HeartbeatRequest(group_id="nope", member_id="x", member_epoch=3)
+    )
+    assert r.error_code == ErrorCode.unknown_member_id
+    r = await coord.consumer.heartbeat(
+        HeartbeatRequest(group_id="nope", member_id="x", member_epoch=-1)
+    )
+    assert r.error_code == ErrorCode.group_id_not_found
+
+
+async def test_coordinator_deletes_an_empty_consumer_group(coord_env: CoordEnv) -> None:
+    coord = coord_env.coord
+    assert coord is not None
+    await coord.consumer.heartbeat(join_request("a"))
+    err, _ = await coord.commit_offsets("g", "a", None, 1, [("t", 1, 7, -1, None)])
+    assert err == ErrorCode.none
+    assert (await coord.delete_groups(["g"]))["g"] == ErrorCode.non_empty_group
+    r = await coord.consumer.heartbeat(
+        HeartbeatRequest(group_id="g", member_id="a", member_epoch=-1)
+    )
+    assert r.error_code == ErrorCode.none
+    assert (await coord.delete_groups(["g"]))["g"] == ErrorCode.none
+    assert "g" not in coord.groups
+    fresh = await coord_env.new_coordinator()
+    assert "g" not in fresh.groups and fresh.committed("g") == {}
