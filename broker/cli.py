@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
+from broker.admin import register_commands as register_admin_commands
 from broker.config import BrokerConfig, ConfigError, load_config
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="set a configuration key; beats the file (repeatable)",
     )
     start.set_defaults(handler=_start)
+    register_admin_commands(commands)
     return parser
 
 

@@ -1,0 +1,16 @@
+"""Admin commands (``josef topics|configs|groups|produce|consume``) and the small
+synchronous Kafka protocol client they share; standard protocol only, so they work
+against Josef and Apache Kafka alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register_commands(commands: Any) -> None:
+    """Add the admin subcommands to ``josef``'s argparse subparsers table."""
+    from broker.admin import console, groups, topics
+
+    topics.register(commands)
+    groups.register(commands)
+    console.register(commands)

@@ -1,0 +1,334 @@
+"""``josef topics`` and ``josef configs``: topic administration and configs.
+
+* ``topics list [--exclude-internal]``
+* ``topics describe [TOPIC ...]`` (Kafka's kafka-topics.sh --describe layout)
+* ``topics create TOPIC [--partitions N] [--replication-factor R] [--config k=v ...]
+  [--if-not-exists]``
+* ``topics delete TOPIC ... [--if-exists]``
+* ``configs describe (--topic T | --broker ID) [--all]``
+* ``configs alter (--topic T | --broker ID) [--set k=v ...] [--delete k ...]``
+  (IncrementalAlterConfigs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Final, TextIO
+
+from kio.schema.errors import ErrorCode
+
+from broker.admin.client import (
+    CREATE_TOPICS,
+    DELETE_TOPICS,
+    DESCRIBE_CONFIGS,
+    INCREMENTAL_ALTER_CONFIGS,
+    AdminClient,
+    KafkaResponseError,
+    TopicInfo,
+    check,
+)
+from broker.admin.common import (
+    UsageError,
+    add_connection_args,
+    handler,
+    parse_key_value,
+)
+from broker.admin.output import kafka_uuid, print_table
+
+RESOURCE_TOPIC: Final = 2
+RESOURCE_BROKER: Final = 4
+OP_SET: Final = 0
+OP_DELETE: Final = 1
+CONFIG_SOURCES: Final = {
+    0: "UNKNOWN",
+    1: "DYNAMIC_TOPIC_CONFIG",
+    2: "DYNAMIC_BROKER_CONFIG",
+    3: "DYNAMIC_DEFAULT_BROKER_CONFIG",
+    4: "STATIC_BROKER_CONFIG",
+    5: "DEFAULT_CONFIG",
+    6: "DYNAMIC_BROKER_LOGGER_CONFIG",
+    7: "CLIENT_METRICS_CONFIG",
+    8: "GROUP_CONFIG",
+}
+SOURCE_DEFAULT: Final = 5
+ADMIN_TIMEOUT_MS: Final = 30_000
+
+
+# --------------------------------------------------------------------------- topics
+
+
+def _list(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
+    cluster = client.cluster(refresh=True)
+    for name in sorted(cluster.topics):
+        if args.exclude_internal and cluster.topics[name].internal:
+            continue
+        print(name, file=out)
+
+
+def describe_configs(
+    client: AdminClient, resource_type: int, name: str, keys: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """DescribeConfigs for one resource: [{name, value, source, read_only, sensitive}]."""
+    conn = client.node(int(name)) if resource_type == RESOURCE_BROKER else client.any_broker()
+    _v, plain = conn.request(
+        DESCRIBE_CONFIGS,
+        {
+            "resources": [
+                {"resource_type": resource_type, "resource_name": name, "configuration_keys": keys}
+            ],
+            "include_synonyms": False,
+        },
+    )
+    result = plain["results"][0]
+    check(result["error_code"], result.get("error_message"), f"DescribeConfigs {name}")
+    return [
+        {
+            "name": c["name"],
+            "value": c["value"],
+            "source": c.get("config_source", 0),
+            "read_only": c["read_only"],
+            "sensitive": c["is_sensitive"],
+        }
+        for c in result["configs"]
+    ]
+
+
+def _describe_topic(
+    client: AdminClient, info: TopicInfo, out: TextIO, show_configs: bool = True
+) -> None:
+    rf = max((len(p.replicas) for p in info.partitions.values()), default=0)
+    configs = ""
+    if show_configs:
+        try:
+            entries = describe_configs(client, RESOURCE_TOPIC, info.name)
+        except KafkaResponseError:
+            entries = []
+        configs = ",".join(
+            f"{c['name']}={'' if c['value'] is None else c['value']}"
+            for c in sorted(entries, key=lambda c: str(c["name"]))
+            if c["source"] == 1  # DYNAMIC_TOPIC_CONFIG: set on this topic
+        )
+    print(
+        f"Topic: {info.name}\tTopicId: {kafka_uuid(info.topic_id)}\t"
+        f"PartitionCount: {len(info.partitions)}\tReplicationFactor: {rf}\tConfigs: {configs}",
+        file=out,
+    )
+    for idx in sorted(info.partitions):
+        p = info.partitions[idx]
+        leader = p.leader if p.leader >= 0 else "none"
+        line = (
+            f"\tTopic: {info.name}\tPartition: {idx}\tLeader: {leader}"
+            f"\tReplicas: {','.join(map(str, p.replicas))}\tIsr: {','.join(map(str, p.isr))}"
+        )
+        if p.offline:
+            line += f"\tOffline: {','.join(map(str, p.offline))}"
+        print(line, file=out)
+
+
+def _describe(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
+    if args.topics:
+        cluster = client.metadata(args.topics)
+        status = 0
+        for name in args.topics:
+            info = cluster.topics.get(name)
+            if info is None or info.error_code != 0:
+                code = (
+                    ErrorCode.unknown_topic_or_partition.value if info is None else info.error_code
+                )
+                raise KafkaResponseError(code, context=f"topic {name}")
+            _describe_topic(client, info, out)
+        return status
+    cluster = client.cluster(refresh=True)
+    for name in sorted(cluster.topics):
+        info = cluster.topics[name]
+        if args.exclude_internal and info.internal:
+            continue
+        _describe_topic(client, info, out)
+    return 0
+
+
+def _create(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
+    configs = [parse_key_value(c) for c in args.config]
+    conn = client.controller()
+    version = conn.version(CREATE_TOPICS)
+    partitions = args.partitions
+    replication = args.replication_factor
+    if version < 4 and (partitions is None or replication is None):
+        raise UsageError(
+            "this broker needs --partitions and --replication-factor (CreateTopics "
+            f"v{version} has no broker defaults)"
+        )
+    _v, plain = conn.request(
+        CREATE_TOPICS,
+        {
+            "topics": [
+                {
+                    "name": args.topic,
+                    "num_partitions": -1 if partitions is None else partitions,
+                    "replication_factor": -1 if replication is None else replication,
+                    "assignments": [],
+                    "configs": [{"name": k, "value": v} for k, v in configs],
+                }
+            ],
+            "timeout": ADMIN_TIMEOUT_MS,
+            "validate_only": args.validate_only,
+        },
+        version,
+    )
+    result = plain["topics"][0]
+    code = result["error_code"]
+    if code == ErrorCode.topic_already_exists.value and args.if_not_exists:
+        return 0
+    check(code, result.get("error_message"), f"create topic {args.topic}")
+    if args.validate_only:
+        print(f"Topic {args.topic} would be created.", file=out)
+    else:
+        print(f"Created topic {args.topic}.", file=out)
+    return 0
+
+
+def _delete(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
+    conn = client.controller()
+
+    def body(version: int) -> dict[str, Any]:
+        if version >= 6:
+            return {
+                "topics": [{"name": t, "topic_id": None} for t in args.topics],
+                "timeout": ADMIN_TIMEOUT_MS,
+            }
+        return {"topic_names": list(args.topics), "timeout": ADMIN_TIMEOUT_MS}
+
+    _v, plain = conn.request(DELETE_TOPICS, body)
+    errors: list[KafkaResponseError] = []
+    for r in plain["responses"]:
+        code = r["error_code"]
+        if code == ErrorCode.unknown_topic_or_partition.value and args.if_exists:
+            continue
+        if code != 0:
+            errors.append(
+                KafkaResponseError(code, r.get("error_message"), f"delete topic {r['name']}")
+            )
+        else:
+            print(f"Deleted topic {r['name']}.", file=out)
+    if errors:
+        for err in errors[1:]:
+            print(f"Error: {err}", file=sys.stderr)
+        raise errors[0]
+    return 0
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def _resource(args: argparse.Namespace) -> tuple[int, str]:
+    if (args.topic is None) == (args.broker is None):
+        raise UsageError("give exactly one of --topic and --broker")
+    if args.topic is not None:
+        return RESOURCE_TOPIC, args.topic
+    return RESOURCE_BROKER, str(args.broker)
+
+
+def _configs_describe(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
+    rtype, name = _resource(args)
+    entries = describe_configs(client, rtype, name)
+    if not args.all:
+        entries = [c for c in entries if c["source"] != SOURCE_DEFAULT]
+    rows = []
+    for c in sorted(entries, key=lambda c: str(c["name"])):
+        value = "(sensitive)" if c["sensitive"] else c["value"]
+        rows.append(
+            (
+                c["name"],
+                "null" if value is None else value,
+                CONFIG_SOURCES.get(c["source"], str(c["source"])),
+                "true" if c["read_only"] else "false",
+            )
+        )
+    kind = "topic" if rtype == RESOURCE_TOPIC else "broker"
+    if not rows:
+        which = "" if args.all else "non-default "
+        print(f"No {which}configs for {kind} {name}.", file=out)
+        return 0
+    print_table(out, ("CONFIG", "VALUE", "SOURCE", "READ-ONLY"), rows)
+    return 0
+
+
+def _configs_alter(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
+    rtype, name = _resource(args)
+    ops: list[dict[str, Any]] = [
+        {"name": k, "config_operation": OP_SET, "value": v}
+        for k, v in (parse_key_value(s) for s in args.set)
+    ]
+    ops += [{"name": k, "config_operation": OP_DELETE, "value": None} for k in args.delete]
+    if not ops:
+        raise UsageError("nothing to alter: give --set key=value and/or --delete key")
+    conn = client.node(int(name)) if rtype == RESOURCE_BROKER else client.controller()
+    _v, plain = conn.request(
+        INCREMENTAL_ALTER_CONFIGS,
+        {
+            "resources": [{"resource_type": rtype, "resource_name": name, "configs": ops}],
+            "validate_only": False,
+        },
+    )
+    result = plain["responses"][0]
+    check(result["error_code"], result.get("error_message"), f"alter configs of {name}")
+    kind = "topic" if rtype == RESOURCE_TOPIC else "broker"
+    print(f"Completed updating config for {kind} {name}.", file=out)
+    return 0
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def register(commands: Any) -> None:
+    topics = commands.add_parser("topics", help="list, describe, create and delete topics")
+    sub = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("list", help="list topic names")
+    add_connection_args(p)
+    p.add_argument("--exclude-internal", action="store_true", help="leave out internal topics")
+    p.set_defaults(handler=handler(_list))
+
+    p = sub.add_parser("describe", help="partitions, leaders, replicas and configs of topics")
+    add_connection_args(p)
+    p.add_argument("topics", nargs="*", metavar="TOPIC", help="topics (default: all)")
+    p.add_argument("--exclude-internal", action="store_true", help="leave out internal topics")
+    p.set_defaults(handler=handler(_describe))
+
+    p = sub.add_parser("create", help="create a topic")
+    add_connection_args(p)
+    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument("--partitions", type=int, help="partition count (default: broker's)")
+    p.add_argument(
+        "--replication-factor", type=int, help="replicas per partition (default: broker's)"
+    )
+    p.add_argument(
+        "--config", action="append", default=[], metavar="KEY=VALUE", help="topic config"
+    )
+    p.add_argument("--if-not-exists", action="store_true", help="succeed if it exists")
+    p.add_argument("--validate-only", action="store_true", help="check, do not create")
+    p.set_defaults(handler=handler(_create))
+
+    p = sub.add_parser("delete", help="delete topics")
+    add_connection_args(p)
+    p.add_argument("topics", nargs="+", metavar="TOPIC")
+    p.add_argument("--if-exists", action="store_true", help="succeed if it does not exist")
+    p.set_defaults(handler=handler(_delete))
+
+    configs = commands.add_parser("configs", help="describe and alter topic and broker configs")
+    sub = configs.add_subparsers(dest="configs_command", metavar="ACTION", required=True)
+    for action, fn, text in (
+        ("describe", _configs_describe, "show configs (non-default ones unless --all)"),
+        ("alter", _configs_alter, "set or delete dynamic configs (IncrementalAlterConfigs)"),
+    ):
+        p = sub.add_parser(action, help=text)
+        add_connection_args(p)
+        p.add_argument("--topic", metavar="TOPIC")
+        p.add_argument("--broker", type=int, metavar="ID")
+        if action == "describe":
+            p.add_argument("--all", action="store_true", help="include default values")
+        else:
+            p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+            p.add_argument("--delete", action="append", default=[], metavar="KEY")
+        p.set_defaults(handler=handler(fn))
