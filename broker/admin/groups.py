@@ -165,9 +165,10 @@ def _describe_consumer(client: AdminClient, group: str) -> GroupDescription | No
 
 def describe_group(client: AdminClient, group: str) -> GroupDescription:
     desc = _describe_classic(client, group)
-    if desc.members or (desc.exists and desc.protocol_type):
+    if desc.members:
         return desc
-    # No such classic group (or one with offsets only): maybe a KIP-848 consumer group.
+    # DescribeGroups shows a KIP-848 consumer group without its members (Josef) or as
+    # Dead (Kafka): ask ConsumerGroupDescribe too when the broker has it.
     try:
         other = _describe_consumer(client, group)
     except KafkaResponseError:
