@@ -30,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import Consumer, NewTopic, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient  # noqa: E402
 
 from protocol.records import NewRecord, encode_batch  # noqa: E402
 from storage.clock import SystemClock  # noqa: E402
@@ -176,8 +176,8 @@ def main() -> None:
                                       "segment.bytes": str(16 << 20)}),
         NewTopic("probe", 1, 1),
     ])
-    for f in futs.values():
-        f.result(30)
+    for fut in futs.values():
+        fut.result(30)
     b.stop()
     t0 = time.monotonic()
     n = fill_big_log(b.data / "big-0", args.size_mb)
@@ -196,9 +196,10 @@ def main() -> None:
     b.stop()
     line = next(ln for ln in b.log_text().splitlines() if "cleaned big-0" in ln)
     print(f"{'phase':<18}{'n':>7}{'produce p50':>13}{'p99':>9}{'fetch p50':>11}{'p99':>9}")
-    for name, p, f in (("no cleaning", base_p, base_f), ("while cleaning", during_p, during_f)):
-        print(f"{name:<18}{len(p):>7}{statistics.median(p):>11.2f}ms{pct(p, 99):>7.2f}ms"
-              f"{statistics.median(f):>9.2f}ms{pct(f, 99):>7.2f}ms")
+    phases = (("no cleaning", base_p, base_f), ("while cleaning", during_p, during_f))
+    for name, prod, fetch in phases:
+        print(f"{name:<18}{len(prod):>7}{statistics.median(prod):>11.2f}ms"
+              f"{pct(prod, 99):>7.2f}ms{statistics.median(fetch):>9.2f}ms{pct(fetch, 99):>7.2f}ms")
     print(f"cleaning finished {clean_s:.1f} s after start")
     print(line)
 
