@@ -90,6 +90,8 @@ def _convert(tp: Any, value: Any) -> Any:
         return build(inner, value)  # type: ignore[arg-type]
     if _is_subclass(inner, datetime.timedelta) and isinstance(value, int):
         return datetime.timedelta(milliseconds=value)
+    if _is_subclass(inner, enum.Enum) and not isinstance(value, enum.Enum):
+        return inner(value)
     return value
 
 
