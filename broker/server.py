@@ -77,7 +77,7 @@ class KafkaBroker:
             endpoints.append(BrokerEndpoint(adv.name, adv.security_protocol, host, port))
         registration = BrokerRegistration(self.broker_id, tuple(endpoints), config.broker_rack)
 
-        metadata = StandaloneMetadataStore(log_dirs[0], registration)
+        metadata = StandaloneMetadataStore(log_dirs[0], registration, config.josef_cluster_id)
         await asyncio.to_thread(metadata.load)
         log_manager = LogManager(
             log_dirs,

@@ -44,7 +44,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
 class StandaloneMetadataStore:
     """MetadataStore for a single broker that is its own controller."""
 
-    def __init__(self, data_dir: Path, broker: BrokerRegistration) -> None:
+    def __init__(
+        self, data_dir: Path, broker: BrokerRegistration, initial_cluster_id: str | None = None
+    ) -> None:
+        self._initial_cluster_id = initial_cluster_id
         self._path = data_dir / METADATA_FILE
         self._broker = broker
         self._topics: dict[str, TopicMetadata] = {}
@@ -58,7 +61,7 @@ class StandaloneMetadataStore:
         """Blocking: read the document, or create a new cluster identity."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
         if not self._path.exists():
-            self._cluster_id = new_cluster_id()
+            self._cluster_id = self._initial_cluster_id or new_cluster_id()
             _write_atomically(self._path, self._serialize())
             return
         try:
