@@ -240,7 +240,7 @@ def _configs_describe(client: AdminClient, args: argparse.Namespace, out: TextIO
         rows.append(
             (
                 c["name"],
-                "null" if value is None else value,
+                "null" if value is None else (value or '""'),
                 CONFIG_SOURCES.get(c["source"], str(c["source"])),
                 "true" if c["read_only"] else "false",
             )
