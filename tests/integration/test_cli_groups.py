@@ -349,6 +349,7 @@ def test_reset_offsets_scenarios(shared: BrokerProcess) -> None:
 
     assert reset("--topic", topic, "--to-latest", "--execute") == {0: 10, 1: 10, 2: 10}
     assert committed(b.bootstrap, group, topic, 3) == {0: 10, 1: 10, 2: 10}
+    assert reset("--topic", topic, "--to-current", "--dry-run") == {0: 10, 1: 10, 2: 10}
     lag = describe_rows(b.bootstrap, group)
     assert [r["LAG"] for r in lag] == ["0", "0", "0"]
 
@@ -460,3 +461,20 @@ def test_list_and_delete_groups(shared: BrokerProcess) -> None:
 
     again = josef(b.bootstrap, "groups", "delete", g1)
     assert again.returncode == 1 and "GROUP_ID_NOT_FOUND" in again.stderr
+
+
+def test_describe_right_after_restart(broker_factory: Any) -> None:
+    """Straight after a restart the coordinator may still be loading __consumer_offsets
+    (COORDINATOR_LOAD_IN_PROGRESS): the CLI retries and then shows the committed offsets."""
+    b = broker_factory({"offsets.topic.num.partitions": "4"})
+    topic = unique_topic("restart")
+    group = unique_topic("g-restart")
+    create_topic(b.bootstrap, topic, 2)
+    fill(b.bootstrap, topic, [5, 5])
+    consume_commit_kafka_python(b.bootstrap, group, topic, 10)
+    b.restart()
+    rows = describe_rows(b.bootstrap, group)
+    assert [(r["PARTITION"], r["CURRENT-OFFSET"], r["LAG"]) for r in rows] == [
+        ("0", "5", "0"),
+        ("1", "5", "0"),
+    ]
