@@ -30,6 +30,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.group.base import Group
 from broker.group.classic_group import ClassicGroup, GroupState
+from broker.group.consumer_group import ConsumerGroup
 from broker.group.records import (
     GroupMetadataKey,
     OffsetCommitKey,
@@ -534,33 +535,40 @@ class GroupCoordinator:
             if self.check_group_id(group_id) != ErrorCode.none:
                 continue
             group = self.groups.get(group_id)
-            if not isinstance(group, ClassicGroup):
-                continue
             offsets = self.committed(group_id)
             records: list[RecordPair] = []
             expired: list[tuple[str, int]] = []
-            if group.is_in(GroupState.EMPTY):
-                base_state = group.current_state_timestamp
-                for tp, om in offsets.items():
-                    base = max(base_state, om.commit_timestamp)
-                    if om.expire_timestamp >= 0:
-                        if now >= om.expire_timestamp:
-                            expired.append(tp)
-                    elif now - base >= retention:
-                        expired.append(tp)
-            elif group.is_in(GroupState.STABLE):
-                subscribed = group.subscribed_topics()
-                if subscribed is not None:
+            if isinstance(group, ClassicGroup):
+                if group.is_in(GroupState.EMPTY):
+                    base_state = group.current_state_timestamp
                     for tp, om in offsets.items():
-                        if tp[0] not in subscribed and now - om.commit_timestamp >= retention:
+                        base = max(base_state, om.commit_timestamp)
+                        if om.expire_timestamp >= 0:
+                            if now >= om.expire_timestamp:
+                                expired.append(tp)
+                        elif now - base >= retention:
                             expired.append(tp)
+                elif group.is_in(GroupState.STABLE):
+                    subscribed = group.subscribed_topics()
+                    if subscribed is not None:
+                        for tp, om in offsets.items():
+                            if tp[0] not in subscribed and now - om.commit_timestamp >= retention:
+                                expired.append(tp)
+                group_empty = group.is_in(GroupState.EMPTY) and not group.pending_members
+            elif isinstance(group, ConsumerGroup):
+                # Kafka's ConsumerGroup condition: offsets of topics no member subscribes
+                # to expire ``retention`` after their commit.
+                for tp, om in offsets.items():
+                    if not group.is_subscribed_to(tp[0]) and now - om.commit_timestamp >= retention:
+                        expired.append(tp)
+                group_empty = group.is_empty()
+            else:
+                continue
             for tp in expired:
                 records.append(self.offset_record(group_id, tp[0], tp[1], None))
-            if (
-                group.is_in(GroupState.EMPTY)
-                and len(expired) == len(offsets)
-                and not group.pending_members
-            ):
+            if group_empty and len(expired) == len(offsets):
+                if isinstance(group, ConsumerGroup):
+                    records.extend(group.deletion_records())
                 records.append(self.group_tombstone(group_id))
             if records and await self.write(group_id, records) == ErrorCode.none:
                 removed += len(expired)

@@ -643,3 +643,25 @@ async def test_coordinator_deletes_an_empty_consumer_group(coord_env: CoordEnv) 
     assert "g" not in coord.groups
     fresh = await coord_env.new_coordinator()
     assert "g" not in fresh.groups and fresh.committed("g") == {}
+
+
+async def test_consumer_group_offsets_expire_like_kafka(coord_env: CoordEnv) -> None:
+    coord = coord_env.coord
+    assert coord is not None
+    retention = coord_env.broker.config.offsets_retention_minutes * 60_000
+    await coord.consumer.heartbeat(join_request("a"))
+    err, _ = await coord.commit_offsets("g", "a", None, 1, [("t", 1, 7, -1, None)])
+    assert err == ErrorCode.none
+    # Subscribed topics keep their offsets however old they are (wall clock only, so the
+    # member's session timer does not fire).
+    coord_env.clock.advance(retention + 1)
+    assert await coord.cleanup_expired_offsets() == 0
+    r = await coord.consumer.heartbeat(
+        HeartbeatRequest(group_id="g", member_id="a", member_epoch=-1)
+    )
+    assert r.error_code == ErrorCode.none
+    # Empty now: nobody subscribes to t, and the commit is older than the retention.
+    assert await coord.cleanup_expired_offsets() == 1
+    assert coord.committed("g") == {} and "g" not in coord.groups
+    fresh = await coord_env.new_coordinator()
+    assert "g" not in fresh.groups and fresh.committed("g") == {}
