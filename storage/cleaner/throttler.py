@@ -42,8 +42,14 @@ class Throttler:
             self._observed += n
             now = self._monotonic()
             elapsed = now - self._period_start
-            if elapsed < self.check_interval_s:
+            # Check every interval, and also as soon as a burst exceeds an interval's
+            # worth of bytes: a pass shorter than the interval must be throttled too.
+            if (
+                elapsed < self.check_interval_s
+                and self._observed < self.rate * self.check_interval_s
+            ):
                 return
+            elapsed = max(elapsed, 1e-6)
             rate = self._observed / elapsed
             sleep_s = 0.0
             if rate > self.rate:

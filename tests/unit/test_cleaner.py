@@ -440,10 +440,16 @@ def test_throttler_sleeps_to_rate() -> None:
             return False
 
     t = Throttler(1000.0, check_interval_s=0.1, monotonic=lambda: now[0], wake=FakeEvent())
-    t.maybe_throttle(500)
+    t.maybe_throttle(50)  # under an interval's worth of bytes: no check yet
+    assert slept == []
     now[0] += 0.1
-    t.maybe_throttle(500)  # 1000 bytes in 0.1 s at 1000 B/s: sleep 0.9 s
-    assert slept and abs(slept[0] - 0.9) < 1e-6
+    t.maybe_throttle(950)  # 1000 bytes in 0.1 s at 1000 B/s: sleep 0.9 s
+    assert len(slept) == 1 and abs(slept[0] - 0.9) < 1e-6
+    # A burst shorter than the check interval is throttled as soon as it exceeds
+    # an interval's worth of bytes (a fast pass must not escape the limit).
+    burst = Throttler(1000.0, check_interval_s=0.1, monotonic=lambda: now[0], wake=FakeEvent())
+    burst.maybe_throttle(5000)
+    assert len(slept) == 2 and abs(slept[1] - 5.0) < 1e-3
     assert not Throttler(float("1.7976931348623157e308")).enabled
 
 
