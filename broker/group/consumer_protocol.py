@@ -25,22 +25,22 @@ from typing import TYPE_CHECKING, Any
 from kio.schema.errors import ErrorCode
 
 from broker.group.assignors import ASSIGNORS
-from broker.group.consumer_group import (
+from broker.group.consumer_group import ConsumerGroup
+from broker.group.consumer_group_records import (
+    KEY_VERSIONS,
+    ConsumerGroupRecord,
+    RecordDecodeError,
+    decode_record,
+)
+from broker.group.consumer_member import (
     LEAVE_GROUP_MEMBER_EPOCH,
     LEAVE_GROUP_STATIC_MEMBER_EPOCH,
-    ConsumerGroup,
     ConsumerGroupConfig,
     GroupError,
     HeartbeatRequest,
     HeartbeatResponse,
     TopicInfo,
     validate_heartbeat,
-)
-from broker.group.consumer_group_records import (
-    KEY_VERSIONS,
-    ConsumerGroupRecord,
-    RecordDecodeError,
-    decode_record,
 )
 from broker.group.records import OtherKey
 

@@ -13,7 +13,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.context import RequestContext
-from broker.group.consumer_group import HeartbeatRequest, HeartbeatResponse
+from broker.group.consumer_member import HeartbeatRequest, HeartbeatResponse
 from broker.group.consumer_protocol import ConsumerProtocol
 from broker.services import BrokerServices
 from protocol.builders import ResponseBuilder

@@ -13,15 +13,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.config import load_config
 from broker.group.classic_protocol import JoinRequest
-from broker.group.consumer_group import (
-    ConsumerGroup,
-    ConsumerGroupConfig,
-    ConsumerGroupState,
-    HeartbeatRequest,
-    HeartbeatResponse,
-    MemberState,
-    TopicInfo,
-)
+from broker.group.consumer_group import ConsumerGroup
 from broker.group.consumer_group_records import (
     ConsumerGroupCurrentMemberAssignmentKey,
     ConsumerGroupCurrentMemberAssignmentValue,
@@ -41,6 +33,14 @@ from broker.group.consumer_group_records import (
     decode_record,
     encode_key,
     encode_value,
+)
+from broker.group.consumer_member import (
+    ConsumerGroupConfig,
+    ConsumerGroupState,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    MemberState,
+    TopicInfo,
 )
 from broker.group.coordinator import GroupCoordinator
 from broker.group.timer import ManualTimer
