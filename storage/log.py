@@ -298,8 +298,16 @@ class Log:
             if not headers:
                 raise KafkaError("no record batches to append", ErrorCode.invalid_record)
             ps = self.producer_state
+            # Batches of one producer later in the same request follow the earlier
+            # ones (Kafka validates them against the request's pending state).
+            pending: dict[int, RecordBatchHeader] = {}
             for _, header in headers:
                 if header.producer_id >= 0:
+                    earlier = pending.get(header.producer_id)
+                    pending[header.producer_id] = header
+                    if earlier is not None and not header.is_control:
+                        _check_follows(earlier, header)
+                        continue
                     dup = ps.check_batch(
                         header, from_client=from_client, coordinator_epoch=coordinator_epoch
                     )
@@ -893,3 +901,19 @@ def replay_producer_state(log: Log, start: int, end: int) -> None:
                 if last is None or last < aborted.last_offset:
                     segment.txn_index.append(aborted)
     ps.update_map_end_offset(end)
+
+
+def _check_follows(earlier: RecordBatchHeader, header: RecordBatchHeader) -> None:
+    """A producer's second batch in one request must continue the first's sequence."""
+    if header.producer_epoch != earlier.producer_epoch:
+        raise KafkaError(
+            f"producer {header.producer_id} changed epoch within one request",
+            ErrorCode.invalid_producer_epoch,
+        )
+    expected = (earlier.last_sequence + 1) % (1 << 31)
+    if earlier.base_sequence >= 0 and header.base_sequence != expected:
+        raise KafkaError(
+            f"out of order sequence number for producer {header.producer_id}: "
+            f"{header.base_sequence} (expected {expected})",
+            ErrorCode.out_of_order_sequence_number,
+        )

@@ -278,6 +278,25 @@ def test_idempotent_duplicate(tmp_path: Path) -> None:
         log.append_as_leader(batch(3, producer_id=7, producer_epoch=0, base_sequence=10), 0)
 
 
+def test_several_batches_of_one_producer_in_one_request(tmp_path: Path) -> None:
+    log = new_log(tmp_path)
+    two = batch(3, producer_id=7, producer_epoch=0, base_sequence=0) + batch(
+        2, producer_id=7, producer_epoch=0, base_sequence=3
+    )
+    info = log.append_as_leader(bytearray(two), 0)
+    assert (info.first_offset, info.last_offset) == (0, 4)
+    # the producer state moved past both: the next batch continues at sequence 5
+    nxt = log.append_as_leader(batch(1, producer_id=7, producer_epoch=0, base_sequence=5), 0)
+    assert nxt.first_offset == 5
+    gap = batch(1, producer_id=7, producer_epoch=0, base_sequence=6) + batch(
+        1, producer_id=7, producer_epoch=0, base_sequence=9
+    )
+    with pytest.raises(KafkaError) as info_err:
+        log.append_as_leader(bytearray(gap), 0)
+    assert info_err.value.error_code == ErrorCode.out_of_order_sequence_number
+    assert log.log_end_offset == 6  # nothing of the refused request was appended
+
+
 def test_roll_by_time(tmp_path: Path) -> None:
     clock = ManualClock(T0)
     log = new_log(tmp_path, small_config(segment_ms=1000, segment_bytes=1 << 20), clock)
