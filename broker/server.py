@@ -158,6 +158,11 @@ class KafkaBroker:
             config.log_flush_start_offset_checkpoint_interval_ms,
             self._checkpoint_start_offsets,
         )
+        self._schedule(
+            "highwatermark-checkpoint",
+            config.replica_high_watermark_checkpoint_interval_ms,
+            self._checkpoint_high_watermarks,
+        )
         self._schedule("delete-logs", 1000, self._delete_pending)
         log.info(
             "Josef broker %d started (cluster id %s), %d partition(s) in %s",
@@ -199,6 +204,10 @@ class KafkaBroker:
     async def _checkpoint_start_offsets(self) -> None:
         assert self.services is not None
         await asyncio.to_thread(self.services.log_manager.checkpoint_log_start_offsets)
+
+    async def _checkpoint_high_watermarks(self) -> None:
+        assert self.services is not None
+        await asyncio.to_thread(self.services.log_manager.checkpoint_high_watermarks)
 
     async def _delete_pending(self) -> None:
         assert self.services is not None

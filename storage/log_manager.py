@@ -40,6 +40,7 @@ META_PROPERTIES: Final = "meta.properties"
 CLEAN_SHUTDOWN_MARKER: Final = ".kafka_cleanshutdown"
 RECOVERY_POINT_CHECKPOINT: Final = "recovery-point-offset-checkpoint"
 LOG_START_OFFSET_CHECKPOINT: Final = "log-start-offset-checkpoint"
+HIGH_WATERMARK_CHECKPOINT: Final = "replication-offset-checkpoint"
 DELETE_DIR_SUFFIX: Final = "-delete"
 _DELETE_DIR = re.compile(r"^(.+)-(\d+)\.([0-9a-f]{32})-delete$")
 
@@ -136,6 +137,7 @@ class LogManager:
             clean = marker.exists()
             recovery_points = self._read_checkpoint(log_dir / RECOVERY_POINT_CHECKPOINT)
             start_offsets = self._read_checkpoint(log_dir / LOG_START_OFFSET_CHECKPOINT)
+            high_watermarks = self._read_checkpoint(log_dir / HIGH_WATERMARK_CHECKPOINT)
             jobs: list[_LoadJob] = []
             for child in sorted(log_dir.iterdir()):
                 if not child.is_dir():
@@ -147,14 +149,22 @@ class LogManager:
                 if tp is not None:
                     jobs.append(
                         _LoadJob(
-                            tp, child, configs.get(tp[0], self.defaults),
-                            start_offsets.get(tp, 0), recovery_points.get(tp, 0), clean,
+                            tp,
+                            child,
+                            configs.get(tp[0], self.defaults),
+                            start_offsets.get(tp, 0),
+                            recovery_points.get(tp, 0),
+                            clean,
                         )
                     )
             with ThreadPoolExecutor(self.recovery_threads) as pool:
                 loaded = list(pool.map(self._load_one, jobs))
             with self._lock:
                 for tp, log in loaded:
+                    hw = high_watermarks.get(tp)
+                    if hw is not None:
+                        # The replica manager moves it on from here (a leader: to the LEO).
+                        log.update_high_watermark(min(hw, log.log_end_offset))
                     if tp in self._logs:
                         raise KafkaError(
                             f"duplicate log directories for {tp[0]}-{tp[1]}",
@@ -324,6 +334,10 @@ class LogManager:
     def checkpoint_recovery_points(self) -> None:
         self._write_checkpoints(RECOVERY_POINT_CHECKPOINT, lambda log: log.recovery_point)
 
+    def checkpoint_high_watermarks(self) -> None:
+        """``replication-offset-checkpoint``: the high watermark of every partition."""
+        self._write_checkpoints(HIGH_WATERMARK_CHECKPOINT, lambda log: log.high_watermark)
+
     def checkpoint_log_start_offsets(self) -> None:
         self._write_checkpoints(LOG_START_OFFSET_CHECKPOINT, lambda log: log.log_start_offset)
 
@@ -366,6 +380,7 @@ class LogManager:
             log.flush()
         self.checkpoint_recovery_points()
         self.checkpoint_log_start_offsets()
+        self.checkpoint_high_watermarks()
         for log in logs:
             log.close()
         for log_dir in self.log_dirs:

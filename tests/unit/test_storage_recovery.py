@@ -44,8 +44,11 @@ def fill(log: Log, count: int, seed: int = 0) -> list[tuple[int, int]]:
 
 def scan(path: Path) -> list[tuple[int, int, int]]:
     data = path.read_bytes()
-    return [(pos, h.base_offset, h.last_offset) for pos, h in iter_headers(data)
-            if crc_is_valid(data, pos, h)]
+    return [
+        (pos, h.base_offset, h.last_offset)
+        for pos, h in iter_headers(data)
+        if crc_is_valid(data, pos, h)
+    ]
 
 
 # -- indexes ----------------------------------------------------------------------------
@@ -210,9 +213,7 @@ def test_swap_and_deleted_leftovers(tmp_path: Path) -> None:
     cut=st.floats(0, 1),
     mode=st.sampled_from(["truncate", "corrupt", "garbage"]),
 )
-def test_segment_recovery_property(
-    sizes: list[tuple[int, int]], cut: float, mode: str
-) -> None:
+def test_segment_recovery_property(sizes: list[tuple[int, int]], cut: float, mode: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         seg = LogSegment(d, 0, index_interval_bytes=128, max_index_size=4096, created_ms=T0)
@@ -236,13 +237,23 @@ def test_segment_recovery_property(
         valid_end = 0
         next_off = 0
         for pos, h in iter_headers_tolerant(bytes(raw)):
-            if (pos != valid_end or h.base_offset < next_off or h.last_offset > 0x7FFFFFFF
-                    or not crc_is_valid(raw, pos, h)):
+            if (
+                pos != valid_end
+                or h.base_offset < next_off
+                or h.last_offset > 0x7FFFFFFF
+                or not crc_is_valid(raw, pos, h)
+            ):
                 break
             valid_end = pos + h.size
             next_off = h.next_offset
-        seg2 = LogSegment(d, 0, index_interval_bytes=128, max_index_size=4096, created_ms=T0,
-                          preallocate_indexes=False)
+        seg2 = LogSegment(
+            d,
+            0,
+            index_interval_bytes=128,
+            max_index_size=4096,
+            created_ms=T0,
+            preallocate_indexes=False,
+        )
         truncated = seg2.recover()
         assert seg2.size == valid_end and truncated == len(raw) - valid_end
         assert seg2.read_next_offset() == next_off
@@ -322,3 +333,20 @@ def test_log_manager_cleanup(tmp_path: Path) -> None:
     assert lg.log_start_offset == lg.log_end_offset
     mgr.checkpoint_log_start_offsets()
     assert f"x 0 {lg.log_start_offset}" in (tmp_path / "log-start-offset-checkpoint").read_text()
+
+
+def test_high_watermark_checkpoint(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    mgr = LogManager([tmp_path], CFG, clock)
+    mgr.load()
+    lg = mgr.get_or_create_log("hw", 0, None, CFG)
+    fill(lg, 30)
+    lg.update_high_watermark(17)
+    mgr.checkpoint_high_watermarks()
+    assert "hw 0 17" in (tmp_path / "replication-offset-checkpoint").read_text()
+    mgr.shutdown()
+    again = LogManager([tmp_path], CFG, clock)
+    again.load()
+    restored = again.get_log("hw", 0)
+    assert restored is not None and restored.high_watermark == 17
+    again.shutdown()
