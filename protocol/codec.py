@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import typing
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -65,9 +66,11 @@ def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> Any
     schema = request_schema(api_key, version)
     try:
         entity, _size = _reader(schema)(frame, offset)
-        return entity
     except Exception:  # kio raises assorted errors on malformed input
         pass
+    else:
+        _check_non_nullable(schema, entity)
+        return entity
     # Slow path: Kafka ignores unknown tagged fields, which kio's reader rejects;
     # read the top level field by field and skip them.
     try:
@@ -76,7 +79,48 @@ def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> Any
         raise
     except Exception as exc:
         raise ProtocolViolation(f"malformed {schema.__name__} v{version}: {exc!r}") from exc
+    _check_non_nullable(schema, entity)
     return entity
+
+
+# (field name, nested entity class or None) for every field that may not be null.
+_NonNullable = list[tuple[str, "type[Any] | None"]]
+_non_nullable: dict[type[Any], _NonNullable] = {}
+
+
+def _non_nullable_fields(cls: type[Any]) -> _NonNullable:
+    found = _non_nullable.get(cls)
+    if found is not None:
+        return found
+    hints = typing.get_type_hints(cls)
+    found = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        args = typing.get_args(tp)
+        if type(None) in args:
+            continue  # nullable
+        nested: type[Any] | None = None
+        candidate = args[0] if typing.get_origin(tp) is tuple and args else tp
+        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+            nested = candidate
+        found.append((f.name, nested))
+    _non_nullable[cls] = found
+    return found
+
+
+def _check_non_nullable(cls: type[Any], entity: Any) -> None:
+    """Kafka refuses a non-nullable field sent as null (kio's reader lets legacy arrays
+    with length -1 through as None); handlers may rely on non-null values."""
+    for name, nested in _non_nullable_fields(cls):
+        value = getattr(entity, name)
+        if value is None:
+            raise ProtocolViolation(f"non-nullable field {name} of {cls.__name__} is null")
+        if nested is not None:
+            if isinstance(value, tuple):
+                for item in value:
+                    _check_non_nullable(nested, item)
+            else:
+                _check_non_nullable(nested, value)
 
 
 def _read_tolerant(schema: type[Any], frame: bytes, offset: int) -> tuple[Any, int]:
