@@ -447,6 +447,34 @@ def encode_batch(
     return bytes(out)
 
 
+def reencode_batch(
+    header: RecordBatchHeader,
+    records: Sequence[Record],
+    *,
+    compression: int | None = None,
+    base_timestamp: int | None = None,
+) -> bytes:
+    """Encode ``records`` (decoded from the batch ``header`` describes) as that batch again:
+    same base offset, last offset delta, producer fields, flags and leader epoch; the codec
+    is the batch's own unless ``compression`` is given (the cleaner and compression.type
+    conversion both rewrite batches this way)."""
+    base = header.base_offset
+    return encode_batch(
+        [NewRecord(r.key, r.value, r.headers, r.timestamp, r.offset - base) for r in records],
+        base_offset=base,
+        compression=header.compression if compression is None else compression,
+        timestamp_type=header.timestamp_type,
+        producer_id=header.producer_id,
+        producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence,
+        is_transactional=header.is_transactional,
+        is_control=header.is_control,
+        partition_leader_epoch=header.partition_leader_epoch,
+        base_timestamp=base_timestamp,
+        last_offset_delta=header.last_offset_delta,
+    )
+
+
 def encode_control_batch(
     *,
     commit: bool,

@@ -21,7 +21,7 @@ from protocol.record_batch import (
     compute_crc,
     read_header,
 )
-from protocol.records import NewRecord, batch_keys, decode_batch, encode_batch
+from protocol.records import batch_keys, decode_batch, reencode_batch
 from storage.log_config import LogConfig
 
 
@@ -119,7 +119,12 @@ def validate_produce_records(
 
 #: compression.type values → codec ids ("producer" keeps the producer's codec).
 TARGET_CODECS: dict[str, int] = {
-    "uncompressed": 0, "none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4,
+    "uncompressed": 0,
+    "none": 0,
+    "gzip": 1,
+    "snappy": 2,
+    "lz4": 3,
+    "zstd": 4,
 }
 
 
@@ -152,19 +157,8 @@ def recompress_if_needed(
             _, records = decode_batch(data, pos)
         except CorruptRecordError as exc:
             raise RecordValidationError(str(exc), ErrorCode.corrupt_message) from exc
-        base = header.base_offset
-        batch = encode_batch(
-            [NewRecord(r.key, r.value, r.headers, r.timestamp, r.offset - base) for r in records],
-            base_offset=base,
-            compression=target,
-            timestamp_type=header.timestamp_type,
-            producer_id=header.producer_id,
-            producer_epoch=header.producer_epoch,
-            base_sequence=header.base_sequence,
-            is_transactional=header.is_transactional,
-            partition_leader_epoch=header.partition_leader_epoch,
-            base_timestamp=header.base_timestamp,
-            last_offset_delta=header.last_offset_delta,
+        batch = reencode_batch(
+            header, records, compression=target, base_timestamp=header.base_timestamp
         )
         if len(batch) > config.max_message_bytes:
             raise RecordValidationError(

@@ -48,7 +48,13 @@ from protocol.record_batch import (
     fix_crc,
     read_header,
 )
-from protocol.records import NewRecord, Record, decode_batch, encode_batch, read_control_type
+from protocol.records import (
+    Record,
+    decode_batch,
+    encode_batch,
+    read_control_type,
+    reencode_batch,
+)
 from storage.cleaner.offset_map import OffsetMap
 from storage.cleaner.transactions import CleanedTransactionMetadata
 from storage.clock import Clock
@@ -268,7 +274,8 @@ class Cleaner:
         all_segments = log.segments()
         next_offsets = [s.base_offset for s in all_segments[1:]] + [log.log_end_offset]
         candidates = [
-            (s, nxt) for s, nxt in zip(all_segments[:-1], next_offsets, strict=False)
+            (s, nxt)
+            for s, nxt in zip(all_segments[:-1], next_offsets, strict=False)
             if s.base_offset < end_offset
         ]
         ctx = _PassContext(
@@ -425,9 +432,7 @@ class Cleaner:
 
 def remove_cleaned_leftovers(log: Log, base: int) -> None:
     for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX):
-        (log.directory / (segment_file_name(base, suffix) + CLEANED_SUFFIX)).unlink(
-            missing_ok=True
-        )
+        (log.directory / (segment_file_name(base, suffix) + CLEANED_SUFFIX)).unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------- batch filter
@@ -519,26 +524,7 @@ def _should_retain_record(header: RecordBatchHeader, record: Record, ctx: _PassC
 def _rebuild(header: RecordBatchHeader, retained: list[Record], horizon_ms: int | None) -> bytes:
     """Re-encode the retained records as the original batch would have been (same base
     offset, last offset delta, producer fields, flags and codec)."""
-    base = header.base_offset
-    records = [
-        NewRecord(r.key, r.value, r.headers, r.timestamp, r.offset - base) for r in retained
-    ]
-    batch = bytearray(
-        encode_batch(
-            records,
-            base_offset=base,
-            compression=header.compression,
-            timestamp_type=header.timestamp_type,
-            producer_id=header.producer_id,
-            producer_epoch=header.producer_epoch,
-            base_sequence=header.base_sequence,
-            is_transactional=header.is_transactional,
-            is_control=header.is_control,
-            partition_leader_epoch=header.partition_leader_epoch,
-            base_timestamp=horizon_ms,
-            last_offset_delta=header.last_offset_delta,
-        )
-    )
+    batch = bytearray(reencode_batch(header, retained, base_timestamp=horizon_ms))
     if horizon_ms is not None:
         (attributes,) = _ATTRIBUTES.unpack_from(batch, 21)
         _ATTRIBUTES.pack_into(batch, 21, attributes | DELETE_HORIZON_FLAG)
