@@ -124,7 +124,15 @@ class ReplicaManager:
             validated = validate_produce_records(data, config, self.clock.milliseconds())
             # compression.type != producer: batches in another codec are re-encoded.
             payload = recompress_if_needed(data, validated, config)
-            info = plog.append_as_leader(bytearray(payload), partition.leader_epoch)
+            # The validator's headers describe the payload unless it was re-encoded.
+            headers = (
+                list(zip(validated.positions, validated.headers, strict=True))
+                if payload is data
+                else None
+            )
+            info = plog.append_as_leader(
+                bytearray(payload), partition.leader_epoch, headers=headers
+            )
         except RecordValidationError as exc:
             log.info("rejected produce to %s: %s", partition.name, exc)
             return ProduceResult(exc.error_code, message=str(exc))

@@ -67,6 +67,7 @@ _Predicate = Callable[[LogSegment, "LogSegment | None"], bool]
 class SegmentsChangedError(Exception):
     """The segments a cleaned segment was to replace are no longer all in the log."""
 
+
 PARTITION_METADATA_FILE: Final = "partition.metadata"
 LEADER_EPOCH_CHECKPOINT: Final = "leader-epoch-checkpoint"
 
@@ -286,15 +287,19 @@ class Log:
         *,
         from_client: bool = True,
         coordinator_epoch: int | None = None,
+        headers: list[tuple[int, RecordBatchHeader]] | None = None,
     ) -> LogAppendInfo:
         """Assign offsets to the (already validated) batches and append them in one write.
 
+        ``headers`` are the (position, header) pairs of ``batches`` when the caller has
+        already parsed them (produce validation does), so they are not read twice.
         Raises KafkaError from producer-state validation (nothing is appended then).
         A retried batch of an idempotent producer returns the original offsets with
         ``duplicate=True`` and appends nothing.
         """
         with self._lock:
-            headers = list(iter_headers(batches))
+            if headers is None:
+                headers = list(iter_headers(batches))
             if not headers:
                 raise KafkaError("no record batches to append", ErrorCode.invalid_record)
             ps = self.producer_state
@@ -313,8 +318,15 @@ class Log:
                     )
                     if dup is not None:
                         return LogAppendInfo(
-                            dup.first_offset, dup.last_offset, dup.timestamp, dup.last_offset,
-                            -1, self.log_start_offset, 0, 0, duplicate=True,
+                            dup.first_offset,
+                            dup.last_offset,
+                            dup.timestamp,
+                            dup.last_offset,
+                            -1,
+                            self.log_start_offset,
+                            0,
+                            0,
+                            duplicate=True,
                         )
             now = self.clock.milliseconds()
             append_time = now if self.config.log_append_time else -1
@@ -353,8 +365,16 @@ class Log:
                 or now - self._last_flush_ms >= self.config.flush_ms
             )
             return LogAppendInfo(
-                first_offset, last_offset, max_ts, offset_of_max_ts, append_time,
-                self.log_start_offset, records, len(batches), False, needs_flush,
+                first_offset,
+                last_offset,
+                max_ts,
+                offset_of_max_ts,
+                append_time,
+                self.log_start_offset,
+                records,
+                len(batches),
+                False,
+                needs_flush,
             )
 
     def _update_producer_state(
@@ -363,7 +383,10 @@ class Log:
         header = read_header(batches, pos)
         control_type = read_control_type(batches, pos) if header.is_control else None
         completed = self.producer_state.update(
-            header, header.base_offset, header.last_offset, now,
+            header,
+            header.base_offset,
+            header.last_offset,
+            now,
             control_type=control_type,
             coordinator_epoch=-1 if coordinator_epoch is None else coordinator_epoch,
         )
@@ -412,8 +435,14 @@ class Log:
                     self.leader_epoch_cache.assign(epoch, header.base_offset)
             self.producer_state.update_map_end_offset(expected)
             return LogAppendInfo(
-                first, expected - 1, max_ts, offset_of_max_ts, -1, self.log_start_offset,
-                records, len(batches),
+                first,
+                expected - 1,
+                max_ts,
+                offset_of_max_ts,
+                -1,
+                self.log_start_offset,
+                records,
+                len(batches),
                 needs_flush=expected - self.recovery_point >= self.config.flush_messages,
             )
 
@@ -531,7 +560,8 @@ class Log:
                 epoch = header.partition_leader_epoch
                 if header.timestamp_type == TimestampType.LOG_APPEND_TIME:
                     return TimestampAndOffset(
-                        header.max_timestamp, max(header.base_offset, self.log_start_offset),
+                        header.max_timestamp,
+                        max(header.base_offset, self.log_start_offset),
                         epoch,
                     )
                 data = segment.read_bytes(pos, header.size)
@@ -589,8 +619,9 @@ class Log:
         ``delete_pending`` after file.delete.delay.ms. Returns segments deleted."""
         now = self.clock.milliseconds() if now_ms is None else now_ms
         with self._lock:
-            deleted = self._delete_segments(lambda seg, nxt: nxt is not None
-                                            and nxt.base_offset <= self.log_start_offset, now)
+            deleted = self._delete_segments(
+                lambda seg, nxt: nxt is not None and nxt.base_offset <= self.log_start_offset, now
+            )
             if self.config.delete:
                 if self.config.retention_bytes >= 0:
                     diff = self.size_in_bytes - self.config.retention_bytes
@@ -726,8 +757,8 @@ class Log:
         """fsync the segments holding offsets below ``up_to_offset`` (default: LEO) and
         advance the recovery point. Blocking; safe against concurrent appends/rolls."""
         with self._lock:
-            target = self._next_offset if up_to_offset is None else min(
-                up_to_offset, self._next_offset
+            target = (
+                self._next_offset if up_to_offset is None else min(up_to_offset, self._next_offset)
             )
             if target <= self.recovery_point:
                 return
