@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from protocol.headers import response_header
+from protocol.primitives import encode_uvarint
 
 _I16: Final = struct.Struct(">h")
 _I32: Final = struct.Struct(">i")
@@ -48,15 +49,6 @@ class TopicResponse:
     partitions: Sequence[PartitionResponse]
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def encode_fetch_response(
     version: int,
     correlation_id: int,
@@ -77,7 +69,7 @@ def encode_fetch_response(
         head += _TOP.pack(throttle_time_ms, error_code, session_id)
     else:
         head += _I32.pack(throttle_time_ms)
-    head += _uvarint(len(topics) + 1) if flexible else _I32.pack(len(topics))
+    head += encode_uvarint(len(topics) + 1) if flexible else _I32.pack(len(topics))
     cur = head
     size = 0
     for t in topics:
@@ -85,9 +77,9 @@ def encode_fetch_response(
             cur += t.topic_id.bytes
         else:
             name = (t.topic or "").encode()
-            cur += _uvarint(len(name) + 1) if flexible else _I16.pack(len(name))
+            cur += encode_uvarint(len(name) + 1) if flexible else _I16.pack(len(name))
             cur += name
-        cur += _uvarint(len(t.partitions) + 1) if flexible else _I32.pack(len(t.partitions))
+        cur += encode_uvarint(len(t.partitions) + 1) if flexible else _I32.pack(len(t.partitions))
         for p in t.partitions:
             cur += _PARTITION_HEAD.pack(
                 p.partition_index, p.error_code, p.high_watermark, p.last_stable_offset
@@ -98,7 +90,7 @@ def encode_fetch_response(
             if aborted is None:
                 cur += b"\x00" if flexible else b"\xff\xff\xff\xff"
             else:
-                cur += _uvarint(len(aborted) + 1) if flexible else _I32.pack(len(aborted))
+                cur += encode_uvarint(len(aborted) + 1) if flexible else _I32.pack(len(aborted))
                 for producer_id, first_offset in aborted:
                     cur += _ABORTED.pack(producer_id, first_offset)
                     if flexible:
@@ -110,7 +102,7 @@ def encode_fetch_response(
                 cur += b"\x00" if flexible else b"\xff\xff\xff\xff"
             else:
                 n = len(records)
-                cur += _uvarint(n + 1) if flexible else _I32.pack(n)
+                cur += encode_uvarint(n + 1) if flexible else _I32.pack(n)
                 if n:
                     parts.append(cur)
                     size += len(cur)

@@ -36,134 +36,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from protocol.primitives import PrimitiveReader, PrimitiveWriter
+
 Partitions = Mapping[uuid.UUID, frozenset[int]]
 
 _I16 = struct.Struct(">h")
-_I32 = struct.Struct(">i")
-_I8 = struct.Struct(">b")
 
 
 class RecordDecodeError(ValueError):
     """The bytes are not a consumer-group record of a known schema."""
 
 
-# --------------------------------------------------------------------------- wire helpers
+def _writer(flexible: bool = False) -> PrimitiveWriter:
+    return PrimitiveWriter(flexible, error=RecordDecodeError)
 
 
-class _Writer:
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def i8(self, v: int) -> None:
-        self.parts.append(_I8.pack(v))
-
-    def i16(self, v: int) -> None:
-        self.parts.append(_I16.pack(v))
-
-    def i32(self, v: int) -> None:
-        self.parts.append(_I32.pack(v))
-
-    def uvarint(self, v: int) -> None:
-        out = bytearray()
-        while v >= 0x80:
-            out.append((v & 0x7F) | 0x80)
-            v >>= 7
-        out.append(v)
-        self.parts.append(bytes(out))
-
-    def string(self, s: str) -> None:
-        """Non-flexible STRING (keys)."""
-        b = s.encode()
-        self.i16(len(b))
-        self.parts.append(b)
-
-    def compact_string(self, s: str | None) -> None:
-        if s is None:
-            self.uvarint(0)
-            return
-        b = s.encode()
-        self.uvarint(len(b) + 1)
-        self.parts.append(b)
-
-    def uuid(self, u: uuid.UUID) -> None:
-        self.parts.append(u.bytes)
-
-    def array_len(self, n: int) -> None:
-        self.uvarint(n + 1)
-
-    def no_tags(self) -> None:
-        self.uvarint(0)
-
-    def bytes(self) -> bytes:
-        return b"".join(self.parts)
+def _reader(data: bytes, flexible: bool = False) -> PrimitiveReader:
+    return PrimitiveReader(data, flexible=flexible, error=RecordDecodeError)
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def _take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise RecordDecodeError("truncated record")
-        b = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return b
-
-    def i8(self) -> int:
-        return int(_I8.unpack(self._take(1))[0])
-
-    def i16(self) -> int:
-        return int(_I16.unpack(self._take(2))[0])
-
-    def i32(self) -> int:
-        return int(_I32.unpack(self._take(4))[0])
-
-    def uvarint(self) -> int:
-        shift = result = 0
-        while True:
-            b = self._take(1)[0]
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
-            shift += 7
-            if shift > 63:
-                raise RecordDecodeError("varint too long")
-
-    def string(self) -> str:
-        n = self.i16()
-        if n < 0:
-            raise RecordDecodeError("null key string")
-        return self._take(n).decode()
-
-    def compact_string(self) -> str | None:
-        n = self.uvarint()
-        return None if n == 0 else self._take(n - 1).decode()
-
-    def compact_str(self) -> str:
-        s = self.compact_string()
-        if s is None:
-            raise RecordDecodeError("null in a non-nullable string")
-        return s
-
-    def uuid(self) -> uuid.UUID:
-        return uuid.UUID(bytes=self._take(16))
-
-    def array_len(self) -> int:
-        n = self.uvarint()
-        if n == 0:
-            raise RecordDecodeError("null in a non-nullable array")
-        return n - 1
-
-    def skip_tags(self) -> dict[int, bytes]:
-        tags: dict[int, bytes] = {}
-        for _ in range(self.uvarint()):
-            tag = self.uvarint()
-            tags[tag] = self._take(self.uvarint())
-        return tags
-
-
-def _write_partitions(w: _Writer, partitions: Partitions) -> None:
+def _write_partitions(w: PrimitiveWriter, partitions: Partitions) -> None:
     items = sorted(partitions.items())
     w.array_len(len(items))
     for topic_id, parts in items:
@@ -171,15 +63,15 @@ def _write_partitions(w: _Writer, partitions: Partitions) -> None:
         w.array_len(len(parts))
         for p in sorted(parts):
             w.i32(p)
-        w.no_tags()
+        w.tags()
 
 
-def _read_partitions(r: _Reader) -> dict[uuid.UUID, frozenset[int]]:
+def _read_partitions(r: PrimitiveReader) -> dict[uuid.UUID, frozenset[int]]:
     out: dict[uuid.UUID, frozenset[int]] = {}
     for _ in range(r.array_len()):
         topic_id = r.uuid()
         parts = frozenset(r.i32() for _ in range(r.array_len()))
-        r.skip_tags()
+        r.read_tags()
         if parts:
             out[topic_id] = out.get(topic_id, frozenset()) | parts
     return out
@@ -330,7 +222,7 @@ class ConsumerGroupRecord:
 
 
 def encode_key(key: RecordKey) -> bytes:
-    w = _Writer()
+    w = _writer()
     w.i16(key.VERSION)
     w.string(key.group_id)
     if isinstance(
@@ -340,11 +232,11 @@ def encode_key(key: RecordKey) -> bytes:
         | ConsumerGroupCurrentMemberAssignmentKey,
     ):
         w.string(key.member_id)
-    return w.bytes()
+    return w.getvalue()
 
 
 def encode_value(value: RecordValue) -> bytes:
-    w = _Writer()
+    w = _writer(flexible=True)
     w.i16(0)
     if isinstance(value, ConsumerGroupMetadataValue):
         w.i32(value.epoch)
@@ -352,27 +244,27 @@ def encode_value(value: RecordValue) -> bytes:
         w.array_len(len(value.topics))
         for t in value.topics:
             w.uuid(t.topic_id)
-            w.compact_string(t.topic_name)
+            w.string(t.topic_name)
             w.i32(t.num_partitions)
             w.array_len(0)  # PartitionMetadata (racks): unused since Kafka 4.0
-            w.no_tags()
+            w.tags()
     elif isinstance(value, ConsumerGroupMemberMetadataValue):
-        w.compact_string(value.instance_id)
-        w.compact_string(value.rack_id)
-        w.compact_string(value.client_id)
-        w.compact_string(value.client_host)
+        w.string(value.instance_id)
+        w.string(value.rack_id)
+        w.string(value.client_id)
+        w.string(value.client_host)
         w.array_len(len(value.subscribed_topic_names))
         for name in value.subscribed_topic_names:
-            w.compact_string(name)
-        w.compact_string(value.subscribed_topic_regex)
+            w.string(name)
+        w.string(value.subscribed_topic_regex)
         w.i32(value.rebalance_timeout_ms)
-        w.compact_string(value.server_assignor)
+        w.string(value.server_assignor)
         if value.classic_member_metadata is not None:
             w.uvarint(1)
             w.uvarint(0)
             w.uvarint(len(value.classic_member_metadata))
-            w.parts.append(value.classic_member_metadata)
-            return w.bytes()
+            w.buf += value.classic_member_metadata
+            return w.getvalue()
     elif isinstance(value, ConsumerGroupTargetAssignmentMetadataValue):
         w.i32(value.assignment_epoch)
     elif isinstance(value, ConsumerGroupTargetAssignmentMemberValue):
@@ -383,8 +275,8 @@ def encode_value(value: RecordValue) -> bytes:
         w.i8(value.state)
         _write_partitions(w, value.assigned_partitions)
         _write_partitions(w, value.partitions_pending_revocation)
-    w.no_tags()
-    return w.bytes()
+    w.tags()
+    return w.getvalue()
 
 
 def key_version(key: bytes) -> int:
@@ -394,7 +286,7 @@ def key_version(key: bytes) -> int:
 
 
 def decode_key(data: bytes) -> RecordKey:
-    r = _Reader(data)
+    r = _reader(data)
     version = r.i16()
     group_id = r.string()
     if version == 3:
@@ -413,7 +305,7 @@ def decode_key(data: bytes) -> RecordKey:
 
 
 def decode_value(key: RecordKey, data: bytes) -> RecordValue:
-    r = _Reader(data)
+    r = _reader(data, flexible=True)
     version = r.i16()
     if version < 0:
         raise RecordDecodeError(f"bad value version {version}")
@@ -425,26 +317,26 @@ def decode_value(key: RecordKey, data: bytes) -> RecordValue:
         topics: list[TopicMetadata] = []
         for _ in range(r.array_len()):
             topic_id = r.uuid()
-            name = r.compact_str()
+            name = r.string()
             num_partitions = r.i32()
             for _ in range(r.array_len()):
                 r.i32()
                 for _ in range(r.array_len()):
-                    r.compact_string()
-                r.skip_tags()
-            r.skip_tags()
+                    r.nullable_string()
+                r.read_tags()
+            r.read_tags()
             topics.append(TopicMetadata(topic_id, name, num_partitions))
         return ConsumerGroupPartitionMetadataValue(tuple(topics))
     if isinstance(key, ConsumerGroupMemberMetadataKey):
-        instance_id = r.compact_string()
-        rack_id = r.compact_string()
-        client_id = r.compact_str()
-        client_host = r.compact_str()
-        names = tuple(r.compact_str() for _ in range(r.array_len()))
-        regex = r.compact_string()
+        instance_id = r.nullable_string()
+        rack_id = r.nullable_string()
+        client_id = r.string()
+        client_host = r.string()
+        names = tuple(r.string() for _ in range(r.array_len()))
+        regex = r.nullable_string()
         rebalance_timeout_ms = r.i32()
-        assignor = r.compact_string()
-        tags = r.skip_tags()
+        assignor = r.nullable_string()
+        tags = r.read_tags()
         return ConsumerGroupMemberMetadataValue(
             instance_id=instance_id,
             rack_id=rack_id,

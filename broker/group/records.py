@@ -30,14 +30,14 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
+from protocol.primitives import PrimitiveReader, PrimitiveWriter
+
 OFFSET_COMMIT_KEY_VERSION: Final = 1
 GROUP_METADATA_KEY_VERSION: Final = 2
 OFFSET_COMMIT_VALUE_VERSION: Final = 3
 GROUP_METADATA_VALUE_VERSION: Final = 3
 
 _I16: Final = struct.Struct(">h")
-_I32: Final = struct.Struct(">i")
-_I64: Final = struct.Struct(">q")
 
 
 class RecordFormatError(ValueError):
@@ -104,149 +104,19 @@ class GroupMetadataValue:
     members: tuple[MemberMetadataValue, ...] = field(default_factory=tuple)
 
 
-# --------------------------------------------------------------------------- writer
+def _writer(flexible: bool = False) -> PrimitiveWriter:
+    return PrimitiveWriter(flexible, error=RecordFormatError)
 
 
-class _Writer:
-    __slots__ = ("buf", "flexible")
-
-    def __init__(self, flexible: bool = False) -> None:
-        self.buf = bytearray()
-        self.flexible = flexible
-
-    def i16(self, v: int) -> None:
-        self.buf += _I16.pack(v)
-
-    def i32(self, v: int) -> None:
-        self.buf += _I32.pack(v)
-
-    def i64(self, v: int) -> None:
-        self.buf += _I64.pack(v)
-
-    def uvarint(self, v: int) -> None:
-        while v >= 0x80:
-            self.buf.append((v & 0x7F) | 0x80)
-            v >>= 7
-        self.buf.append(v)
-
-    def string(self, s: str | None) -> None:
-        if s is None:
-            if self.flexible:
-                self.uvarint(0)
-            else:
-                self.i16(-1)
-            return
-        data = s.encode()
-        if self.flexible:
-            self.uvarint(len(data) + 1)
-        else:
-            if len(data) > 0x7FFF:
-                raise RecordFormatError(f"string of {len(data)} bytes is too long")
-            self.i16(len(data))
-        self.buf += data
-
-    def bytes_(self, b: bytes) -> None:
-        if self.flexible:
-            self.uvarint(len(b) + 1)
-        else:
-            self.i32(len(b))
-        self.buf += b
-
-    def array_len(self, n: int) -> None:
-        if self.flexible:
-            self.uvarint(n + 1)
-        else:
-            self.i32(n)
-
-    def tags(self) -> None:
-        if self.flexible:
-            self.uvarint(0)
-
-
-# --------------------------------------------------------------------------- reader
-
-
-class _Reader:
-    __slots__ = ("data", "flexible", "pos")
-
-    def __init__(self, data: bytes, pos: int = 0, flexible: bool = False) -> None:
-        self.data = data
-        self.pos = pos
-        self.flexible = flexible
-
-    def _take(self, n: int) -> bytes:
-        end = self.pos + n
-        if n < 0 or end > len(self.data):
-            raise RecordFormatError(f"truncated record at byte {self.pos} (needs {n})")
-        out = self.data[self.pos : end]
-        self.pos = end
-        return out
-
-    def i16(self) -> int:
-        return int(_I16.unpack(self._take(2))[0])
-
-    def i32(self) -> int:
-        return int(_I32.unpack(self._take(4))[0])
-
-    def i64(self) -> int:
-        return int(_I64.unpack(self._take(8))[0])
-
-    def uvarint(self) -> int:
-        shift = 0
-        value = 0
-        while True:
-            b = self._take(1)[0]
-            value |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return value
-            shift += 7
-            if shift > 35:
-                raise RecordFormatError("varint too long")
-
-    def nullable_string(self) -> str | None:
-        n = self.uvarint() - 1 if self.flexible else self.i16()
-        if n < 0:
-            return None
-        try:
-            return self._take(n).decode()
-        except UnicodeDecodeError as exc:
-            raise RecordFormatError(f"invalid UTF-8 string: {exc}") from exc
-
-    def string(self) -> str:
-        s = self.nullable_string()
-        if s is None:
-            raise RecordFormatError("null in a non-nullable string field")
-        return s
-
-    def bytes_(self) -> bytes:
-        n = self.uvarint() - 1 if self.flexible else self.i32()
-        if n < 0:
-            raise RecordFormatError("null in a non-nullable bytes field")
-        return bytes(self._take(n))
-
-    def array_len(self) -> int:
-        n = self.uvarint() - 1 if self.flexible else self.i32()
-        if n < 0:
-            raise RecordFormatError("null array")
-        return n
-
-    def skip_tags(self) -> None:
-        if not self.flexible:
-            return
-        for _ in range(self.uvarint()):
-            self.uvarint()
-            self._take(self.uvarint())
-
-    def end(self) -> None:
-        if self.pos != len(self.data):
-            raise RecordFormatError(f"{len(self.data) - self.pos} trailing byte(s) after record")
+def _reader(data: bytes, pos: int = 0, flexible: bool = False) -> PrimitiveReader:
+    return PrimitiveReader(data, pos, flexible=flexible, error=RecordFormatError)
 
 
 # --------------------------------------------------------------------------- encode
 
 
 def encode_offset_commit_key(key: OffsetCommitKey) -> bytes:
-    w = _Writer()
+    w = _writer()
     w.i16(OFFSET_COMMIT_KEY_VERSION)
     w.string(key.group)
     w.string(key.topic)
@@ -255,7 +125,7 @@ def encode_offset_commit_key(key: OffsetCommitKey) -> bytes:
 
 
 def encode_group_metadata_key(key: GroupMetadataKey) -> bytes:
-    w = _Writer()
+    w = _writer()
     w.i16(GROUP_METADATA_KEY_VERSION)
     w.string(key.group)
     return bytes(w.buf)
@@ -274,7 +144,7 @@ def encode_offset_commit_value(
 ) -> bytes:
     if not 0 <= version <= 4:
         raise RecordFormatError(f"unknown OffsetCommitValue version {version}")
-    w = _Writer(flexible=version >= 4)
+    w = _writer(flexible=version >= 4)
     w.i16(version)
     w.i64(value.offset)
     if version >= 3:
@@ -292,7 +162,7 @@ def encode_group_metadata_value(
 ) -> bytes:
     if not 0 <= version <= 4:
         raise RecordFormatError(f"unknown GroupMetadataValue version {version}")
-    w = _Writer(flexible=version >= 4)
+    w = _writer(flexible=version >= 4)
     w.i16(version)
     w.string(value.protocol_type)
     w.i32(value.generation)
@@ -321,7 +191,7 @@ def encode_group_metadata_value(
 
 
 def decode_key(data: bytes) -> RecordKey:
-    r = _Reader(bytes(data))
+    r = _reader(bytes(data))
     version = r.i16()
     if version in (0, 1):
         key: RecordKey = OffsetCommitKey(r.string(), r.string(), r.i32())
@@ -336,7 +206,7 @@ def decode_key(data: bytes) -> RecordKey:
 
 
 def decode_offset_commit_value(data: bytes) -> OffsetCommitValue:
-    r = _Reader(bytes(data))
+    r = _reader(bytes(data))
     version = r.i16()
     if not 0 <= version <= 4:
         raise RecordFormatError(f"unknown OffsetCommitValue version {version}")
@@ -346,13 +216,13 @@ def decode_offset_commit_value(data: bytes) -> OffsetCommitValue:
     metadata = r.string()
     commit_ts = r.i64()
     expire_ts = r.i64() if version == 1 else -1
-    r.skip_tags()
+    r.read_tags()
     r.end()
     return OffsetCommitValue(offset, leader_epoch, metadata, commit_ts, expire_ts)
 
 
 def decode_group_metadata_value(data: bytes) -> GroupMetadataValue:
-    r = _Reader(bytes(data))
+    r = _reader(bytes(data))
     version = r.i16()
     if not 0 <= version <= 4:
         raise RecordFormatError(f"unknown GroupMetadataValue version {version}")
@@ -372,7 +242,7 @@ def decode_group_metadata_value(data: bytes) -> GroupMetadataValue:
         session_timeout = r.i32()
         subscription = r.bytes_()
         assignment = r.bytes_()
-        r.skip_tags()
+        r.read_tags()
         if rebalance_timeout < 0:
             rebalance_timeout = session_timeout
         members.append(
@@ -387,7 +257,7 @@ def decode_group_metadata_value(data: bytes) -> GroupMetadataValue:
                 assignment,
             )
         )
-    r.skip_tags()
+    r.read_tags()
     r.end()
     return GroupMetadataValue(protocol_type, generation, protocol, leader, state_ts, tuple(members))
 
