@@ -173,7 +173,7 @@ class KafkaConnection(asyncio.Protocol):
             self._idle_handle = self._loop.call_later(timeout, self._idle_timeout)
 
     def _idle_timeout(self) -> None:
-        if self._queue or (self._wakeup is None and self._worker and not self._worker.done()):
+        if self.busy:
             # A request is in flight (for example a long-poll fetch): not idle.
             self._reset_idle_timer()
             return

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import bisect
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -864,29 +865,25 @@ class Log:
         for p in pending:
             p.segment.delete()
 
+    def _close_and_forget_segments(self) -> None:
+        self.closed = True
+        for base in self._bases:
+            self._segments[base].close()
+        self._segments.clear()
+        self._bases.clear()
+        self._pending.clear()
+
     def delete(self) -> None:
         """Close and remove the whole partition directory. Blocking."""
-        import shutil
-
         with self._lock:
-            self.closed = True
-            for base in self._bases:
-                self._segments[base].close()
-            self._segments.clear()
-            self._bases.clear()
-            self._pending.clear()
+            self._close_and_forget_segments()
         shutil.rmtree(self.directory, ignore_errors=True)
         fsync_dir(self.directory.parent)
 
     def close_for_deletion(self, new_directory: Path) -> None:
         """Close the files without snapshots or fsync and move the directory (fast)."""
         with self._lock:
-            self.closed = True
-            for base in self._bases:
-                self._segments[base].close()
-            self._segments.clear()
-            self._bases.clear()
-            self._pending.clear()
+            self._close_and_forget_segments()
             os.replace(self.directory, new_directory)
             self.directory = new_directory
 

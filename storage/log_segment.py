@@ -305,9 +305,7 @@ class LogSegment:
         self.offset_index.sanity_check(self.size)
         self.time_index.sanity_check()
 
-    def recover(
-        self, on_batch: Callable[[int, RecordBatchHeader], None] | None = None
-    ) -> int:
+    def recover(self, on_batch: Callable[[int, RecordBatchHeader], None] | None = None) -> int:
         """Validate every batch from position 0 (size, magic, CRC32C, increasing offsets),
         rebuild both indexes and truncate the file after the last valid batch.
 
@@ -504,8 +502,9 @@ def open_segment_checked(
         index_path.unlink(missing_ok=True)
         time_path.unlink(missing_ok=True)
         needs_recovery = True
-    try:
-        segment = LogSegment(
+
+    def open_segment() -> LogSegment:
+        return LogSegment(
             directory,
             base_offset,
             index_interval_bytes=index_interval_bytes,
@@ -514,19 +513,14 @@ def open_segment_checked(
             roll_jitter_ms=roll_jitter_ms,
             preallocate_indexes=False,
         )
+
+    try:
+        segment = open_segment()
     except CorruptIndexError:
         index_path.unlink(missing_ok=True)
         time_path.unlink(missing_ok=True)
         needs_recovery = True
-        segment = LogSegment(
-            directory,
-            base_offset,
-            index_interval_bytes=index_interval_bytes,
-            max_index_size=max_index_size,
-            created_ms=created_ms,
-            roll_jitter_ms=roll_jitter_ms,
-            preallocate_indexes=False,
-        )
+        segment = open_segment()
     if not needs_recovery:
         try:
             segment.sanity_check()
