@@ -7,11 +7,17 @@ same handler code serves every version in its range.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import sys
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
 from protocol.codec import request_schema, response_schema
+
+# throttle_time of a response when no quota applies (clients pause on non-zero values).
+NO_THROTTLE: Final = datetime.timedelta(0)
+# authorized_operations when the client did not ask for them (Integer.MIN_VALUE).
+AUTHORIZED_OPERATIONS_OMITTED: Final = -(2**31)
 
 _fields: dict[type[Any], frozenset[str]] = {}
 

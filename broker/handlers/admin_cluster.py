@@ -9,14 +9,12 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.context import RequestContext
-from broker.handlers.admin_topics import ZERO
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import AUTHORIZED_OPERATIONS_OMITTED, NO_THROTTLE, ResponseBuilder
 
 DESCRIBE_CLUSTER, DESCRIBE_CLUSTER_MIN, DESCRIBE_CLUSTER_MAX = 60, 0, 1
 DESCRIBE_LOG_DIRS, DESCRIBE_LOG_DIRS_MIN, DESCRIBE_LOG_DIRS_MAX = 35, 1, 4
 
-AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 ENDPOINT_BROKER, ENDPOINT_CONTROLLER = 1, 2
 
 # AclOperation codes Kafka supports on the CLUSTER resource (AclEntry.supportedOperations):
@@ -71,7 +69,7 @@ async def _describe_cluster(services: BrokerServices, ctx: RequestContext, reque
         operations = operations_bitfield(CLUSTER_OPERATIONS)  # no authorizer: all allowed
     return rb(
         None,
-        throttle_time=ZERO,
+        throttle_time=NO_THROTTLE,
         error_code=ErrorCode.none,
         error_message=None,
         endpoint_type=ENDPOINT_BROKER,
@@ -85,7 +83,7 @@ async def _describe_cluster(services: BrokerServices, ctx: RequestContext, reque
 def _cluster_error(rb: ResponseBuilder, code: ErrorCode, message: str) -> Any:
     return rb(
         None,
-        throttle_time=ZERO,
+        throttle_time=NO_THROTTLE,
         error_code=code,
         error_message=message,
         endpoint_type=ENDPOINT_BROKER,
@@ -131,7 +129,7 @@ async def _describe_log_dirs(services: BrokerServices, ctx: RequestContext, requ
                 usable_bytes=info.usable_bytes,
             )
         )
-    return rb(None, throttle_time=ZERO, error_code=ErrorCode.none, results=tuple(results))
+    return rb(None, throttle_time=NO_THROTTLE, error_code=ErrorCode.none, results=tuple(results))
 
 
 def register(services: BrokerServices) -> None:

@@ -19,10 +19,10 @@ from kio.schema.errors import ErrorCode
 
 from broker.config import BROKER_CONFIGS, describe_broker, describe_topic
 from broker.context import RequestContext
-from broker.handlers.admin_topics import ZERO, error_of
+from broker.handlers.admin_topics import error_of
 from broker.services import BrokerServices
 from broker.topic_manager import topic_name_error
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 from storage.log_config import TOPIC_CONFIGS, ConfigDef, ConfigEntry, ConfigSource, ConfigType
 
@@ -236,7 +236,7 @@ async def _describe_configs(services: BrokerServices, ctx: RequestContext, reque
                 configs=configs,
             )
         )
-    return rb(None, throttle_time=ZERO, results=tuple(results))
+    return rb(None, throttle_time=NO_THROTTLE, results=tuple(results))
 
 
 # --- AlterConfigs and IncrementalAlterConfigs ------------------------------------------
@@ -377,7 +377,7 @@ async def _alter(
                 resource_name=resource.resource_name,
             )
         )
-    return rb(None, throttle_time=ZERO, responses=tuple(responses))
+    return rb(None, throttle_time=NO_THROTTLE, responses=tuple(responses))
 
 
 def register(services: BrokerServices) -> None:

@@ -12,10 +12,9 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.context import RequestContext
-from broker.handlers.admin_topics import ZERO
 from broker.services import BrokerServices
 from broker.topic_manager import INTERNAL_TOPICS
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
 DELETE_RECORDS, DELETE_RECORDS_MIN, DELETE_RECORDS_MAX = 21, 0, 2
@@ -76,7 +75,7 @@ async def _delete_records(services: BrokerServices, ctx: RequestContext, request
                 )
             )
         topics.append(rb("DeleteRecordsTopicResult", name=t.name, partitions=tuple(parts)))
-    return rb(None, throttle_time=ZERO, topics=tuple(topics))
+    return rb(None, throttle_time=NO_THROTTLE, topics=tuple(topics))
 
 
 def end_offset_for(
@@ -122,7 +121,7 @@ async def _offset_for_leader_epoch(
                 )
             )
         topics.append(rb("OffsetForLeaderTopicResult", topic=t.topic, partitions=tuple(parts)))
-    return rb(None, throttle_time=ZERO, topics=tuple(topics))
+    return rb(None, throttle_time=NO_THROTTLE, topics=tuple(topics))
 
 
 def register(services: BrokerServices) -> None:

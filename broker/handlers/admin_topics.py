@@ -8,7 +8,6 @@ a zero timeout with REQUEST_TIMED_OUT while the change is still in flight.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import uuid
 from collections import Counter
@@ -20,14 +19,13 @@ from broker.config import describe_topic
 from broker.context import RequestContext
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
 CREATE_TOPICS, CREATE_TOPICS_MIN, CREATE_TOPICS_MAX = 19, 2, 7
 DELETE_TOPICS, DELETE_TOPICS_MIN, DELETE_TOPICS_MAX = 20, 1, 6
 CREATE_PARTITIONS, CREATE_PARTITIONS_MIN, CREATE_PARTITIONS_MAX = 37, 0, 3
 
-ZERO = datetime.timedelta(0)
 NULL_UUID = uuid.UUID(int=0)
 
 log = logging.getLogger(__name__)
@@ -138,7 +136,7 @@ async def _delete_topics(services: BrokerServices, ctx: RequestContext, request:
         )
 
     def respond(results: list[Any]) -> Any:
-        return rb(None, throttle_time=ZERO, responses=tuple(results))
+        return rb(None, throttle_time=NO_THROTTLE, responses=tuple(results))
 
     if not services.topic_manager.delete_topic_enable:
         code = ErrorCode.invalid_request if version < 3 else ErrorCode.topic_deletion_disabled
@@ -217,7 +215,7 @@ async def _create_partitions(services: BrokerServices, ctx: RequestContext, requ
         results.append(
             rb("CreatePartitionsTopicResult", name=name, error_code=code, error_message=message)
         )
-    return rb(None, throttle_time=ZERO, results=tuple(results))
+    return rb(None, throttle_time=NO_THROTTLE, results=tuple(results))
 
 
 def register(services: BrokerServices) -> None:
@@ -238,7 +236,7 @@ def register(services: BrokerServices) -> None:
                 )
             else:
                 results.append(await _create_one(services, rb, topic, validate_only))
-        return rb(None, throttle_time=ZERO, topics=tuple(results))
+        return rb(None, throttle_time=NO_THROTTLE, topics=tuple(results))
 
     async def delete_topics(ctx: RequestContext, request: Any) -> Any:
         return await _delete_topics(services, ctx, request)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import re
 from typing import Any
 
@@ -10,12 +9,11 @@ from kio.schema.errors import ErrorCode
 
 from broker.context import RequestContext
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 API_KEY = 18
 MIN_VERSION, MAX_VERSION = 0, 4
 _SOFTWARE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$")
-_ZERO = datetime.timedelta(0)
 
 
 def register(services: BrokerServices) -> None:
@@ -36,6 +34,6 @@ def register(services: BrokerServices) -> None:
             )
             for r in services.registry.routes()
         )
-        return rb(None, error_code=error, api_keys=keys, throttle_time=_ZERO)
+        return rb(None, error_code=error, api_keys=keys, throttle_time=NO_THROTTLE)
 
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -12,12 +11,10 @@ from broker.group.consumer_group import ConsumerGroup
 from broker.group.consumer_group_records import Partitions
 from broker.handlers.consumer_group_heartbeat import consumer_protocol
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import AUTHORIZED_OPERATIONS_OMITTED, NO_THROTTLE, ResponseBuilder
 
 API_KEY = 69
 MIN_VERSION, MAX_VERSION = 0, 0
-_ZERO = datetime.timedelta(0)
-_NO_OPERATIONS = -(2**31)
 
 
 def register(services: BrokerServices) -> None:
@@ -108,9 +105,9 @@ def register(services: BrokerServices) -> None:
                     assignment_epoch=group.assignment_epoch,
                     assignor_name=group.preferred_assignor(),
                     members=members,
-                    authorized_operations=_NO_OPERATIONS,
+                    authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
                 )
             )
-        return rb(None, throttle_time=_ZERO, groups=tuple(groups))
+        return rb(None, throttle_time=NO_THROTTLE, groups=tuple(groups))
 
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)

@@ -16,11 +16,10 @@ from broker.context import RequestContext
 from broker.group.consumer_member import HeartbeatRequest, HeartbeatResponse
 from broker.group.consumer_protocol import ConsumerProtocol
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 API_KEY = 68
 MIN_VERSION, MAX_VERSION = 0, 1
-_ZERO = datetime.timedelta(0)
 
 
 def to_request(ctx: RequestContext, request: Any) -> HeartbeatRequest:
@@ -59,7 +58,7 @@ def to_response(rb: ResponseBuilder, response: HeartbeatResponse) -> Any:
         )
     return rb(
         None,
-        throttle_time=_ZERO,
+        throttle_time=NO_THROTTLE,
         error_code=response.error_code,
         error_message=response.error_message,
         member_id=response.member_id,

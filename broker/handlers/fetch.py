@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 import uuid
 from collections import OrderedDict
@@ -23,13 +22,12 @@ from broker.fetch_session import (
 )
 from broker.partition import FetchResult
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 from protocol.fetch_response import PartitionResponse, TopicResponse, encode_fetch_response
 
 API_KEY = 1
 MIN_VERSION, MAX_VERSION = 4, 16
-_ZERO = datetime.timedelta(0)
 _NULL_UUID = uuid.UUID(int=0)
 
 log = logging.getLogger(__name__)
@@ -208,7 +206,9 @@ def register(services: BrokerServices) -> None:
                     if session_id != 0 and session is None
                     else ErrorCode.invalid_fetch_session_epoch
                 )
-                return rb(None, throttle_time=_ZERO, error_code=error, session_id=0, responses=())
+                return rb(
+                    None, throttle_time=NO_THROTTLE, error_code=error, session_id=0, responses=()
+                )
             wanted = apply_incremental(session, request, version)
         deadline = clock.monotonic() + max_wait_s
         total, errors = read_all(wanted, max_bytes, isolation)

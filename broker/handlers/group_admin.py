@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -12,13 +11,11 @@ from broker.group.classic_group import ClassicGroup, GroupState
 from broker.group.coordinator import PartitionStatus
 from broker.handlers.group_coordinator import coordinator
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import AUTHORIZED_OPERATIONS_OMITTED, NO_THROTTLE, ResponseBuilder
 
 DESCRIBE_GROUPS, LIST_GROUPS, DELETE_GROUPS = 15, 16, 42
-_ZERO = datetime.timedelta(0)
 # Kafka's authorized operations of a group without an authorizer: READ, DESCRIBE, DELETE.
 _GROUP_OPERATIONS = (1 << 3) | (1 << 8) | (1 << 6)
-_NOT_REQUESTED = -(2**31)
 
 
 def register(services: BrokerServices) -> None:
@@ -26,7 +23,7 @@ def register(services: BrokerServices) -> None:
         rb = ResponseBuilder(DESCRIBE_GROUPS, ctx.api_version)
         coord = coordinator(services)
         include_ops = getattr(request, "include_authorized_operations", False)
-        ops = _GROUP_OPERATIONS if include_ops else _NOT_REQUESTED
+        ops = _GROUP_OPERATIONS if include_ops else AUTHORIZED_OPERATIONS_OMITTED
         described = []
         for group_id in request.groups:
             error = await coord.check_group(group_id) if group_id else ErrorCode.invalid_group_id
@@ -74,7 +71,7 @@ def register(services: BrokerServices) -> None:
                     authorized_operations=ops,
                 )
             )
-        return rb(None, throttle_time=_ZERO, groups=tuple(described))
+        return rb(None, throttle_time=NO_THROTTLE, groups=tuple(described))
 
     async def list_groups(ctx: RequestContext, request: Any) -> Any:
         rb = ResponseBuilder(LIST_GROUPS, ctx.api_version)
@@ -101,14 +98,14 @@ def register(services: BrokerServices) -> None:
                     group_type=group.group_type,
                 )
             )
-        return rb(None, throttle_time=_ZERO, error_code=error, groups=tuple(listed))
+        return rb(None, throttle_time=NO_THROTTLE, error_code=error, groups=tuple(listed))
 
     async def delete_groups(ctx: RequestContext, request: Any) -> Any:
         rb = ResponseBuilder(DELETE_GROUPS, ctx.api_version)
         results = await coordinator(services).delete_groups(request.groups_names)
         return rb(
             None,
-            throttle_time=_ZERO,
+            throttle_time=NO_THROTTLE,
             results=tuple(
                 rb("DeletableGroupResult", group_id=g, error_code=results[g])
                 for g in request.groups_names

@@ -11,10 +11,9 @@ from broker.context import RequestContext
 from broker.group.classic_protocol import JoinRequest, SyncRequest
 from broker.handlers.group_coordinator import coordinator
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 JOIN_GROUP, SYNC_GROUP, HEARTBEAT, LEAVE_GROUP = 11, 14, 12, 13
-_ZERO = datetime.timedelta(0)
 
 
 def _ms(value: Any) -> int:
@@ -52,7 +51,7 @@ def register(services: BrokerServices) -> None:
             protocol_name = ""
         return rb(
             None,
-            throttle_time=_ZERO,
+            throttle_time=NO_THROTTLE,
             error_code=result.error,
             generation_id=result.generation_id,
             protocol_type=result.protocol_type,
@@ -77,7 +76,7 @@ def register(services: BrokerServices) -> None:
         result = await coordinator(services).classic.sync(req)
         return rb(
             None,
-            throttle_time=_ZERO,
+            throttle_time=NO_THROTTLE,
             error_code=result.error,
             protocol_type=result.protocol_type if result.error == ErrorCode.none else None,
             protocol_name=result.protocol_name if result.error == ErrorCode.none else None,
@@ -92,7 +91,7 @@ def register(services: BrokerServices) -> None:
             request.member_id,
             getattr(request, "group_instance_id", None),
         )
-        return rb(None, throttle_time=_ZERO, error_code=error)
+        return rb(None, throttle_time=NO_THROTTLE, error_code=error)
 
     async def leave_group(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version
@@ -105,10 +104,10 @@ def register(services: BrokerServices) -> None:
         if version < 3:
             if error == ErrorCode.none and results:
                 error = results[0][2]
-            return rb(None, throttle_time=_ZERO, error_code=error)
+            return rb(None, throttle_time=NO_THROTTLE, error_code=error)
         return rb(
             None,
-            throttle_time=_ZERO,
+            throttle_time=NO_THROTTLE,
             error_code=error,
             members=tuple(
                 rb("MemberResponse", member_id=mid, group_instance_id=iid, error_code=err)

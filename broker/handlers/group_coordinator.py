@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -10,11 +9,10 @@ from kio.schema.errors import ErrorCode
 from broker.context import RequestContext
 from broker.group.coordinator import OFFSETS_TOPIC, GroupCoordinator
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 API_KEY = 10
 MIN_VERSION, MAX_VERSION = 0, 6
-_ZERO = datetime.timedelta(0)
 
 KEY_TYPE_GROUP = 0
 KEY_TYPE_TRANSACTION = 1
@@ -70,12 +68,12 @@ def register(services: BrokerServices) -> None:
                         error_message=message,
                     )
                 )
-            return rb(None, throttle_time=_ZERO, coordinators=tuple(coordinators))
+            return rb(None, throttle_time=NO_THROTTLE, coordinators=tuple(coordinators))
         key_type = request.key_type if ctx.api_version >= 1 else KEY_TYPE_GROUP
         error, message, node, host, port = await find(ctx, request.key, key_type)
         return rb(
             None,
-            throttle_time=_ZERO,
+            throttle_time=NO_THROTTLE,
             error_code=error,
             error_message=message,
             node_id=node,

@@ -11,10 +11,9 @@ from broker.context import RequestContext
 from broker.group.coordinator import OffsetAndMetadata
 from broker.handlers.group_coordinator import coordinator
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 OFFSET_COMMIT, OFFSET_FETCH, OFFSET_DELETE = 8, 9, 47
-_ZERO = datetime.timedelta(0)
 # Kafka's OffsetFetchResponse.NO_METADATA: "" for a partition without a committed offset.
 NO_METADATA = ""
 
@@ -72,7 +71,7 @@ def register(services: BrokerServices) -> None:
             )
             for t in request.topics
         )
-        return rb(None, throttle_time=_ZERO, topics=topics)
+        return rb(None, throttle_time=NO_THROTTLE, topics=topics)
 
     def _partition(
         rb: ResponseBuilder, name: str, index: int, om: OffsetAndMetadata | None, error: ErrorCode
@@ -135,7 +134,7 @@ def register(services: BrokerServices) -> None:
                         error_code=error,
                     )
                 )
-            return rb(None, throttle_time=_ZERO, groups=tuple(groups))
+            return rb(None, throttle_time=NO_THROTTLE, groups=tuple(groups))
         error, topics = await fetch_group(
             rb,
             request.group_id,
@@ -158,7 +157,7 @@ def register(services: BrokerServices) -> None:
                 )
                 for t in request.topics or ()
             )
-        return rb(None, throttle_time=_ZERO, topics=topics, error_code=error)
+        return rb(None, throttle_time=NO_THROTTLE, topics=topics, error_code=error)
 
     async def offset_delete(ctx: RequestContext, request: Any) -> Any:
         rb = ResponseBuilder(OFFSET_DELETE, ctx.api_version)
@@ -181,7 +180,7 @@ def register(services: BrokerServices) -> None:
                 )
                 for t in request.topics
             )
-        return rb(None, error_code=error, throttle_time=_ZERO, topics=topics)
+        return rb(None, error_code=error, throttle_time=NO_THROTTLE, topics=topics)
 
     reg = services.registry
     reg.register(OFFSET_COMMIT, 2, 9, offset_commit)

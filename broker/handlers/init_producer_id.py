@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 
 from broker.context import RequestContext
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 API_KEY = 22
 MIN_VERSION, MAX_VERSION = 0, 4
-_ZERO = datetime.timedelta(0)
 
 
 def register(services: BrokerServices) -> None:
@@ -23,7 +21,7 @@ def register(services: BrokerServices) -> None:
             # The transaction coordinator arrives with the transactions issue.
             return rb(
                 None,
-                throttle_time=_ZERO,
+                throttle_time=NO_THROTTLE,
                 error_code=ErrorCode.transactional_id_authorization_failed,
                 producer_id=-1,
                 producer_epoch=-1,
@@ -33,7 +31,7 @@ def register(services: BrokerServices) -> None:
         producer_id = await services.producer_ids.generate()
         return rb(
             None,
-            throttle_time=_ZERO,
+            throttle_time=NO_THROTTLE,
             error_code=ErrorCode.none,
             producer_id=producer_id,
             producer_epoch=0,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -10,7 +9,7 @@ from kio.schema.errors import ErrorCode
 from broker.context import RequestContext
 from broker.partition import READ_COMMITTED
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 API_KEY = 2
 MIN_VERSION, MAX_VERSION = 1, 9
@@ -19,7 +18,6 @@ EARLIEST = -2
 MAX_TIMESTAMP = -3  # v7+
 EARLIEST_LOCAL = -4  # v8+ (KIP-1005)
 LATEST_TIERED = -5  # v9+ (KIP-1005)
-_ZERO = datetime.timedelta(0)
 
 
 def register(services: BrokerServices) -> None:
@@ -84,6 +82,6 @@ def register(services: BrokerServices) -> None:
                     rb("ListOffsetsPartitionResponse", partition_index=p.partition_index, **fields)
                 )
             topics.append(rb("ListOffsetsTopicResponse", name=t.name, partitions=tuple(parts)))
-        return rb(None, throttle_time=_ZERO, topics=tuple(topics))
+        return rb(None, throttle_time=NO_THROTTLE, topics=tuple(topics))
 
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 import uuid
 from typing import Any
@@ -14,16 +13,14 @@ from broker.handlers.admin_cluster import CLUSTER_OPERATIONS, operations_bitfiel
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec, topic_name_error
 from cluster.metadata import TopicMetadata
-from protocol.builders import ResponseBuilder
+from protocol.builders import AUTHORIZED_OPERATIONS_OMITTED, NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
 API_KEY = 3
 MIN_VERSION, MAX_VERSION = 0, 12
-AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 # READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS; with no
 # authorizer every operation is allowed (Kafka reports the same).
 TOPIC_OPERATIONS = (3, 4, 5, 6, 7, 8, 10, 11)
-_ZERO = datetime.timedelta(0)
 _NULL_UUID = uuid.UUID(int=0)
 
 log = logging.getLogger(__name__)
@@ -115,7 +112,7 @@ def register(services: BrokerServices) -> None:
             )
         return rb(
             None,
-            throttle_time=_ZERO,
+            throttle_time=NO_THROTTLE,
             brokers=tuple(brokers),
             cluster_id=metadata.cluster_id,
             controller_id=metadata.controller_id,

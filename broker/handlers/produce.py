@@ -12,11 +12,10 @@ from broker.context import RequestContext
 from broker.dispatch import CloseConnection
 from broker.replica_manager import ProduceResult
 from broker.services import BrokerServices
-from protocol.builders import ResponseBuilder
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 API_KEY = 0
 MIN_VERSION, MAX_VERSION = 3, 11
-_ZERO = datetime.timedelta(0)
 _UTC = datetime.UTC
 
 log = logging.getLogger(__name__)
@@ -82,9 +81,7 @@ def register(services: BrokerServices) -> None:
                 # The client reads no response; like Kafka, close the connection so
                 # it notices the failure and refreshes its metadata.
                 name, index, error = failed[0]
-                raise CloseConnection(
-                    f"acks=0 produce to {name}-{index} failed with {error.name}"
-                )
+                raise CloseConnection(f"acks=0 produce to {name}-{index} failed with {error.name}")
             return None
         rb = ResponseBuilder(API_KEY, ctx.api_version)
         return rb(
@@ -109,7 +106,7 @@ def register(services: BrokerServices) -> None:
                 )
                 for name, parts in results
             ),
-            throttle_time=_ZERO,
+            throttle_time=NO_THROTTLE,
         )
 
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)
