@@ -35,8 +35,8 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from protocol.records import NewRecord, encode_batch  # noqa: E402
 from storage.clock import SystemClock  # noqa: E402
-from storage.log import Log  # noqa: E402
 from storage.log_config import LogConfig  # noqa: E402
+from storage.log_loader import load_log  # noqa: E402
 
 
 def free_port() -> int:
@@ -93,7 +93,7 @@ class Broker:
 
 def fill_big_log(directory: Path, size_mb: int) -> int:
     config = LogConfig(cleanup_policy="compact", segment_bytes=16 << 20)
-    log = Log.load(directory, config, SystemClock())
+    log = load_log(directory, config, SystemClock())
     record_size = 1024
     n = size_mb * 1024 * 1024 // (record_size + 20)
     keys = max(n // 10, 1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from broker.dispatch import Registry
 from broker.handlers import register_all
+from broker.network.dispatch import Registry
 
 
 class _Unwired:

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from broker.admin import register_commands as register_admin_commands
-from broker.config import BrokerConfig, ConfigError, load_config
+from broker.config.broker_config import BrokerConfig, ConfigError, load_config
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVEL_ENV = "JOSEF_LOG_LEVEL"

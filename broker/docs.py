@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from broker.api_table import render_markdown as render_api_table
-from broker.config import BROKER_CONFIG_DEFS
+from broker.config.broker_config import BROKER_CONFIG_DEFS
 from storage.log_config import render_markdown_table
 
 # Broker keys whose values the running broker acts on today; the rest are

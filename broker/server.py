@@ -10,13 +10,13 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 
-from broker.config import BrokerConfig
-from broker.dispatch import RequestDispatcher
+from broker.config.broker_config import BrokerConfig
 from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
-from broker.listener import Listener
+from broker.network.dispatch import RequestDispatcher
+from broker.network.listener import Listener
 from broker.producer_ids import ProducerIdManager
-from broker.replica_manager import ReplicaManager
+from broker.replica.replica_manager import ReplicaManager
 from broker.services import BrokerServices
 from broker.topic_manager import TopicManager
 from cluster.metadata import BrokerEndpoint, BrokerRegistration
@@ -51,7 +51,7 @@ class KafkaBroker:
         defaults = config.log_config_defaults()
 
         # Listeners bind first so port 0 resolves before we advertise endpoints.
-        from broker.dispatch import Registry
+        from broker.network.dispatch import Registry
 
         registry = Registry()
         dispatcher = RequestDispatcher(registry)

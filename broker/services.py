@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from broker.dispatch import Registry
+from broker.network.dispatch import Registry
 from broker.producer_ids import ProducerIdManager
-from broker.replica_manager import ReplicaManager
+from broker.replica.replica_manager import ReplicaManager
 from broker.topic_manager import TopicManager
 from cluster.metadata import BrokerRegistration, MetadataStore
 from storage.clock import Clock

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
-from broker.replica_manager import ReplicaManager
+from broker.replica.replica_manager import ReplicaManager
 from cluster.metadata import MetadataStore, TopicMetadata
 from protocol.errors import KafkaError
 from storage.log_config import LogConfig

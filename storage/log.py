@@ -186,33 +186,6 @@ class Log:
         if not self._bases:
             self._add_segment(self._new_segment(log_end_offset))
 
-    @classmethod
-    def load(
-        cls,
-        directory: Path,
-        config: LogConfig,
-        clock: Clock,
-        *,
-        log_start_offset: int = 0,
-        recovery_point: int = 0,
-        had_clean_shutdown: bool = False,
-        producer_id_expiration_ms: int = 86_400_000,
-        topic_id: uuid.UUID | None = None,
-    ) -> Log:
-        """Open (creating if needed) and recover the log in ``directory``. Blocking."""
-        from storage.log_loader import load_log
-
-        return load_log(
-            directory,
-            config,
-            clock,
-            log_start_offset=log_start_offset,
-            recovery_point=recovery_point,
-            had_clean_shutdown=had_clean_shutdown,
-            producer_id_expiration_ms=producer_id_expiration_ms,
-            topic_id=topic_id,
-        )
-
     # -- segments ------------------------------------------------------------------------
 
     def _new_segment(self, base_offset: int) -> LogSegment:

@@ -5,7 +5,7 @@ Broker-level keys (``log.retention.ms`` ...) supply the defaults; per-topic
 overrides win. :data:`TOPIC_CONFIG_DEFS` is the one table of topic configs:
 type, validator, broker synonyms and documentation. The generic pieces of a
 config table (:class:`ConfigDef`, validators, :class:`ConfigEntry` for
-DescribeConfigs) live here too, so that ``broker.config`` builds the broker
+DescribeConfigs) live here too, so that ``broker.config.broker_config`` builds the broker
 table from the same parts.
 
 Invariant: every field of ``LogConfig`` has exactly one def whose name is the

@@ -32,6 +32,7 @@ from storage.checkpoint import OffsetCheckpointFile, fsync_dir, write_atomically
 from storage.clock import Clock
 from storage.log import Log, parse_partition_dir_name
 from storage.log_config import LogConfig
+from storage.log_loader import load_log
 
 if TYPE_CHECKING:
     from storage.cleaner.log_cleaner import CleanerConfig, LogCleaner
@@ -176,7 +177,7 @@ class LogManager:
             fsync_dir(log_dir)
 
     def _load_one(self, job: _LoadJob) -> tuple[TopicPartition, Log]:
-        log = Log.load(
+        log = load_log(
             job.path,
             job.config,
             self.clock,
@@ -266,7 +267,7 @@ class LogManager:
             for d in self._log_dir_of.values():
                 counts[d] = counts.get(d, 0) + 1
             log_dir = min(self.log_dirs, key=lambda d: counts[d])
-        log = Log.load(
+        log = load_log(
             log_dir / f"{topic}-{partition}",
             config,
             self.clock,

@@ -46,7 +46,7 @@ from broker.group.records import (
     encode_offset_commit_value,
 )
 from broker.group.timer import LoopTimer, Timer
-from broker.replica_manager import ReplicaManager
+from broker.replica.replica_manager import ReplicaManager
 from broker.topic_manager import TopicManager, TopicSpec
 from protocol.errors import KafkaError
 from protocol.record_batch import iter_headers

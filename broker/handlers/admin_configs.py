@@ -17,9 +17,9 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.config import BROKER_CONFIGS, describe_broker, describe_topic
-from broker.context import RequestContext
+from broker.config.broker_config import BROKER_CONFIGS, describe_broker, describe_topic
 from broker.handlers.admin_topics import error_of
+from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from broker.topic_manager import topic_name_error
 from protocol.builders import NO_THROTTLE, ResponseBuilder

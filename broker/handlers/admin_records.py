@@ -11,7 +11,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.context import RequestContext
+from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from broker.topic_manager import INTERNAL_TOPICS
 from protocol.builders import NO_THROTTLE, ResponseBuilder

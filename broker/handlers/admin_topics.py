@@ -15,8 +15,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.config import describe_topic
-from broker.context import RequestContext
+from broker.config.broker_config import describe_topic
+from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec
 from protocol.builders import NO_THROTTLE, ResponseBuilder

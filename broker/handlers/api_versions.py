@@ -7,7 +7,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.context import RequestContext
+from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.context import RequestContext
 from broker.group.consumer_group import ConsumerGroup
 from broker.group.consumer_group_records import Partitions
 from broker.handlers.consumer_group_heartbeat import consumer_protocol
+from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from protocol.builders import AUTHORIZED_OPERATIONS_OMITTED, NO_THROTTLE, ResponseBuilder
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.context import RequestContext
 from broker.group.consumer_member import HeartbeatRequest, HeartbeatResponse
 from broker.group.consumer_protocol import ConsumerProtocol
+from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.context import RequestContext
-from broker.dispatch import PreEncoded
-from broker.fetch_session import (
+from broker.network.context import RequestContext
+from broker.network.dispatch import PreEncoded
+from broker.replica.fetch_session import (
     FINAL_EPOCH,
     INITIAL_EPOCH,
     CachedPartition,
@@ -20,7 +20,7 @@ from broker.fetch_session import (
     FetchSessionCache,
     PartitionKey,
 )
-from broker.partition import FetchResult
+from broker.replica.partition import FetchResult
 from broker.services import BrokerServices
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError

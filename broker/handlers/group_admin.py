@@ -6,10 +6,10 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.context import RequestContext
 from broker.group.classic_group import ClassicGroup, GroupState
 from broker.group.coordinator import PartitionStatus
 from broker.handlers.group_coordinator import coordinator
+from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from protocol.builders import AUTHORIZED_OPERATIONS_OMITTED, NO_THROTTLE, ResponseBuilder
 

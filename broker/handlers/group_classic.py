@@ -7,9 +7,9 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.context import RequestContext
 from broker.group.classic_protocol import JoinRequest, SyncRequest
 from broker.handlers.group_coordinator import coordinator
+from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 

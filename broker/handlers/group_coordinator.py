@@ -6,8 +6,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.context import RequestContext
 from broker.group.coordinator import OFFSETS_TOPIC, GroupCoordinator
+from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 

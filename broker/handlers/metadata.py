@@ -8,8 +8,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.context import RequestContext
 from broker.handlers.admin_cluster import CLUSTER_OPERATIONS, operations_bitfield
+from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec, topic_name_error
 from cluster.metadata import TopicMetadata

@@ -8,9 +8,9 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.context import RequestContext
-from broker.dispatch import CloseConnection
-from broker.replica_manager import ProduceResult
+from broker.network.context import RequestContext
+from broker.network.dispatch import CloseConnection
+from broker.replica.replica_manager import ProduceResult
 from broker.services import BrokerServices
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from kio.schema.errors import ErrorCode
 
-from broker.config import load_config
-from broker.context import ConnectionInfo, RequestContext
+from broker.config.broker_config import load_config
+from broker.network.context import ConnectionInfo, RequestContext
 from broker.server import KafkaBroker
 from broker.services import BrokerServices
 from protocol.builders import make, request_class

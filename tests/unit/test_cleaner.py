@@ -23,6 +23,7 @@ from storage.cleaner.throttler import Throttler
 from storage.clock import ManualClock
 from storage.log import Log
 from storage.log_config import LogConfig
+from storage.log_loader import load_log
 
 T0 = 1_700_000_000_000
 TP = ("t", 0)
@@ -46,7 +47,7 @@ class Harness:
         self.dir = tmp_path
         self.clock = ManualClock(T0)
         self.config = config or compact_config()
-        self.log = Log.load(tmp_path / "t-0", self.config, self.clock)
+        self.log = load_log(tmp_path / "t-0", self.config, self.clock)
         self.manager = LogCleanerManager(lambda: {TP: (self.log, self.dir)}, self.clock)
         self.cleaner = LogCleaner(CleanerConfig(**cleaner), self.manager, self.clock)  # type: ignore[arg-type]
 
@@ -64,7 +65,7 @@ class Harness:
 
     def reopen(self) -> None:
         self.log.close()
-        self.log = Log.load(self.dir / "t-0", self.config, self.clock)
+        self.log = load_log(self.dir / "t-0", self.config, self.clock)
         self.log.update_high_watermark(self.log.log_end_offset)
 
 
@@ -307,7 +308,7 @@ def test_crash_at_each_swap_step_recovers(tmp_path: Path, step: str) -> None:
     with pytest.raises(Crash):
         h.cleaner.new_cleaner().clean(h.manager.grab_filthiest_compacted_log()[0])  # type: ignore[index]
     # Simulate the process dying: reload from disk without closing (no snapshots).
-    h.log = Log.load(tmp_path / "t-0", h.config, h.clock)
+    h.log = load_log(tmp_path / "t-0", h.config, h.clock)
     h.log.update_high_watermark(h.log.log_end_offset)
     names = [p.name for p in (tmp_path / "t-0").iterdir()]
     assert not any(n.endswith((".cleaned", ".swap")) for n in names)
@@ -336,7 +337,7 @@ def test_loader_completes_swap_left_on_disk(tmp_path: Path) -> None:
     names = sorted(p.name for p in (tmp_path / "t-0").iterdir())
     # BaseException in the swap leaves the committed files: the cleaned files are gone
     # only when the failure came before the commit point.
-    h.log = Log.load(tmp_path / "t-0", h.config, h.clock)
+    h.log = load_log(tmp_path / "t-0", h.config, h.clock)
     h.log.update_high_watermark(h.log.log_end_offset)
     assert latest(read_log(h.log)) == expected
     assert names
@@ -490,7 +491,7 @@ def test_consumer_offsets_records_compact(tmp_path: Path) -> None:
     )
 
     clock = ManualClock(T0)
-    log = Log.load(tmp_path / "__consumer_offsets-0", compact_config(), clock)
+    log = load_log(tmp_path / "__consumer_offsets-0", compact_config(), clock)
     tp = ("__consumer_offsets", 0)
     manager = LogCleanerManager(lambda: {tp: (log, tmp_path)}, clock)
     cleaner = LogCleaner(CleanerConfig(), manager, clock)

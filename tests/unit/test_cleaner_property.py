@@ -16,6 +16,7 @@ from storage.cleaner.manager import LogCleanerManager
 from storage.clock import ManualClock
 from storage.log import Log
 from storage.log_config import LogConfig
+from storage.log_loader import load_log
 
 KEYS = [b"a", b"b", b"c", b"d", b"e", b"\x00\x01", b"long-key-" * 4]
 RETENTION = 1000
@@ -66,7 +67,7 @@ def test_cleaning_keeps_exactly_the_latest_values(
             delete_retention_ms=RETENTION,
             file_delete_delay_ms=0,
         )
-        log = Log.load(Path(tmp) / "t-0", config, clock)
+        log = load_log(Path(tmp) / "t-0", config, clock)
         manager = LogCleanerManager(lambda: {("t", 0): (log, Path(tmp))}, clock)
         cleaner = LogCleaner(CleanerConfig(), manager, clock)
         expected: dict[bytes, bytes | None] = {}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from broker import cli
-from broker.config import (
+from broker.config.broker_config import (
     BROKER_CONFIG_DEFS,
     BROKER_CONFIGS,
     BrokerConfig,
@@ -414,13 +414,13 @@ def test_missing_or_unreadable_file_raises(tmp_path: Path) -> None:
 
 
 def test_unknown_keys_are_kept_and_warned_once(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="broker.config")
+    caplog.set_level(logging.WARNING, logger="broker.config.broker_config")
     key = "josef.test.unknown.key.once"
     first = load_config(None, [f"{key}=1"])
     second = load_config(None, [f"{key}=2", "listener.name.plaintext.plain.sasl.jaas.config=x"])
     assert first.unknown == {key: "1"}
     assert second.unknown[key] == "2"
-    warnings = [r.getMessage() for r in caplog.records if r.name == "broker.config"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "broker.config.broker_config"]
     assert warnings == [f"unknown configuration key {key} ignored"]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kio.schema.errors import ErrorCode
 
-from broker.config import load_config
+from broker.config.broker_config import load_config
 from broker.group.classic_protocol import JoinRequest
 from broker.group.consumer_group import ConsumerGroup
 from broker.group.consumer_group_records import (

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.admin.wire import build_request, encode_request
-from broker.config import load_config
-from broker.context import ConnectionInfo
-from broker.dispatch import CloseConnection, RequestDispatcher
+from broker.config.broker_config import load_config
+from broker.network.context import ConnectionInfo
+from broker.network.dispatch import CloseConnection, RequestDispatcher
 from broker.server import KafkaBroker
 from broker.topic_manager import TopicSpec
 from protocol.errors import ProtocolViolation

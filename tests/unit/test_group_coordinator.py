@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pytest
 from kio.schema.errors import ErrorCode
 
-from broker.config import load_config
+from broker.config.broker_config import load_config
 from broker.group.classic_group import (
     ClassicGroup,
     GroupState,

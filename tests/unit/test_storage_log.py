@@ -14,6 +14,7 @@ from protocol.records import NewRecord, decode_batch, encode_batch
 from storage.clock import ManualClock
 from storage.log import Log, read_partition_metadata
 from storage.log_config import LogConfig
+from storage.log_loader import load_log
 
 T0 = 1_700_000_000_000
 
@@ -30,7 +31,7 @@ def small_config(**kw: object) -> LogConfig:
 
 def new_log(tmp_path: Path, config: LogConfig | None = None, clock: ManualClock | None = None,
             **kw: object) -> Log:
-    return Log.load(tmp_path / "t-0", config or small_config(), clock or ManualClock(T0),
+    return load_log(tmp_path / "t-0", config or small_config(), clock or ManualClock(T0),
                     **kw)  # type: ignore[arg-type]
 
 

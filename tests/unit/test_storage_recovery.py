@@ -17,6 +17,7 @@ from protocol.records import NewRecord, encode_batch
 from storage.clock import ManualClock
 from storage.log import Log
 from storage.log_config import LogConfig
+from storage.log_loader import load_log
 from storage.log_manager import CLEAN_SHUTDOWN_MARKER, LogManager
 from storage.log_segment import LogSegment
 from storage.offset_index import OffsetIndex
@@ -117,27 +118,27 @@ def _check_consistent(log: Log) -> None:
 
 
 def test_torn_tail_is_truncated(tmp_path: Path) -> None:
-    log = Log.load(tmp_path / "t-0", CFG, ManualClock(T0))
+    log = load_log(tmp_path / "t-0", CFG, ManualClock(T0))
     fill(log, 60)
     last = _segment_paths(tmp_path / "t-0")[-1]
     rows = scan(last)
     cut = rows[-1][0] + 30  # inside the last batch
     os.truncate(last, cut)
-    log2 = Log.load(tmp_path / "t-0", CFG, ManualClock(T0))
+    log2 = load_log(tmp_path / "t-0", CFG, ManualClock(T0))
     assert log2.log_end_offset == rows[-1][1]
     _check_consistent(log2)
     assert last.stat().st_size == rows[-1][0]
 
 
 def test_garbage_tail_and_middle_corruption(tmp_path: Path) -> None:
-    log = Log.load(tmp_path / "t-0", CFG, ManualClock(T0))
+    log = load_log(tmp_path / "t-0", CFG, ManualClock(T0))
     fill(log, 60)
     d = tmp_path / "t-0"
     last = _segment_paths(d)[-1]
     size = last.stat().st_size
     with open(last, "ab") as f:
         f.write(os.urandom(500))
-    log2 = Log.load(d, CFG, ManualClock(T0))
+    log2 = load_log(d, CFG, ManualClock(T0))
     assert last.stat().st_size == size
     _check_consistent(log2)
     # flip a byte inside the second batch of the last segment that has two
@@ -148,14 +149,14 @@ def test_garbage_tail_and_middle_corruption(tmp_path: Path) -> None:
         b = f.read(1)
         f.seek(rows[1][0] + 70)
         f.write(bytes([b[0] ^ 0xFF]))
-    log3 = Log.load(d, CFG, ManualClock(T0))
+    log3 = load_log(d, CFG, ManualClock(T0))
     assert log3.log_end_offset == rows[1][1]
     _check_consistent(log3)
 
 
 def test_corruption_in_unflushed_older_segment_drops_later_ones(tmp_path: Path) -> None:
     d = tmp_path / "t-0"
-    log = Log.load(d, CFG, ManualClock(T0))
+    log = load_log(d, CFG, ManualClock(T0))
     fill(log, 80)
     paths = _segment_paths(d)
     assert len(paths) >= 3
@@ -163,7 +164,7 @@ def test_corruption_in_unflushed_older_segment_drops_later_ones(tmp_path: Path) 
     with open(paths[1], "r+b") as f:
         f.seek(rows[0][0] + 65)
         f.write(b"\x00\x01\x02")
-    log2 = Log.load(d, CFG, ManualClock(T0), recovery_point=0)
+    log2 = load_log(d, CFG, ManualClock(T0), recovery_point=0)
     assert log2.log_end_offset == rows[0][1]
     assert log2.num_segments == 2
     _check_consistent(log2)
@@ -171,7 +172,7 @@ def test_corruption_in_unflushed_older_segment_drops_later_ones(tmp_path: Path) 
 
 def test_missing_and_corrupt_indexes_rebuilt(tmp_path: Path) -> None:
     d = tmp_path / "t-0"
-    log = Log.load(d, CFG, ManualClock(T0))
+    log = load_log(d, CFG, ManualClock(T0))
     ranges = fill(log, 60)
     log.flush()
     log.close()
@@ -181,7 +182,7 @@ def test_missing_and_corrupt_indexes_rebuilt(tmp_path: Path) -> None:
     tidx = sorted(d.glob("*.timeindex"))
     tidx[1].write_bytes(b"\x01" * 7)  # not a multiple of 12
     idx[1].write_bytes(b"\x7f\xff\xff\xff\x7f\xff\xff\xff")  # points past the log
-    log2 = Log.load(d, CFG, ManualClock(T0), had_clean_shutdown=True, recovery_point=10**9)
+    log2 = load_log(d, CFG, ManualClock(T0), had_clean_shutdown=True, recovery_point=10**9)
     log2.update_high_watermark(log2.log_end_offset)
     assert log2.log_end_offset == ranges[-1][1] + 1
     _check_consistent(log2)
@@ -191,7 +192,7 @@ def test_missing_and_corrupt_indexes_rebuilt(tmp_path: Path) -> None:
 
 def test_swap_and_deleted_leftovers(tmp_path: Path) -> None:
     d = tmp_path / "t-0"
-    log = Log.load(d, CFG, ManualClock(T0))
+    log = load_log(d, CFG, ManualClock(T0))
     fill(log, 60)
     log.flush()
     log.close()
@@ -200,7 +201,7 @@ def test_swap_and_deleted_leftovers(tmp_path: Path) -> None:
     (d / "00000000000000099999.index.cleaned").write_bytes(b"junk")
     # a completed compaction of segment 0: same bytes, as a swap file
     shutil.copy(first, d / (first.name + ".swap"))
-    log2 = Log.load(d, CFG, ManualClock(T0), had_clean_shutdown=True, recovery_point=10**9)
+    log2 = load_log(d, CFG, ManualClock(T0), had_clean_shutdown=True, recovery_point=10**9)
     names = {p.name for p in d.iterdir()}
     assert not any(n.endswith((".deleted", ".cleaned", ".swap")) for n in names)
     log2.update_high_watermark(log2.log_end_offset)

@@ -8,7 +8,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.context import ConnectionInfo, RequestContext
+from broker.network.context import ConnectionInfo, RequestContext
 from protocol.api_registry import ApiRegistry, api_name
 from protocol.codec import decode_request, encode_response, request_is_flexible
 from protocol.errors import ProtocolViolation

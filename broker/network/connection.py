@@ -6,15 +6,12 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from broker.context import ConnectionInfo
-from broker.dispatch import CloseConnection, RequestDispatcher, describe_frame
+from broker.network.context import ConnectionInfo
+from broker.network.dispatch import CloseConnection, RequestDispatcher, describe_frame
 from protocol.errors import ProtocolViolation
 from protocol.framing import FrameDecoder
-
-if TYPE_CHECKING:
-    from broker.listener import Listener
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +19,17 @@ _ids = itertools.count(1)
 # Stop reading from a client with this many unanswered frames queued.
 MAX_QUEUED_FRAMES = 32
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
+
+
+class ConnectionOwner(Protocol):
+    """What a connection needs from the listener that accepted it."""
+
+    name: str
+    security_protocol: str
+    dispatcher: RequestDispatcher
+    max_request_size: int
+    idle_timeout_s: float
+    connections: set[KafkaConnection]
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -32,7 +40,7 @@ class KafkaConnection(asyncio.Protocol):
     too many requests wait, so a fast producer cannot exhaust memory.
     """
 
-    def __init__(self, listener: Listener) -> None:
+    def __init__(self, listener: ConnectionOwner) -> None:
         self._listener = listener
         self._dispatcher: RequestDispatcher = listener.dispatcher
         self._decoder = FrameDecoder(listener.max_request_size)

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from broker.config_defs import BROKER_CONFIG_DEFS, BROKER_CONFIGS
-from broker.properties import ConfigError, parse_properties
+from broker.config.config_defs import BROKER_CONFIG_DEFS, BROKER_CONFIGS
+from broker.config.properties import ConfigError, parse_properties
 from storage.log_config import (
     TOPIC_CONFIG_DEFS,
     ConfigEntry,

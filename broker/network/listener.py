@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
-from broker.dispatch import RequestDispatcher
-
-if TYPE_CHECKING:
-    from broker.connection import KafkaConnection
+from broker.network.connection import KafkaConnection
+from broker.network.dispatch import RequestDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +37,6 @@ class Listener:
 
     async def start_server_only(self) -> None:
         """Bind the socket (resolving port 0) without accepting connections yet."""
-        from broker.connection import KafkaConnection
-
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: KafkaConnection(self),

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
-from broker.partition import Partition
-from broker.purgatory import FetchPurgatory
+from broker.replica.partition import Partition
+from broker.replica.purgatory import FetchPurgatory
 from cluster.metadata import TopicMetadata
 from protocol.errors import KafkaError
 from storage.clock import Clock

@@ -1,0 +1,1 @@
+"""Broker configuration: the key table, properties parsing and the typed BrokerConfig."""

@@ -1,0 +1,1 @@
+"""Network layer: listeners, connections, request dispatch and per-request context."""

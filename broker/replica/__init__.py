@@ -1,0 +1,1 @@
+"""Replica side: partitions hosted here, the replica manager, purgatories, fetch sessions."""
