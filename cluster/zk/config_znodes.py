@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cluster.zk.jvm_order import java_properties_order
 from cluster.zk.znode_json import dumps, parse_object
 
 CONFIG_ENTITY_VERSION = 1
@@ -28,7 +29,10 @@ class ConfigEntity:
     config: Mapping[str, str] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        return dumps({"version": CONFIG_ENTITY_VERSION, "config": dict(self.config)})
+        """Keys in the order Kafka's ``Properties`` would hold them after being set in the
+        order of ``config`` (Kafka sets them in request order, or znode order plus changes)."""
+        config = {key: self.config[key] for key in java_properties_order(self.config)}
+        return dumps({"version": CONFIG_ENTITY_VERSION, "config": config})
 
     @classmethod
     def decode(cls, data: bytes | None, what: str = "config entity") -> ConfigEntity:

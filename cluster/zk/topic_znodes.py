@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from cluster.zk.jvm_order import scala_mutable_hashmap_order
 from cluster.zk.znode_json import JsonObject, dumps, parse_object
 from storage.log import uuid_from_kafka, uuid_to_kafka
 
@@ -73,19 +74,21 @@ class TopicAssignment:
         return {p: list(a.replicas) for p, a in self.partitions.items()}
 
     def encode(self) -> bytes:
-        """Version 3 JSON; partitions in numeric order, adding/removing only where non-empty."""
-        ordered = sorted(self.partitions.items())
-        out: dict[str, object] = {
-            "partitions": {str(p): list(a.replicas) for p, a in ordered},
-        }
+        """Version 3 JSON; adding/removing list only partitions being reassigned. Partition
+        keys come in the order of Kafka's Scala hash map, so the bytes match Kafka's."""
+        by_key = {str(p): a for p, a in sorted(self.partitions.items())}
+
+        def mapping(
+            pick: Callable[[ReplicaAssignment], tuple[int, ...]], only_non_empty: bool = True
+        ) -> dict[str, list[int]]:
+            keys = [k for k, a in by_key.items() if pick(a) or not only_non_empty]
+            return {k: list(pick(by_key[k])) for k in scala_mutable_hashmap_order(keys)}
+
+        out: dict[str, object] = {"partitions": mapping(lambda a: a.replicas, False)}
         if self.topic_id is not None:
             out["topic_id"] = uuid_to_kafka(self.topic_id)
-        out["adding_replicas"] = {
-            str(p): list(a.adding_replicas) for p, a in ordered if a.adding_replicas
-        }
-        out["removing_replicas"] = {
-            str(p): list(a.removing_replicas) for p, a in ordered if a.removing_replicas
-        }
+        out["adding_replicas"] = mapping(lambda a: a.adding_replicas)
+        out["removing_replicas"] = mapping(lambda a: a.removing_replicas)
         out["version"] = TOPIC_ASSIGNMENT_VERSION
         return dumps(out)
 
@@ -141,8 +144,8 @@ class LeaderIsrAndControllerEpoch:
                 {
                     "controller_epoch": self.controller_epoch,
                     "leader": self.leader,
-                    "leader_recovery_state": int(self.leader_recovery_state),
                     "version": PARTITION_STATE_VERSION,
+                    "leader_recovery_state": int(self.leader_recovery_state),
                     "leader_epoch": self.leader_epoch,
                     "isr": list(self.isr),
                 }

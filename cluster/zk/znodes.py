@@ -14,6 +14,7 @@ from enum import IntEnum
 
 from cluster.metadata import BrokerEndpoint, BrokerRegistration
 from cluster.zk.errors import ZnodeDecodeError
+from cluster.zk.jvm_order import java_hashmap_order
 from cluster.zk.znode_json import JsonObject, dumps, parse_object
 
 BROKER_INFO_VERSION = 5  # Kafka writes v5 from IBP 2.7 on
@@ -82,9 +83,13 @@ class BrokerInfo:
         port = plaintext.port if plaintext is not None else -1
         out: dict[str, object] = {}
         if self.version >= 5:
+            # A Java HashMap in Kafka: its iteration order, each range min then max.
             out["features"] = {
-                name: {"max_version": r.max_version, "min_version": r.min_version}
-                for name, r in self.features.items()
+                name: {
+                    "min_version": self.features[name].min_version,
+                    "max_version": self.features[name].max_version,
+                }
+                for name in java_hashmap_order(self.features)
             }
         if self.version >= 4:
             out["listener_security_protocol_map"] = {

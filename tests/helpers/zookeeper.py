@@ -205,7 +205,7 @@ class ZooKeeperNode:
         if self.running:
             return self
         self._close_stdout()
-        self._stdout = open(self.stdout_path, "ab")
+        self._stdout = open(self.stdout_path, "ab")  # noqa: SIM115 - lives as long as the node
         main_thread = threading.current_thread() is threading.main_thread()
         self.proc = subprocess.Popen(
             self.command(),
