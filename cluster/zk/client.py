@@ -30,13 +30,13 @@ import asyncio
 import contextlib
 import enum
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kazoo import exceptions as kz
 from kazoo.client import KazooClient, KazooState
-from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import KeeperState
 
 from cluster.zk import errors
@@ -167,14 +167,15 @@ class ZkClient:
 
     async def _start_kazoo(self, client: Any) -> None:
         timeout_s = self.connection_timeout_ms / 1000.0
-        try:
-            await asyncio.to_thread(client.start, timeout_s)
-        except KazooTimeoutError:
-            # kazoo stopped the client already; make sure its threads are gone.
-            await asyncio.to_thread(_quietly_close, client)
-            raise errors.ConnectTimeoutError(
-                str(self.connect), self.connection_timeout_ms
-            ) from None
+        # kazoo's blocking start() would, on a timeout, wait up to the session timeout for
+        # its connection thread; wait for the event ourselves and stop it in the background.
+        started = await asyncio.to_thread(client.start_async)
+        await asyncio.to_thread(started.wait, timeout_s)
+        if not client.connected:
+            threading.Thread(
+                target=_quietly_close, args=(client,), name="zk-abandon", daemon=True
+            ).start()
+            raise errors.ConnectTimeoutError(str(self.connect), self.connection_timeout_ms)
 
     async def _ensure_chroot(self) -> None:
         """Create the chroot (and its parents, null data) through a client without it."""
@@ -588,6 +589,8 @@ def _safe_call(callback: Callable[[T], None], arg: T) -> None:
 def _quietly_close(client: Any) -> None:
     try:
         client.stop()
+    except Exception:  # kazoo may complain that its writer thread did not stop in time
+        log.debug("stopping kazoo", exc_info=True)
     finally:
         client.close()
 

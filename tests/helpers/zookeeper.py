@@ -453,6 +453,19 @@ class ZooKeeperEnsemble:
         return f"<ZooKeeperEnsemble {self.connect_string()} size={self.size}>"
 
 
+def expire_session(connect_string: str, session_id: int, password: bytes) -> None:
+    """Expire a live ZooKeeper session: a second client joins it and closes it (the
+    server then ends the session; its owner sees it expired when it reconnects)."""
+    from kazoo.client import KazooClient
+
+    clone = KazooClient(hosts=connect_string, client_id=(session_id, password))
+    clone.start(timeout=30)
+    try:
+        clone.stop()
+    finally:
+        clone.close()
+
+
 def wait_for(
     predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05, what: str = ""
 ) -> None:
