@@ -18,7 +18,7 @@ Behaviour that callers rely on:
   session expiry; writes raise :class:`SessionExpiredError`.
 * Watches are one-shot, as in ZooKeeper; re-arm by reading again. kazoo clears every watch
   when the connection drops and fires it with a ``SESSION`` event: re-read (and re-arm) after
-  the next ``CONNECTED``. :class:`DataWatcher` / :class:`ChildrenWatcher` do that for you.
+  the next ``CONNECTED``. :mod:`cluster.zk.watchers` does that for you.
 * Session changes arrive as :class:`SessionEvent` (CONNECTED, SUSPENDED, EXPIRED, CLOSED);
   after EXPIRED kazoo opens a new session by itself and the next CONNECTED carries
   ``new_session=True``: ephemeral znodes (broker registration, controller) must be recreated.
@@ -33,7 +33,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kazoo import exceptions as kz
 from kazoo.client import KazooClient, KazooState
@@ -42,6 +42,9 @@ from kazoo.protocol.states import KeeperState
 from cluster.zk import errors
 from cluster.zk.connect import ConnectString
 from cluster.zk.ops import CheckOp, CreateOp, DeleteOp, Op, OpResult, SetDataOp, ZnodeStat
+
+if TYPE_CHECKING:
+    from cluster.zk.watchers import ChildrenWatcher, DataWatcher
 
 log = logging.getLogger(__name__)
 
@@ -414,6 +417,12 @@ class ZkClient:
         )
         return list(children)
 
+    async def sync(self, path: str = "/", *, timeout_ms: int | None = None) -> None:
+        """Make the server this session talks to catch up with the leader, so the next read
+        sees every write committed before (ZooKeeper reads can lag on a follower)."""
+        client = self._client()
+        await self._request(lambda: client.sync_async(path), path, read=True, timeout_ms=timeout_ms)
+
     async def czxid(self, path: str, *, timeout_ms: int | None = None) -> int:
         """The zxid that created ``path`` (Kafka's broker epoch for ``/brokers/ids/<id>``)."""
         stat = await self.exists(path, timeout_ms=timeout_ms)
@@ -551,6 +560,8 @@ class ZkClient:
     ) -> DataWatcher:
         """Call ``callback(data, stat)`` now and after every change of ``path`` (stat None:
         absent), across reconnections and new sessions, until ``cancel()``."""
+        from cluster.zk.watchers import DataWatcher
+
         watcher = DataWatcher(self, path, callback)
         watcher.start()
         return watcher
@@ -560,6 +571,8 @@ class ZkClient:
     ) -> ChildrenWatcher:
         """Call ``callback(children)`` now and after every change of ``path``'s children
         (None while ``path`` does not exist), until ``cancel()``."""
+        from cluster.zk.watchers import ChildrenWatcher
+
         watcher = ChildrenWatcher(self, path, callback)
         watcher.start()
         return watcher
@@ -599,123 +612,8 @@ def _hex(session_id: int | None) -> str:
     return "none" if session_id is None else f"0x{session_id:x}"
 
 
-class _Watcher:
-    """Shared machinery: refresh on every event, re-arm after reconnects, stop on cancel."""
-
-    def __init__(self, client: ZkClient, path: str) -> None:
-        self.client = client
-        self.path = path
-        self.cancelled = False
-        self._task: asyncio.Task[None] | None = None
-        self._dirty = asyncio.Event()
-        self._unsubscribe: Callable[[], None] | None = None
-
-    def start(self) -> None:
-        self._unsubscribe = self.client.add_session_listener(self._on_session)
-        self._dirty.set()
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    def cancel(self) -> None:
-        self.cancelled = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        if self._task is not None:
-            self._task.cancel()
-
-    def _on_event(self, event: WatchEvent) -> None:
-        if event.type is not WatchEventType.SESSION:
-            self._dirty.set()
-        # SESSION: the watch is gone; _on_session re-reads on the next CONNECTED.
-
-    def _on_session(self, event: SessionEvent) -> None:
-        if event.state is SessionState.CONNECTED:
-            self._dirty.set()
-
-    async def _run(self) -> None:
-        while not self.cancelled:
-            await self._dirty.wait()
-            self._dirty.clear()
-            try:
-                await self._refresh()
-            except errors.ClientClosedError:
-                return
-            except (errors.ConnectionLossError, errors.SessionExpiredError, TimeoutError):
-                self._dirty.set()
-                with contextlib.suppress(errors.ZooKeeperError, TimeoutError):
-                    await self.client.wait_connected()
-            except Exception:
-                log.exception("ZooKeeper watcher on %s failed; retrying", self.path)
-                await asyncio.sleep(0.5)
-                self._dirty.set()
-
-    async def _refresh(self) -> None:
-        raise NotImplementedError
-
-    async def wait_idle(self) -> None:
-        """For tests: yield until a pending refresh has run."""
-        while self._dirty.is_set():
-            await asyncio.sleep(0.01)
-
-
-class DataWatcher(_Watcher):
-    """Re-arming data watch on one znode (like Kafka's ZNodeChangeHandler, kept registered)."""
-
-    def __init__(
-        self,
-        client: ZkClient,
-        path: str,
-        callback: Callable[[bytes | None, ZnodeStat | None], None],
-    ) -> None:
-        super().__init__(client, path)
-        self._callback = callback
-        self._last: tuple[int, int] | bool | None = False  # False: nothing delivered yet
-
-    async def _refresh(self) -> None:
-        while True:
-            try:
-                data, stat = await self.client.get(self.path, watch=self._on_event)
-                break
-            except errors.NoNodeError:
-                absent = await self.client.exists(self.path, watch=self._on_event)
-                if absent is None:
-                    data, stat = None, None
-                    break
-        key = (stat.czxid, stat.mzxid) if stat is not None else None
-        if key != self._last and not self.cancelled:
-            self._last = key
-            self._callback(data, stat)
-
-
-class ChildrenWatcher(_Watcher):
-    """Re-arming children watch (like Kafka's ZNodeChildChangeHandler, kept registered)."""
-
-    def __init__(
-        self, client: ZkClient, path: str, callback: Callable[[list[str] | None], None]
-    ) -> None:
-        super().__init__(client, path)
-        self._callback = callback
-        self._last: list[str] | bool | None = False
-
-    async def _refresh(self) -> None:
-        while True:
-            try:
-                children: list[str] | None = sorted(
-                    await self.client.get_children(self.path, watch=self._on_event)
-                )
-                break
-            except errors.NoNodeError:
-                if await self.client.exists(self.path, watch=self._on_event) is None:
-                    children = None
-                    break
-        if children != self._last and not self.cancelled:
-            self._last = children
-            self._callback(children)
-
-
 __all__ = [
     "ANY_VERSION",
-    "ChildrenWatcher",
-    "DataWatcher",
     "SessionEvent",
     "SessionListener",
     "SessionState",

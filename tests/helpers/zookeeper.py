@@ -117,6 +117,22 @@ def _die_with_parent() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
 
 
+def _all_threads_stopped(pid: int) -> bool:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True  # gone
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("T", "t", "Z", "X"):
+            return False
+    return True
+
+
 @dataclass
 class NodePorts:
     client: int
@@ -229,8 +245,15 @@ class ZooKeeperNode:
         self._reap(STOP_TIMEOUT_S)
 
     def pause(self) -> None:
-        """SIGSTOP: the node stops answering but keeps its sockets open."""
+        """SIGSTOP: the node stops answering but keeps its sockets open. Returns once every
+        thread of the JVM is stopped (a signal is delivered asynchronously)."""
         self._signal(signal.SIGSTOP)
+        proc = self.proc
+        if proc is None:
+            return
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while not _all_threads_stopped(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def resume(self) -> None:
         self._signal(signal.SIGCONT)

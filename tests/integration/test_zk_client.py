@@ -51,6 +51,7 @@ async def test_chroot_is_created_with_null_data_like_kafka(
         assert await client.exists("/") is not None
         await client.create("/x", b"1")
     async with ZkClient(zk_ensemble.connect_string()) as bare:
+        await bare.sync()  # a new client may sit on a follower that lags behind
         for path in (zk_chroot, f"{zk_chroot}/nested", chroot):
             data, _ = await bare.get(path)
             assert data is None  # null, as Kafka's createRecursive writes
@@ -92,9 +93,12 @@ async def test_sequential_and_ephemeral(zk: ZkClient, zk_connect: str) -> None:
     assert stat.ephemeral_owner == zk.session_id
     assert await zk.czxid("/eph") == stat.czxid
     async with ZkClient(zk_connect) as other:
+        await other.sync()
         assert (await other.exists("/eph")) is not None
         await zk.close()
-        # Closing the session removes its ephemeral znodes at once.
+        # Closing the session removes its ephemeral znodes at once (sync: "other" may be
+        # connected to a follower that has not applied the close yet).
+        await other.sync()
         assert await other.exists("/eph") is None
 
 
@@ -105,6 +109,7 @@ async def test_compare_and_set_conflicts(zk: ZkClient, zk_connect: str) -> None:
         await other.set("/cas", b"theirs", version=stat.version)
         with pytest.raises(errors.BadVersionError):
             await zk.set("/cas", b"mine", version=stat.version)
+        await zk.sync()
         data, stat = await zk.get("/cas")
         assert data == b"theirs"
         assert (await zk.set("/cas", b"mine", version=stat.version)).version == stat.version + 1
@@ -242,6 +247,7 @@ async def test_session_expiry_delivers_expired_then_a_new_session(
     assert zk.session_id == states[-1].session_id and zk.connected
     # The one-shot watch was dropped with a SESSION event; the ephemeral znode is gone.
     assert (await asyncio.wait_for(watch_events.get(), WAIT_S)).type is WatchEventType.SESSION
+    await zk.sync()
     assert await zk.exists("/eph") is None
     # Writes work on the new session, and the re-arming watcher still follows changes.
     async with ZkClient(zk_connect) as other:

@@ -85,6 +85,7 @@ async def test_cluster_id_race_between_brokers_has_one_winner(clients: ClientFac
         )
     )
     assert len(set(ids)) == 1 and ids[0] in proposals
+    await brokers[0].sync()
     data, stat = await brokers[0].get(paths.CLUSTER_ID)
     assert data == b'{"version":"1","id":"%s"}' % ids[0].encode() and stat.version == 0
     # Later brokers read it, whatever they would propose.
@@ -164,6 +165,7 @@ async def test_broker_re_registers_after_session_expiry(
     )
     new_epoch = await asyncio.wait_for(epochs.get(), WAIT_S)
     assert new_epoch > first_epoch and registrar.broker_epoch == new_epoch
+    await watcher.sync()
     data, stat = await watcher.get(paths.broker(2))
     assert stat.ephemeral_owner == zk.session_id != old_session
     assert stat.czxid == new_epoch
@@ -186,6 +188,7 @@ async def test_producer_id_blocks_never_overlap_under_concurrency(
     assert [b.first_producer_id for b in blocks] == [1000 * i for i in range(40)]
     assert all(b.size == 1000 for b in blocks)
     assert {b.assigned_broker_id for b in results[2]} == {2}
+    await brokers[0].sync()
     data, stat = await brokers[0].get(paths.LATEST_PRODUCER_ID_BLOCK)
     assert ProducerIdsBlock.decode(data) == blocks[-1]
     assert stat.version == 40
@@ -209,6 +212,7 @@ async def test_controller_election_and_epoch_fencing(clients: ClientFactory) -> 
     assert [type(r) for r in results if isinstance(r, BaseException)] == [ControllerMovedError]
     winner, loser = (a, b) if not isinstance(results[0], BaseException) else (b, a)
     _, epoch_version = winners[0]
+    await a.sync()
     assert decode_controller_epoch((await a.get(paths.CONTROLLER_EPOCH))[0]) == 1
 
     await a.create("/brokers/topics/t/partitions/0/state", b"{}", makepath=True)
