@@ -1,0 +1,1 @@
+"""Schemas kio lacks, in kio's dataclass layout (see index.py)."""
