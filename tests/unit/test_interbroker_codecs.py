@@ -281,3 +281,43 @@ def test_hostile_array_count_in_a_response_does_not_kill_the_process() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and done.stdout.strip() == "refused", done.stderr[-500:]
+
+
+async def test_dispatcher_routes_kafkas_frames_to_registered_handlers() -> None:
+    from broker.network.context import ConnectionInfo, RequestContext
+    from broker.network.dispatch import RequestDispatcher
+
+    seen: list[tuple[int, int, str | None, Any]] = []
+
+    async def handler(ctx: RequestContext, request: Any) -> Any:
+        seen.append((ctx.header.api_key, ctx.api_version, ctx.header.client_id, request))
+        key, version = ctx.header.api_key, ctx.api_version
+        if key == 4:
+            return response_schema(key, version)(error_code=ErrorCode.none, topics=())
+        if key == 5:
+            return response_schema(key, version)(error_code=ErrorCode.none, partition_errors=())
+        if key == 6:
+            return response_schema(key, version)(error_code=ErrorCode.none)
+        return response_schema(key, version)(error_code=ErrorCode.none, remaining_partitions=())
+
+    registry: ApiRegistry[Any] = ApiRegistry()
+    for api_key, (_name, versions) in KAFKA_39.items():
+        if api_key != 56:
+            registry.register(api_key, versions[0], versions[-1], handler)
+    dispatcher = RequestDispatcher(registry)
+    connection = ConnectionInfo("c1", "127.0.0.1", 1, "PLAINTEXT")
+    names = {4: "leader_and_isr-v7-create", 5: "stop_replica-v4-delete", 6: "update_metadata-v8"}
+    names[7] = "controlled_shutdown-v3"
+    for api_key, name in names.items():
+        frame = _wire(f"{name}-request")
+        out = await dispatcher.dispatch(frame, connection)
+        assert isinstance(out, bytes)
+        _api, version, corr = peek_api(frame)
+        assert decode_response(api_key, version, out[4:])[0] == corr
+        assert seen[-1][0] == api_key and seen[-1][3] == _request_from_wire(name)[0]
+    assert {client_id for *_x, client_id, _r in seen} == {"1", "2"}  # controller 1, broker 2
+    # ControlledShutdown v0 (request header v0, no client id) goes through the same path
+    frame = encode_request(9, None, request_schema(7, 0)(broker_id=5))[4:]
+    out = await dispatcher.dispatch(frame, connection)
+    assert isinstance(out, bytes) and decode_response(7, 0, out[4:])[0] == 9
+    assert seen[-1][1:] == (0, None, request_schema(7, 0)(broker_id=5))
