@@ -85,11 +85,15 @@ def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> Any
     """Decode a request body. Like Kafka's parser, bytes after the body are ignored
     (librdkafka 2.x sends three after some Metadata v12 requests)."""
     schema = request_schema(api_key, version)
-    return decode_entity(schema, frame, offset, f"{schema.__name__} v{version}")
+    try:
+        return decode_entity(schema, frame, offset)
+    except ProtocolViolation as exc:
+        raise ProtocolViolation(f"malformed {schema.__name__} v{version}: {exc}") from None
 
 
-def decode_entity(schema: type[Any], frame: bytes, offset: int, what: str) -> Any:
-    """Decode one kio entity (request or response body) at ``offset``."""
+def decode_entity(schema: type[Any], frame: bytes, offset: int) -> Any:
+    """Decode one kio entity (a request or response body) at ``offset``;
+    ProtocolViolation when the bytes cannot be one."""
     try:
         entity, _size = _reader(schema)(frame, offset)
     except Exception:  # kio raises assorted errors on malformed input
@@ -104,7 +108,7 @@ def decode_entity(schema: type[Any], frame: bytes, offset: int, what: str) -> An
     except ProtocolViolation:
         raise
     except Exception as exc:
-        raise ProtocolViolation(f"malformed {what}: {exc!r}") from exc
+        raise ProtocolViolation(repr(exc)) from exc
     _check_non_nullable(schema, entity)
     return entity
 
@@ -225,4 +229,7 @@ def decode_response(api_key: int, version: int, frame: bytes) -> tuple[int, Any]
     The body goes through decode_entity, the same checks as a request body."""
     correlation_id, pos = read_response_header(frame, response_header_is_flexible(api_key, version))
     schema = response_schema(api_key, version)
-    return correlation_id, decode_entity(schema, frame, pos, f"{schema.__name__} v{version}")
+    try:
+        return correlation_id, decode_entity(schema, frame, pos)
+    except ProtocolViolation as exc:
+        raise ProtocolViolation(f"malformed {schema.__name__} v{version}: {exc}") from None
