@@ -105,7 +105,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, client: BrokerClient, max_response_bytes: int) -> None:
         self._client = client
-        self._decoder = FrameDecoder(max_response_bytes)
+        self._decoder = FrameDecoder(max_response_bytes, "max_response_bytes")
         self._in_flight: collections.deque[_InFlight] = collections.deque()
         self._transport: asyncio.Transport | None = None
         self._writable = asyncio.Event()
