@@ -198,6 +198,7 @@ def test_brokers_stop_gracefully_and_restart(compose: dict[str, Any]) -> None:
         # SIGTERM is the controlled shutdown; Docker's default 10 s would SIGKILL it
         assert service.get("stop_signal", "SIGTERM") == "SIGTERM"
         assert duration_s(service["stop_grace_period"]) >= 60
+        assert service.get("init") is True
         assert service["restart"] in ("always", "unless-stopped", "on-failure")
 
 
