@@ -1,7 +1,8 @@
 """The ``josef`` command.
 
 ``josef start [--config FILE] [--override-from-env] [--override key=value ...]`` runs one
-broker; the environment (KAFKA_*, JOSEF_*: broker.env_config) beats the file, overrides beat both.
+broker; the environment (KAFKA_*, JOSEF_*: broker.config.env_config) beats the file and
+overrides beat both.
 Subcommands are registered on one argparse subparsers table; admin commands
 (topics, groups, configs, ...) add themselves the same way.
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from broker.admin import register_commands as register_admin_commands
 from broker.config.broker_config import BrokerConfig, ConfigError, load_config
-from broker.env_config import env_overrides, log_env_overrides, override_args
+from broker.config.env_config import env_overrides, log_env_overrides, override_args
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVEL_ENV = "JOSEF_LOG_LEVEL"

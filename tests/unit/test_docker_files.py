@@ -3,7 +3,7 @@ the Dockerfile follows the image rules (pinned base, non-root, health check, sig
 
 The compose checks run ``docker-compose config`` and skip only when that binary is absent
 (.ci/run installs Debian's docker-compose, so they run in CI). Every broker's environment
-goes through ``josef start``'s own path: broker.env_config, then the real config loader
+goes through ``josef start``'s own path: broker.config.env_config, then the real config loader
 with the image's server.properties.
 """
 
@@ -29,8 +29,8 @@ from helpers.docker_files import (
     volume_mounts,
 )
 
-from broker.config import BrokerConfig, Listener, load_config, parse_properties
-from broker.env_config import env_overrides, override_args
+from broker.config.broker_config import BrokerConfig, Listener, load_config, parse_properties
+from broker.config.env_config import env_overrides, override_args
 
 # --- the compose file ----------------------------------------------------------------------
 

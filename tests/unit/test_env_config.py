@@ -1,4 +1,4 @@
-"""KAFKA_* / JOSEF_* environment variables → broker configuration keys (broker.env_config)."""
+"""KAFKA_* / JOSEF_* environment variables → broker configuration keys (env_config)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from broker import cli
 from broker.config.broker_config import BROKER_CONFIGS, BrokerConfig, ConfigError
-from broker.env_config import (
+from broker.config.env_config import (
     PROCESS_VARIABLES,
     EnvOverride,
     env_overrides,
