@@ -50,6 +50,9 @@ JVM_FLAGS = (
     "-Djava.net.preferIPv4Stack=true",
     "-Dzookeeper.admin.enableServer=false",
     "-Dzookeeper.forceSync=no",  # a test fixture: no fsync per transaction
+    # Leader election re-sends notifications with a backoff up to 60 s; peers that start a
+    # moment later would then wait seconds. Keep the backoff short.
+    "-Dzookeeper.fle.maxNotificationInterval=400",
 )
 
 TICK_TIME_MS = 250
