@@ -33,7 +33,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kazoo import exceptions as kz
 from kazoo.client import KazooClient, KazooState
@@ -113,6 +113,10 @@ WatchCallback = Callable[[WatchEvent], None]
 SessionListener = Callable[[SessionEvent], None]
 
 
+class _Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
 class ZkClient:
     """One ZooKeeper session for a broker, used from the event loop."""
 
@@ -137,6 +141,7 @@ class ZkClient:
         self._kazoo: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[SessionListener] = []
+        self._watchers: set[_Cancellable] = set()
         self._connected = asyncio.Event()
         self._state = SessionState.CLOSED
         self._last_session_id: int | None = None  # guarded by the kazoo connection thread
@@ -198,11 +203,16 @@ class ZkClient:
             await asyncio.to_thread(_quietly_close, bare)
 
     async def close(self) -> None:
-        """Close the session (its ephemeral znodes go at once) and stop kazoo's threads."""
+        """Close the session (its ephemeral znodes go at once), stop kazoo's threads and the
+        re-arming watchers; listeners get a CLOSED event."""
         client, self._kazoo = self._kazoo, None
         self._closed = True
+        for watcher in list(self._watchers):
+            watcher.cancel()
+        self._watchers.clear()
         if client is not None:
             await asyncio.to_thread(_quietly_close, client)
+            self._deliver_session_event(SessionEvent(SessionState.CLOSED, self._last_session_id))
         self._connected.clear()
 
     async def __aenter__(self) -> ZkClient:
@@ -562,7 +572,9 @@ class ZkClient:
         absent), across reconnections and new sessions, until ``cancel()``."""
         from cluster.zk.watchers import DataWatcher
 
+        self._check_open()
         watcher = DataWatcher(self, path, callback)
+        self._watchers.add(watcher)
         watcher.start()
         return watcher
 
@@ -573,9 +585,14 @@ class ZkClient:
         (None while ``path`` does not exist), until ``cancel()``."""
         from cluster.zk.watchers import ChildrenWatcher
 
+        self._check_open()
         watcher = ChildrenWatcher(self, path, callback)
+        self._watchers.add(watcher)
         watcher.start()
         return watcher
+
+    def _discard_watcher(self, watcher: _Cancellable) -> None:
+        self._watchers.discard(watcher)
 
 
 def _multi_failure(ops: Sequence[Op], raw: Sequence[Any]) -> errors.TransactionFailedError | None:
