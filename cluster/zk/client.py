@@ -144,25 +144,28 @@ class ZkClient:
         self._watchers: set[_Cancellable] = set()
         self._connected = asyncio.Event()
         self._state = SessionState.CLOSED
-        self._last_session_id: int | None = None  # guarded by the kazoo connection thread
-        self._closed = False
+        self._last_session_id: int | None = None  # written on the kazoo connection thread
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
-        """Connect (creating the chroot if missing); ConnectTimeoutError after the timeout."""
+        """Connect (creating the chroot if missing); ConnectTimeoutError when that takes longer
+        than ``connection_timeout_ms`` in all."""
         if self._kazoo is not None:
             raise RuntimeError("ZkClient already started")
         self._loop = asyncio.get_running_loop()
-        self._closed = False
+        deadline = self._loop.time() + self.connection_timeout_ms / 1000.0
         if self.connect.chroot is not None:
-            await self._ensure_chroot()
+            await self._ensure_chroot(deadline)
         self._kazoo = self._new_kazoo(self.connect)
         self._kazoo.add_listener(self._on_kazoo_state)
         try:
-            await self._start_kazoo(self._kazoo)
+            await self._start_kazoo(self._kazoo, deadline)
         except BaseException:
             self._kazoo = None
             raise
+        # The CONNECTED event is on its way to the loop; requests may go out right now.
+        self._state = SessionState.CONNECTED
+        self._connected.set()
 
     def _new_kazoo(self, connect: ConnectString) -> Any:
         return KazooClient(
@@ -173,8 +176,9 @@ class ZkClient:
             logger=logging.getLogger("kazoo.client"),
         )
 
-    async def _start_kazoo(self, client: Any) -> None:
-        timeout_s = self.connection_timeout_ms / 1000.0
+    async def _start_kazoo(self, client: Any, deadline: float) -> None:
+        assert self._loop is not None
+        timeout_s = max(deadline - self._loop.time(), 0.0)
         # kazoo's blocking start() would, on a timeout, wait up to the session timeout for
         # its connection thread; wait for the event ourselves and stop it in the background.
         started = await asyncio.to_thread(client.start_async)
@@ -185,10 +189,10 @@ class ZkClient:
             ).start()
             raise errors.ConnectTimeoutError(str(self.connect), self.connection_timeout_ms)
 
-    async def _ensure_chroot(self) -> None:
+    async def _ensure_chroot(self, deadline: float) -> None:
         """Create the chroot (and its parents, null data) through a client without it."""
         bare = self._new_kazoo(self.connect.without_chroot())
-        await self._start_kazoo(bare)
+        await self._start_kazoo(bare, deadline)
         chroot = self.connect.chroot
         assert chroot is not None
         try:
@@ -206,7 +210,6 @@ class ZkClient:
         """Close the session (its ephemeral znodes go at once), stop kazoo's threads and the
         re-arming watchers; listeners get a CLOSED event."""
         client, self._kazoo = self._kazoo, None
-        self._closed = True
         for watcher in list(self._watchers):
             watcher.cancel()
         self._watchers.clear()
