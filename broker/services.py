@@ -29,6 +29,8 @@ class BrokerServices:
     auto_create_topics: bool
     registry: Registry = field(default_factory=Registry)
     group_coordinator: Any = None  # broker.group.coordinator.GroupCoordinator
+    #: Cluster membership (broker.cluster_node.ClusterNode); None on a standalone broker.
+    cluster: Any = None
 
     def registration(self, broker_id: int) -> BrokerRegistration | None:
         for b in self.metadata.brokers():
