@@ -156,9 +156,20 @@ class TopicManager:
             out[p] = replicas
         return out
 
-    async def create(self, spec: TopicSpec, is_internal: bool = False) -> TopicMetadata:
+    async def create(
+        self, spec: TopicSpec, is_internal: bool = False, wait_ms: int = 0
+    ) -> TopicMetadata:
+        """Create a topic; with ``wait_ms`` > 0 wait until every partition has a leader
+        (in a cluster the controller elects them after the write), as Kafka's CreateTopics
+        waits, answering REQUEST_TIMED_OUT if that takes longer."""
         assignment, configs = self.validate(spec)
         topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
+        if wait_ms > 0 and not await self.metadata.wait_for_topic(spec.name, wait_ms):
+            raise KafkaError(
+                f"topic {spec.name} was created but its partitions have no leader after "
+                f"{wait_ms} ms",
+                ErrorCode.request_timed_out,
+            )
         log.info(
             "created topic %s with %d partition(s), replicas %s, configs %s",
             topic.name,
@@ -168,13 +179,18 @@ class TopicManager:
         )
         return topic
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: str, wait_ms: int = 0) -> None:
         if not self.delete_topic_enable:
             raise KafkaError("Topic deletion is disabled.", ErrorCode.topic_deletion_disabled)
         topic = self.metadata.topic(name)
         if topic is None:
             raise KafkaError(f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition)
         await self.metadata.delete_topic(name)
+        if wait_ms > 0 and not await self.metadata.wait_for_topic_deleted(name, wait_ms):
+            raise KafkaError(
+                f"topic {name} is marked for deletion but still exists after {wait_ms} ms",
+                ErrorCode.request_timed_out,
+            )
         log.info("deleted topic %s", name)
 
     async def add_partitions(

@@ -144,15 +144,15 @@ class AlterPartitionManager:
         for t in response.topics:
             for p in t.partitions:
                 key = (t.topic_id, int(p.partition_index))
-                item = batch.get(key)
-                if item is None:
+                waiting = batch.get(key)
+                if waiting is None:
                     continue
                 answered.add(key)
                 error = ErrorCode(p.error_code)
                 if error != ErrorCode.none:
-                    item.done(None, error)
+                    waiting.done(None, error)
                     continue
-                item.done(
+                waiting.done(
                     PartitionState(
                         replicas=[],
                         leader=int(p.leader_id),

@@ -220,5 +220,8 @@ class StandaloneMetadataStore:
         # This broker leads every partition as soon as the topic exists.
         return name in self._topics
 
+    async def wait_for_topic_deleted(self, name: str, timeout_ms: int) -> bool:
+        return name not in self._topics
+
     async def close(self) -> None:
         return None

@@ -565,9 +565,11 @@ class Partition:
             self.partition_epoch,
             new_isr,
         )
-        if not updater.submit(change, self._on_isr_committed):
-            return False
+        # Pending before submitting: an updater may commit before submit returns.
         self._pending_isr = _PendingIsr(new_isr)
+        if not updater.submit(change, self._on_isr_committed):
+            self._pending_isr = None
+            return False
         log.debug("proposed ISR %s for %s (%s)", list(new_isr), self.name, why)
         return True
 

@@ -205,6 +205,8 @@ class ReplicaManager:
     def _create_partition(self, role: PartitionRole) -> Partition:
         config = self.log_config_for(role.topic)
         plog = self.log_manager.get_or_create_log(role.topic, role.partition, role.topic_id, config)
+        if plog.config != config:
+            plog.config = config  # loaded before the topic's configs were known
         partition = Partition(
             role.topic,
             role.partition,
