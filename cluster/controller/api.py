@@ -76,7 +76,7 @@ class KafkaController:
         )
         self._started = False
 
-    # -- life cycle --------------------------------------------------------------------------------
+    # -- life cycle ------------------------------------------------------------------------------
     async def startup(self) -> None:
         """Join the controller election; returns at once (the election runs as an event)."""
         if self._started:
@@ -125,7 +125,7 @@ class KafkaController:
         if self.is_active:
             self._core.event_manager.put(TopicUncleanLeaderElectionEnable(topic))
 
-    # -- requests ----------------------------------------------------------------------------------
+    # -- requests --------------------------------------------------------------------------------
     async def controlled_shutdown(
         self, broker_id: int, broker_epoch: int
     ) -> tuple[ErrorCode, list[PartitionKey]]:
@@ -237,4 +237,6 @@ def _controller_zk(zk: Any, clock: Clock) -> ControllerZkClient:
     if hasattr(zk, "register_controller_and_increment_epoch"):
         controller_zk: ControllerZkClient = zk
         return controller_zk
-    raise TypeError(f"not a ControllerZkClient: {zk!r}")
+    from cluster.controller.kafka_zk import KafkaZkControllerClient
+
+    return KafkaZkControllerClient(zk, clock)

@@ -139,7 +139,7 @@ class ControllerBrokerRequestBatch:
         self.update_metadata_brokers.clear()
         self.update_metadata_partitions.clear()
 
-    # -- adding ------------------------------------------------------------------------------
+    # -- adding ----------------------------------------------------------------------------------
     def add_leader_and_isr_request_for_brokers(
         self,
         broker_ids: Iterable[int],
@@ -222,7 +222,7 @@ class ControllerBrokerRequestBatch:
                 offline_replicas=offline,
             )
 
-    # -- sending -------------------------------------------------------------------------------
+    # -- sending ---------------------------------------------------------------------------------
     def send_requests_to_brokers(self, controller_epoch: int) -> None:
         try:
             self._send_leader_and_isr_requests(controller_epoch)

@@ -65,7 +65,7 @@ class ControllerContext:
         self.topics_with_deletion_started: set[str] = set()
         self.topics_ineligible_for_deletion: set[str] = set()
 
-    # -- reset -------------------------------------------------------------------------------
+    # -- reset -----------------------------------------------------------------------------------
     def _clear_topics_state(self) -> None:
         self.all_topics.clear()
         self.topic_ids.clear()
@@ -91,7 +91,7 @@ class ControllerContext:
         self._live_brokers.clear()
         self._live_broker_epochs.clear()
 
-    # -- brokers ---------------------------------------------------------------------------
+    # -- brokers ---------------------------------------------------------------------------------
     def set_live_brokers(self, broker_and_epochs: Mapping[BrokerRegistration, int]) -> None:
         self._live_brokers.clear()
         self._live_broker_epochs.clear()
@@ -135,7 +135,7 @@ class ControllerContext:
     def live_or_shutting_down_broker(self, broker_id: int) -> BrokerRegistration | None:
         return self._live_brokers.get(broker_id)
 
-    # -- topics and assignments --------------------------------------------------------------
+    # -- topics and assignments ------------------------------------------------------------------
     def set_all_topics(self, topics: Iterable[str]) -> None:
         self.all_topics = set(topics)
 
@@ -267,7 +267,7 @@ class ControllerContext:
             for p in assignments:
                 self._leadership.pop(TopicPartition(topic, p), None)
 
-    # -- topic deletion ------------------------------------------------------------------------
+    # -- topic deletion --------------------------------------------------------------------------
     def queue_topic_deletion(self, topics: Iterable[str]) -> None:
         new = set(topics) - self.topics_to_be_deleted
         self.topics_to_be_deleted |= new
@@ -288,7 +288,7 @@ class ControllerContext:
             topic not in self.topics_ineligible_for_deletion
         )
 
-    # -- replica states ----------------------------------------------------------------------
+    # -- replica states --------------------------------------------------------------------------
     def replicas_in_state(self, topic: str, state: ReplicaState) -> set[PartitionAndReplica]:
         return {r for r in self.replicas_for_topic(topic) if self.replica_states.get(r) is state}
 
@@ -312,7 +312,7 @@ class ControllerContext:
     def replica_state(self, replica: PartitionAndReplica) -> ReplicaState:
         return self.replica_states[replica]
 
-    # -- partition states ------------------------------------------------------------------
+    # -- partition states ------------------------------------------------------------------------
     def put_partition_state(self, tp: TopicPartition, target: PartitionState) -> None:
         current = self.partition_states.get(tp, PartitionState.NON_EXISTENT_PARTITION)
         self.partition_states[tp] = target
@@ -347,7 +347,7 @@ class ControllerContext:
             tp for tp in self.partitions_for_topic(topic) if self.partition_states.get(tp) in wanted
         }
 
-    # -- leadership ----------------------------------------------------------------------------
+    # -- leadership ------------------------------------------------------------------------------
     def put_partition_leadership_info(
         self, tp: TopicPartition, info: LeaderIsrAndControllerEpoch
     ) -> None:
@@ -396,7 +396,7 @@ class ControllerContext:
             and len(self.partition_replica_assignment(tp)) > 1
         }
 
-    # -- preferred replica imbalance gauge ---------------------------------------------------
+    # -- preferred replica imbalance gauge -------------------------------------------------------
     def _update_imbalance(
         self,
         tp: TopicPartition,

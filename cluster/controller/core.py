@@ -148,7 +148,7 @@ class ControllerCore:
         self.partition_state_machine.config = config
         self.topic_deletion_manager.is_delete_topic_enabled = config.delete_topic_enable
 
-    # -- event dispatch -----------------------------------------------------------------------
+    # -- event dispatch --------------------------------------------------------------------------
     async def process(self, event: ControllerEvent) -> None:
         try:
             await self._dispatch(event)
@@ -223,7 +223,7 @@ class ControllerCore:
         else:
             log.error("Unknown controller event %s", event.name)
 
-    # -- election -----------------------------------------------------------------------------
+    # -- election --------------------------------------------------------------------------------
     async def _process_startup(self) -> None:
         self._controller_watch = self.zk.watch_controller(self._on_controller_znode)
         self._session_watch = self.zk.watch_session(self._on_session_expired, self._on_new_session)
@@ -310,7 +310,7 @@ class ControllerCore:
         await self.trigger_controller_move()
         raise error
 
-    # -- failover and resignation -------------------------------------------------------------
+    # -- failover and resignation ----------------------------------------------------------------
     async def _on_controller_failover(self) -> None:
         zk = self.zk
         context = self.context
@@ -461,7 +461,7 @@ class ControllerCore:
         for tp, info in states.items():
             self.context.put_partition_leadership_info(tp, info)
 
-    # -- watches ------------------------------------------------------------------------------
+    # -- watches ---------------------------------------------------------------------------------
     def _watch_broker(self, broker_id: int) -> None:
         if broker_id not in self._broker_watches:
             self._broker_watches[broker_id] = self.zk.watch_broker(
@@ -484,7 +484,7 @@ class ControllerCore:
         if handle is not None:
             handle.cancel()
 
-    # -- batch answers (BatchResponseHandler): they become events ------------------------------
+    # -- batch answers (BatchResponseHandler): they become events --------------------------------
     def on_leader_and_isr_response(self, response: ControlResponse, broker_id: int) -> None:
         self.event_manager.put(LeaderAndIsrResponseReceived(response, broker_id))
 
@@ -503,7 +503,7 @@ class ControllerCore:
             )
         )
 
-    # -- DeletionClient -----------------------------------------------------------------------
+    # -- DeletionClient --------------------------------------------------------------------------
     async def delete_topic(self, topic: str, epoch_zk_version: int) -> None:
         await self.zk.delete_topic_znode(topic, epoch_zk_version)
         await self.zk.delete_topic_configs([topic], epoch_zk_version)
@@ -531,7 +531,7 @@ class ControllerCore:
         except IllegalBatchState as exc:
             await self.handle_illegal_state(exc)
 
-    # -- brokers ------------------------------------------------------------------------------
+    # -- brokers ---------------------------------------------------------------------------------
     async def _process_broker_change(self) -> None:
         if not self.is_active:
             return
@@ -650,7 +650,7 @@ class ControllerCore:
         self.channel_manager.add_broker(new)
         await self.send_update_metadata_request(self.context.live_or_shutting_down_broker_ids, ())
 
-    # -- topics -------------------------------------------------------------------------------
+    # -- topics ----------------------------------------------------------------------------------
     async def _process_topic_change(self) -> None:
         if not self.is_active:
             return
@@ -770,7 +770,7 @@ class ControllerCore:
                 {PartitionAndReplica(tp, event.replica_id) for tp in deleted}
             )
 
-    # -- notifications and broker answers -----------------------------------------------------
+    # -- notifications and broker answers --------------------------------------------------------
     async def _process_log_dir_event_notification(self) -> None:
         if not self.is_active:
             return
@@ -836,7 +836,7 @@ class ControllerCore:
                 {PartitionAndReplica(tp, broker_id) for tp in new_offline}
             )
 
-    # -- automatic leader rebalance timer -----------------------------------------------------
+    # -- automatic leader rebalance timer --------------------------------------------------------
     def schedule_auto_leader_rebalance(self, delay_ms: int) -> None:
         if self._rebalance_task is not None and not self._rebalance_task.done():
             self._rebalance_task.cancel()

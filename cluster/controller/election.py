@@ -34,7 +34,7 @@ class ElectionResult:
     live_replicas: tuple[int, ...]
 
 
-# -- the algorithms ------------------------------------------------------------------------------
+# -- the algorithms -----------------------------------------------------------------------------
 def offline_partition_leader_election(
     assignment: Sequence[int],
     isr: Collection[int],

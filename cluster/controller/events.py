@@ -65,7 +65,7 @@ class _AnsweredEvent(ControllerEvent):
             self.future.set_exception(error)
 
 
-# -- election and session --------------------------------------------------------------------
+# -- election and session -----------------------------------------------------------------------
 class Startup(ControllerEvent):
     pass
 
@@ -82,7 +82,7 @@ class Expire(ControllerEvent):
     pass
 
 
-# -- ZooKeeper triggers ------------------------------------------------------------------------
+# -- ZooKeeper triggers -------------------------------------------------------------------------
 class BrokerChange(ControllerEvent):
     pass
 
@@ -117,7 +117,7 @@ class IsrChangeNotification(ControllerEvent):
     pass
 
 
-# -- timers and config -----------------------------------------------------------------------
+# -- timers and config --------------------------------------------------------------------------
 class AutoPreferredReplicaLeaderElection(ControllerEvent):
     pass
 
@@ -131,7 +131,7 @@ class TopicUncleanLeaderElectionEnable(ControllerEvent):
     topic: str
 
 
-# -- broker answers ----------------------------------------------------------------------------
+# -- broker answers -----------------------------------------------------------------------------
 @dataclass(eq=False)
 class LeaderAndIsrResponseReceived(ControllerEvent):
     response: ControlResponse
@@ -207,7 +207,7 @@ class ListPartitionReassignments(_AnsweredEvent):
         self.complete(ErrorCode.not_controller)
 
 
-# -- the queue -------------------------------------------------------------------------------------
+# -- the queue ----------------------------------------------------------------------------------
 class ControllerEventProcessor(Protocol):
     async def process(self, event: ControllerEvent) -> None: ...
 

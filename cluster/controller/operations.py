@@ -274,7 +274,7 @@ class ControllerOperations:
             )
         return None
 
-    # -- leader elections --------------------------------------------------------------------------
+    # -- leader elections ------------------------------------------------------------------------
     async def process_replica_leader_election(self, event: ReplicaLeaderElection) -> None:
         core = self.core
         context = core.context
@@ -420,7 +420,7 @@ class ControllerOperations:
                 ReplicaLeaderElection(None, ElectionType.PREFERRED, ElectionTrigger.ZK)
             )
 
-    # -- automatic preferred-leader rebalance ------------------------------------------------------
+    # -- automatic preferred-leader rebalance ----------------------------------------------------
     async def process_auto_preferred_replica_leader_election(self) -> None:
         core = self.core
         if not core.is_active:

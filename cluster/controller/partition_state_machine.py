@@ -377,7 +377,7 @@ class PartitionStateMachine:
         out.extend((tp, lai, False) for tp, lai in with_live_isr)
         return out
 
-    # -- logging -------------------------------------------------------------------------------
+    # -- logging ---------------------------------------------------------------------------------
     def _log_invalid_transition(
         self, tp: TopicPartition, current: PartitionState, target: PartitionState
     ) -> None:

@@ -189,7 +189,7 @@ class PartitionReassignments:
             )
             await self.on_partition_reassignment(tp, reassignment)
 
-    # -- the phases --------------------------------------------------------------------------------
+    # -- the phases ------------------------------------------------------------------------------
     async def on_partition_reassignment(
         self, tp: TopicPartition, reassignment: ReplicaAssignment
     ) -> None:

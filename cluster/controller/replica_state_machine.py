@@ -289,7 +289,7 @@ class ReplicaStateMachine:
                 finished[tp] = outcome
         return finished, list(update.updates_to_retry)
 
-    # -- logging -------------------------------------------------------------------------------
+    # -- logging ---------------------------------------------------------------------------------
     def _log_invalid_transition(
         self, replica: PartitionAndReplica, current: ReplicaState, target: ReplicaState
     ) -> None:

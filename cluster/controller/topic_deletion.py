@@ -121,7 +121,7 @@ class TopicDeletionManager:
         )
         await self._resume_deletions()
 
-    # -- internals -----------------------------------------------------------------------------
+    # -- internals -------------------------------------------------------------------------------
     def _is_topic_ineligible_for_deletion(self, topic: str) -> bool:
         return (
             topic in self.context.topics_ineligible_for_deletion

@@ -26,10 +26,15 @@ from cluster.controller.model import (
     TopicPartition,
 )
 from cluster.metadata import BrokerRegistration
+from cluster.zk.registration import ControllerMovedError
 
-
-class ControllerMovedError(Exception):
-    """The controller epoch changed under us: another broker is (or was) the controller."""
+__all__ = [
+    "ControllerMovedError",
+    "ControllerZkClient",
+    "TopicIdReplicaAssignment",
+    "UpdateLeaderAndIsrResult",
+    "WatchHandle",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +84,14 @@ class ControllerZkClient(Protocol):
         (Kafka's enableFeatureVersioning at IBP >= 2.7, with no default finalized features)."""
         ...
 
-    # -- brokers -----------------------------------------------------------------------------
+    # -- brokers ---------------------------------------------------------------------------------
     async def get_all_broker_and_epochs(self) -> dict[BrokerRegistration, int]:
         """Every registered broker with its epoch (the czxid of its registration)."""
         ...
 
     async def get_broker(self, broker_id: int) -> BrokerRegistration | None: ...
 
-    # -- topics --------------------------------------------------------------------------------
+    # -- topics ----------------------------------------------------------------------------------
     async def get_all_topics(self) -> set[str]: ...
 
     async def get_replica_assignment_and_topic_ids(
@@ -117,7 +122,7 @@ class ControllerZkClient(Protocol):
         """Each topic's overrides in ``/config/topics/<t>`` (empty if none)."""
         ...
 
-    # -- partition states ----------------------------------------------------------------------
+    # -- partition states ------------------------------------------------------------------------
     async def get_topic_partition_states(
         self, partitions: Collection[TopicPartition]
     ) -> dict[TopicPartition, LeaderIsrAndControllerEpoch]:
@@ -196,7 +201,7 @@ class ControllerZkClient(Protocol):
         self, sequence_numbers: Iterable[str] | None, epoch_zk_version: int
     ) -> None: ...
 
-    # -- watches (see the module docstring) -----------------------------------------------------
+    # -- watches (see the module docstring) ------------------------------------------------------
     def watch_session(self, on_expired: Signal, on_new_session: Signal) -> WatchHandle:
         """``on_expired`` when the ZooKeeper session expires (ephemerals gone), then
         ``on_new_session`` once a new session is established."""
