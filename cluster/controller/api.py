@@ -26,6 +26,7 @@ from cluster.controller.channel import ChannelFactory
 from cluster.controller.config import ControllerConfig
 from cluster.controller.core import ControllerCore
 from cluster.controller.events import (
+    AllocateProducerIds,
     AlterPartitionReceived,
     ApiPartitionReassignment,
     ControlledShutdown,
@@ -145,6 +146,16 @@ class KafkaController:
             log.exception("Controlled shutdown of broker %d failed", broker_id)
             return ErrorCode.unknown_server_error, []
         return ErrorCode.none, [(tp.topic, tp.partition) for tp in sorted(remaining)]
+
+    async def allocate_producer_ids(
+        self, broker_id: int, broker_epoch: int
+    ) -> tuple[ErrorCode, int, int]:
+        """AllocateProducerIds (KIP-730): the next block of producer ids for ``broker_id``,
+        as (error, first id, number of ids)."""
+        event = AllocateProducerIds(broker_id, broker_epoch)
+        self._core.event_manager.put(event)
+        result: tuple[ErrorCode, int, int] = await event.future
+        return result
 
     async def alter_partition(self, request: Any, version: int) -> Any:
         """AlterPartition (v0-v3 kio request entity) -> the response entity of that version."""

@@ -34,6 +34,7 @@ from cluster.controller.config import ControllerConfig
 from cluster.controller.context import ControllerContext
 from cluster.controller.election import ElectionStrategy
 from cluster.controller.events import (
+    AllocateProducerIds,
     AlterPartitionReceived,
     ApiPartitionReassignment,
     AutoPreferredReplicaLeaderElection,
@@ -212,6 +213,8 @@ class ControllerCore:
             await ops.process_replica_leader_election(event)
         elif isinstance(event, ControlledShutdown):
             await ops.process_controlled_shutdown(event)
+        elif isinstance(event, AllocateProducerIds):
+            await ops.process_allocate_producer_ids(event)
         elif isinstance(event, AlterPartitionReceived):
             await ops.process_alter_partition(event)
         elif isinstance(event, ZkPartitionReassignment):

@@ -176,6 +176,17 @@ class AlterPartitionReceived(_AnsweredEvent):
 
 
 @dataclass(eq=False)
+class AllocateProducerIds(_AnsweredEvent):
+    """Answer: (error, first producer id, number of ids)."""
+
+    broker_id: int
+    broker_epoch: int
+
+    def preempt(self) -> None:
+        self.complete((ErrorCode.not_controller, -1, 0))
+
+
+@dataclass(eq=False)
 class ReplicaLeaderElection(_AnsweredEvent):
     """Answer: {partition: (error, message, new leader)}."""
 

@@ -42,6 +42,7 @@ from cluster.zk.errors import (
 )
 from cluster.zk.ops import CreateOp, DeleteOp, Op, OpResult, SetDataOp
 from cluster.zk.registration import (
+    allocate_producer_id_block,
     fenced_multi,
     read_controller_id,
     register_controller_and_increment_epoch,
@@ -133,6 +134,10 @@ class KafkaZkControllerClient:
         wanted = FeatureZNode(FeatureZNodeStatus.ENABLED, features)
         if wanted != existing:
             await self.zk.set(paths.FEATURE, wanted.encode())
+
+    async def allocate_producer_id_block(self, broker_id: int) -> tuple[int, int]:
+        block = await allocate_producer_id_block(self.zk, broker_id)
+        return block.first_producer_id, block.size
 
     # -- brokers ---------------------------------------------------------------------------------
     async def _broker_and_epoch(self, broker_id: int) -> tuple[BrokerRegistration, int] | None:

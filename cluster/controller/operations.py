@@ -19,6 +19,7 @@ from cluster.controller.election import (
     preferred_replica_partition_leader_election,
 )
 from cluster.controller.events import (
+    AllocateProducerIds,
     AlterPartitionReceived,
     ControlledShutdown,
     ElectionTrigger,
@@ -124,6 +125,33 @@ class ControllerOperations:
             [PartitionAndReplica(tp, broker_id) for tp in followed], ReplicaState.OFFLINE_REPLICA
         )
         return context.partition_leaders_on_broker(broker_id)
+
+    # -- AllocateProducerIds (KIP-730) -----------------------------------------------------------
+    async def process_allocate_producer_ids(self, event: AllocateProducerIds) -> None:
+        core = self.core
+        if not core.is_active:
+            event.complete((ErrorCode.not_controller, -1, 0))
+            return
+        known_epoch = core.context.live_broker_id_and_epochs.get(event.broker_id)
+        if known_epoch is None:
+            log.warning("Ignoring AllocateProducerIds due to unknown broker %d", event.broker_id)
+            event.complete((ErrorCode.broker_id_not_registered, -1, 0))
+            return
+        if known_epoch != event.broker_epoch:
+            log.warning(
+                "Ignoring AllocateProducerIds due to stale broker epoch %d for broker %d",
+                event.broker_epoch,
+                event.broker_id,
+            )
+            event.complete((ErrorCode.stale_broker_epoch, -1, 0))
+            return
+        try:
+            first, length = await core.zk.allocate_producer_id_block(event.broker_id)
+        except Exception as exc:
+            log.error("Allocating producer ids for broker %d failed: %s", event.broker_id, exc)
+            event.complete((ErrorCode.unknown_server_error, -1, 0))
+            return
+        event.complete((ErrorCode.none, first, length))
 
     # -- AlterPartition --------------------------------------------------------------------------
     async def process_alter_partition(self, event: AlterPartitionReceived) -> None:

@@ -84,6 +84,11 @@ class ControllerZkClient(Protocol):
         (Kafka's enableFeatureVersioning at IBP >= 2.7, with no default finalized features)."""
         ...
 
+    async def allocate_producer_id_block(self, broker_id: int) -> tuple[int, int]:
+        """The next block of producer ids on ``/latest_producer_id_block`` (compare-and-set,
+        retried): (first id, length)."""
+        ...
+
     # -- brokers ---------------------------------------------------------------------------------
     async def get_all_broker_and_epochs(self) -> dict[BrokerRegistration, int]:
         """Every registered broker with its epoch (the czxid of its registration)."""

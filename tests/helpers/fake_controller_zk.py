@@ -104,6 +104,7 @@ class FakeZkServer:
     log_dir_events: dict[str, int] = field(default_factory=dict)
     isr_changes: dict[str, list[TopicPartition]] = field(default_factory=dict)
     feature_znode: bool = False
+    next_producer_id: int = 0
     watches: list[_Watch] = field(default_factory=list)
     sessions: dict[int, FakeZkSession] = field(default_factory=dict)
     _zxid: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
@@ -277,6 +278,11 @@ class FakeZkSession:
 
     async def ensure_feature_znode(self) -> None:
         self.server.feature_znode = True
+
+    async def allocate_producer_id_block(self, broker_id: int) -> tuple[int, int]:
+        first = self.server.next_producer_id
+        self.server.next_producer_id += 1000
+        return first, 1000
 
     # -- brokers ---------------------------------------------------------------------------------
     async def get_all_broker_and_epochs(self) -> dict[BrokerRegistration, int]:

@@ -225,6 +225,19 @@ async def test_election_topic_creation_and_failover(
     )
     assert not first.controller.is_active
 
+    # AllocateProducerIds hands out blocks on /latest_producer_id_block.
+    error, start, length = await second.controller.allocate_producer_ids(
+        others[0].broker_id, others[0].broker_epoch
+    )
+    assert (error, start, length) == (ErrorCode.none, 0, 1000)
+    block = await cluster.json(paths.LATEST_PRODUCER_ID_BLOCK)
+    assert block == {
+        "version": 1,
+        "broker": others[0].broker_id,
+        "block_start": "0",
+        "block_end": "999",
+    }
+
 
 async def test_broker_loss_moves_leaders_with_epoch_bumps(cluster: Cluster) -> None:
     await cluster.start([1, 2, 3])

@@ -420,3 +420,18 @@ async def test_unreachable_broker_keeps_requests_until_it_answers(bench: Bench) 
     bench.brokers.unreachable.clear()
     await bench.settle()
     assert partitions_of(bench.brokers.leader_and_isr(2)) == [("t", 0)]
+
+
+async def test_allocate_producer_ids(bench: Bench) -> None:
+    c = await bench.controller(1)
+    other = await bench.controller(2)
+    epoch2 = bench.server.brokers[2][1]
+    assert await c.allocate_producer_ids(2, epoch2) == (ErrorCode.none, 0, 1000)
+    assert await c.allocate_producer_ids(3, bench.server.brokers[3][1]) == (
+        ErrorCode.none,
+        1000,
+        1000,
+    )
+    assert await c.allocate_producer_ids(2, epoch2 - 1) == (ErrorCode.stale_broker_epoch, -1, 0)
+    assert await c.allocate_producer_ids(9, 1) == (ErrorCode.broker_id_not_registered, -1, 0)
+    assert await other.allocate_producer_ids(2, epoch2) == (ErrorCode.not_controller, -1, 0)
