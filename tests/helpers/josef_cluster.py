@@ -172,7 +172,8 @@ class JosefCluster:
     ) -> None:
         from confluent_kafka.admin import NewTopic
 
-        futures = self.admin().create_topics(
+        admin = self.admin()  # must outlive its futures
+        futures = admin.create_topics(
             [NewTopic(name, partitions, rf, config=config or {})], request_timeout=timeout
         )
         futures[name].result(timeout=timeout)
