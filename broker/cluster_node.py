@@ -23,9 +23,14 @@ from broker.config.broker_config import BrokerConfig
 from cluster.alter_partition_manager import AlterPartitionManager
 from cluster.broker_client import BrokerClient
 from cluster.controller.api import KafkaController
-from cluster.controller.config import ControllerConfig
+from cluster.controller.config import UNCLEAN_LEADER_ELECTION_ENABLE, ControllerConfig
 from cluster.controller.wire import broker_channel_factory
-from cluster.metadata import BrokerEndpoint, BrokerRegistration
+from cluster.metadata import (
+    BrokerEndpoint,
+    BrokerRegistration,
+    MetadataEvent,
+    TopicConfigChanged,
+)
 from cluster.metadata_cache import PartitionUpdate
 from cluster.replica_fetcher import FetcherConfig, FollowerLogs, ReplicaFetcherManager
 from cluster.zk import paths
@@ -188,7 +193,18 @@ class ClusterNode:
             self.clock,
         )
         await self._controller.startup()
+        assert self.store is not None
+        self.store.subscribe(self._on_metadata_event)
         return self._broker_epoch
+
+    def _on_metadata_event(self, event: MetadataEvent) -> None:
+        # Kafka's TopicConfigHandler: once a topic allows unclean elections, the controller
+        # elects leaders for its leaderless partitions at once.
+        if not isinstance(event, TopicConfigChanged) or self._controller is None:
+            return
+        value = event.topic.configs.get(UNCLEAN_LEADER_ELECTION_ENABLE, "")
+        if value.strip().lower() == "true":
+            self._controller.enable_topic_unclean_leader_election(event.topic.name)
 
     def _controller_config(self) -> ControllerConfig:
         c = self.config

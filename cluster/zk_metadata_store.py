@@ -17,15 +17,18 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 
 from kio.schema.errors import ErrorCode
 
 from cluster.metadata import (
     BrokerRegistration,
+    MetadataEvent,
     MetadataListener,
     MetadataPublisher,
     PartitionState,
     TopicConfigChanged,
+    TopicDeleted,
     TopicMetadata,
 )
 from cluster.metadata_cache import MetadataCache
@@ -62,7 +65,14 @@ class ZooKeeperMetadataStore:
         self._watchers: list[ChildrenWatcher] = []
         self._last_change: str | None = None
         self._changed = asyncio.Event()
-        self._events.subscribe(lambda _event: self._changed.set())
+        self._events.subscribe(self._on_event)
+
+    def _on_event(self, event: MetadataEvent) -> None:
+        if isinstance(event, TopicDeleted):
+            # Its /config/topics znode goes with it; a topic created again under the same
+            # name must not inherit the old overrides.
+            self._configs.pop(event.name, None)
+        self._changed.set()
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -177,14 +187,23 @@ class ZooKeeperMetadataStore:
     def subscribe(self, listener: MetadataListener) -> None:
         self._events.subscribe(listener)
 
-    async def wait_for_topic(self, name: str, timeout_ms: int) -> bool:
-        return await self._wait(lambda: self.cache.has_leaders(name), timeout_ms)
+    async def wait_for_topic(
+        self, name: str, timeout_ms: int, partitions: int | None = None
+    ) -> bool:
+        def done() -> bool:
+            topic = self.cache.topics.get(name)
+            return (
+                topic is not None
+                and len(topic.partitions) >= (partitions or 0)
+                and self.cache.has_leaders(name)
+            )
+
+        return await self.wait_until(done, timeout_ms)
 
     async def wait_for_topic_deleted(self, name: str, timeout_ms: int) -> bool:
-        return await self._wait(lambda: name not in self.cache.topics, timeout_ms)
+        return await self.wait_until(lambda: name not in self.cache.topics, timeout_ms)
 
-    async def _wait(self, done: object, timeout_ms: int) -> bool:
-        assert callable(done)
+    async def wait_until(self, done: Callable[[], bool], timeout_ms: int) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_ms / 1000.0
         while not done():
@@ -262,6 +281,12 @@ class ZooKeeperMetadataStore:
                     f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition
                 ) from None
             current = TopicAssignment.decode(name, data)
+            if any(a.is_being_reassigned for a in current.partitions.values()):
+                # The controller may be rewriting this znode: Kafka refuses, too.
+                raise KafkaError(
+                    f"A partition reassignment is in progress for the topic '{name}'.",
+                    ErrorCode.reassignment_in_progress,
+                )
             parts = dict(current.partitions)
             for p, replicas in assignment.items():
                 if p in parts:
@@ -287,6 +312,17 @@ class ZooKeeperMetadataStore:
         # Our own notification: apply at once (the watcher will skip it).
         self._last_change = max(self._last_change or "", created.rsplit("/", 1)[-1])
         await self._reload_topic_config(name)
+
+    async def fetch_topic_configs(self, name: str) -> dict[str, str]:
+        return await self._read_topic_config(name)
+
+    async def reassigning_partitions(self, name: str) -> list[int]:
+        try:
+            data, _ = await self.zk.get(paths.topic(name))
+        except NoNodeError:
+            return []
+        assignment = TopicAssignment.decode(name, data)
+        return sorted(p for p, a in assignment.partitions.items() if a.is_being_reassigned)
 
     async def allocate_producer_id_block(self, block_size: int) -> int:
         block = await allocate_producer_id_block(self.zk, self.broker_id, block_size)
