@@ -52,6 +52,7 @@ API_VERSIONS: Final = 18
 CREATE_TOPICS: Final = 19
 DELETE_TOPICS: Final = 20
 DESCRIBE_CONFIGS: Final = 32
+ALTER_CONFIGS: Final = 33
 CREATE_PARTITIONS: Final = 37
 DELETE_GROUPS: Final = 42
 ELECT_LEADERS: Final = 43
@@ -75,6 +76,7 @@ CLIENT_VERSIONS: Final[Mapping[int, tuple[int, int]]] = {
     CREATE_TOPICS: (2, 7),
     DELETE_TOPICS: (1, 6),
     DESCRIBE_CONFIGS: (1, 4),
+    ALTER_CONFIGS: (0, 2),
     CREATE_PARTITIONS: (0, 3),
     DELETE_GROUPS: (0, 2),
     ELECT_LEADERS: (0, 2),
