@@ -88,6 +88,10 @@ IN_EFFECT = frozenset(
         "offsets.load.buffer.size",
         "offset.metadata.max.bytes",
         "replica.high.watermark.checkpoint.interval.ms",
+        # cluster mode: the controller's automatic preferred-leader rebalance
+        "auto.leader.rebalance.enable",
+        "leader.imbalance.check.interval.seconds",
+        "leader.imbalance.per.broker.percentage",
     }
 )
 

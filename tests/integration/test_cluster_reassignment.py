@@ -23,6 +23,8 @@ from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import NoReassignmentInProgressError
 
+RACKS = {1: "r1", 2: "r2", 3: "r1", 4: "r2"}
+
 
 def assignment(cluster: JosefCluster, topic: str) -> dict[int, list[int]]:
     doc = cluster.zk_json(f"/brokers/topics/{topic}")
@@ -54,13 +56,20 @@ def test_reassignment_to_a_new_broker_while_producing(
     josef_cluster: ClusterFactory, tmp_path: Path
 ) -> None:
     # Long sessions: a SIGSTOPped broker below must stay registered.
-    cluster = josef_cluster(4, start=False, overrides={"zookeeper.session.timeout.ms": "60000"})
+    cluster = josef_cluster(
+        4,
+        start=False,
+        overrides={"zookeeper.session.timeout.ms": "60000"},
+        per_broker={b: {"broker.rack": RACKS[b]} for b in RACKS},
+    )
     for b in (1, 2, 3):
         cluster[b].start()
     cluster.wait_registered({1, 2, 3})
     cluster.wait_controller()
     cluster.create_topic("mv", partitions=2, rf=3, config={"min.insync.replicas": "2"})
     before = assignment(cluster, "mv")
+    # Rack-aware assignment: every partition has replicas in both racks.
+    assert all({RACKS[b] for b in replicas} == {"r1", "r2"} for replicas in before.values())
     for p in (0, 1):
         cluster.wait_isr("mv", p, {1, 2, 3})
     cluster[4].start()  # a broker that holds nothing yet
@@ -117,6 +126,32 @@ def test_reassignment_to_a_new_broker_while_producing(
                 len({segment_digest(cluster[b].partition_dir("mv", p)) for b in target}) == 1
             ),
         )
+
+    # -- josef reassign --generate: a rack-aware proposal over the given brokers ----------
+    topics_file = tmp_path / "topics.json"
+    topics_file.write_text(json.dumps({"version": 1, "topics": [{"topic": "mv"}]}))
+    out = ok(
+        josef(
+            cluster.bootstrap,
+            "reassign",
+            "--generate",
+            "--topics-to-move-json-file",
+            str(topics_file),
+            "--broker-list",
+            "1,2,3,4",
+        )
+    )
+    current, proposed = (
+        json.loads(line) for line in out.splitlines() if line.startswith('{"version":1')
+    )
+    assert {(e["partition"], tuple(e["replicas"])) for e in current["partitions"]} == {
+        (0, tuple(target0)),
+        (1, tuple(target1)),
+    }
+    for entry in proposed["partitions"]:
+        assert len(set(entry["replicas"])) == 3
+        assert {RACKS[b] for b in entry["replicas"]} == {"r1", "r2"}
+    assert assignment(cluster, "mv") == {0: target0, 1: target1}  # nothing changed
 
     # -- cancellation: a reassignment that cannot finish (its new replica is stopped) -----
     controller = cluster.controller_id()

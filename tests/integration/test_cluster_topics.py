@@ -80,12 +80,17 @@ def test_partitions_configs_and_deletion(josef_cluster: ClusterFactory) -> None:
     # -- CreatePartitions: Kafka's assignment continues from partition 0's leader --------
     before = assignment(cluster, "t")
     assert before is not None
-    futures = admin.create_partitions([NewPartitions("t", 5)])
+    futures = admin.create_partitions([NewPartitions("t", 4)])
     futures["t"].result(timeout=60)
+    out = ok(josef(cluster.bootstrap, "topics", "alter", "t", "--partitions", "5"))
+    assert "Topic t now has 5 partitions." in out
     after = assignment(cluster, "t")
     assert after is not None and {p: after[p] for p in (0, 1)} == before
     brokers = [BrokerMetadata(b) for b in (1, 2, 3)]
-    expected = new_partitions_assignment(brokers, before[0], 2, 3)
+    expected = {
+        **new_partitions_assignment(brokers, before[0], 2, 2),
+        **new_partitions_assignment(brokers, before[0], 4, 1),
+    }
     assert {p: after[p] for p in (2, 3, 4)} == expected
     leaders = cluster.wait_leaders("t", 5)
     # Every broker leads some partition (each one checks the configs below).
