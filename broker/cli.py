@@ -5,7 +5,8 @@ Subcommands are registered on one argparse subparsers table; admin commands
 (topics, groups, configs, ...) add themselves the same way.
 
 Exit status: the broker's own return code for ``start``; 2 for a usage error
-or an invalid configuration, which is reported on stderr as one line:
+or an invalid configuration (including a setting Josef does not implement,
+see ``broker.config.support``), which is reported on stderr as one line:
 ``josef: invalid configuration: <key>: <reason>``.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from broker.admin import register_commands as register_admin_commands
 from broker.config.broker_config import BrokerConfig, ConfigError, load_config
+from broker.config.support import check_supported
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVEL_ENV = "JOSEF_LOG_LEVEL"
@@ -55,6 +57,7 @@ def _start(args: argparse.Namespace) -> int:
     configure_logging()
     try:
         config = load_config(args.config, args.overrides)
+        check_supported(config)
     except ConfigError as exc:
         print(f"josef: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -64,6 +64,9 @@ class KafkaBroker:
                 dispatcher,
                 config.socket_request_max_bytes,
                 config.connections_max_idle_ms,
+                backlog=config.socket_listen_backlog_size,
+                send_buffer_bytes=config.socket_send_buffer_bytes,
+                receive_buffer_bytes=config.socket_receive_buffer_bytes,
             )
             self.listeners.append(listener)
         bound = {}
