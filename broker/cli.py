@@ -24,6 +24,7 @@ from pathlib import Path
 from broker.admin import register_commands as register_admin_commands
 from broker.config.broker_config import BrokerConfig, ConfigError, load_config
 from broker.config.support import check_supported
+from broker.security.channel import build_listener_security
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVEL_ENV = "JOSEF_LOG_LEVEL"
@@ -58,6 +59,8 @@ def _start(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, args.overrides)
         check_supported(config)
+        # Reads key stores: any problem with them is reported here, before the broker runs.
+        build_listener_security(config)
     except ConfigError as exc:
         print(f"josef: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE

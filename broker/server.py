@@ -17,6 +17,7 @@ from broker.network.dispatch import RequestDispatcher
 from broker.network.listener import Listener
 from broker.producer_ids import ProducerIdManager
 from broker.replica.replica_manager import ReplicaManager
+from broker.security.channel import build_listener_security_async
 from broker.services import BrokerServices
 from broker.topic_manager import TopicManager
 from cluster.metadata import BrokerEndpoint, BrokerRegistration
@@ -55,6 +56,7 @@ class KafkaBroker:
 
         registry = Registry()
         dispatcher = RequestDispatcher(registry)
+        security = await build_listener_security_async(config)
         for lst in config.listeners:
             listener = Listener(
                 lst.name,
@@ -67,6 +69,7 @@ class KafkaBroker:
                 backlog=config.socket_listen_backlog_size,
                 send_buffer_bytes=config.socket_send_buffer_bytes,
                 receive_buffer_bytes=config.socket_receive_buffer_bytes,
+                security=security[lst.name],
             )
             self.listeners.append(listener)
         bound = {}

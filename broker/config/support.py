@@ -66,7 +66,6 @@ def _cluster(reason: str = "") -> KeySupport:
 
 
 _JVM = "tunes Kafka's JVM internals; Josef's behaviour is the same without it"
-_TLS_TODO = "TLS is not implemented yet"
 _SASL_TODO = "SASL is not implemented yet"
 _ACL = "ACL authorization is not implemented yet"
 _TXN = "transactions are not implemented yet"
@@ -101,6 +100,12 @@ _IMPLEMENTED = (
     "offsets.retention.minutes", "offsets.retention.check.interval.ms",
     "offsets.load.buffer.size", "offset.metadata.max.bytes",
     "replica.high.watermark.checkpoint.interval.ms",
+    # TLS (broker/security/tls.py)
+    "ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password",
+    "ssl.keystore.certificate.chain", "ssl.keystore.key", "ssl.truststore.type",
+    "ssl.truststore.location", "ssl.truststore.password", "ssl.truststore.certificates",
+    "ssl.client.auth", "ssl.enabled.protocols", "ssl.cipher.suites", "ssl.protocol",
+    "ssl.principal.mapping.rules",
 )
 
 KEY_SUPPORT: dict[str, KeySupport] = {
@@ -174,21 +179,6 @@ KEY_SUPPORT: dict[str, KeySupport] = {
     "security.providers": _refused("JVM security providers are not supported"),
     "ssl.provider": _refused("JVM security providers are not supported"),
     "ssl.engine.factory.class": _refused("custom TLS engine factories are not supported"),
-    "ssl.keystore.type": _refused(_TLS_TODO),
-    "ssl.keystore.location": _refused(_TLS_TODO),
-    "ssl.keystore.password": _refused(_TLS_TODO),
-    "ssl.key.password": _refused(_TLS_TODO),
-    "ssl.keystore.certificate.chain": _refused(_TLS_TODO),
-    "ssl.keystore.key": _refused(_TLS_TODO),
-    "ssl.truststore.type": _refused(_TLS_TODO),
-    "ssl.truststore.location": _refused(_TLS_TODO),
-    "ssl.truststore.password": _refused(_TLS_TODO),
-    "ssl.truststore.certificates": _refused(_TLS_TODO),
-    "ssl.client.auth": _refused(_TLS_TODO),
-    "ssl.enabled.protocols": _refused(_TLS_TODO),
-    "ssl.cipher.suites": _refused(_TLS_TODO),
-    "ssl.protocol": _refused(_TLS_TODO),
-    "ssl.principal.mapping.rules": _refused(_TLS_TODO),
     "ssl.allow.dn.changes": _refused("key store reloading is not implemented yet"),
     "ssl.allow.san.changes": _refused("key store reloading is not implemented yet"),
     "sasl.enabled.mechanisms": _refused(_SASL_TODO),
@@ -233,12 +223,8 @@ KEY_SUPPORT: dict[str, KeySupport] = {
 # fmt: on
 
 # Security protocols a listener may use today.
-SUPPORTED_PROTOCOLS: frozenset[str] = frozenset({"PLAINTEXT"})
-_PROTOCOL_TODO = {
-    "SSL": _TLS_TODO,
-    "SASL_PLAINTEXT": _SASL_TODO,
-    "SASL_SSL": "TLS and SASL are not implemented yet",
-}
+SUPPORTED_PROTOCOLS: frozenset[str] = frozenset({"PLAINTEXT", "SSL"})
+_PROTOCOL_TODO = {"SASL_PLAINTEXT": _SASL_TODO, "SASL_SSL": _SASL_TODO}
 LISTENER_PREFIX = "listener.name."
 _PER_LISTENER = frozenset(
     {"connections.max.reauth.ms", "max.connections", "principal.builder.class"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 from collections import deque
@@ -10,6 +11,7 @@ from typing import Protocol
 
 from broker.network.context import ConnectionInfo
 from broker.network.dispatch import CloseConnection, RequestDispatcher, describe_frame
+from broker.security.channel import AuthenticationFailed, ListenerSecurity
 from protocol.errors import ProtocolViolation
 from protocol.framing import FrameDecoder
 
@@ -30,6 +32,7 @@ class ConnectionOwner(Protocol):
     max_request_size: int
     idle_timeout_s: float
     connections: set[KafkaConnection]
+    security: ListenerSecurity | None
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -70,6 +73,8 @@ class KafkaConnection(asyncio.Protocol):
             security_protocol=self._listener.security_protocol,
         )
         self._listener.connections.add(self)
+        if not self._identify(transport):
+            return
         self._reset_idle_timer()
         self._worker = self._loop.create_task(self._process())
 
@@ -173,6 +178,31 @@ class KafkaConnection(asyncio.Protocol):
         self._close()
 
     # -- helpers -------------------------------------------------------------
+    def _identify(self, transport: asyncio.BaseTransport) -> bool:
+        """Principal from the transport (TLS client certificate); False if refused."""
+        security = self._listener.security
+        if security is None:
+            return True
+        assert self._info is not None
+        try:
+            identity = security.identify(transport)
+        except AuthenticationFailed as exc:
+            self._close_with_log(f"TLS authentication failed: {exc}")
+            return False
+        if identity.tls_peer is not None:
+            self._info = dataclasses.replace(
+                self._info, principal=identity.principal, tls_peer=identity.tls_peer
+            )
+            log.info(
+                "connection %s from %s:%d: TLS client %s authenticated as %s",
+                self._info.connection_id,
+                self._info.client_host,
+                self._info.client_port,
+                identity.tls_peer,
+                identity.principal,
+            )
+        return True
+
     def _reset_idle_timer(self) -> None:
         if self._idle_handle is not None:
             self._idle_handle.cancel()

@@ -6,11 +6,16 @@ import asyncio
 import contextlib
 import logging
 import socket
+from typing import Any
 
 from broker.network.connection import KafkaConnection
 from broker.network.dispatch import RequestDispatcher
+from broker.security.channel import ListenerSecurity
 
 log = logging.getLogger(__name__)
+
+# A TLS handshake not finished by then is dropped (connections.max.idle.ms starts after it).
+TLS_HANDSHAKE_TIMEOUT_S = 30.0
 
 
 class Listener:
@@ -29,6 +34,7 @@ class Listener:
         backlog: int = 50,
         send_buffer_bytes: int = -1,
         receive_buffer_bytes: int = -1,
+        security: ListenerSecurity | None = None,
     ) -> None:
         self.name = name
         self.security_protocol = security_protocol
@@ -39,6 +45,7 @@ class Listener:
         self.idle_timeout_s = idle_timeout_ms / 1000.0 if idle_timeout_ms > 0 else 0.0
         self.connections: set[KafkaConnection] = set()
         self._server: asyncio.Server | None = None
+        self.security = security
         self._backlog = backlog
         # socket.send/receive.buffer.bytes; -1 keeps the OS default (and its autotuning).
         self._buffer_sizes = (
@@ -56,6 +63,7 @@ class Listener:
             reuse_address=True,
             backlog=self._backlog,
             start_serving=False,
+            **self._tls_arguments(),
         )
         for server_sock in self._server.sockets:
             # Accepted sockets inherit the listening socket's buffer sizes.
@@ -64,6 +72,12 @@ class Listener:
                     server_sock.setsockopt(socket.SOL_SOCKET, option, size)
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
+
+    def _tls_arguments(self) -> dict[str, Any]:
+        context = self.security.ssl_context if self.security is not None else None
+        if context is None:
+            return {}
+        return {"ssl": context, "ssl_handshake_timeout": TLS_HANDSHAKE_TIMEOUT_S}
 
     async def start_serving(self) -> None:
         assert self._server is not None

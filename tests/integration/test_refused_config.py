@@ -31,8 +31,25 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_ssl_listener_without_keystore_exits_2(tmp_path: Path) -> None:
     port = free_port()
     line = one_line(josef_start(tmp_path, f"listeners=SSL://127.0.0.1:{port}"))
-    assert line.startswith("josef: invalid configuration: ")
-    assert "SSL" in line
+    assert line.startswith("josef: invalid configuration: ssl.keystore.location: ")
+    assert "an SSL listener needs a key store" in line
+    assert "(listener SSL)" in line
+
+
+def test_jks_key_store_is_refused_with_a_hint(tmp_path: Path) -> None:
+    store = tmp_path / "broker.jks"
+    store.write_bytes(b"\xfe\xed\xfe\xed" + b"\x00" * 60)
+    line = one_line(
+        josef_start(
+            tmp_path,
+            f"listeners=SSL://127.0.0.1:{free_port()}",
+            f"ssl.keystore.location={store}",
+            "ssl.keystore.password=secret",
+        )
+    )
+    assert line.startswith("josef: invalid configuration: ssl.keystore.type: ")
+    assert "JKS stores are not supported" in line
+    assert "PKCS12" in line
 
 
 @pytest.mark.parametrize(
