@@ -18,6 +18,7 @@ from broker.network.listener import Listener
 from broker.producer_ids import ProducerIdManager
 from broker.replica.replica_manager import ReplicaManager
 from broker.security.channel import build_listener_security_async
+from broker.security.credentials import ScramCredentialStore
 from broker.services import BrokerServices
 from broker.topic_manager import TopicManager
 from cluster.metadata import BrokerEndpoint, BrokerRegistration
@@ -56,7 +57,8 @@ class KafkaBroker:
 
         registry = Registry()
         dispatcher = RequestDispatcher(registry)
-        security = await build_listener_security_async(config)
+        scram_credentials = ScramCredentialStore()
+        security = await build_listener_security_async(config, scram_credentials)
         for lst in config.listeners:
             listener = Listener(
                 lst.name,
@@ -85,6 +87,7 @@ class KafkaBroker:
 
         metadata = StandaloneMetadataStore(log_dirs[0], registration, config.josef_cluster_id)
         await asyncio.to_thread(metadata.load)
+        scram_credentials.attach(metadata)
         log_manager = LogManager(
             log_dirs,
             defaults,
@@ -135,6 +138,7 @@ class KafkaBroker:
             producer_ids=ProducerIdManager(metadata),
             auto_create_topics=config.auto_create_topics_enable,
             registry=registry,
+            scram_credentials=scram_credentials,
         )
         services.group_coordinator = GroupCoordinator(
             config, self.clock, replica_manager, topic_manager

@@ -28,6 +28,15 @@ class FrameDecoder:
         self._max_size = max_size
 
     @property
+    def max_size(self) -> int:
+        return self._max_size
+
+    @max_size.setter
+    def max_size(self, value: int) -> None:
+        # SASL listeners accept only small frames until the client is authenticated.
+        self._max_size = value
+
+    @property
     def buffered(self) -> int:
         return len(self._buf)
 

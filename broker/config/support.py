@@ -66,7 +66,6 @@ def _cluster(reason: str = "") -> KeySupport:
 
 
 _JVM = "tunes Kafka's JVM internals; Josef's behaviour is the same without it"
-_SASL_TODO = "SASL is not implemented yet"
 _ACL = "ACL authorization is not implemented yet"
 _TXN = "transactions are not implemented yet"
 
@@ -106,6 +105,9 @@ _IMPLEMENTED = (
     "ssl.truststore.location", "ssl.truststore.password", "ssl.truststore.certificates",
     "ssl.client.auth", "ssl.enabled.protocols", "ssl.cipher.suites", "ssl.protocol",
     "ssl.principal.mapping.rules",
+    # SASL (broker/security/sasl_config.py, authenticator.py)
+    "sasl.enabled.mechanisms", "sasl.jaas.config", "sasl.server.max.receive.size",
+    "connections.max.reauth.ms", "connection.failed.authentication.delay.ms",
 )
 
 KEY_SUPPORT: dict[str, KeySupport] = {
@@ -181,11 +183,8 @@ KEY_SUPPORT: dict[str, KeySupport] = {
     "ssl.engine.factory.class": _refused("custom TLS engine factories are not supported"),
     "ssl.allow.dn.changes": _refused("key store reloading is not implemented yet"),
     "ssl.allow.san.changes": _refused("key store reloading is not implemented yet"),
-    "sasl.enabled.mechanisms": _refused(_SASL_TODO),
-    "sasl.jaas.config": _refused(_SASL_TODO),
     "sasl.server.callback.handler.class": _refused(
         "custom SASL callback handlers are not supported"),
-    "sasl.server.max.receive.size": _refused(_SASL_TODO),
     "sasl.kerberos.service.name": _refused("GSSAPI (Kerberos) is not supported"),
     "sasl.oauthbearer.jwks.endpoint.url": _refused(
         "OAUTHBEARER with signed tokens (JWKS) is not supported"),
@@ -193,8 +192,6 @@ KEY_SUPPORT: dict[str, KeySupport] = {
         "OAUTHBEARER with signed tokens (JWKS) is not supported"),
     "sasl.oauthbearer.expected.issuer": _refused(
         "OAUTHBEARER with signed tokens (JWKS) is not supported"),
-    "connections.max.reauth.ms": _refused(_SASL_TODO),
-    "connection.failed.authentication.delay.ms": _refused(_SASL_TODO),
     # --- cluster mode
     "zookeeper.session.timeout.ms": _cluster(),
     "zookeeper.connection.timeout.ms": _cluster(),
@@ -223,9 +220,13 @@ KEY_SUPPORT: dict[str, KeySupport] = {
 # fmt: on
 
 # Security protocols a listener may use today.
-SUPPORTED_PROTOCOLS: frozenset[str] = frozenset({"PLAINTEXT", "SSL"})
-_PROTOCOL_TODO = {"SASL_PLAINTEXT": _SASL_TODO, "SASL_SSL": _SASL_TODO}
+SUPPORTED_PROTOCOLS: frozenset[str] = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
 LISTENER_PREFIX = "listener.name."
+# listener.name.<l>.<mechanism>.<key>: Kafka's per-mechanism settings Josef reads.
+_SASL_MECHANISM_PREFIXES = frozenset(
+    {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"}
+)
+_PER_MECHANISM = frozenset({"sasl.jaas.config", "connections.max.reauth.ms"})
 _PER_LISTENER = frozenset(
     {"connections.max.reauth.ms", "max.connections", "principal.builder.class"}
 )
@@ -271,6 +272,11 @@ def check_supported(config: BrokerConfig) -> None:
             if reason is not None:
                 raise ConfigError(key, reason)
     for full, _name, inner, raw in _listener_overrides(config):
+        mechanism, _, rest = inner.partition(".")
+        if mechanism.upper() in _SASL_MECHANISM_PREFIXES and rest:
+            if rest in _PER_MECHANISM:
+                continue  # read by broker.security.sasl_config
+            raise ConfigError(full, f"{rest} is not a per-mechanism setting Josef implements")
         d = BROKER_CONFIGS.get(inner)
         if d is None or not is_per_listener(inner):
             raise ConfigError(full, f"{inner} is not a per-listener setting Josef implements")
@@ -284,7 +290,5 @@ def check_supported(config: BrokerConfig) -> None:
     for lsn in config.listeners:
         if lsn.security_protocol not in SUPPORTED_PROTOCOLS:
             raise ConfigError(
-                "listeners",
-                f"listener {lsn.name} uses {lsn.security_protocol}: "
-                f"{_PROTOCOL_TODO[lsn.security_protocol]}",
+                "listeners", f"listener {lsn.name} uses {lsn.security_protocol}: not supported"
             )

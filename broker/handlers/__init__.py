@@ -11,10 +11,21 @@ from broker.handlers import (
     list_offsets,
     metadata,
     produce,
+    sasl,
 )
 from broker.services import BrokerServices
 
-_MODULES = (api_versions, metadata, produce, fetch, list_offsets, init_producer_id, group, admin)
+_MODULES = (
+    api_versions,
+    metadata,
+    produce,
+    fetch,
+    list_offsets,
+    init_producer_id,
+    group,
+    admin,
+    sasl,
+)
 
 
 def register_all(services: BrokerServices) -> None:

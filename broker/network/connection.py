@@ -59,6 +59,14 @@ class KafkaConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
+        security = listener.security
+        # SASL listeners: frames go to the authenticator until the client is authenticated,
+        # and may be no larger than sasl.server.max.receive.size until then.
+        self._authenticator = security.new_authenticator() if security is not None else None
+        if self._authenticator is not None:
+            self._decoder.max_size = min(
+                listener.max_request_size, self._authenticator.settings.max_receive_size
+            )
 
     # -- asyncio callbacks ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -149,7 +157,20 @@ class KafkaConnection(asyncio.Protocol):
                 if self._transport is not None:
                     self._transport.resume_reading()
             try:
-                response = await dispatcher.dispatch(frame, self._info)
+                auth = self._authenticator
+                if auth is not None and auth.wants(frame):
+                    outcome = await auth.handle(frame, self._info, dispatcher.dispatch)
+                    self._info = outcome.info
+                    if outcome.close:
+                        await self._close_after(outcome.response, outcome.delay_s)
+                        return
+                    if auth.authenticated:
+                        self._decoder.max_size = self._listener.max_request_size
+                    response = outcome.response
+                else:
+                    if auth is not None:
+                        auth.check_session()
+                    response = await dispatcher.dispatch(frame, self._info)
             except (ProtocolViolation, CloseConnection) as exc:
                 self._close_with_log(f"{exc} in {describe_frame(frame)}")
                 return
@@ -178,6 +199,23 @@ class KafkaConnection(asyncio.Protocol):
         self._close()
 
     # -- helpers -------------------------------------------------------------
+    async def _close_after(
+        self, response: bytes | list[bytes | bytearray | memoryview] | None, delay_s: float
+    ) -> None:
+        """Failed authentication: wait, send the last response, close (nothing else is read)."""
+        self._queue.clear()
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        transport = self._transport
+        if response is not None and transport is not None and not transport.is_closing():
+            if isinstance(response, list):
+                transport.writelines(response)
+            else:
+                transport.write(response)
+        self._close()
+
     def _identify(self, transport: asyncio.BaseTransport) -> bool:
         """Principal from the transport (TLS client certificate); False if refused."""
         security = self._listener.security

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.config.broker_config import BrokerConfig
+from broker.security.authenticator import SaslAuthenticator
+from broker.security.credentials import ScramCredentialStore
 from broker.security.principal import (
     ANONYMOUS,
     NoMatchingRule,
@@ -23,6 +25,7 @@ from broker.security.principal import (
     distinguished_name,
     user,
 )
+from broker.security.sasl_config import SaslSettings, build_sasl_settings
 from broker.security.tls import TlsSettings, build_server_context
 
 log = logging.getLogger(__name__)
@@ -45,12 +48,17 @@ class TransportIdentity:
 
 @dataclass(slots=True)
 class ListenerSecurity:
-    """One listener's security: TLS context and principal mapping (SASL: see sasl)."""
+    """One listener's security: TLS context, principal mapping, SASL settings."""
 
     listener: str
     security_protocol: str
     ssl_context: ssl.SSLContext | None = None
     principal_mapper: SslPrincipalMapper | None = None
+    sasl: SaslSettings | None = None
+
+    def new_authenticator(self) -> SaslAuthenticator | None:
+        """The per-connection SASL session of a SASL_* listener (None otherwise)."""
+        return SaslAuthenticator(self.sasl) if self.sasl is not None else None
 
     def identify(self, transport: Any) -> TransportIdentity:
         """The principal of a new connection before any SASL exchange.
@@ -58,7 +66,8 @@ class ListenerSecurity:
         TLS with a verified client certificate: ``User:<mapped DN>``; otherwise
         ``User:ANONYMOUS`` (as Kafka's DefaultKafkaPrincipalBuilder).
         """
-        if self.ssl_context is None:
+        if self.ssl_context is None or self.sasl is not None:
+            # SASL_SSL: the principal comes from SASL, not from a client certificate.
             return TransportIdentity(ANONYMOUS)
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
@@ -72,8 +81,15 @@ class ListenerSecurity:
             raise AuthenticationFailed(str(exc)) from None
 
 
-def build_listener_security(config: BrokerConfig) -> dict[str, ListenerSecurity]:
-    """Every listener's security, by listener name (blocking: reads key stores)."""
+def build_listener_security(
+    config: BrokerConfig, credentials: ScramCredentialStore | None = None
+) -> dict[str, ListenerSecurity]:
+    """Every listener's security, by listener name (blocking: reads key stores).
+
+    ``credentials`` is the broker's SCRAM credential store (an empty one when only
+    validating the configuration).
+    """
+    store = credentials if credentials is not None else ScramCredentialStore()
     out: dict[str, ListenerSecurity] = {}
     for lsn in config.listeners:
         security = ListenerSecurity(lsn.name, lsn.security_protocol)
@@ -81,9 +97,13 @@ def build_listener_security(config: BrokerConfig) -> dict[str, ListenerSecurity]
             settings = TlsSettings.for_listener(config, lsn.name)
             security.ssl_context = build_server_context(settings)
             security.principal_mapper = settings.principal_mapper()
+        if lsn.security_protocol in SASL_PROTOCOLS:
+            security.sasl = build_sasl_settings(config, lsn.name, store)
         out[lsn.name] = security
     return out
 
 
-async def build_listener_security_async(config: BrokerConfig) -> dict[str, ListenerSecurity]:
-    return await asyncio.to_thread(build_listener_security, config)
+async def build_listener_security_async(
+    config: BrokerConfig, credentials: ScramCredentialStore
+) -> dict[str, ListenerSecurity]:
+    return await asyncio.to_thread(build_listener_security, config, credentials)

@@ -125,21 +125,13 @@ def test_zookeeper_connect_is_refused_with_a_clear_reason() -> None:
         check_supported(config)
 
 
-@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
-def test_secure_listener_without_implementation_is_refused(protocol: str) -> None:
-    config = BrokerConfig.from_properties({"listeners": f"{protocol}://127.0.0.1:9093"})
-    with pytest.raises(ConfigError) as info:
-        check_supported(config)
-    assert info.value.key == "listeners"
-    assert protocol in str(info.value)
-
-
 @pytest.mark.parametrize(
     ("key", "fragment"),
     [
         ("listener.name.external.ssl.engine.factory.class", "not supported"),
         ("listener.name.external.log.retention.ms", "per-listener"),
         ("listener.name.external.no.such.key", "per-listener"),
+        ("listener.name.external.plain.sasl.server.callback.handler.class", "per-mechanism"),
     ],
 )
 def test_listener_prefixed_keys_follow_the_same_rules(key: str, fragment: str) -> None:
@@ -148,3 +140,14 @@ def test_listener_prefixed_keys_follow_the_same_rules(key: str, fragment: str) -
         check_supported(config)
     assert info.value.key == key
     assert fragment in str(info.value)
+
+
+def test_per_mechanism_listener_keys_are_accepted() -> None:
+    check_supported(
+        BrokerConfig.from_properties(
+            {
+                "listener.name.sasl.plain.sasl.jaas.config": "x required;",
+                "listener.name.sasl.scram-sha-256.connections.max.reauth.ms": "1000",
+            }
+        )
+    )
