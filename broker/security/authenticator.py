@@ -221,7 +221,9 @@ class SaslAuthenticator:
         self.session_expiry = self._clock() + reauth_ms / 1000.0 if reauth_ms > 0 else None
         self.state = SaslState.COMPLETE
         self._server = None
-        if not self.reauthenticating:
+        if self.reauthenticating:
+            log.debug("connection %s re-authenticated as %s", info.connection_id, principal)
+        else:
             log.info(
                 "connection %s from %s:%d: SASL %s authenticated as %s",
                 info.connection_id, info.client_host, info.client_port, self.mechanism, principal,

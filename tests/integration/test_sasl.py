@@ -370,3 +370,45 @@ def test_scram_credentials_survive_a_restart(tmp_path: Path) -> None:
         assert "durable-secret" not in document and "stored_key=" in document
     finally:
         proc.close()
+
+
+def test_reauthentication_kip368(tmp_path: Path) -> None:
+    """With connections.max.reauth.ms, librdkafka re-authenticates on its connection."""
+    require_josef("connections.max.reauth.ms")
+    from confluent_kafka import Producer
+
+    port, sasl_port = free_port(), free_port()
+    listeners = f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}"
+    proc = BrokerProcess(
+        tmp_path / "b",
+        {"listeners": listeners, "advertised.listeners": listeners,
+         "sasl.enabled.mechanisms": "SCRAM-SHA-256", "connections.max.reauth.ms": "1500"},
+        port=port,
+    )  # fmt: skip
+    try:
+        proc.start()
+        upsert_scram(proc.bootstrap, "reauth", "reauth-secret", ("SCRAM-SHA-256",))
+        producer = Producer(
+            {"bootstrap.servers": f"127.0.0.1:{sasl_port}",
+             **sasl_config("confluent", "SCRAM-SHA-256", "reauth", "reauth-secret")}
+        )  # fmt: skip
+        topic = unique_topic("reauth")
+        errors: list[str] = []
+        def on_delivery(err: Any, _msg: Any) -> None:
+            if err is not None:
+                errors.append(str(err))
+
+        for i in range(25):  # about 5 s: three session lifetimes
+            producer.produce(topic, value=b"%d" % i, partition=0, on_delivery=on_delivery)
+            assert producer.flush(10) == 0
+            time.sleep(0.2)
+        assert errors == []
+        log = proc.log_text()
+        # Sessions were renewed on the same connections instead of expiring: no connection
+        # closed for an expired session, and no more logins than connections.
+        assert "SASL session expired" not in log
+        assert 1 <= log.count("authenticated as User:reauth") <= 2
+        got = consume_kafka_python(proc.bootstrap, topic, 0, 0, 25)
+        assert [c.value for c in got] == [b"%d" % i for i in range(25)]
+    finally:
+        proc.close()
