@@ -1,22 +1,33 @@
-"""TLS vs plaintext throughput on one Josef broker, in the same run (confluent-kafka).
+"""TLS vs plaintext throughput on one Josef broker, in the same run (confluent-kafka),
+and the SASL/SCRAM connection set-up rate.
 
-One broker serves a PLAINTEXT and an SSL listener (a self-signed ECDSA P-256 certificate
-made here). Each round produces N 1 KiB records with ``acks=all`` and reads them back,
-first over PLAINTEXT, then over SSL, each on its own topic; the median round is reported
-with the TLS/plaintext ratio (target >= 0.7).
+One broker serves a PLAINTEXT, an SSL (a self-signed ECDSA P-256 certificate made here)
+and a SASL_PLAINTEXT (SCRAM-SHA-256) listener. Each round produces N 1 KiB records with
+``acks=all`` and reads them back, first over PLAINTEXT, then over SSL, each on its own
+topic; the median round is reported with the TLS/plaintext ratio (target >= 0.7). Then
+``--sasl-connections`` connections are opened one after the other, each running
+ApiVersions + SaslHandshake + a full SCRAM-SHA-256 exchange; the rate is reported (the
+client's PBKDF2 is computed once, so the number measures the broker).
 
-    python benchmarks/security.py [--records N] [--repeat K] [--josef-src DIR]
+    python benchmarks/security.py [--records N] [--repeat K] [--sasl-connections C]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime
+import hashlib
+import hmac
 import ipaddress
+import os
 import signal
+import socket
 import statistics
+import struct
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +76,16 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def tls_josef(workdir: Path, src: Path) -> tuple[BrokerProcess, str]:
+def tls_josef(workdir: Path, src: Path) -> tuple[BrokerProcess, str, str]:
     broker = make_josef(workdir, src)
     cert, key = self_signed(workdir)
-    ssl_port = free_port()
-    listeners = f"PLAINTEXT://127.0.0.1:{broker.port},SSL://127.0.0.1:{ssl_port}"
+    ssl_port, sasl_port = free_port(), free_port()
+    listeners = (
+        f"PLAINTEXT://127.0.0.1:{broker.port},SSL://127.0.0.1:{ssl_port},"
+        f"SASL_PLAINTEXT://127.0.0.1:{sasl_port}"
+    )
     overrides = {
+        "sasl.enabled.mechanisms": "SCRAM-SHA-256",
         "listeners": listeners,
         "advertised.listeners": listeners,
         "ssl.keystore.type": "PEM",
@@ -79,7 +94,83 @@ def tls_josef(workdir: Path, src: Path) -> tuple[BrokerProcess, str]:
     }
     for k, v in overrides.items():
         broker.argv += ["--override", f"{k}={v}"]
-    return broker, f"127.0.0.1:{ssl_port}"
+    return broker, f"127.0.0.1:{ssl_port}", f"127.0.0.1:{sasl_port}"
+
+
+SCRAM_USER, SCRAM_PASSWORD = "bench", "bench-secret"
+
+
+def create_scram_user(bootstrap: str) -> None:
+    from confluent_kafka.admin import (
+        AdminClient,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    upsert = UserScramCredentialUpsertion(
+        SCRAM_USER,
+        ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096),
+        SCRAM_PASSWORD.encode(),
+    )
+    for future in admin.alter_user_scram_credentials([upsert]).values():
+        future.result(timeout=30)
+
+
+def _frame(api_key: int, version: int, body: bytes, correlation_id: int) -> bytes:
+    payload = struct.pack(">hhih", api_key, version, correlation_id, 5) + b"bench" + body
+    return struct.pack(">i", len(payload)) + payload
+
+
+def _read(sock: socket.socket) -> bytes:
+    def exact(n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("closed")
+            buf += chunk
+        return buf
+
+    return exact(struct.unpack(">i", exact(4))[0])
+
+
+def sasl_connection_rate(address: str, connections: int) -> float:
+    """Connections per second, each: ApiVersions, SaslHandshake v1, SCRAM in two rounds."""
+    host, port = address.split(":")
+    salted: dict[bytes, bytes] = {}
+    started = time.perf_counter()
+    for _ in range(connections):
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(_frame(18, 0, b"", 1))
+            _read(sock)
+            sock.sendall(_frame(17, 1, struct.pack(">h", 13) + b"SCRAM-SHA-256", 2))
+            _read(sock)
+            cnonce = base64.b64encode(os.urandom(18)).decode()
+            bare = f"n={SCRAM_USER},r={cnonce}"
+            first = f"n,,{bare}".encode()
+            sock.sendall(_frame(36, 1, struct.pack(">i", len(first)) + first, 3))
+            answer = _read(sock)
+            (n,) = struct.unpack_from(">i", answer, 8)  # corr, error, message(null), bytes
+            server_first = answer[12 : 12 + n].decode()
+            fields = dict(item.split("=", 1) for item in server_first.split(","))
+            salt = base64.b64decode(fields["s"])
+            if salt not in salted:
+                salted[salt] = hashlib.pbkdf2_hmac(
+                    "sha256", SCRAM_PASSWORD.encode(), salt, int(fields["i"])
+                )
+            client_key = hmac.new(salted[salt], b"Client Key", "sha256").digest()
+            without_proof = f"c=biws,r={fields['r']}"
+            auth = f"{bare},{server_first},{without_proof}".encode()
+            signature = hmac.new(hashlib.sha256(client_key).digest(), auth, "sha256").digest()
+            proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature, strict=True)))
+            final = f"{without_proof},p={proof.decode()}".encode()
+            sock.sendall(_frame(36, 1, struct.pack(">i", len(final)) + final, 4))
+            answer = _read(sock)
+            if struct.unpack_from(">h", answer, 4)[0] != 0:
+                raise RuntimeError(f"SCRAM authentication failed: {answer!r}")
+    return connections / (time.perf_counter() - started)
 
 
 def with_config(extra: dict[str, Any]) -> None:
@@ -122,12 +213,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sasl-connections", type=int, default=500)
     parser.add_argument("--josef-src", type=Path, default=REPO)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, on_signal)
     with tempfile.TemporaryDirectory(prefix="josef-bench-tls-") as tmp:
         workdir = Path(tmp)
-        broker, ssl_bootstrap = tls_josef(workdir, args.josef_src)
+        broker, ssl_bootstrap, sasl_address = tls_josef(workdir, args.josef_src)
         cert = workdir / "server.pem"
         broker.start()
         try:
@@ -147,6 +239,8 @@ def main() -> int:
                     f"{runs['tls'][-1][0]:.1f} MB/s consume {runs['tls'][-1][1]:.1f} MB/s",
                     flush=True,
                 )
+            create_scram_user(broker.bootstrap)
+            sasl_rate = sasl_connection_rate(sasl_address, args.sasl_connections)
         except Exception:
             print(broker.log_tail(), file=sys.stderr)
             raise
@@ -165,6 +259,8 @@ def main() -> int:
     ratio_p = medians["tls"][0] / medians["plaintext"][0]
     ratio_c = medians["tls"][1] / medians["plaintext"][1]
     print(f"{'TLS/plain':10} {ratio_p:13.2f} {ratio_c:13.2f}   (target >= 0.70)")
+    print(f"\nSASL/SCRAM-SHA-256 connection set-up: {sasl_rate:.0f} connections/s "
+          f"({args.sasl_connections} sequential connections)")
     return 0
 
 
