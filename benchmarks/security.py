@@ -164,7 +164,8 @@ def sasl_connection_rate(address: str, connections: int) -> float:
             without_proof = f"c=biws,r={fields['r']}"
             auth = f"{bare},{server_first},{without_proof}".encode()
             signature = hmac.new(hashlib.sha256(client_key).digest(), auth, "sha256").digest()
-            proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature, strict=True)))
+            xored = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
+            proof = base64.b64encode(xored)
             final = f"{without_proof},p={proof.decode()}".encode()
             sock.sendall(_frame(36, 1, struct.pack(">i", len(final)) + final, 4))
             answer = _read(sock)
