@@ -16,12 +16,13 @@ from broker.handlers import register_all
 from broker.network.dispatch import RequestDispatcher
 from broker.network.listener import Listener
 from broker.producer_ids import ProducerIdManager
+from broker.replica.local_leadership import LocalLeadership
 from broker.replica.replica_manager import ReplicaManager
 from broker.security.channel import build_listener_security_async
 from broker.security.credentials import ScramCredentialStore
 from broker.services import BrokerServices
 from broker.topic_manager import TopicManager
-from cluster.metadata import BrokerEndpoint, BrokerRegistration
+from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
 from cluster.standalone import StandaloneMetadataStore
 from storage.cleaner.log_cleaner import CleanerConfig
 from storage.clock import Clock, SystemClock
@@ -95,7 +96,14 @@ class KafkaBroker:
             recovery_threads=config.num_recovery_threads_per_data_dir,
             producer_id_expiration_ms=config.producer_id_expiration_ms,
         )
-        replica_manager = ReplicaManager(self.broker_id, log_manager, self.clock, defaults)
+        replica_manager = ReplicaManager(
+            self.broker_id,
+            log_manager,
+            self.clock,
+            defaults,
+            topic_configs=_topic_configs(metadata),
+            replica_lag_time_max_ms=config.replica_lag_time_max_ms,
+        )
         topic_configs = {
             name: replica_manager.topic_log_config(t) for name, t in metadata.topics().items()
         }
@@ -107,8 +115,8 @@ class KafkaBroker:
                 cluster_id=metadata.cluster_id,
             )
         )
-        for topic in metadata.topics().values():
-            replica_manager.ensure_topic(topic)
+        metadata.subscribe(replica_manager.on_metadata_event)
+        LocalLeadership(metadata, replica_manager).start()
         # Compaction runs in its own threads (log.cleaner.threads), never on this loop.
         log_manager.start_cleaner(
             CleanerConfig(
@@ -174,6 +182,9 @@ class KafkaBroker:
             self._checkpoint_high_watermarks,
         )
         self._schedule("delete-logs", 1000, self._delete_pending)
+        self._schedule(
+            "isr-expiration", max(1, config.replica_lag_time_max_ms // 2), self._isr_expiration
+        )
         log.info(
             "Josef broker %d started (cluster id %s), %d partition(s) in %s",
             self.broker_id,
@@ -219,6 +230,10 @@ class KafkaBroker:
         assert self.services is not None
         await asyncio.to_thread(self.services.log_manager.checkpoint_high_watermarks)
 
+    async def _isr_expiration(self) -> None:
+        assert self.services is not None
+        self.services.replica_manager.maybe_shrink_isrs()
+
     async def _delete_pending(self) -> None:
         assert self.services is not None
         await asyncio.to_thread(self.services.log_manager.delete_pending_dirs)
@@ -248,6 +263,14 @@ class KafkaBroker:
             await asyncio.to_thread(self.services.log_manager.shutdown)
             await self.services.metadata.close()
         log.info("broker %d shut down cleanly", self.broker_id)
+
+
+def _topic_configs(metadata: MetadataStore) -> Callable[[str], dict[str, str] | None]:
+    def configs(name: str) -> dict[str, str] | None:
+        topic = metadata.topic(name)
+        return topic.configs if topic is not None else None
+
+    return configs
 
 
 async def _main(config: BrokerConfig) -> int:

@@ -30,6 +30,8 @@ class BrokerServices:
     auto_create_topics: bool
     registry: Registry = field(default_factory=Registry)
     group_coordinator: Any = None  # broker.group.coordinator.GroupCoordinator
+    #: Cluster membership (broker.cluster_node.ClusterNode); None on a standalone broker.
+    cluster: Any = None
     # SCRAM credentials (DescribeUserScramCredentials / AlterUserScramCredentials, SASL).
     scram_credentials: ScramCredentialStore = field(default_factory=ScramCredentialStore)
 

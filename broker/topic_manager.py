@@ -159,7 +159,6 @@ class TopicManager:
     async def create(self, spec: TopicSpec, is_internal: bool = False) -> TopicMetadata:
         assignment, configs = self.validate(spec)
         topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
-        self.replica_manager.ensure_topic(topic)
         log.info(
             "created topic %s with %d partition(s), replicas %s, configs %s",
             topic.name,
@@ -176,7 +175,6 @@ class TopicManager:
         if topic is None:
             raise KafkaError(f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition)
         await self.metadata.delete_topic(name)
-        self.replica_manager.remove_topic(name)
         log.info("deleted topic %s", name)
 
     async def add_partitions(
@@ -217,9 +215,6 @@ class TopicManager:
         if validate_only:
             return
         await self.metadata.add_partitions(name, new)
-        refreshed = self.metadata.topic(name)
-        assert refreshed is not None
-        self.replica_manager.ensure_topic(refreshed)
 
     async def set_configs(self, name: str, configs: dict[str, str], validate_only: bool) -> None:
         topic = self.metadata.topic(name)
@@ -232,6 +227,3 @@ class TopicManager:
         if validate_only:
             return
         await self.metadata.set_topic_configs(name, configs)
-        refreshed = self.metadata.topic(name)
-        assert refreshed is not None
-        self.replica_manager.update_topic_config(refreshed)

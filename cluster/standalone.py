@@ -17,7 +17,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cluster.metadata import BrokerRegistration, PartitionState, TopicMetadata
+from cluster.metadata import (
+    BrokerRegistration,
+    MetadataListener,
+    MetadataPublisher,
+    PartitionsAdded,
+    PartitionState,
+    TopicConfigChanged,
+    TopicCreated,
+    TopicDeleted,
+    TopicMetadata,
+)
 
 METADATA_FILE = "josef-metadata.json"
 FORMAT_VERSION = 1
@@ -57,6 +67,7 @@ class StandaloneMetadataStore:
         self._next_producer_id = 0
         self._users: dict[str, dict[str, str]] = {}
         self._lock = asyncio.Lock()
+        self._events = MetadataPublisher()
 
     # -- loading -------------------------------------------------------------
     def load(self) -> None:
@@ -177,13 +188,15 @@ class StandaloneMetadataStore:
             self._topics[name] = topic
             self._by_id[topic_id] = topic
             await self._persist()
-            return topic
+        self._events.publish(TopicCreated(topic))
+        return topic
 
     async def delete_topic(self, name: str) -> None:
         async with self._lock:
             topic = self._topics.pop(name)
             self._by_id.pop(topic.topic_id, None)
             await self._persist()
+        self._events.publish(TopicDeleted(name, topic.topic_id, tuple(sorted(topic.partitions))))
 
     async def add_partitions(self, name: str, assignment: dict[int, list[int]]) -> None:
         async with self._lock:
@@ -191,11 +204,14 @@ class StandaloneMetadataStore:
             for p, r in assignment.items():
                 topic.partitions[p] = PartitionState(replicas=list(r), leader=r[0], isr=list(r))
             await self._persist()
+        self._events.publish(PartitionsAdded(topic, tuple(sorted(assignment))))
 
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         async with self._lock:
-            self._topics[name].configs = dict(configs)
+            topic = self._topics[name]
+            topic.configs = dict(configs)
             await self._persist()
+        self._events.publish(TopicConfigChanged(topic))
 
     async def allocate_producer_id_block(self, block_size: int) -> int:
         async with self._lock:
@@ -203,6 +219,13 @@ class StandaloneMetadataStore:
             self._next_producer_id = first + block_size
             await self._persist()
             return first
+
+    def subscribe(self, listener: MetadataListener) -> None:
+        self._events.subscribe(listener)
+
+    async def wait_for_topic(self, name: str, timeout_ms: int) -> bool:
+        # This broker leads every partition as soon as the topic exists.
+        return name in self._topics
 
     def user_configs(self) -> dict[str, dict[str, str]]:
         """Per-user entity configs (Kafka's /config/users/<user>)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import typing
 from collections.abc import Callable
@@ -14,19 +15,39 @@ from kio.serial import entity_reader, entity_writer
 from kio.serial._parse import get_field_reader
 
 from protocol.errors import ProtocolViolation
-from protocol.headers import API_VERSIONS_KEY, read_unsigned_varint, response_header
+from protocol.headers import (
+    API_VERSIONS_KEY,
+    REQUEST_HEADER_V0,
+    read_response_header,
+    read_unsigned_varint,
+    request_header,
+    response_header,
+)
+from protocol.schema.index import SCHEMAS as INTERBROKER_SCHEMAS
 
 Reader = Callable[[Any, int], tuple[Any, int]]
 Writer = Callable[[Any, Any], None]
 
 
+def _resolve(path: str) -> type[Any]:
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
 @cache
 def request_schema(api_key: int, version: int) -> type[Any]:
+    """kio's schema, or ours (protocol/schema) for the inter-broker versions kio lacks."""
+    ours = INTERBROKER_SCHEMAS.get((api_key, version))
+    if ours is not None:
+        return _resolve(ours[0])
     return load_request_schema(api_key, version)
 
 
 @cache
 def response_schema(api_key: int, version: int) -> type[Any]:
+    ours = INTERBROKER_SCHEMAS.get((api_key, version))
+    if ours is not None:
+        return _resolve(ours[1])
     return load_response_schema(api_key, version)
 
 
@@ -65,6 +86,15 @@ def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> Any
     (librdkafka 2.x sends three after some Metadata v12 requests)."""
     schema = request_schema(api_key, version)
     try:
+        return decode_entity(schema, frame, offset)
+    except ProtocolViolation as exc:
+        raise ProtocolViolation(f"malformed {schema.__name__} v{version}: {exc}") from None
+
+
+def decode_entity(schema: type[Any], frame: bytes, offset: int) -> Any:
+    """Decode one kio entity (a request or response body) at ``offset``;
+    ProtocolViolation when the bytes cannot be one."""
+    try:
         entity, _size = _reader(schema)(frame, offset)
     except Exception:  # kio raises assorted errors on malformed input
         pass
@@ -78,7 +108,7 @@ def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> Any
     except ProtocolViolation:
         raise
     except Exception as exc:
-        raise ProtocolViolation(f"malformed {schema.__name__} v{version}: {exc!r}") from exc
+        raise ProtocolViolation(repr(exc)) from exc
     _check_non_nullable(schema, entity)
     return entity
 
@@ -167,3 +197,39 @@ def encode_entity(entity: Any) -> bytes:
     out = io.BytesIO()
     _writer(type(entity))(out, entity)
     return out.getvalue()
+
+
+@cache
+def request_header_version(api_key: int, version: int) -> int:
+    """Kafka's request header version: 2 for flexible versions, else 1 (0 for
+    ControlledShutdown v0, which predates client ids)."""
+    if (api_key, version) in REQUEST_HEADER_V0:
+        return 0
+    return 2 if request_is_flexible(api_key, version) else 1
+
+
+def encode_request(correlation_id: int, client_id: str | None, request: Any) -> bytes:
+    """A complete request frame (size, header, body) of a kio request entity; the API
+    key and version come from the entity's class."""
+    api_key = int(request.__api_key__)
+    version = int(request.__version__)
+    out = io.BytesIO()
+    out.write(b"\x00\x00\x00\x00")
+    header_version = request_header_version(api_key, version)
+    out.write(request_header(api_key, version, correlation_id, client_id, header_version))
+    _writer(type(request))(out, request)
+    buf = out.getbuffer()
+    buf[0:4] = (len(buf) - 4).to_bytes(4, "big")
+    del buf
+    return out.getvalue()
+
+
+def decode_response(api_key: int, version: int, frame: bytes) -> tuple[int, Any]:
+    """(correlation id, response entity) of one response frame without its size prefix.
+    The body goes through decode_entity, the same checks as a request body."""
+    correlation_id, pos = read_response_header(frame, response_header_is_flexible(api_key, version))
+    schema = response_schema(api_key, version)
+    try:
+        return correlation_id, decode_entity(schema, frame, pos)
+    except ProtocolViolation as exc:
+        raise ProtocolViolation(f"malformed {schema.__name__} v{version}: {exc}") from None

@@ -51,6 +51,7 @@ __all__ = [
     "describe_broker",
     "describe_topic",
     "generate_cluster_id",
+    "is_known_key",
     "load_config",
     "parse_properties",
     "render_config_table",
@@ -137,6 +138,11 @@ def parse_listeners(raw: str, key: str, protocol_map: Mapping[str, str]) -> tupl
 # prefix; they are kept in ``BrokerConfig.unknown`` without a warning.
 _KNOWN_PREFIXES = ("listener.name.",)
 _warned_unknown: set[str] = set()
+
+
+def is_known_key(key: str) -> bool:
+    """True for a key of the broker table or of a prefixed family Kafka allows."""
+    return key in BROKER_CONFIGS or key.startswith(_KNOWN_PREFIXES)
 
 
 def _warn_unknown(key: str) -> None:

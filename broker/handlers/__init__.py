@@ -8,6 +8,7 @@ from broker.handlers import (
     fetch,
     group,
     init_producer_id,
+    inter_broker,
     list_offsets,
     metadata,
     produce,
@@ -24,6 +25,7 @@ _MODULES = (
     init_producer_id,
     group,
     admin,
+    inter_broker,
     sasl,
 )
 
