@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.hostile_frames import hostile_frames
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
@@ -74,34 +75,12 @@ def test_real_client_frames_decode() -> None:
     assert outcomes == ["decoded"] * len(frames)
 
 
-CRAFTED = {
-    # issue 12: Metadata v12 whose compact topics array claims 2^32 - 2 elements
-    "metadata v12 compact 2^32-2": "0003000c00000007000466757a7a00ffffffff0f",
-    # the classic form: Metadata v1 with an int32 topics count of 0x7fffffff
-    "metadata v1 int32 max": "0003000100000007000466757a7a7fffffff",
-    # Produce v9 with the largest 5-byte varint as partition count
-    "produce v9 partitions 2^35": "0000000900000007000466757a7a00"
-    + "00ffff000003e8"  # transactional id null, acks -1, timeout
-    + "0202"
-    + "74ffffffff7f",  # 1 topic "t", partition count 2^35 - 2
-    # Fetch v12: topics count 2^32 - 2 after the fixed fields
-    "fetch v12 topics": "0001000c00000007000466757a7a00" + "00" * 25 + "ffffffff0f",
-    # ApiVersions v3 with a tagged-field count of 2^32 - 1
-    "api versions v3 tags": "0012000300000007000466757a7a0002610262ffffffff0f",
-    # OffsetFetch v8 with groups count 0x7ffffffe (compact)
-    "offset fetch v8 groups": "0009000800000007000466757a7a00feffffff0f",
-    # Produce v7, records length 0x7ffffff0
-    "produce v7 records": "0000000700000007000466757a7a"
-    + "ffffffff000003e8"  # transactional id null, acks -1, timeout
-    + "00000001000174"  # 1 topic "t"
-    + "0000000100000000"  # 1 partition: index 0
-    + "7ffffff0",  # records length
-}
+CRAFTED = hostile_frames()
 
 
 def test_crafted_frames_are_refused_not_fatal() -> None:
     """The frames that aborted the process are refused (ProtocolViolation: one log line)."""
-    args = [a for hexframe in CRAFTED.values() for a in ("--frame", hexframe)]
+    args = [a for frame in CRAFTED.values() for a in ("--frame", frame.hex())]
     outcomes = run_child(*args, timeout=120)["outcomes"]
     assert dict(zip(CRAFTED, outcomes, strict=True)) == dict.fromkeys(CRAFTED, "refused")
 
