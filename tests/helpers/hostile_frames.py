@@ -1,7 +1,9 @@
 """Request frames whose collection counts or lengths cannot fit in them (issue 12).
 
 Before the frame guard, kio's native decoder sized a buffer from such a count and the
-broker process died with SIGABRT ("memory allocation of 34359738352 bytes failed").
+broker process died with SIGABRT ("memory allocation of 34359738352 bytes failed"). The
+last frame is decodable but malformed (a null array the schema forbids): it reached a
+handler and raised TypeError. A broker closes the connection on each.
 Each frame is returned without its 4-byte size prefix; ``framed`` adds it.
 """
 
@@ -60,6 +62,14 @@ def hostile_frames(first_correlation_id: int = 7) -> dict[str, bytes]:
         ("create topics v4 topics int32", 19, 4, False, b"\x7f\xff\xff\xfe"),
         # ApiVersions v3: software name "a", version "b", tagged-field count 2^32 - 1
         ("api versions v3 tag count 2^32", 18, 3, True, b"\x02a\x02b" + VARINT_2_32),
+        # OffsetFetch v8: group "g", topic "t" with partition_indexes null (issue 12 §6)
+        (
+            "offset fetch v8 null partitions",
+            9,
+            8,
+            True,
+            b"\x02" + b"\x02g" + b"\x02" + b"\x02t" + b"\x00\x00" + b"\x00" + b"\x00\x00",
+        ),
     ]
     return {
         name: _header(api_key, version, first_correlation_id + i, flexible) + body
