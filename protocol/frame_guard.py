@@ -93,6 +93,27 @@ def _truncated(what: str, need: int, pos: int, end: int) -> NoReturn:
 
 def _uvarint(buf: Buffer, pos: int, end: int, what: str) -> tuple[int, int]:
     """(value, new position) of an unsigned varint of at most 5 bytes (as Kafka and kio)."""
+    if pos + 5 <= end:  # unrolled: lengths of records and strings take 2-3 bytes
+        b = buf[pos]
+        if b < 0x80:
+            return b, pos + 1
+        value = b & 0x7F
+        b = buf[pos + 1]
+        if b < 0x80:
+            return value | b << 7, pos + 2
+        value |= (b & 0x7F) << 7
+        b = buf[pos + 2]
+        if b < 0x80:
+            return value | b << 14, pos + 3
+        value |= (b & 0x7F) << 14
+        b = buf[pos + 3]
+        if b < 0x80:
+            return value | b << 21, pos + 4
+        value |= (b & 0x7F) << 21
+        b = buf[pos + 4]
+        if b < 0x80:
+            return value | b << 28, pos + 5
+        _refuse(what, "varint longer than 5 bytes")
     value = 0
     shift = 0
     while True:
@@ -276,9 +297,7 @@ def _tagged_section(known: dict[int, Walk], what: str) -> Walk:
     return walk
 
 
-def _entity_body(
-    lead: int, lead_what: str, steps: tuple[Walk, ...], tagged: Walk | None
-) -> Walk:
+def _entity_body(lead: int, lead_what: str, steps: tuple[Walk, ...], tagged: Walk | None) -> Walk:
     """Fields of one entity: a leading run of fixed-size fields (one bounds check), the
     other fields, then the tagged-field section of flexible versions (usually one 0 byte)."""
 
@@ -293,6 +312,20 @@ def _entity_body(
             return pos
 
         return walk
+
+    if len(steps) == 1:  # e.g. a partition: fixed fields, records, tags
+        (only,) = steps
+
+        def walk_flexible_1(buf: Buffer, pos: int, end: int, edits: Edits) -> int:
+            pos += lead
+            if pos > end:
+                _truncated(lead_what, lead, pos - lead, end)
+            pos = only(buf, pos, end, edits)
+            if pos < end and buf[pos] == 0:
+                return pos + 1  # no tagged fields
+            return tagged(buf, pos, end, edits)
+
+        return walk_flexible_1
 
     def walk_flexible(buf: Buffer, pos: int, end: int, edits: Edits) -> int:
         pos += lead
