@@ -23,14 +23,11 @@ from typing import Any, Final
 
 from kio.serial import entity_writer
 
-from protocol.codec import (
-    decode_entity,
-    request_schema,
-    response_header_is_flexible,
-    response_schema,
-)
+# decode_response guards the body (protocol.frame_guard) before kio decodes it: a broker
+# answering with a hostile count gets ProtocolViolation, not a native abort of the tool.
+from protocol.codec import decode_response, request_schema
 from protocol.errors import ProtocolViolation
-from protocol.headers import API_VERSIONS_KEY, skip_tagged_fields
+from protocol.headers import API_VERSIONS_KEY
 
 Plain = dict[str, Any]
 
@@ -167,24 +164,6 @@ def encode_request(
     buf[0:4] = (len(buf) - 4).to_bytes(4, "big")
     del buf
     return out.getvalue()
-
-
-def decode_response(api_key: int, version: int, frame: bytes) -> tuple[int, Any]:
-    """(correlation id, kio response entity) of one response frame (without its size).
-
-    The body goes through the frame guard first, like requests on the broker: a broker
-    answering with a hostile count gets ProtocolViolation, not a native abort of the tool."""
-    if len(frame) < 4:
-        raise ProtocolViolation(f"response of {len(frame)} bytes has no correlation id")
-    (correlation_id,) = struct.unpack_from(">i", frame, 0)
-    pos = 4
-    if response_header_is_flexible(api_key, version):
-        pos = skip_tagged_fields(frame, pos)
-    schema = response_schema(api_key, version)
-    try:
-        return correlation_id, decode_entity(schema, frame, pos)
-    except ProtocolViolation as exc:
-        raise ProtocolViolation(f"malformed {schema.__name__} v{version}: {exc}") from None
 
 
 def decode_api_versions_v0(frame: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
