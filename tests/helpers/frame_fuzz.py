@@ -5,13 +5,14 @@ tests run this script with ``subprocess`` and assert on its exit status: a clean
 one JSON line of counts and exits 0; an unexpected exception exits 1 with the frame in hex on
 stderr; an abort shows as a negative exit status (-6 for SIGABRT).
 
-Seeds are valid request frames for every API version the broker routes (sample entities
-written with kio's writers, plus the admin tools' default requests) and frames recorded
-from real clients (``--fixtures``). Each fuzzed frame applies one to three mutations aimed at
-what breaks decoders: length and count fields (varints up to 0xff..0x0f, int32 0x7fffffff and
--2, int16 lengths), truncations, byte flips, inserted and deleted runs, splices of two seeds
-and version swaps. Every frame goes through ``RequestDispatcher.dispatch`` (header, frame
-guard, kio decode, null checks) with a handler that does nothing.
+Seeds are valid request frames for every API version the broker routes, inter-broker APIs
+included (sample entities written with kio's writers, plus the admin tools' default
+requests) and frames recorded from real clients (``--fixtures``). Each fuzzed frame applies
+one to three mutations aimed at what breaks decoders: length and count fields (varints up to
+0xff..0x0f, int32 0x7fffffff and -2, int16 lengths), truncations, byte flips, inserted and
+deleted runs, splices of two seeds and version swaps. Every frame goes through
+``RequestDispatcher.dispatch`` (header, frame guard, kio decode) with a handler that checks
+no non-nullable field came out null.
 
 usage: frame_fuzz.py --frames N [--seed S] [--fixtures FILE] [--memory-limit-mb M]
        frame_fuzz.py --frame HEX [--frame HEX ...]   (decode these frames, print each outcome)
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from broker.admin.wire import build_request, encode_request
 from broker.api_table import supported_apis
+from broker.handlers import inter_broker as ib
 from broker.network.context import ConnectionInfo, RequestContext
 from broker.network.dispatch import CloseConnection, Registry, RequestDispatcher
 from helpers.sample_requests import sample_request
@@ -87,10 +89,27 @@ def _hints(cls: type[Any]) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def routes() -> list[tuple[int, int, int]]:
+    """(API key, lowest, highest version): the client-facing table and the inter-broker
+    (ZooKeeper-mode controller) APIs a cluster member serves."""
+    out = [(api_key, low, high) for api_key, _name, low, high in supported_apis()]
+    served = {api_key for api_key, _, _ in out}
+    for api_key, (low, high) in (
+        (ib.LEADER_AND_ISR, ib.LEADER_AND_ISR_VERSIONS),
+        (ib.STOP_REPLICA, ib.STOP_REPLICA_VERSIONS),
+        (ib.UPDATE_METADATA, ib.UPDATE_METADATA_VERSIONS),
+        (ib.CONTROLLED_SHUTDOWN, ib.CONTROLLED_SHUTDOWN_VERSIONS),
+        (ib.ALTER_PARTITION, ib.ALTER_PARTITION_VERSIONS),
+    ):
+        if api_key not in served:
+            out.append((api_key, low, high))
+    return out
+
+
 def dispatcher() -> tuple[RequestDispatcher, dict[int, list[int]]]:
     registry = Registry()
     versions: dict[int, list[int]] = {}
-    for api_key, _name, low, high in supported_apis():
+    for api_key, low, high in routes():
         registry.register(api_key, low, high, _noop)
         versions[api_key] = list(range(low, high + 1))
     return RequestDispatcher(registry), versions
