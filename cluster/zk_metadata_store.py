@@ -36,10 +36,11 @@ from cluster.zk import paths
 from cluster.zk.client import ZkClient
 from cluster.zk.config_znodes import ConfigChangeNotification, ConfigEntity
 from cluster.zk.errors import BadVersionError, NodeExistsError, NoNodeError
+from cluster.zk.ops import ZnodeStat
 from cluster.zk.registration import allocate_producer_id_block
 from cluster.zk.topic_znodes import ReplicaAssignment, TopicAssignment
-from cluster.zk.watchers import ChildrenWatcher
-from cluster.zk.znodes import BrokerInfo
+from cluster.zk.watchers import ChildrenWatcher, DataWatcher
+from cluster.zk.znodes import BrokerInfo, ControllerRegistration
 from protocol.errors import KafkaError
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ class ZooKeeperMetadataStore:
         self._users: dict[str, dict[str, str]] = {}
         self.cache = MetadataCache(self._events, self._topic_configs, internal_topics)
         self._registered: dict[int, BrokerRegistration] = {}
-        self._watchers: list[ChildrenWatcher] = []
+        self._watchers: list[ChildrenWatcher | DataWatcher] = []
+        self._elected_controller = -1
         self._last_change: str | None = None
         self._changed = asyncio.Event()
         self._events.subscribe(self._on_event)
@@ -86,6 +88,7 @@ class ZooKeeperMetadataStore:
         for child in await self._children(paths.config_entity_type(paths.CONFIG_TYPE_USERS)):
             await self._reload_user_config(paths.desanitize_entity_name(child))
         self._watchers.append(self.zk.watch_children(paths.BROKER_IDS, self._on_brokers))
+        self._watchers.append(self.zk.watch_data(paths.CONTROLLER, self._on_controller))
         self._watchers.append(self.zk.watch_children(paths.CONFIG_CHANGES, self._on_changes))
 
     async def close(self) -> None:
@@ -116,6 +119,15 @@ class ZooKeeperMetadataStore:
             except ValueError as exc:
                 log.warning("ignoring unreadable registration of broker %d: %s", broker_id, exc)
         self._registered = found
+
+    def _on_controller(self, data: bytes | None, stat: ZnodeStat | None) -> None:
+        controller = -1
+        if stat is not None:
+            try:
+                controller = ControllerRegistration.decode(data).broker_id
+            except ValueError as exc:
+                log.warning("ignoring unreadable %s: %s", paths.CONTROLLER, exc)
+        self._elected_controller = controller
 
     def _on_changes(self, children: list[str] | None) -> None:
         asyncio.get_running_loop().create_task(self._process_changes(children or []))
@@ -182,7 +194,10 @@ class ZooKeeperMetadataStore:
 
     @property
     def controller_id(self) -> int:
-        return self.cache.controller_id
+        # The controller's view once it has spoken; before its first UpdateMetadata reaches
+        # this broker, the one ZooKeeper shows elected (admin clients wait for one).
+        controller = self.cache.controller_id
+        return controller if controller >= 0 else self._elected_controller
 
     def brokers(self) -> list[BrokerRegistration]:
         # The controller's view once it has spoken; before that, ZooKeeper's registrations.

@@ -8,7 +8,7 @@ requests to one chosen broker."""
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AlterConfigOpType,
     ConfigEntry,
@@ -200,12 +200,56 @@ def test_partitions_configs_and_deletion(josef_cluster: ClusterFactory) -> None:
     for p in range(5):
         assert produce_one(cluster, "t", p, big) == 0, p  # the default limit again
 
+    # Retention set at one broker runs on every replica: small segments, then retention.ms=1.
+    def incremental_set(name: str, value: str) -> None:
+        resource = ConfigResource(
+            ConfigResource.Type.TOPIC,
+            "t",
+            incremental_configs=[
+                ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+            ],
+        )
+        admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+
+    def segments(b: int) -> int:
+        return len(list(cluster[b].partition_dir("t", 2).glob("*.log")))
+
+    incremental_set("segment.bytes", "1024")
+    for b in cluster:
+        wait_until(
+            f"broker {b.broker_id} rolls at 1 KiB",
+            lambda b=b: (
+                described(b.port, "t").get("segment.bytes") == ("1024", DYNAMIC_TOPIC_CONFIG)
+            ),
+        )
+    kp = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all", linger_ms=0)
+    try:
+        for i in range(12):
+            kp.send("t", value=b"%03d" % i + b"r" * 400, partition=2).get(timeout=30)
+    finally:
+        kp.close()
+    for b in (1, 2, 3):
+        wait_until(f"segments of t-2 on broker {b}", lambda b=b: segments(b) >= 4)
+    incremental_set("retention.ms", "1")
+    for b in (1, 2, 3):
+        wait_until(f"retention on broker {b}", lambda b=b: segments(b) == 1)
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "watermarks"})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition("t", 2), timeout=10)
+    finally:
+        consumer.close()
+    assert high == 13 and 0 < low <= high  # the log start moved past the deleted segments
+
     # -- DeleteTopics with a replica's broker down ---------------------------------------
     for p in range(5):
         cluster.wait_isr("t", p, {1, 2, 3})
     down = next(b for b in (1, 2, 3) if b != cluster.controller_id())
     cluster[down].stop()
     cluster.wait_registered({1, 2, 3} - {down})
+    described_topic = ok(josef(cluster.bootstrap, "topics", "describe", "t"))
+    for line in described_topic.splitlines()[1:]:
+        assert line.endswith(f"\tOffline: {down}"), line  # replicas on the stopped broker
+        assert f"Leader: {down}\t" not in line and "Leader: none" not in line
     futures = admin.delete_topics(["t"], operation_timeout=30)
     futures["t"].result(timeout=60)
     live = [b for b in (1, 2, 3) if b != down]
