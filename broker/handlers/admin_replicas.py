@@ -120,7 +120,11 @@ async def _elect_leaders(services: BrokerServices, ctx: RequestContext, request:
         clock = services.clock
         started = clock.monotonic()
         before = _leader_epochs(services, wanted)
-        answers = await controller.elect_leaders(election_type, sorted(wanted), timeout_ms)
+        try:
+            answers = await controller.elect_leaders(election_type, sorted(wanted), timeout_ms)
+        except Exception as exc:
+            log.exception("ElectLeaders failed in the controller")
+            answers = dict.fromkeys(wanted, (ErrorCode.unknown_server_error, str(exc) or None))
         results = {tp: (code, msg) for tp, (code, msg) in answers.items()}
         elected = {tp: before[tp] for tp, (code, _) in results.items() if code == ErrorCode.none}
         left_ms = timeout_ms - int((clock.monotonic() - started) * 1000)
@@ -194,6 +198,9 @@ async def _alter_reassignments(services: BrokerServices, ctx: RequestContext, re
                 error_message=str(exc),
                 responses=(),
             )
+        except Exception as exc:
+            log.exception("AlterPartitionReassignments failed in the controller")
+            results = dict.fromkeys(targets, (ErrorCode.unknown_server_error, str(exc) or None))
         log.info(
             "partition reassignment %s: %s",
             {f"{t}-{p}": r for (t, p), r in sorted(targets.items())},
@@ -245,7 +252,17 @@ async def _list_reassignments(services: BrokerServices, ctx: RequestContext, req
     wanted: list[TopicPartition] | None = None
     if request.topics is not None:
         wanted = sorted({(t.name, int(p)) for t in request.topics for p in t.partition_indexes})
-    answer = await controller.list_partition_reassignments_event(wanted)
+    try:
+        answer = await controller.list_partition_reassignments_event(wanted)
+    except Exception as exc:
+        log.exception("ListPartitionReassignments failed in the controller")
+        return rb(
+            None,
+            throttle_time=NO_THROTTLE,
+            error_code=ErrorCode.unknown_server_error,
+            error_message=str(exc) or None,
+            topics=(),
+        )
     if isinstance(answer, ErrorCode):
         return not_controller()
     ongoing = {(tp.topic, tp.partition): a for tp, a in answer.items()}

@@ -298,3 +298,22 @@ async def test_list_partition_reassignments(
     controller.is_active = False
     response = await call(services, LIST, 0, wanted)
     assert response.error_code == ErrorCode.not_controller and response.topics == ()
+
+
+async def test_controller_failures_are_answered(
+    services: BrokerServices, controller: FakeController
+) -> None:
+    async def broken(*_args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    controller.elect_leaders = broken  # type: ignore[method-assign]
+    controller.alter_partition_reassignments = broken  # type: ignore[method-assign]
+    controller.list_partition_reassignments_event = broken  # type: ignore[method-assign]
+    response = await call(services, ELECT, 2, election(2, {"t": [0]}))
+    assert election_results(response) == {("t", 0): ErrorCode.unknown_server_error}
+    response = await call(services, ALTER, 0, alter_request([("t", 0, [1])]))
+    assert response.responses[0].partitions[0].error_code == ErrorCode.unknown_server_error
+    response = await call(
+        services, LIST, 0, req(LIST, 0, timeout=datetime.timedelta(seconds=5), topics=None)
+    )
+    assert response.error_code == ErrorCode.unknown_server_error
