@@ -199,10 +199,12 @@ async def test_election_topic_creation_and_failover(
     await asyncio.to_thread(
         expire_session, zk_ensemble.connect_string(), first.zk.session_id, first.zk.session_password
     )
+    # Usually another broker wins; the expired one may win again on its new session: both
+    # are Kafka's behaviour. Either way the epoch is 2.
     second = await eventually(
-        lambda: (a := cluster.active()) is not None and a is not first and a, "a new controller"
+        lambda: (a := cluster.active()) is not None and a.controller.epoch == 2 and a,
+        "a controller with epoch 2",
     )
-    assert second.controller.epoch == 2
     await eventually(
         lambda: all(lai_partitions(b, 2) == {("orders", p) for p in range(3)} for b in others),
         "LeaderAndIsr from epoch 2",
@@ -223,7 +225,6 @@ async def test_election_topic_creation_and_failover(
         ),
         "LeaderAndIsr for the re-registered broker",
     )
-    assert not first.controller.is_active
 
     # AllocateProducerIds hands out blocks on /latest_producer_id_block.
     error, start, length = await second.controller.allocate_producer_ids(
@@ -284,7 +285,14 @@ async def test_old_controller_is_fenced(cluster: Cluster, zk_ensemble: ZooKeeper
     await asyncio.to_thread(
         expire_session, zk_ensemble.connect_string(), first.zk.session_id, first.zk.session_password
     )
-    await eventually(lambda: (a := cluster.active()) is not None and a is not first, "failover")
+    await eventually(
+        lambda: (
+            (a := cluster.active()) is not None
+            and a.controller is not None
+            and a.controller.epoch == 2
+        ),
+        "failover",
+    )
     await cluster.quiet()
     before = await cluster.state("t", 0)
     # A write fenced with the old controller's /controller_epoch version fails as a whole.
