@@ -450,6 +450,7 @@ async def test_controlled_shutdown_and_preferred_election(cluster: Cluster) -> N
     await eventually(
         lambda: target in controller.controller.core.context.live_broker_ids, "restart"
     )
+    await cluster.quiet()
     _, version = await cluster.state("t", 0)
     await cluster.admin.set(
         paths.partition_state("t", 0),
@@ -497,6 +498,7 @@ async def test_reassignment_to_a_new_broker_through_the_znode(cluster: Cluster) 
     assert (p.is_new, list(p.adding_replicas), list(p.removing_replicas)) == (True, [3], [1])
 
     # Broker 3 caught up: the leader adds it to the ISR with AlterPartition.
+    await cluster.quiet()
     state, version = await cluster.state("t", 0)
     leader = cluster.brokers[state["leader"]]
     response = await controller.controller.alter_partition(
@@ -556,6 +558,8 @@ async def test_auto_leader_rebalance(cluster: Cluster) -> None:
     await cluster.create_topic("t", {0: [1, 2], 1: [2, 1]})
     await cluster.wait_states("t", 2)
     # Leadership of t-0 moved to 2 (say after a restart of 1) while 1 is back in the ISR.
+    # (Written behind the controller's back: only once it is done with the topic.)
+    await cluster.quiet()
     state, version = await cluster.state("t", 0)
     await cluster.admin.set(
         paths.partition_state("t", 0),
