@@ -126,6 +126,12 @@ class KafkaController:
         if self.is_active:
             self._core.event_manager.put(TopicUncleanLeaderElectionEnable(topic))
 
+    async def _answer(self, future: asyncio.Future[Any]) -> Any:
+        """Wait for an event's answer for at most controller.socket.timeout.ms (the broker
+        gives up on its request then, and retries)."""
+        timeout_s = self.config.controller_socket_timeout_ms / 1000.0
+        return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+
     # -- requests --------------------------------------------------------------------------------
     async def controlled_shutdown(
         self, broker_id: int, broker_epoch: int
@@ -135,7 +141,9 @@ class KafkaController:
         event = ControlledShutdown(broker_id, broker_epoch)
         self._core.event_manager.put(event)
         try:
-            remaining = await event.future
+            remaining = await self._answer(event.future)
+        except TimeoutError:
+            return ErrorCode.request_timed_out, []
         except ControllerMovedError:
             return ErrorCode.not_controller, []
         except StaleBrokerEpochError:
@@ -154,7 +162,10 @@ class KafkaController:
         as (error, first id, number of ids)."""
         event = AllocateProducerIds(broker_id, broker_epoch)
         self._core.event_manager.put(event)
-        result: tuple[ErrorCode, int, int] = await event.future
+        try:
+            result: tuple[ErrorCode, int, int] = await self._answer(event.future)
+        except TimeoutError:
+            return ErrorCode.request_timed_out, -1, 0
         return result
 
     async def alter_partition(self, request: Any, version: int) -> Any:
@@ -162,7 +173,10 @@ class KafkaController:
         event = AlterPartitionReceived(request, version)
         self._core.event_manager.put(event)
         try:
-            return await event.future
+            return await self._answer(event.future)
+        except TimeoutError:
+            # Still queued: it may apply later; the leader's retry is idempotent.
+            return alter_partition_error(version, ErrorCode.request_timed_out)
         except ControllerMovedError:
             return alter_partition_error(version, ErrorCode.not_controller)
 

@@ -78,10 +78,14 @@ from cluster.controller.zk_client import (
     WatchHandle,
 )
 from cluster.metadata import BrokerRegistration
+from cluster.zk.errors import ZooKeeperError
 from protocol.errors import ErrorCode
 from storage.clock import Clock
 
 log = logging.getLogger(__name__)
+
+ZK_RETRY_BACKOFF_S = 1.0
+CONTROLLER_MOVE_ATTEMPTS = 60
 
 
 class ControllerCore:
@@ -158,6 +162,9 @@ class ControllerCore:
         except ControllerMovedError as exc:
             log.info("Controller moved to another broker when processing %s: %s", event.name, exc)
             await self.maybe_resign()
+        except ZooKeeperError as exc:
+            # The ZooKeeper client retries until the session ends: this one ended mid-event.
+            log.error("ZooKeeper error processing %s: %s", event.name, exc)
         except Exception:
             log.exception("Error processing event %s", event.name)
 
@@ -295,19 +302,32 @@ class ControllerCore:
 
     async def trigger_controller_move(self) -> None:
         """Resign and delete ``/controller`` so another broker takes over (a controller that
-        hit an illegal state)."""
-        current = await self.zk.get_controller_id()
-        self.active_controller_id = -1 if current is None else current
+        hit an illegal state, or could not finish its failover)."""
+        try:
+            current = await self.zk.get_controller_id()
+            self.active_controller_id = -1 if current is None else current
+        except ZooKeeperError as exc:
+            log.warning("Cannot read /controller (%s); assuming it is still ours", exc)
         if not self.is_active:
             log.warning("Controller has already moved when trying to trigger controller movement")
             return
-        try:
-            expected = self.context.epoch_zk_version
-            self.active_controller_id = -1
-            await self.on_controller_resignation()
-            await self.zk.delete_controller(expected)
-        except ControllerMovedError:
-            log.warning("Controller has already moved when trying to trigger controller movement")
+        expected = self.context.epoch_zk_version
+        self.active_controller_id = -1
+        await self.on_controller_resignation()
+        # While /controller is ours nobody else can take over: keep trying to delete it
+        # (fenced, so a newer controller's znode is never removed) until our session ends.
+        for attempt in range(CONTROLLER_MOVE_ATTEMPTS):
+            try:
+                await self.zk.delete_controller(expected)
+                return
+            except ControllerMovedError:
+                log.warning(
+                    "Controller has already moved when trying to trigger controller movement"
+                )
+                return
+            except ZooKeeperError as exc:
+                log.warning("Deleting /controller failed (attempt %d): %s", attempt + 1, exc)
+                await asyncio.sleep(ZK_RETRY_BACKOFF_S)
 
     async def handle_illegal_state(self, error: IllegalBatchState) -> None:
         log.error("Forcing the controller to resign: %s", error)

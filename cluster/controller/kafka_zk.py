@@ -36,8 +36,10 @@ from cluster.zk.client import SessionEvent, SessionState, ZkClient
 from cluster.zk.config_znodes import ConfigEntity, LogDirEventNotification
 from cluster.zk.errors import (
     BadVersionError,
+    ConnectionLossError,
     NodeExistsError,
     NoNodeError,
+    RequestTimeoutError,
     TransactionFailedError,
 )
 from cluster.zk.ops import CreateOp, DeleteOp, Op, OpResult, SetDataOp
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ANY_VERSION = -1
+RETRY_BACKOFF_S = 0.5
 
 
 class _Handle:
@@ -73,14 +76,30 @@ class KafkaZkControllerClient:
         self.zk = zk
         self.clock = clock
 
+    # -- retries ---------------------------------------------------------------------------------
+    async def _retry(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run a request again after a timeout or a lost connection while the session lives
+        (Kafka's retryRequestsUntilConnected: the controller never drops a step half done).
+        Each attempt keeps the ZkClient's deadline; an expired or closed session ends it."""
+        attempt = 0
+        while True:
+            try:
+                return await fn(*args)
+            except (RequestTimeoutError, ConnectionLossError) as exc:
+                if self.zk.state in (SessionState.EXPIRED, SessionState.CLOSED):
+                    raise
+                attempt += 1
+                log.warning("ZooKeeper request failed (attempt %d), retrying: %s", attempt, exc)
+                await asyncio.sleep(RETRY_BACKOFF_S)
+
     # -- fenced writes ---------------------------------------------------------------------------
     async def _write(self, epoch_zk_version: int, op: Op) -> OpResult:
         """One controller write: fenced unless ``epoch_zk_version`` is -1. The op's own
         failure is raised as its cause (NoNodeError, BadVersionError, NodeExistsError)."""
         if epoch_zk_version < 0:
-            return (await self.zk.multi([op]))[0]
+            return (await self._retry(self.zk.multi, [op]))[0]
         try:
-            return (await fenced_multi(self.zk, epoch_zk_version, [op]))[0]
+            return (await self._retry(fenced_multi, self.zk, epoch_zk_version, [op]))[0]
         except TransactionFailedError as exc:
             raise exc.cause from exc
 
@@ -93,27 +112,30 @@ class KafkaZkControllerClient:
         cannot create null data, and a container is harmless (without makepath it cannot
         bring back a deleted topic); the state znodes under it are fenced."""
         with contextlib.suppress(NodeExistsError, NoNodeError):
-            await self.zk.create(path, None)
+            await self._retry(self.zk.create, path, None)
 
     async def _get_or_none(self, path: str) -> tuple[bytes | None, Any] | None:
         try:
-            return await self.zk.get(path)
+            return await self._retry(self.zk.get, path)
         except NoNodeError:
             return None
 
     async def _children(self, path: str) -> list[str]:
         try:
-            return await self.zk.get_children(path)
+            return await self._retry(self.zk.get_children, path)
         except NoNodeError:
             return []
 
     # -- election --------------------------------------------------------------------------------
     async def get_controller_id(self) -> int | None:
-        return await read_controller_id(self.zk)
+        return await self._retry(read_controller_id, self.zk)
 
     async def register_controller_and_increment_epoch(self, controller_id: int) -> tuple[int, int]:
-        return await register_controller_and_increment_epoch(
-            self.zk, controller_id, self.clock.milliseconds()
+        return await self._retry(
+            register_controller_and_increment_epoch,
+            self.zk,
+            controller_id,
+            self.clock.milliseconds(),
         )
 
     async def delete_controller(self, epoch_zk_version: int) -> None:
@@ -123,7 +145,7 @@ class KafkaZkControllerClient:
         found = await self._get_or_none(paths.FEATURE)
         if found is None:
             try:
-                await self.zk.create(paths.FEATURE, FeatureZNode().encode())
+                await self._retry(self.zk.create, paths.FEATURE, FeatureZNode().encode())
                 log.info("Created %s (feature versioning enabled)", paths.FEATURE)
             except NodeExistsError:
                 pass
@@ -133,10 +155,10 @@ class KafkaZkControllerClient:
         features = existing.features if existing.status is FeatureZNodeStatus.ENABLED else {}
         wanted = FeatureZNode(FeatureZNodeStatus.ENABLED, features)
         if wanted != existing:
-            await self.zk.set(paths.FEATURE, wanted.encode())
+            await self._retry(self.zk.set, paths.FEATURE, wanted.encode())
 
     async def allocate_producer_id_block(self, broker_id: int) -> tuple[int, int]:
-        block = await allocate_producer_id_block(self.zk, broker_id)
+        block = await self._retry(allocate_producer_id_block, self.zk, broker_id)
         return block.first_producer_id, block.size
 
     # -- brokers ---------------------------------------------------------------------------------
@@ -366,7 +388,7 @@ class KafkaZkControllerClient:
         await self._delete_if_exists(paths.REASSIGN_PARTITIONS, epoch_zk_version)
 
     async def reassign_partitions_in_progress(self) -> bool:
-        return await self.zk.exists(paths.REASSIGN_PARTITIONS) is not None
+        return await self._retry(self.zk.exists, paths.REASSIGN_PARTITIONS) is not None
 
     async def get_preferred_replica_election(self) -> set[TopicPartition] | None:
         found = await self._get_or_none(paths.PREFERRED_REPLICA_ELECTION)
