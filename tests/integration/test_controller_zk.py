@@ -574,3 +574,28 @@ async def test_auto_leader_rebalance(cluster: Cluster) -> None:
 
     await eventually(rebalanced, "automatic preferred leader election")
     assert any(r.api_key == LEADER_AND_ISR for r in cluster.brokers[1].received)
+
+
+async def test_losing_a_zookeeper_node_changes_nothing(
+    cluster: Cluster, zk_ensemble: ZooKeeperEnsemble
+) -> None:
+    await cluster.start([1, 2, 3])
+    controller = await cluster.controller()
+    await cluster.create_topic("before", {0: [1, 2, 3]})
+    await cluster.wait_states("before", 1)
+    # Kill the ZooKeeper leader: clients lose their connections and move to the others.
+    await asyncio.to_thread(zk_ensemble.leader().kill)
+    await cluster.create_topic("after", {0: [3, 2, 1]})
+    await cluster.wait_states("after", 1)
+    state, _ = await cluster.state("after", 0)
+    assert (state["leader"], state["isr"]) == (3, [3, 2, 1])
+    assert cluster.active() is controller  # the sessions survived: no failover
+    victim_id = next(b for b in (1, 2, 3) if b != controller.broker_id)
+    victim = cluster.brokers.pop(victim_id)
+    await victim.stop()
+
+    async def shrunk() -> bool:
+        s, _ = await cluster.state("before", 0)
+        return victim_id not in s["isr"]
+
+    await eventually(shrunk, "ISR without the stopped broker")
