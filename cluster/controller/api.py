@@ -8,7 +8,7 @@ below for ControlledShutdown, AlterPartition, ElectLeaders and the reassignment 
 becomes an event of the controller's single event loop (:mod:`cluster.controller.events`).
 On a broker that is not the active controller they answer NOT_CONTROLLER.
 
-Wiring (see also the package README in the report): ``zk`` is a started
+Wiring: see :mod:`cluster.controller`. ``zk`` is a started
 :class:`cluster.zk.client.ZkClient` (or any :class:`ControllerZkClient`); ``channel_factory``
 makes, for a broker registration, the connection used to send it control requests
 (:func:`cluster.controller.wire.broker_channel_factory` builds one over
