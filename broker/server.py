@@ -9,7 +9,9 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+from broker.cluster_node import ClusterNode, ClusterStartupError
 from broker.config.broker_config import BrokerConfig
 from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
@@ -18,12 +20,15 @@ from broker.network.listener import Listener
 from broker.producer_ids import ProducerIdManager
 from broker.replica.local_leadership import LocalLeadership
 from broker.replica.replica_manager import ReplicaManager
+from broker.security.channel import build_listener_security_async
+from broker.security.credentials import ScramCredentialStore
 from broker.services import BrokerServices
-from broker.topic_manager import TopicManager
+from broker.topic_manager import INTERNAL_TOPICS, TopicManager
 from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
 from cluster.standalone import StandaloneMetadataStore
 from storage.cleaner.log_cleaner import CleanerConfig
 from storage.clock import Clock, SystemClock
+from storage.log import parse_partition_dir_name
 from storage.log_manager import LogManager
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,8 @@ class KafkaBroker:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.services: BrokerServices | None = None
+        self.cluster: ClusterNode | None = None
+        self.endpoints: tuple[BrokerEndpoint, ...] = ()
 
     # -- start ---------------------------------------------------------------
     async def start(self) -> None:
@@ -56,6 +63,8 @@ class KafkaBroker:
 
         registry = Registry()
         dispatcher = RequestDispatcher(registry)
+        scram_credentials = ScramCredentialStore()
+        security = await build_listener_security_async(config, scram_credentials)
         for lst in config.listeners:
             listener = Listener(
                 lst.name,
@@ -65,6 +74,10 @@ class KafkaBroker:
                 dispatcher,
                 config.socket_request_max_bytes,
                 config.connections_max_idle_ms,
+                backlog=config.socket_listen_backlog_size,
+                send_buffer_bytes=config.socket_send_buffer_bytes,
+                receive_buffer_bytes=config.socket_receive_buffer_bytes,
+                security=security[lst.name],
             )
             self.listeners.append(listener)
         bound = {}
@@ -76,10 +89,26 @@ class KafkaBroker:
             host = adv.host or socket.getfqdn()
             port = adv.port or bound.get(adv.name, adv.port)
             endpoints.append(BrokerEndpoint(adv.name, adv.security_protocol, host, port))
-        registration = BrokerRegistration(self.broker_id, tuple(endpoints), config.broker_rack)
+        self.endpoints = tuple(endpoints)
 
-        metadata = StandaloneMetadataStore(log_dirs[0], registration, config.josef_cluster_id)
-        await asyncio.to_thread(metadata.load)
+        cluster: ClusterNode | None = None
+        metadata: MetadataStore
+        if config.standalone:
+            registration = BrokerRegistration(self.broker_id, self.endpoints, config.broker_rack)
+            standalone = StandaloneMetadataStore(
+                log_dirs[0], registration, config.josef_cluster_id
+            )
+            await asyncio.to_thread(standalone.load)
+            metadata = standalone
+        else:
+            cluster = ClusterNode(config, self.clock, INTERNAL_TOPICS)
+            self.cluster = cluster
+            zk_store = await cluster.connect(log_dirs)
+            self.broker_id = cluster.broker_id
+            # Logs on disk are opened with their topics' configs, as Kafka reads them.
+            await zk_store.prepare_topics(sorted(_topics_on_disk(log_dirs)))
+            metadata = zk_store
+        scram_credentials.attach(metadata)
         log_manager = LogManager(
             log_dirs,
             defaults,
@@ -95,8 +124,12 @@ class KafkaBroker:
             topic_configs=_topic_configs(metadata),
             replica_lag_time_max_ms=config.replica_lag_time_max_ms,
         )
+        if cluster is not None:
+            cluster.build_replication(replica_manager)
+            replica_manager.isr_updater = cluster.alter_partition
+            replica_manager.follower_fetching = cluster.fetchers
         topic_configs = {
-            name: replica_manager.topic_log_config(t) for name, t in metadata.topics().items()
+            name: replica_manager.log_config_for(name) for name in _topics_on_disk(log_dirs)
         }
         await asyncio.to_thread(
             functools.partial(
@@ -107,7 +140,8 @@ class KafkaBroker:
             )
         )
         metadata.subscribe(replica_manager.on_metadata_event)
-        LocalLeadership(metadata, replica_manager).start()
+        if cluster is None:
+            LocalLeadership(metadata, replica_manager).start()
         # Compaction runs in its own threads (log.cleaner.threads), never on this loop.
         log_manager.start_cleaner(
             CleanerConfig(
@@ -137,6 +171,8 @@ class KafkaBroker:
             producer_ids=ProducerIdManager(metadata),
             auto_create_topics=config.auto_create_topics_enable,
             registry=registry,
+            cluster=cluster,
+            scram_credentials=scram_credentials,
         )
         services.group_coordinator = GroupCoordinator(
             config, self.clock, replica_manager, topic_manager
@@ -146,6 +182,11 @@ class KafkaBroker:
         await services.group_coordinator.startup()
         for listener in self.listeners:
             await listener.start_serving()
+        if cluster is not None:
+            # Registered only once serving: the controller talks to us right away.
+            epoch = await cluster.register(self.endpoints)
+            log.info("broker %d joined cluster %s (broker epoch %d)", self.broker_id,
+                     metadata.cluster_id, epoch)
         self._schedule(
             "offsets-retention",
             config.offsets_retention_check_interval_ms,
@@ -237,6 +278,10 @@ class KafkaBroker:
 
     async def shutdown(self) -> None:
         log.info("shutting down broker %d", self.broker_id)
+        cluster = self.cluster
+        if cluster is not None and self.services is not None:
+            # Move leadership away while still serving, so clients just follow it.
+            await cluster.controlled_shutdown()
         for listener in self.listeners:
             listener.stop_accepting()
         if self.services is not None:
@@ -249,10 +294,26 @@ class KafkaBroker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if cluster is not None:
+            await cluster.shutdown_replication()
         if self.services is not None:
             await asyncio.to_thread(self.services.log_manager.shutdown)
             await self.services.metadata.close()
+        if cluster is not None:
+            await cluster.close()
         log.info("broker %d shut down cleanly", self.broker_id)
+
+
+def _topics_on_disk(log_dirs: list[Path]) -> set[str]:
+    names: set[str] = set()
+    for d in log_dirs:
+        if not d.exists():
+            continue
+        for child in d.iterdir():
+            parsed = parse_partition_dir_name(child.name) if child.is_dir() else None
+            if parsed is not None:
+                names.add(parsed[0])
+    return names
 
 
 def _topic_configs(metadata: MetadataStore) -> Callable[[str], dict[str, str] | None]:
@@ -270,6 +331,10 @@ async def _main(config: BrokerConfig) -> int:
         loop.add_signal_handler(sig, broker.request_stop)
     try:
         await broker.start()
+    except ClusterStartupError as exc:
+        log.error("broker failed to start: %s", exc)
+        await broker.shutdown()
+        return 1
     except Exception:
         log.exception("broker failed to start")
         await broker.shutdown()

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, settings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers.broker_process import BrokerProcess, broker_kind
+from helpers.cluster_fixtures import josef_cluster  # noqa: F401 - fixture
 from helpers.zookeeper_fixtures import (  # noqa: F401 - fixtures, see that module
     zk_chroot,
     zk_connect,
@@ -138,3 +139,4 @@ def shared(
     yield shared_broker
     if _failed(request):
         _report([shared_broker])
+

@@ -33,7 +33,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kazoo import exceptions as kz
 from kazoo.client import KazooClient, KazooState
@@ -113,6 +113,10 @@ WatchCallback = Callable[[WatchEvent], None]
 SessionListener = Callable[[SessionEvent], None]
 
 
+class _Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
 class ZkClient:
     """One ZooKeeper session for a broker, used from the event loop."""
 
@@ -137,27 +141,31 @@ class ZkClient:
         self._kazoo: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[SessionListener] = []
+        self._watchers: set[_Cancellable] = set()
         self._connected = asyncio.Event()
         self._state = SessionState.CLOSED
-        self._last_session_id: int | None = None  # guarded by the kazoo connection thread
-        self._closed = False
+        self._last_session_id: int | None = None  # written on the kazoo connection thread
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
-        """Connect (creating the chroot if missing); ConnectTimeoutError after the timeout."""
+        """Connect (creating the chroot if missing); ConnectTimeoutError when that takes longer
+        than ``connection_timeout_ms`` in all."""
         if self._kazoo is not None:
             raise RuntimeError("ZkClient already started")
         self._loop = asyncio.get_running_loop()
-        self._closed = False
+        deadline = self._loop.time() + self.connection_timeout_ms / 1000.0
         if self.connect.chroot is not None:
-            await self._ensure_chroot()
+            await self._ensure_chroot(deadline)
         self._kazoo = self._new_kazoo(self.connect)
         self._kazoo.add_listener(self._on_kazoo_state)
         try:
-            await self._start_kazoo(self._kazoo)
+            await self._start_kazoo(self._kazoo, deadline)
         except BaseException:
             self._kazoo = None
             raise
+        # The CONNECTED event is on its way to the loop; requests may go out right now.
+        self._state = SessionState.CONNECTED
+        self._connected.set()
 
     def _new_kazoo(self, connect: ConnectString) -> Any:
         return KazooClient(
@@ -168,8 +176,9 @@ class ZkClient:
             logger=logging.getLogger("kazoo.client"),
         )
 
-    async def _start_kazoo(self, client: Any) -> None:
-        timeout_s = self.connection_timeout_ms / 1000.0
+    async def _start_kazoo(self, client: Any, deadline: float) -> None:
+        assert self._loop is not None
+        timeout_s = max(deadline - self._loop.time(), 0.0)
         # kazoo's blocking start() would, on a timeout, wait up to the session timeout for
         # its connection thread; wait for the event ourselves and stop it in the background.
         started = await asyncio.to_thread(client.start_async)
@@ -180,10 +189,10 @@ class ZkClient:
             ).start()
             raise errors.ConnectTimeoutError(str(self.connect), self.connection_timeout_ms)
 
-    async def _ensure_chroot(self) -> None:
+    async def _ensure_chroot(self, deadline: float) -> None:
         """Create the chroot (and its parents, null data) through a client without it."""
         bare = self._new_kazoo(self.connect.without_chroot())
-        await self._start_kazoo(bare)
+        await self._start_kazoo(bare, deadline)
         chroot = self.connect.chroot
         assert chroot is not None
         try:
@@ -198,11 +207,15 @@ class ZkClient:
             await asyncio.to_thread(_quietly_close, bare)
 
     async def close(self) -> None:
-        """Close the session (its ephemeral znodes go at once) and stop kazoo's threads."""
+        """Close the session (its ephemeral znodes go at once), stop kazoo's threads and the
+        re-arming watchers; listeners get a CLOSED event."""
         client, self._kazoo = self._kazoo, None
-        self._closed = True
+        for watcher in list(self._watchers):
+            watcher.cancel()
+        self._watchers.clear()
         if client is not None:
             await asyncio.to_thread(_quietly_close, client)
+            self._deliver_session_event(SessionEvent(SessionState.CLOSED, self._last_session_id))
         self._connected.clear()
 
     async def __aenter__(self) -> ZkClient:
@@ -562,7 +575,9 @@ class ZkClient:
         absent), across reconnections and new sessions, until ``cancel()``."""
         from cluster.zk.watchers import DataWatcher
 
+        self._check_open()
         watcher = DataWatcher(self, path, callback)
+        self._watchers.add(watcher)
         watcher.start()
         return watcher
 
@@ -573,9 +588,14 @@ class ZkClient:
         (None while ``path`` does not exist), until ``cancel()``."""
         from cluster.zk.watchers import ChildrenWatcher
 
+        self._check_open()
         watcher = ChildrenWatcher(self, path, callback)
+        self._watchers.add(watcher)
         watcher.start()
         return watcher
+
+    def _discard_watcher(self, watcher: _Cancellable) -> None:
+        self._watchers.discard(watcher)
 
 
 def _multi_failure(ops: Sequence[Op], raw: Sequence[Any]) -> errors.TransactionFailedError | None:

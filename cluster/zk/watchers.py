@@ -41,6 +41,7 @@ class _Watcher:
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.client._discard_watcher(self)
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self._task is not None:

@@ -15,14 +15,13 @@ JMX; here each node logs to ``<node dir>/zookeeper.log`` and its console to ``st
 Processes run in their own process group and are killed with it; :meth:`close` (also on
 ``__exit__``, at interpreter exit and from the pytest fixtures) never leaves a Java process
 behind, and a node started from the main thread also dies with the test process
-(``PR_SET_PDEATHSIG``).
+(``setpriv --pdeathsig KILL``).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -50,6 +49,9 @@ JVM_FLAGS = (
     "-Djava.net.preferIPv4Stack=true",
     "-Dzookeeper.admin.enableServer=false",
     "-Dzookeeper.forceSync=no",  # a test fixture: no fsync per transaction
+    # Leader election re-sends notifications with a backoff up to 60 s; peers that start a
+    # moment later would then wait seconds. Keep the backoff short.
+    "-Dzookeeper.fle.maxNotificationInterval=400",
 )
 
 TICK_TIME_MS = 250
@@ -110,11 +112,14 @@ def _reserve_ports(count: int) -> list[int]:
             s.close()
 
 
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: SIGKILL it when the forking thread exits.
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+def _die_with_parent_prefix() -> list[str]:
+    """``setpriv --pdeathsig KILL`` (util-linux, essential on Debian): the JVM gets SIGKILL
+    when the thread that started it exits, so a crashed test run leaves no server behind.
+    Only from the main thread: a worker thread's exit would kill the node."""
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL"] if setpriv else []
 
 
 def _all_threads_stopped(pid: int) -> bool:
@@ -222,15 +227,13 @@ class ZooKeeperNode:
             return self
         self._close_stdout()
         self._stdout = open(self.stdout_path, "ab")  # noqa: SIM115 - lives as long as the node
-        main_thread = threading.current_thread() is threading.main_thread()
         self.proc = subprocess.Popen(
-            self.command(),
+            _die_with_parent_prefix() + self.command(),
             stdin=subprocess.DEVNULL,
             stdout=self._stdout,
             stderr=subprocess.STDOUT,
             cwd=self.dir,
             start_new_session=True,
-            preexec_fn=_die_with_parent if main_thread else None,
         )
         return self
 

@@ -216,6 +216,22 @@ async def test_rearming_watchers_follow_every_change(zk: ZkClient, zk_connect: s
         kids_watcher.cancel()
 
 
+async def test_close_stops_watchers_and_reports_closed(zk_connect: str) -> None:
+    client = ZkClient(zk_connect)
+    await client.start()
+    events: list[SessionEvent] = []
+    client.add_session_listener(events.append)
+    seen: asyncio.Queue[list[str] | None] = asyncio.Queue()
+    watcher = client.watch_children("/", seen.put_nowait)
+    assert await asyncio.wait_for(seen.get(), WAIT_S) == []
+    await client.close()
+    assert watcher.cancelled and events[-1].state is SessionState.CLOSED
+    with pytest.raises(errors.ClientClosedError):
+        await client.exists("/")
+    with pytest.raises(errors.ClientClosedError):
+        client.watch_data("/x", lambda data, stat: None)
+
+
 async def test_session_expiry_delivers_expired_then_a_new_session(
     zk: ZkClient, zk_ensemble: ZooKeeperEnsemble, zk_connect: str
 ) -> None:
