@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from cluster.controller.model import (
@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ANY_VERSION = -1
 RETRY_BACKOFF_S = 0.5
+# Writes per multi: far below jute.maxbuffer (1 MB) with ~100-byte partition states.
+MULTI_BATCH = 500
 
 
 class _Handle:
@@ -102,6 +104,17 @@ class KafkaZkControllerClient:
             return (await self._retry(fenced_multi, self.zk, epoch_zk_version, [op]))[0]
         except TransactionFailedError as exc:
             raise exc.cause from exc
+
+    async def _write_all(self, epoch_zk_version: int, ops: Sequence[Op]) -> list[OpResult] | None:
+        """Many controller writes in one fenced multi (one ZooKeeper round trip instead of
+        one each); None if one of them failed, so that the caller writes them one by one
+        and learns each one's outcome, as Kafka's one-multi-per-znode writes would."""
+        if not ops:
+            return []
+        try:
+            return await self._retry(fenced_multi, self.zk, epoch_zk_version, ops)
+        except TransactionFailedError:
+            return None
 
     async def _delete_if_exists(self, path: str, epoch_zk_version: int) -> None:
         with contextlib.suppress(NoNodeError):
@@ -307,8 +320,19 @@ class KafkaZkControllerClient:
             return None
 
         ordered = list(states.items())
-        results = await _gather(create(tp, info) for tp, info in ordered)
-        return {tp: r for (tp, _), r in zip(ordered, results, strict=True)}
+        ops = [
+            CreateOp(paths.partition_state(tp.topic, tp.partition), _encode_state(info))
+            for tp, info in ordered
+        ]
+        out: dict[TopicPartition, Exception | None] = {}
+        for start, chunk in _chunks(ordered):
+            if await self._write_all(epoch_zk_version, ops[start : start + len(chunk)]):
+                out.update((tp, None) for tp, _ in chunk)
+                continue
+            # One of them failed (it exists already): one write each, for each one's outcome.
+            results = await _gather(create(tp, info) for tp, info in chunk)
+            out.update((tp, r) for (tp, _), r in zip(chunk, results, strict=True))
+        return out
 
     async def update_leader_and_isr(
         self,
@@ -335,14 +359,30 @@ class KafkaZkControllerClient:
             return lai.with_partition_epoch(result.stat.version)
 
         ordered = list(leader_and_isrs.items())
-        results = await _gather(update(tp, lai) for tp, lai in ordered)
         finished: dict[TopicPartition, LeaderAndIsr | Exception] = {}
         retry = []
-        for (tp, _), r in zip(ordered, results, strict=True):
-            if r is None:
-                retry.append(tp)
-            else:
-                finished[tp] = r
+        for _start, chunk in _chunks(ordered):
+            ops = [
+                SetDataOp(
+                    paths.partition_state(tp.topic, tp.partition),
+                    _encode_state(LeaderIsrAndControllerEpoch(lai, controller_epoch)),
+                    lai.partition_epoch,
+                )
+                for tp, lai in chunk
+            ]
+            written = await self._write_all(epoch_zk_version, ops)
+            if written is not None:
+                for (tp, lai), result in zip(chunk, written, strict=True):
+                    assert result.stat is not None
+                    finished[tp] = lai.with_partition_epoch(result.stat.version)
+                continue
+            # Someone else wrote one of them first: one write each, for each one's outcome.
+            results = await _gather(update(tp, lai) for tp, lai in chunk)
+            for (tp, _), r in zip(chunk, results, strict=True):
+                if r is None:
+                    retry.append(tp)
+                else:
+                    finished[tp] = r
         return UpdateLeaderAndIsrResult(finished, tuple(retry))
 
     # -- topic deletion --------------------------------------------------------------------------
@@ -524,6 +564,11 @@ def _encode_state(info: LeaderIsrAndControllerEpoch) -> bytes:
         info.controller_epoch,
         tz.LeaderRecoveryState(lai.leader_recovery_state),
     ).encode()
+
+
+def _chunks(items: list[T], size: int = MULTI_BATCH) -> Iterable[tuple[int, list[T]]]:
+    for start in range(0, len(items), size):
+        yield start, items[start : start + size]
 
 
 def _sequence_numbers(children: Iterable[str], prefix: str) -> list[str]:
