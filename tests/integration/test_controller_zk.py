@@ -599,3 +599,41 @@ async def test_losing_a_zookeeper_node_changes_nothing(
         return victim_id not in s["isr"]
 
     await eventually(shrunk, "ISR without the stopped broker")
+
+
+async def test_batched_state_writes_fall_back_on_a_conflict(cluster: Cluster) -> None:
+    await cluster.start([1, 2])
+    controller = await cluster.controller()
+    assert controller.controller is not None
+    await cluster.create_topic("t", {p: [1, 2] for p in range(4)})
+    await cluster.wait_states("t", 4)
+    await cluster.quiet()
+    context = controller.controller.core.context
+    client = KafkaZkControllerClient(cluster.admin, SystemClock())
+    # Partition 2 changed behind our back: its version moved on.
+    s2, v2 = await cluster.state("t", 2)
+    await cluster.admin.set(
+        paths.partition_state("t", 2), json.dumps(s2, separators=(",", ":")).encode(), version=v2
+    )
+    updates = {}
+    for p in range(4):
+        s, v = await cluster.state("t", p) if p != 2 else (s2, v2)
+        updates[TopicPartition("t", p)] = LeaderAndIsr(
+            s["leader"], s["leader_epoch"] + 1, (1, 2), 0, v
+        )
+    result = await client.update_leader_and_isr(updates, context.epoch, context.epoch_zk_version)
+    assert result.updates_to_retry == (TopicPartition("t", 2),)
+    assert sorted(result.finished) == [TopicPartition("t", p) for p in (0, 1, 3)]
+    for p in (0, 1, 3):
+        written = result.finished[TopicPartition("t", p)]
+        assert isinstance(written, LeaderAndIsr)
+        state, version = await cluster.state("t", p)
+        assert (state["leader_epoch"], version) == (written.leader_epoch, written.partition_epoch)
+    # All at once when nothing conflicts: one multi, every version bumped.
+    again = {
+        tp: lai.new_epoch().with_partition_epoch(lai.partition_epoch)
+        for tp, lai in result.finished.items()
+        if isinstance(lai, LeaderAndIsr)
+    }
+    second = await client.update_leader_and_isr(again, context.epoch, context.epoch_zk_version)
+    assert second.updates_to_retry == () and len(second.finished) == 3
