@@ -44,6 +44,7 @@ from cluster.controller.operations import (
     StaleBrokerEpochError,
     alter_partition_error,
 )
+from cluster.controller.states import ReplicaState
 from cluster.controller.zk_client import ControllerMovedError, ControllerZkClient
 from protocol.errors import ErrorCode
 from storage.clock import Clock
@@ -111,6 +112,38 @@ class KafkaController:
     def core(self) -> ControllerCore:
         """The event processor (for tests and diagnostics)."""
         return self._core
+
+    def metrics(self) -> dict[str, int]:
+        """Kafka's controller gauges (kafka.controller:type=KafkaController,name=...), and
+        the count behind UncleanLeaderElectionsPerSec; zeros on a broker that is not active."""
+        core = self._core
+        context = core.context
+        active = core.is_active
+        deleting = context.topics_to_be_deleted if active else set()
+        replicas = [r for t in deleting for r in context.replicas_for_topic(t)]
+        states = context.replica_states
+        return {
+            "ActiveControllerCount": int(active),
+            "OfflinePartitionsCount": context.stats.offline_partition_count if active else 0,
+            "PreferredReplicaImbalanceCount": (
+                context.stats.preferred_replica_imbalance_count if active else 0
+            ),
+            "GlobalTopicCount": len(context.all_topics) if active else 0,
+            "GlobalPartitionCount": len(context.partitions_leadership_info) if active else 0,
+            "TopicsToDeleteCount": len(deleting),
+            "ReplicasToDeleteCount": sum(
+                states.get(r) is not ReplicaState.REPLICA_DELETION_SUCCESSFUL for r in replicas
+            ),
+            "TopicsIneligibleToDeleteCount": (
+                len(context.topics_ineligible_for_deletion) if active else 0
+            ),
+            "ReplicasIneligibleToDeleteCount": sum(
+                states.get(r) is ReplicaState.REPLICA_DELETION_INELIGIBLE for r in replicas
+            ),
+            "ActiveBrokerCount": len(context.live_or_shutting_down_broker_ids) if active else 0,
+            "FencedBrokerCount": 0,  # always 0 in ZooKeeper mode
+            "UncleanLeaderElections": context.stats.unclean_leader_elections,
+        }
 
     def reconfigure(self, config: ControllerConfig) -> None:
         """Apply changed settings (dynamic broker config)."""
