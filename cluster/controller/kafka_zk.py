@@ -5,8 +5,8 @@ ControllerZkClient` the way Kafka's ``KafkaZkClient`` does it: Kafka's paths and
 codecs of :mod:`cluster.zk`), every controller write in a multi-op that first checks
 ``/controller_epoch``'s version (:func:`cluster.zk.registration.fenced_multi`), reads and
 writes of many znodes issued concurrently, and a deadline on every request (the ZkClient's
-request timeout). Watches are :mod:`cluster.zk.watchers` that stay registered across
-reconnections and sessions.
+request timeout). Watches (:mod:`cluster.controller.zk_watch`) pass on every ZooKeeper event,
+as Kafka's handlers do, and are re-armed across reconnections and sessions.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from cluster.controller.zk_client import (
     TopicIdReplicaAssignment,
     UpdateLeaderAndIsrResult,
 )
+from cluster.controller.zk_watch import Mode, ZNodeWatch
 from cluster.metadata import BrokerRegistration
 from cluster.zk import paths
 from cluster.zk import topic_znodes as tz
@@ -503,29 +504,20 @@ class KafkaZkControllerClient:
 
         return _Handle(self.zk.add_session_listener(listener))
 
+    def _watch(self, path: str, mode: Mode, callback: Callable[[bool], None]) -> _Handle:
+        return _Handle(ZNodeWatch(self.zk, path, mode, callback).start().cancel)
+
     def watch_controller(self, on_change: Callable[[bool], None]) -> _Handle:
-        watcher = self.zk.watch_data(paths.CONTROLLER, lambda _d, stat: on_change(stat is not None))
-        return _Handle(watcher.cancel)
+        return self._watch(paths.CONTROLLER, "data", on_change)
 
     def _watch_children(self, path: str, on_change: Callable[[], None]) -> _Handle:
-        return _Handle(self.zk.watch_children(path, lambda _children: on_change()).cancel)
+        return self._watch(path, "children", lambda _exists: on_change())
 
     def _watch_data(self, path: str, on_change: Callable[[], None]) -> _Handle:
-        return _Handle(self.zk.watch_data(path, lambda _d, _s: on_change()).cancel)
+        return self._watch(path, "data", lambda _exists: on_change())
 
     def _watch_creation(self, path: str, on_created: Callable[[], None]) -> _Handle:
-        """Fires when ``path`` appears (and once at registration if it exists: the event it
-        triggers is idempotent, and this closes the gap between reading and watching)."""
-        existed = False
-
-        def on_data(_data: bytes | None, stat: Any) -> None:
-            nonlocal existed
-            exists = stat is not None
-            if exists and not existed:
-                on_created()
-            existed = exists
-
-        return _Handle(self.zk.watch_data(path, on_data).cancel)
+        return self._watch(path, "creation", lambda _exists: on_created())
 
     def watch_broker_ids(self, on_change: Callable[[], None]) -> _Handle:
         return self._watch_children(paths.BROKER_IDS, on_change)

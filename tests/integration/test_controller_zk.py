@@ -406,11 +406,12 @@ async def test_topic_deletion_and_partition_addition(cluster: Cluster) -> None:
     await cluster.admin.create(paths.delete_topic_marker("t"), None)
 
     async def gone() -> bool:
-        return not await cluster.exists(paths.topic("t"))
+        # Kafka's order: the topic znode, its config, then the marker.
+        return not await cluster.exists(paths.delete_topic_marker("t"))
 
-    await eventually(gone, "topic znode removed")
+    await eventually(gone, "deletion marker removed")
+    assert not await cluster.exists(paths.topic("t"))
     assert not await cluster.exists(paths.topic_config("t"))
-    assert not await cluster.exists(paths.delete_topic_marker("t"))
     for b in (1, 2, 3):
         flags = {
             (t.topic_name, p.partition_index, p.leader_epoch, p.delete_partition)
@@ -566,6 +567,9 @@ async def test_auto_leader_rebalance(cluster: Cluster) -> None:
         json.dumps({**state, "leader": 2, "leader_epoch": 1}, separators=(",", ":")).encode(),
         version=version,
     )
+    # The controller's session may be on a ZooKeeper server that has not applied it yet.
+    assert controller.zk is not None
+    await controller.zk.sync(paths.partition_state("t", 0))
     await controller.controller.core.update_leader_and_isr_cache([TopicPartition("t", 0)])
 
     async def rebalanced() -> bool:
