@@ -641,3 +641,30 @@ async def test_batched_state_writes_fall_back_on_a_conflict(cluster: Cluster) ->
     }
     second = await client.update_leader_and_isr(again, context.epoch, context.epoch_zk_version)
     assert second.updates_to_retry == () and len(second.finished) == 3
+
+
+async def test_a_broker_registering_again_at_once_is_seen_as_bounced(cluster: Cluster) -> None:
+    await cluster.start([1, 2])
+    controller = await cluster.controller()
+    assert controller.controller is not None
+    other = cluster.brokers[next(b for b in (1, 2) if b != controller.broker_id)]
+    await cluster.create_topic("t", {0: [controller.broker_id, other.broker_id]})
+    await cluster.wait_states("t", 1)
+    await cluster.quiet()
+    context = controller.controller.core.context
+    old_epoch = context.live_broker_id_and_epochs[other.broker_id]
+    # Gone and back within one round trip: the children of /brokers/ids look the same to a
+    # reader that comes late, but the registration (and the broker epoch) is new.
+    path = paths.broker(other.broker_id)
+    data, _ = await cluster.admin.get(path)
+    await cluster.admin.delete(path)
+    _, stat = await cluster.admin.create(path, data, ephemeral=True)
+    await eventually(
+        lambda: context.live_broker_id_and_epochs.get(other.broker_id) == stat.czxid,
+        "the new broker epoch",
+    )
+    assert stat.czxid > old_epoch
+    await eventually(
+        lambda: any(r.broker_epoch == stat.czxid for r in other.leader_and_isr()),
+        "LeaderAndIsr with the new broker epoch",
+    )
