@@ -80,7 +80,9 @@ class JosefCluster:
 
     def start(self, timeout: float = 60.0) -> JosefCluster:
         for b in self.brokers.values():
-            b.start()
+            b.launch()
+        for b in self.brokers.values():
+            b.wait_ready()
         self.wait_registered(set(self.brokers), timeout)
         self.wait_controller(timeout)
         return self
