@@ -132,9 +132,13 @@ def test_preferred_and_unclean_elections(josef_cluster: ClusterFactory) -> None:
     cluster.wait_isr("dirty", 0, {first})
     cluster[first].stop()  # the last ISR member: no leader now
     wait_until("dirty-0 offline", lambda: leader(cluster, "dirty", 0) == -1)
+    tp = [TopicPartition("dirty", 0)]
+    # No replica alive at all: not even an unclean election can help.
+    assert elect(cluster, ElectionType.UNCLEAN, tp) == {
+        ("dirty", 0): KafkaError.ELIGIBLE_LEADERS_NOT_AVAILABLE
+    }
     cluster[follower].start()
     cluster.wait_registered({b for b in (1, 2, 3) if b != first})
-    tp = [TopicPartition("dirty", 0)]
     # A clean election cannot help: the preferred replica is down.
     assert elect(cluster, ElectionType.PREFERRED, tp) == {
         ("dirty", 0): KafkaError.PREFERRED_LEADER_NOT_AVAILABLE

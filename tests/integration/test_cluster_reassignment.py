@@ -21,7 +21,7 @@ from helpers.josef_cli import josef, ok
 from helpers.josef_cluster import JosefCluster, wait_until
 from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
-from kafka.errors import NoReassignmentInProgressError
+from kafka.errors import InvalidReplicationAssignmentError, NoReassignmentInProgressError
 
 RACKS = {1: "r1", 2: "r2", 3: "r1", 4: "r2"}
 
@@ -192,9 +192,16 @@ def test_reassignment_to_a_new_broker_while_producing(
     admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
     try:
         again = admin.alter_partition_reassignments({TopicPartition("cx", 0): None})
+        invalid = admin.alter_partition_reassignments(
+            {TopicPartition("cx", 0): [a, a], TopicPartition("mv", 0): [1, 9]}
+        )
     finally:
         admin.close()
     assert again == {TopicPartition("cx", 0): NoReassignmentInProgressError}
+    assert invalid == {
+        TopicPartition("cx", 0): InvalidReplicationAssignmentError,  # duplicate
+        TopicPartition("mv", 0): InvalidReplicationAssignmentError,  # no broker 9
+    }
     wait_until(
         "cx-0 never kept on the cancelled replica",
         lambda: not cluster[stuck].partition_dir("cx", 0).exists(),
