@@ -7,11 +7,12 @@ kafka-reassign-partitions.sh.
 * ``reassign --generate --topics-to-move-json-file F --broker-list 1,2,3
   [--disable-rack-aware]``: a proposed assignment (Kafka's replica assignment over those
   brokers), nothing changed
-* ``reassign --execute --reassignment-json-file F``: AlterPartitionReassignments; prints the
-  current assignment first, to keep for a rollback
+* ``reassign --execute --reassignment-json-file F [--additional]``: AlterPartitionReassignments;
+  prints the current assignment first, to keep for a rollback; refused while another
+  reassignment is in progress unless ``--additional``
 * ``reassign --verify --reassignment-json-file F``: completed or still in progress
 * ``reassign --cancel --reassignment-json-file F``: AlterPartitionReassignments with null
-  replicas (back to the original replicas)
+  replicas for those of its partitions being reassigned (back to the original replicas)
 * ``reassign --list``: ListPartitionReassignments
 
 Reassignment JSON: ``{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2,3]}]}``;
@@ -49,6 +50,10 @@ from cluster.assignment import (
 
 ELECTION_TYPES: Final = {"PREFERRED": 0, "UNCLEAN": 1}
 ADMIN_TIMEOUT_MS: Final = 30_000
+CANNOT_EXECUTE_BECAUSE_OF_EXISTING: Final = (
+    "Cannot execute because there is an existing partition assignment.  Use --additional to "
+    "override this and create a new partition assignment in addition to the existing one."
+)
 
 
 def _tp(tp: TopicPartition) -> str:
@@ -267,6 +272,8 @@ def _reassign_execute(client: AdminClient, args: argparse.Namespace, out: TextIO
     unknown = sorted({r for replicas in targets.values() for r in replicas} - brokers)
     if unknown:
         raise AdminError(f"Unknown broker id(s) {', '.join(map(str, unknown))}")
+    if not args.additional and list_reassignments(client):
+        raise AdminError(CANNOT_EXECUTE_BECAUSE_OF_EXISTING)
     current = current_assignment(client, targets)
     print("Current partition replica assignment\n", file=out)
     print(_reassignment_json(current), file=out)
@@ -310,11 +317,15 @@ def _reassign_cancel(client: AdminClient, args: argparse.Namespace, out: TextIO)
     targets = parse_reassignment(
         _read_json(args.reassignment_json_file, "reassignment"), args.reassignment_json_file
     )
-    results = alter_reassignments(client, dict.fromkeys(targets))
+    active = sorted(list_reassignments(client, targets))
+    if not active:
+        print("None of the specified partition reassignments are active.", file=out)
+        return 0
+    results = alter_reassignments(client, dict.fromkeys(active))
     _check_errors(results, "cancelling reassignment of")
     print(
-        f"Successfully cancelled partition reassignments for: "
-        f"{','.join(map(_tp, sorted(targets)))}",
+        f"Successfully cancelled partition reassignment{'s' if len(active) > 1 else ''} for: "
+        f"{','.join(map(_tp, active))}",
         file=out,
     )
     return 0
@@ -327,11 +338,12 @@ def _reassign_list(client: AdminClient, args: argparse.Namespace, out: TextIO) -
         return 0
     print("Current partition reassignments:", file=out)
     for tp, (replicas, adding, removing) in sorted(ongoing.items()):
-        print(
-            f"{_tp(tp)}: replicas: {','.join(map(str, replicas))}. "
-            f"adding: {','.join(map(str, adding))}. removing: {','.join(map(str, removing))}.",
-            file=out,
-        )
+        line = f"{_tp(tp)}: replicas: {','.join(map(str, replicas))}."
+        if adding:
+            line += f" adding: {','.join(map(str, adding))}."
+        if removing:
+            line += f" removing: {','.join(map(str, removing))}."
+        print(line, file=out)
     return 0
 
 
@@ -435,6 +447,11 @@ def register(commands: Any) -> None:
     p.add_argument("--broker-list", metavar="ID[,ID...]", help="brokers for --generate")
     p.add_argument(
         "--disable-rack-aware", action="store_true", help="--generate ignoring broker racks"
+    )
+    p.add_argument(
+        "--additional",
+        action="store_true",
+        help="--execute while other reassignments are in progress",
     )
     p.add_argument(
         "--fail-if-incomplete",

@@ -177,12 +177,14 @@ def test_reassignment_to_a_new_broker_while_producing(
         out = ok(josef(reachable, "reassign", "--execute", "--reassignment-json-file", str(spec)))
         assert f'{{"topic":"cx","partition":0,"replicas":[{a},{b}]' in out
         assert "Successfully started partition reassignment for cx-0" in out
+        refused = josef(reachable, "reassign", "--execute", "--reassignment-json-file", str(spec))
+        assert refused.returncode == 1 and "Use --additional" in refused.stderr
         out = ok(josef(reachable, "reassign", "--list"))
-        assert f"cx-0: replicas: {a},{b},{stuck}. adding: {stuck}. removing: ." in out
+        assert f"cx-0: replicas: {a},{b},{stuck}. adding: {stuck}.\n" in out
         out = ok(josef(reachable, "reassign", "--verify", "--reassignment-json-file", str(spec)))
         assert "Reassignment of partition cx-0 is still in progress." in out
         out = ok(josef(reachable, "reassign", "--cancel", "--reassignment-json-file", str(spec)))
-        assert "Successfully cancelled partition reassignments for: cx-0" in out
+        assert "Successfully cancelled partition reassignment for: cx-0" in out
         assert assignment(cluster, "cx") == {0: [a, b]} and not reassigning(cluster, "cx")
         assert ok(josef(reachable, "reassign", "--list")).strip() == (
             "No partition reassignments found."
