@@ -80,14 +80,21 @@ def test_preferred_and_unclean_elections(josef_cluster: ClusterFactory) -> None:
         ("el", 9): KafkaError.UNKNOWN_TOPIC_OR_PART,
     }
     assert leader(cluster, "el", moved[0]) == away
-    # Metadata on every broker already shows the new leader when the answer comes.
-    for b in cluster:
+
+    # The controller's own metadata shows the new leader when the answer comes (Kafka's
+    # DelayedElectLeader); the other brokers hear of it from its UpdateMetadata.
+    def metadata_leader(b: int) -> int:
         md = broker_request(
-            b.port, METADATA, {"topics": [{"name": "el"}], "allow_auto_topic_creation": False}
+            cluster[b].port,
+            METADATA,
+            {"topics": [{"name": "el"}], "allow_auto_topic_creation": False},
         )
         (topic,) = md["topics"]
-        by_index = {p["partition_index"]: p["leader_id"] for p in topic["partitions"]}
-        assert by_index[moved[0]] == away, b
+        return {p["partition_index"]: p["leader_id"] for p in topic["partitions"]}[moved[0]]
+
+    assert metadata_leader(controller) == away
+    for b in (1, 2, 3):
+        wait_until(f"broker {b} knows the new leader", lambda b=b: metadata_leader(b) == away)
 
     # Kafka's own tool for all partitions: only the other moved one needed an election.
     tool = kafka_tool(
@@ -138,7 +145,10 @@ def test_preferred_and_unclean_elections(josef_cluster: ClusterFactory) -> None:
         ("dirty", 0): KafkaError.ELIGIBLE_LEADERS_NOT_AVAILABLE
     }
     cluster[follower].start()
-    cluster.wait_registered({b for b in (1, 2, 3) if b != first})
+    wait_until(
+        f"broker {follower} live again",
+        lambda: follower in cluster.admin().list_topics(timeout=10).brokers,
+    )
     # A clean election cannot help: the preferred replica is down.
     assert elect(cluster, ElectionType.PREFERRED, tp) == {
         ("dirty", 0): KafkaError.PREFERRED_LEADER_NOT_AVAILABLE

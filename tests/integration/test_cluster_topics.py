@@ -246,10 +246,18 @@ def test_partitions_configs_and_deletion(josef_cluster: ClusterFactory) -> None:
     down = next(b for b in (1, 2, 3) if b != cluster.controller_id())
     cluster[down].stop()
     cluster.wait_registered({1, 2, 3} - {down})
-    described_topic = ok(josef(cluster.bootstrap, "topics", "describe", "t"))
-    for line in described_topic.splitlines()[1:]:
-        assert line.endswith(f"\tOffline: {down}"), line  # replicas on the stopped broker
-        assert f"Leader: {down}\t" not in line and "Leader: none" not in line
+
+    def offline_shown() -> bool:
+        described_topic = ok(josef(cluster.bootstrap, "topics", "describe", "t"))
+        lines = described_topic.splitlines()[1:]
+        return len(lines) == 5 and all(
+            line.endswith(f"\tOffline: {down}")  # replicas on the stopped broker
+            and f"Leader: {down}\t" not in line
+            and "Leader: none" not in line
+            for line in lines
+        )
+
+    wait_until("josef topics describe shows the offline replicas", offline_shown)
     futures = admin.delete_topics(["t"], operation_timeout=30)
     futures["t"].result(timeout=60)
     live = [b for b in (1, 2, 3) if b != down]
