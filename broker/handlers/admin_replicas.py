@@ -126,7 +126,9 @@ async def _elect_leaders(services: BrokerServices, ctx: RequestContext, request:
             log.exception("ElectLeaders failed in the controller")
             answers = dict.fromkeys(wanted, (ErrorCode.unknown_server_error, str(exc) or None))
         results = {tp: (code, msg) for tp, (code, msg) in answers.items()}
-        elected = {tp: before[tp] for tp, (code, _) in results.items() if code == ErrorCode.none}
+        elected = {
+            tp: before.get(tp, -1) for tp, (code, _) in results.items() if code == ErrorCode.none
+        }
         left_ms = timeout_ms - int((clock.monotonic() - started) * 1000)
         for tp in await _wait_for_new_leaders(services, elected, max(0, left_ms)):
             results[tp] = (ErrorCode.request_timed_out, None)
