@@ -318,6 +318,11 @@ class ClusterNode:
         c = self.config
         if not c.controlled_shutdown_enable or self._broker_epoch < 0:
             return False
+        if not self.zk.connected:
+            # The controller could not record any leadership move without ZooKeeper, and
+            # our session (hence our registration) is in doubt: shut down at once.
+            log.warning("controlled shutdown skipped: not connected to ZooKeeper")
+            return False
         schema = request_schema(7, 3)
         for attempt in range(1, c.controlled_shutdown_max_retries + 1):
             client = self.controller_client()
@@ -355,9 +360,13 @@ class ClusterNode:
 
     async def close(self) -> None:
         """Resign as controller, deregister (close the session), release connections."""
+        # Bounded: with ZooKeeper gone the controller's resignation cannot complete.
+        bound = self.config.zookeeper_session_timeout_ms / 1000.0
         if self._controller is not None:
             try:
-                await self._controller.shutdown()
+                await asyncio.wait_for(self._controller.shutdown(), bound)
+            except TimeoutError:
+                log.warning("controller did not resign within %.0f s; leaving anyway", bound)
             except Exception:
                 log.exception("controller shutdown failed")
         if self.registrar is not None:
@@ -368,6 +377,9 @@ class ClusterNode:
             await self._controller_client.close()
         if self._session_listener is not None:
             self._session_listener()
-        await self.zk.close()
+        try:
+            await asyncio.wait_for(self.zk.close(), bound)
+        except TimeoutError:
+            log.warning("closing the ZooKeeper session took longer than %.0f s", bound)
         log.info("left the cluster (ZooKeeper session closed, %s released)",
                  paths.broker(self.broker_id))
