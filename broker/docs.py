@@ -88,6 +88,8 @@ IN_EFFECT = frozenset(
         "offsets.load.buffer.size",
         "offset.metadata.max.bytes",
         "replica.high.watermark.checkpoint.interval.ms",
+        "josef.max.partitions",
+        "fetch.max.bytes",
     }
 )
 

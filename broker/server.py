@@ -15,6 +15,7 @@ from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
 from broker.network.dispatch import RequestDispatcher
 from broker.network.listener import Listener
+from broker.partition_limits import PartitionLimits
 from broker.producer_ids import ProducerIdManager
 from broker.replica.replica_manager import ReplicaManager
 from broker.services import BrokerServices
@@ -117,6 +118,7 @@ class KafkaBroker:
             config.num_partitions,
             config.default_replication_factor,
             config.delete_topic_enable,
+            PartitionLimits(config.josef_max_partitions, lambda: len(replica_manager.partitions)),
         )
         services = BrokerServices(
             broker_id=self.broker_id,

@@ -9,6 +9,11 @@ from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
+from broker.partition_limits import (
+    DEFAULT_MAX_PARTITIONS,
+    PartitionLimits,
+    RequestPartitionCap,
+)
 from broker.replica.replica_manager import ReplicaManager
 from cluster.metadata import MetadataStore, TopicMetadata
 from protocol.errors import KafkaError
@@ -60,18 +65,27 @@ class TopicManager:
         default_num_partitions: int,
         default_replication_factor: int,
         delete_topic_enable: bool,
+        limits: PartitionLimits | None = None,
     ) -> None:
         self.metadata = metadata
         self.replica_manager = replica_manager
         self.default_num_partitions = default_num_partitions
         self.default_replication_factor = default_replication_factor
         self.delete_topic_enable = delete_topic_enable
+        self.limits = limits or PartitionLimits(
+            DEFAULT_MAX_PARTITIONS, lambda: len(replica_manager.partitions)
+        )
 
     def live_broker_ids(self) -> list[int]:
         return sorted(b.broker_id for b in self.metadata.brokers())
 
-    def validate(self, spec: TopicSpec) -> tuple[dict[int, list[int]], dict[str, str]]:
-        """Raise KafkaError with Kafka's error code, or return (assignment, configs)."""
+    def validate(
+        self, spec: TopicSpec, cap: RequestPartitionCap | None = None
+    ) -> tuple[dict[int, list[int]], dict[str, str]]:
+        """Raise KafkaError with Kafka's error code, or return (assignment, configs).
+
+        Partition counts are bounded (``cap`` for the request, josef.max.partitions and
+        open-file headroom for this broker) before the assignment is computed."""
         reason = topic_name_error(spec.name)
         if reason is not None:
             raise KafkaError(reason, ErrorCode.invalid_topic_exception)
@@ -115,6 +129,7 @@ class TopicManager:
                         f"Unknown broker(s) {unknown} in replica assignment",
                         ErrorCode.invalid_replica_assignment,
                     )
+            self._reserve(cap, 1, assignment)
             return assignment, configs
         partitions = (
             self.default_num_partitions if spec.num_partitions == -1 else spec.num_partitions
@@ -137,7 +152,33 @@ class TopicManager:
                 f"Replication factor: {rf} larger than available brokers: {len(brokers)}.",
                 ErrorCode.invalid_replication_factor,
             )
-        return self.assign_replicas(partitions, rf, brokers, start_partition=0), configs
+        self.limits.check_count(partitions)
+        if cap is not None:
+            cap.take(1, partitions)
+        assignment = self.assign_replicas(partitions, rf, brokers, start_partition=0)
+        self._check_local(cap, 1, assignment)
+        return assignment, configs
+
+    def _reserve(
+        self, cap: RequestPartitionCap | None, topics: int, assignment: dict[int, list[int]]
+    ) -> None:
+        self.limits.check_count(len(assignment))
+        if cap is not None:
+            cap.take(topics, len(assignment))
+        self._check_local(cap, topics, assignment)
+
+    def _check_local(
+        self, cap: RequestPartitionCap | None, topics: int, assignment: dict[int, list[int]]
+    ) -> None:
+        """josef.max.partitions and descriptor headroom for the replicas hosted here."""
+        me = self.replica_manager.broker_id
+        local = sum(1 for replicas in assignment.values() if me in replicas)
+        try:
+            self.limits.check_new_local(local)
+        except KafkaError:
+            if cap is not None:
+                cap.give_back(topics, len(assignment))
+            raise
 
     @staticmethod
     def assign_replicas(
@@ -156,8 +197,10 @@ class TopicManager:
             out[p] = replicas
         return out
 
-    async def create(self, spec: TopicSpec, is_internal: bool = False) -> TopicMetadata:
-        assignment, configs = self.validate(spec)
+    async def create(
+        self, spec: TopicSpec, is_internal: bool = False, cap: RequestPartitionCap | None = None
+    ) -> TopicMetadata:
+        assignment, configs = self.validate(spec, cap)
         topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
         self.replica_manager.ensure_topic(topic)
         log.info(
@@ -180,7 +223,12 @@ class TopicManager:
         log.info("deleted topic %s", name)
 
     async def add_partitions(
-        self, name: str, total: int, assignment: list[list[int]] | None, validate_only: bool
+        self,
+        name: str,
+        total: int,
+        assignment: list[list[int]] | None,
+        validate_only: bool,
+        cap: RequestPartitionCap | None = None,
     ) -> None:
         topic = self.metadata.topic(name)
         if topic is None:
@@ -212,8 +260,13 @@ class TopicManager:
                         f"Invalid replica assignment {replicas}",
                         ErrorCode.invalid_replica_assignment,
                     )
+            self._reserve(cap, 0, new)
         else:
+            self.limits.check_count(total - current)
+            if cap is not None:
+                cap.take(0, total - current)
             new = self.assign_replicas(total - current, rf, brokers, start_partition=current)
+            self._check_local(cap, 0, new)
         if validate_only:
             return
         await self.metadata.add_partitions(name, new)

@@ -299,6 +299,7 @@ class BrokerConfig:
     authorizer_class_name: str
     super_users: str | None
     allow_everyone_if_no_acl_found: bool
+    josef_max_partitions: int
     josef_metrics_port: int | None
     josef_metrics_host: str
     values: dict[str, ConfigValue] = field(repr=False, compare=False)

@@ -330,6 +330,9 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
     _D("allow.everyone.if.no.acl.found", _T.BOOLEAN, False,
        "Allow access to resources that have no ACL.", None, _L),
     # --- josef
+    _D("josef.max.partitions", _T.INT, 100_000,
+       "Partition replicas this broker may host; creations beyond it get POLICY_VIOLATION.",
+       Range(1), _M),
     _D("josef.metrics.port", _T.INT, None,
        "Port of the Prometheus metrics endpoint; unset disables it.", Range(0, 65535), _L),
     _D("josef.metrics.host", _T.STRING, "127.0.0.1",

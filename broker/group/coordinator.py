@@ -99,11 +99,19 @@ _APPEND_ERRORS = {
     ErrorCode.not_leader_or_follower: ErrorCode.not_coordinator,
     ErrorCode.kafka_storage_error: ErrorCode.not_coordinator,
 }
+# Kafka's GroupMetadataManager.storeOffsets: a commit whose records exceed the offsets
+# topic's max message size is refused as a whole.
+_OFFSET_APPEND_ERRORS = {
+    **_APPEND_ERRORS,
+    ErrorCode.message_too_large: ErrorCode.invalid_commit_offset_size,
+    ErrorCode.record_list_too_large: ErrorCode.invalid_commit_offset_size,
+}
 
 
-def coordinator_error(exc: KafkaError) -> ErrorCode:
+def coordinator_error(exc: KafkaError, offsets: bool = False) -> ErrorCode:
     """Kafka's mapping of an append failure to the error a group client understands."""
-    return _APPEND_ERRORS.get(exc.error_code, ErrorCode.unknown_server_error)
+    table = _OFFSET_APPEND_ERRORS if offsets else _APPEND_ERRORS
+    return table.get(exc.error_code, ErrorCode.unknown_server_error)
 
 
 class GroupCoordinator:
@@ -227,13 +235,24 @@ class GroupCoordinator:
         return self.check_group_id(group_id)
 
     # -- writing -------------------------------------------------------------
-    def append(self, group_id: str, records: list[RecordPair]) -> None:
-        """Append records to the group's partition and replay them; raises KafkaError."""
+    def append(self, group_id: str, records: list[RecordPair], offsets: bool = False) -> None:
+        """Append records to the group's partition and replay them; raises KafkaError.
+
+        ``offsets``: an OffsetCommit's records, refused as a whole above message.max.bytes."""
         if not records:
             return
         index = self.partition_for(group_id)
         now = self.clock.milliseconds()
         batch = encode_batch([NewRecord(k, v, timestamp=now) for k, v in records])
+        # Kafka validates a commit's batch against max.message.bytes like any other (the
+        # offsets topic has no override): one request cannot write unbounded state.
+        max_bytes = int(getattr(self.config, "message_max_bytes", 1_048_588))
+        if offsets and len(batch) > max_bytes:
+            raise KafkaError(
+                f"{len(records)} records of {len(batch)} bytes exceed message.max.bytes "
+                f"{max_bytes}",
+                ErrorCode.message_too_large,
+            )
         self.replica_manager.append_internal(OFFSETS_TOPIC, index, batch)
         for key, value in records:
             self.replay(key, value, live=True)
@@ -245,13 +264,15 @@ class GroupCoordinator:
         if pending:
             await rm.flush_partitions(pending)
 
-    async def write(self, group_id: str, records: list[RecordPair]) -> ErrorCode:
+    async def write(
+        self, group_id: str, records: list[RecordPair], offsets: bool = False
+    ) -> ErrorCode:
         """append + flush; returns the coordinator error to answer (NONE on success)."""
         try:
-            self.append(group_id, records)
+            self.append(group_id, records, offsets)
         except KafkaError as exc:
             log.warning("append to %s for group %s failed: %s", OFFSETS_TOPIC, group_id, exc)
-            return coordinator_error(exc)
+            return coordinator_error(exc, offsets)
         await self.flush()
         return ErrorCode.none
 
@@ -441,7 +462,7 @@ class GroupCoordinator:
                 value = OffsetAndMetadata(offset, epoch, metadata or "", now, expire_timestamp)
                 records.append(self.offset_record(group_id, topic, partition, value))
         if records:
-            error = await self.write(group_id, records)
+            error = await self.write(group_id, records, offsets=True)
             if error != ErrorCode.none:
                 for tp, e in results.items():
                     if e == ErrorCode.none:

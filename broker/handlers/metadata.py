@@ -10,6 +10,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.handlers.admin_cluster import CLUSTER_OPERATIONS, operations_bitfield
 from broker.network.context import RequestContext
+from broker.partition_limits import RequestPartitionCap
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec, topic_name_error
 from cluster.metadata import TopicMetadata
@@ -47,6 +48,7 @@ def register(services: BrokerServices) -> None:
         )
 
         topics_out: list[Any] = []
+        cap = RequestPartitionCap()  # auto-creation, bounded as one CreateTopics
         if requested is None:
             for topic in sorted(metadata.topics().values(), key=lambda t: t.name):
                 topics_out.append(_topic(rb, services, topic, ErrorCode.none, topic_ops))
@@ -81,7 +83,7 @@ def register(services: BrokerServices) -> None:
                 if topic_name_error(name) is not None:
                     error = ErrorCode.invalid_topic_exception
                 elif allow_auto and services.auto_create_topics:
-                    error = await _auto_create(services, name)
+                    error = await _auto_create(services, name, cap)
                 else:
                     error = ErrorCode.unknown_topic_or_partition
                 topics_out.append(
@@ -123,9 +125,9 @@ def register(services: BrokerServices) -> None:
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)
 
 
-async def _auto_create(services: BrokerServices, name: str) -> ErrorCode:
+async def _auto_create(services: BrokerServices, name: str, cap: RequestPartitionCap) -> ErrorCode:
     try:
-        await services.topic_manager.create(TopicSpec(name, -1, -1))
+        await services.topic_manager.create(TopicSpec(name, -1, -1), cap=cap)
     except KafkaError as exc:
         if exc.error_code == ErrorCode.topic_already_exists:
             return ErrorCode.leader_not_available
