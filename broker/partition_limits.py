@@ -17,6 +17,9 @@ partitions costs a few comparisons and gets Kafka's error code back.
   ``storage.log_segment``); a creation that would not leave headroom under the
   process's RLIMIT_NOFILE is refused with POLICY_VIOLATION instead of failing
   half-way with EMFILE.
+* Memory maps: an active segment maps its two indexes; a creation that could
+  take the process past ``vm.max_map_count`` is refused the same way (Kafka's
+  operations guide asks to raise that sysctl for many partitions too).
 """
 
 from __future__ import annotations
@@ -39,9 +42,14 @@ DEFAULT_MAX_PARTITIONS = 100_000
 FDS_PER_PARTITION = 1
 #: Descriptors kept free for connections, checkpoints, snapshots and segment rolls.
 FD_RESERVE = 256
+#: Memory maps an active partition may hold (offset and time index of its active segment).
+MAPS_PER_PARTITION = 2
+#: Maps kept free for the interpreter, libraries, thread stacks and older segments.
+MAP_RESERVE = 1024
 
 HostedCount = Callable[[], int]
 OpenFiles = Callable[[], int]
+Counter = Callable[[], int]
 
 
 def open_file_count() -> int:
@@ -50,6 +58,15 @@ def open_file_count() -> int:
         return len(os.listdir("/proc/self/fd"))
     except OSError:
         return 0
+
+
+def max_map_count() -> int:
+    """The kernel's ``vm.max_map_count`` (a very large number where unknown)."""
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 1 << 62
 
 
 def open_file_limit() -> int:
@@ -94,9 +111,10 @@ class PartitionLimits:
         hosted: HostedCount,
         *,
         open_files: OpenFiles = open_file_count,
-        file_limit: Callable[[], int] = open_file_limit,
+        file_limit: Counter = open_file_limit,
         fds_per_partition: int = FDS_PER_PARTITION,
         fd_reserve: int = FD_RESERVE,
+        map_limit: Counter = max_map_count,
     ) -> None:
         self.max_partitions = max_partitions
         self._hosted = hosted
@@ -104,6 +122,7 @@ class PartitionLimits:
         self._file_limit = file_limit
         self.fds_per_partition = fds_per_partition
         self.fd_reserve = fd_reserve
+        self._map_limit = map_limit
 
     def check_count(self, partitions: int) -> None:
         """Cheap bound on a requested count before any assignment is computed."""
@@ -134,5 +153,15 @@ class PartitionLimits:
                 f"this broker has {open_now} open of its limit of {limit} and keeps "
                 f"{self.fd_reserve} free. Raise the open-file limit (ulimit -n, systemd "
                 "LimitNOFILE) and restart the broker.",
+                ErrorCode.policy_violation,
+            )
+        # Every hosted partition (not only the new ones) may map its indexes.
+        map_limit = self._map_limit()
+        maps_needed = (hosted + new_local) * MAPS_PER_PARTITION + MAP_RESERVE
+        if maps_needed > map_limit:
+            raise KafkaError(
+                f"{hosted + new_local} partition(s) may need {maps_needed} memory maps, more "
+                f"than vm.max_map_count={map_limit}. Raise it (sysctl -w "
+                "vm.max_map_count=...) to host more partitions.",
                 ErrorCode.policy_violation,
             )

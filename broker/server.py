@@ -15,7 +15,18 @@ from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
 from broker.network.dispatch import RequestDispatcher
 from broker.network.listener import Listener
-from broker.partition_limits import PartitionLimits
+from broker.open_files import (
+    HOW_TO_RAISE,
+    exhausted_message,
+    is_exhausted,
+    raise_open_file_limit,
+)
+from broker.partition_limits import (
+    FD_RESERVE,
+    PartitionLimits,
+    open_file_count,
+    open_file_limit,
+)
 from broker.producer_ids import ProducerIdManager
 from broker.replica.replica_manager import ReplicaManager
 from broker.services import BrokerServices
@@ -101,6 +112,7 @@ class KafkaBroker:
         )
         for topic in metadata.topics().values():
             replica_manager.ensure_topic(topic)
+        _warn_if_few_descriptors_left(len(replica_manager.partitions))
         # Compaction runs in its own threads (log.cleaner.threads), never on this loop.
         log_manager.start_cleaner(
             CleanerConfig(
@@ -242,6 +254,19 @@ class KafkaBroker:
         log.info("broker %d shut down cleanly", self.broker_id)
 
 
+def _warn_if_few_descriptors_left(partitions: int) -> None:
+    used, limit = open_file_count(), open_file_limit()
+    if used + FD_RESERVE > limit:
+        log.warning(
+            "%d of %d descriptors in use after loading %d partition(s): new partitions will "
+            "be refused and clients may fail to connect; %s",
+            used,
+            limit,
+            partitions,
+            HOW_TO_RAISE,
+        )
+
+
 async def _main(config: BrokerConfig) -> int:
     broker = KafkaBroker(config)
     loop = asyncio.get_running_loop()
@@ -249,8 +274,12 @@ async def _main(config: BrokerConfig) -> int:
         loop.add_signal_handler(sig, broker.request_stop)
     try:
         await broker.start()
-    except Exception:
-        log.exception("broker failed to start")
+    except Exception as exc:
+        if is_exhausted(exc):
+            # One line, no traceback: the operator's fix is the limit, not the code.
+            log.error("broker failed to start: %s", exhausted_message("while loading the logs"))
+        else:
+            log.exception("broker failed to start")
         await broker.shutdown()
         return 1
     await broker.wait_stopped()
@@ -260,6 +289,7 @@ async def _main(config: BrokerConfig) -> int:
 
 def run_broker(config: BrokerConfig) -> int:
     """Run a broker until SIGTERM/SIGINT; returns the process exit status."""
+    raise_open_file_limit()
     try:
         import uvloop
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Mapping
@@ -9,13 +10,14 @@ from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
+from broker.open_files import exhausted_message, is_exhausted
 from broker.partition_limits import (
     DEFAULT_MAX_PARTITIONS,
     PartitionLimits,
     RequestPartitionCap,
 )
 from broker.replica.replica_manager import ReplicaManager
-from cluster.metadata import MetadataStore, TopicMetadata
+from cluster.metadata import MetadataStore, PartitionState, TopicMetadata
 from protocol.errors import KafkaError
 from storage.log_config import LogConfig
 
@@ -40,6 +42,24 @@ def topic_name_error(name: str) -> str | None:
             "ASCII alphanumerics, '.', '_' and '-'"
         )
     return None
+
+
+def creation_error(topic: str, exc: Exception) -> KafkaError:
+    """The error a rolled-back creation answers: Kafka's code, or KAFKA_STORAGE_ERROR for an
+    I/O failure (as Kafka's LogManager.getOrCreateLog), with how to fix a descriptor shortage."""
+    if isinstance(exc, KafkaError):
+        return exc
+    if is_exhausted(exc):
+        reason = exhausted_message(f"creating the logs of topic {topic}")
+        log.error("creation of topic %s rolled back: %s", topic, reason)
+        return KafkaError(reason, ErrorCode.kafka_storage_error)
+    if isinstance(exc, OSError):
+        log.error("creation of topic %s rolled back: %s", topic, exc)
+        return KafkaError(
+            f"cannot create the logs of {topic}: {exc}", ErrorCode.kafka_storage_error
+        )
+    log.exception("creation of topic %s rolled back", topic)
+    return KafkaError(f"cannot create {topic}: {exc!r}", ErrorCode.unknown_server_error)
 
 
 def _collision_key(name: str) -> str:
@@ -202,7 +222,13 @@ class TopicManager:
     ) -> TopicMetadata:
         assignment, configs = self.validate(spec, cap)
         topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
-        self.replica_manager.ensure_topic(topic)
+        try:
+            self.replica_manager.ensure_topic(topic)
+        except Exception as exc:
+            # All partitions usable or none left behind: undo the local logs and the topic.
+            self.replica_manager.remove_topic(topic.name)
+            await self.metadata.delete_topic(topic.name)
+            raise creation_error(topic.name, exc) from exc
         log.info(
             "created topic %s with %d partition(s), replicas %s, configs %s",
             topic.name,
@@ -269,7 +295,15 @@ class TopicManager:
             self._check_local(cap, 0, new)
         if validate_only:
             return
-        await self.metadata.add_partitions(name, new)
+        # Local replicas first, then the metadata: a failure leaves the topic as it was.
+        states = {p: PartitionState(list(r), leader=r[0], isr=list(r)) for p, r in new.items()}
+        prospective = dataclasses.replace(topic, partitions={**topic.partitions, **states})
+        try:
+            self.replica_manager.ensure_topic(prospective)
+            await self.metadata.add_partitions(name, new)
+        except Exception as exc:
+            self.replica_manager.remove_partitions(name, new)
+            raise creation_error(name, exc) from exc
         refreshed = self.metadata.topic(name)
         assert refreshed is not None
         self.replica_manager.ensure_topic(refreshed)

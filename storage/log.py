@@ -49,6 +49,7 @@ from protocol.record_batch import (
 from protocol.records import decode_batch, read_control_type
 from storage.checkpoint import fsync_dir, write_atomically
 from storage.clock import Clock
+from storage.index_base import fsync_path
 from storage.leader_epoch import LeaderEpochFileCache
 from storage.log_config import LogConfig
 from storage.log_segment import (
@@ -738,16 +739,26 @@ class Log:
                 return
             generation = self._generation
             fds: list[int] = []
-            for segment in self._segments_from(self.recovery_point):
-                if segment.base_offset >= target and segment.base_offset > self.recovery_point:
-                    break
-                fds.extend(segment.dup_fds())
-            if self._dir_dirty:
-                fds.append(os.open(self.directory, os.O_RDONLY))
-                self._dir_dirty = False
+            paths: list[Path] = []
+            try:
+                for segment in self._segments_from(self.recovery_point):
+                    if segment.base_offset >= target and segment.base_offset > self.recovery_point:
+                        break
+                    fd, index_paths = segment.flush_targets()
+                    fds.append(fd)
+                    paths.extend(index_paths)
+                if self._dir_dirty:
+                    fds.append(os.open(self.directory, os.O_RDONLY))
+                    self._dir_dirty = False
+            except BaseException:
+                for fd in fds:
+                    os.close(fd)
+                raise
         try:
             for fd in fds:
                 os.fsync(fd)
+            for path in paths:
+                fsync_path(path)  # one short-lived descriptor at a time
         finally:
             for fd in fds:
                 os.close(fd)
@@ -830,8 +841,8 @@ class Log:
             if self.closed:
                 return
             self.closed = True
-            self.leader_epoch_cache.flush()
-            self.producer_state.take_snapshot(self._next_offset)
+            self.leader_epoch_cache.flush_if_changed()
+            self.producer_state.take_snapshot_at_close(self._next_offset)
             for base in self._bases:
                 self._segments[base].close()
             pending, self._pending = self._pending, []

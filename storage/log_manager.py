@@ -267,13 +267,20 @@ class LogManager:
             for d in self._log_dir_of.values():
                 counts[d] = counts.get(d, 0) + 1
             log_dir = min(self.log_dirs, key=lambda d: counts[d])
-        log = load_log(
-            log_dir / f"{topic}-{partition}",
-            config,
-            self.clock,
-            topic_id=topic_id,
-            producer_id_expiration_ms=self.producer_id_expiration_ms,
-        )
+        directory = log_dir / f"{topic}-{partition}"
+        is_new = not directory.exists()
+        try:
+            log = load_log(
+                directory,
+                config,
+                self.clock,
+                topic_id=topic_id,
+                producer_id_expiration_ms=self.producer_id_expiration_ms,
+            )
+        except BaseException:
+            if is_new:  # leave no half-made partition behind for the next start to load
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
         with self._lock:
             self._logs[tp] = log
             self._log_dir_of[tp] = log_dir

@@ -96,10 +96,14 @@ class ReplicaManager:
         self.log_manager.update_config(topic.name, self.topic_log_config(topic))
 
     def remove_topic(self, name: str) -> None:
-        for key in [k for k in self.partitions if k[0] == name]:
-            self.partitions.pop(key)
-            self.log_manager.rename_for_deletion(key[0], key[1])
-            self.purgatory.notify(key[0], key[1])
+        self.remove_partitions(name, [k[1] for k in self.partitions if k[0] == name])
+
+    def remove_partitions(self, topic: str, indexes: Iterable[int]) -> None:
+        """Drop these local replicas and their logs (deletion, or a creation rolled back)."""
+        for index in indexes:
+            self.partitions.pop((topic, index), None)
+            self.log_manager.rename_for_deletion(topic, index)
+            self.purgatory.notify(topic, index)
 
     def get_partition(self, topic: str, partition: int) -> Partition | None:
         return self.partitions.get((topic, partition))
