@@ -90,6 +90,8 @@ IN_EFFECT = frozenset(
         "replica.high.watermark.checkpoint.interval.ms",
         "josef.max.partitions",
         "fetch.max.bytes",
+        "queued.max.request.bytes",
+        "josef.request.receive.timeout.ms",
     }
 )
 

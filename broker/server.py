@@ -15,6 +15,7 @@ from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
 from broker.network.dispatch import RequestDispatcher
 from broker.network.listener import Listener
+from broker.network.request_budget import RequestBudget
 from broker.open_files import (
     HOW_TO_RAISE,
     exhausted_message,
@@ -53,6 +54,7 @@ class KafkaBroker:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.services: BrokerServices | None = None
+        self.request_budget = RequestBudget(config.queued_max_request_bytes)
 
     # -- start ---------------------------------------------------------------
     async def start(self) -> None:
@@ -67,6 +69,7 @@ class KafkaBroker:
 
         registry = Registry()
         dispatcher = RequestDispatcher(registry)
+        self.request_budget = RequestBudget(config.queued_max_request_bytes)
         for lst in config.listeners:
             listener = Listener(
                 lst.name,
@@ -76,6 +79,8 @@ class KafkaBroker:
                 dispatcher,
                 config.socket_request_max_bytes,
                 config.connections_max_idle_ms,
+                request_budget=self.request_budget,
+                receive_timeout_ms=config.josef_request_receive_timeout_ms,
             )
             self.listeners.append(listener)
         bound = {}

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from broker.network.context import ConnectionInfo
 from broker.network.dispatch import CloseConnection, RequestDispatcher, describe_frame
+from broker.network.request_budget import FrameAdmission, RequestBudget
 from protocol.errors import ProtocolViolation
 from protocol.framing import FrameDecoder
 
@@ -30,6 +31,8 @@ class ConnectionOwner(Protocol):
     max_request_size: int
     idle_timeout_s: float
     connections: set[KafkaConnection]
+    request_budget: RequestBudget
+    receive_timeout_s: float
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -37,7 +40,9 @@ class KafkaConnection(asyncio.Protocol):
 
     Like Kafka's network layer, a connection processes one request at a time;
     clients pipeline requests and read responses in order. Reading pauses when
-    too many requests wait, so a fast producer cannot exhaust memory.
+    too many requests wait, so a fast producer cannot exhaust memory, and while
+    the broker-wide request budget (queued.max.request.bytes) has no room for
+    the frame being received (see ``request_budget``).
     """
 
     def __init__(self, listener: ConnectionOwner) -> None:
@@ -50,7 +55,16 @@ class KafkaConnection(asyncio.Protocol):
         self._info: ConnectionInfo | None = None
         self._worker: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
-        self._reading_paused = False
+        self._paused_for_queue = False
+        self._paused_for_budget = False
+        self._reading = True
+        self._admission = FrameAdmission(
+            listener.request_budget,
+            self._decoder,
+            receive_timeout_s=listener.receive_timeout_s,
+            resume=self._budget_admitted,
+            on_timeout=self._receive_timed_out,
+        )
         self._closing = False
         self._idle_handle: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
@@ -80,18 +94,16 @@ class KafkaConnection(asyncio.Protocol):
         except ProtocolViolation as exc:
             self._close_with_log(str(exc))
             return
-        if not frames:
-            return
+        if not self._admission.after_feed(frames):
+            self._paused_for_budget = True
         for f in frames:
             self._queue.append(f)
             self._queued_bytes += len(f)
-        if (
-            (len(self._queue) >= MAX_QUEUED_FRAMES or self._queued_bytes >= MAX_QUEUED_BYTES)
-            and not self._reading_paused
-            and self._transport is not None
-        ):
-            self._reading_paused = True
-            self._transport.pause_reading()
+        if len(self._queue) >= MAX_QUEUED_FRAMES or self._queued_bytes >= MAX_QUEUED_BYTES:
+            self._paused_for_queue = True
+        self._sync_reading()
+        if not frames:
+            return
         w = self._wakeup
         if w is not None and not w.done():
             w.set_result(None)
@@ -106,6 +118,9 @@ class KafkaConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        self._queue.clear()
+        self._decoder.clear()
+        self._admission.close()
         self._listener.connections.discard(self)
         if self._idle_handle is not None:
             self._idle_handle.cancel()
@@ -139,10 +154,9 @@ class KafkaConnection(asyncio.Protocol):
                 continue
             frame = queue.popleft()
             self._queued_bytes -= len(frame)
-            if self._reading_paused and len(queue) < MAX_QUEUED_FRAMES // 2:
-                self._reading_paused = False
-                if self._transport is not None:
-                    self._transport.resume_reading()
+            if self._paused_for_queue and len(queue) < MAX_QUEUED_FRAMES // 2:
+                self._paused_for_queue = False
+                self._sync_reading()
             try:
                 response = await dispatcher.dispatch(frame, self._info)
             except (ProtocolViolation, CloseConnection) as exc:
@@ -158,6 +172,8 @@ class KafkaConnection(asyncio.Protocol):
                 )
                 self._close()
                 return
+            finally:
+                self._admission.handled(len(frame))
             transport = self._transport
             if transport is None or transport.is_closing():
                 return
@@ -173,6 +189,30 @@ class KafkaConnection(asyncio.Protocol):
         self._close()
 
     # -- helpers -------------------------------------------------------------
+    def _sync_reading(self) -> None:
+        """Pause or resume the transport to match the reasons to pause."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        paused = self._paused_for_queue or self._paused_for_budget
+        if paused and self._reading:
+            self._reading = False
+            transport.pause_reading()
+        elif not paused and not self._reading:
+            self._reading = True
+            transport.resume_reading()
+
+    def _budget_admitted(self) -> None:
+        self._paused_for_budget = False
+        self._sync_reading()
+
+    def _receive_timed_out(self, size: int, received: int) -> None:
+        timeout_ms = round(self._listener.receive_timeout_s * 1000)
+        self._close_with_log(
+            f"a request of {size} bytes did not arrive within "
+            f"josef.request.receive.timeout.ms={timeout_ms} ({received} bytes received)"
+        )
+
     def _reset_idle_timer(self) -> None:
         if self._idle_handle is not None:
             self._idle_handle.cancel()
@@ -201,6 +241,8 @@ class KafkaConnection(asyncio.Protocol):
     def _close(self) -> None:
         self._closing = True
         self._queue.clear()
+        self._decoder.clear()
+        self._admission.close()
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
 

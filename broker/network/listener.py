@@ -8,6 +8,7 @@ import logging
 
 from broker.network.connection import KafkaConnection
 from broker.network.dispatch import RequestDispatcher
+from broker.network.request_budget import RequestBudget
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,9 @@ class Listener:
         dispatcher: RequestDispatcher,
         max_request_size: int,
         idle_timeout_ms: int,
+        *,
+        request_budget: RequestBudget | None = None,
+        receive_timeout_ms: int = 0,
     ) -> None:
         self.name = name
         self.security_protocol = security_protocol
@@ -32,6 +36,9 @@ class Listener:
         self.dispatcher = dispatcher
         self.max_request_size = max_request_size
         self.idle_timeout_s = idle_timeout_ms / 1000.0 if idle_timeout_ms > 0 else 0.0
+        # Shared by every listener of the broker (queued.max.request.bytes is broker-wide).
+        self.request_budget = request_budget or RequestBudget(-1)
+        self.receive_timeout_s = receive_timeout_ms / 1000.0 if receive_timeout_ms > 0 else 0.0
         self.connections: set[KafkaConnection] = set()
         self._server: asyncio.Server | None = None
 
