@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from broker.config.broker_config import BrokerConfig
 from broker.group.coordinator import GroupCoordinator
@@ -34,8 +35,10 @@ from broker.services import BrokerServices
 from broker.topic_manager import TopicManager
 from cluster.metadata import BrokerEndpoint, BrokerRegistration
 from cluster.standalone import StandaloneMetadataStore
+from protocol.errors import KafkaError
 from storage.cleaner.log_cleaner import CleanerConfig
 from storage.clock import Clock, SystemClock
+from storage.log_dir_failure import LogDirFailureChannel
 from storage.log_manager import LogManager
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,9 @@ class KafkaBroker:
         self._stopping = asyncio.Event()
         self.services: BrokerServices | None = None
         self.request_budget = RequestBudget(config.queued_max_request_bytes)
+        #: Process exit status: 1 when every log dir failed (Kafka halts with 1 then).
+        self.exit_code = 0
+        self.log_dir_failures = LogDirFailureChannel()
 
     # -- start ---------------------------------------------------------------
     async def start(self) -> None:
@@ -96,12 +102,19 @@ class KafkaBroker:
 
         metadata = StandaloneMetadataStore(log_dirs[0], registration, config.josef_cluster_id)
         await asyncio.to_thread(metadata.load)
+        loop = asyncio.get_running_loop()
+
+        def on_failure(log_dir: Path, reason: str) -> None:  # any thread
+            loop.call_soon_threadsafe(self._on_log_dir_failure, log_dir, reason)
+
+        self.log_dir_failures.add_listener(on_failure)
         log_manager = LogManager(
             log_dirs,
             defaults,
             self.clock,
             recovery_threads=config.num_recovery_threads_per_data_dir,
             producer_id_expiration_ms=config.producer_id_expiration_ms,
+            failure_channel=self.log_dir_failures,
         )
         replica_manager = ReplicaManager(self.broker_id, log_manager, self.clock, defaults)
         topic_configs = {
@@ -191,6 +204,30 @@ class KafkaBroker:
             ", ".join(str(d) for d in log_dirs),
         )
 
+    def _on_log_dir_failure(self, log_dir: Path, reason: str) -> None:
+        """On the loop, after the LogManager closed the dir's logs (storage.log_dir_failure)."""
+        services = self.services
+        if services is not None:
+            offline = services.replica_manager.handle_log_dir_failure(log_dir)
+            log.warning(
+                "stopped serving %d partition(s) in failed log dir %s (%s); a restart "
+                "recovers them once the disk is usable again",
+                len(offline),
+                log_dir,
+                reason,
+            )
+            # Cluster mode: tell the controller here (Kafka's /log_dir_event_notification
+            # znode), so that it moves leadership of ``offline`` to other replicas.
+        live = services.log_manager.live_log_dirs if services is not None else None
+        if live is not None and not live and not self._stopping.is_set():
+            log.error(
+                "shutting down broker %d because all log dirs in %s have failed",
+                self.broker_id,
+                ", ".join(str(d) for d in self.config.log_dirs),
+            )
+            self.exit_code = 1
+            self.request_stop()
+
     def _schedule(self, name: str, interval_ms: int, job: Callable[[], Awaitable[None]]) -> None:
         if interval_ms <= 0 or interval_ms >= 2**62:
             return
@@ -256,7 +293,15 @@ class KafkaBroker:
         if self.services is not None:
             await asyncio.to_thread(self.services.log_manager.shutdown)
             await self.services.metadata.close()
-        log.info("broker %d shut down cleanly", self.broker_id)
+        offline = self.log_dir_failures.offline_dirs()
+        if offline:
+            log.warning(
+                "broker %d shut down; offline log dir(s) %s get recovered at the next start",
+                self.broker_id,
+                ", ".join(str(d) for d in offline),
+            )
+        else:
+            log.info("broker %d shut down cleanly", self.broker_id)
 
 
 def _warn_if_few_descriptors_left(partitions: int) -> None:
@@ -283,13 +328,15 @@ async def _main(config: BrokerConfig) -> int:
         if is_exhausted(exc):
             # One line, no traceback: the operator's fix is the limit, not the code.
             log.error("broker failed to start: %s", exhausted_message("while loading the logs"))
+        elif isinstance(exc, KafkaError):
+            log.error("broker failed to start: %s", exc)
         else:
             log.exception("broker failed to start")
         await broker.shutdown()
         return 1
     await broker.wait_stopped()
     await broker.shutdown()
-    return 0
+    return broker.exit_code
 
 
 def run_broker(config: BrokerConfig) -> int:

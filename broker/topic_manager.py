@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
@@ -60,6 +61,19 @@ def creation_error(topic: str, exc: Exception) -> KafkaError:
         )
     log.exception("creation of topic %s rolled back", topic)
     return KafkaError(f"cannot create {topic}: {exc!r}", ErrorCode.unknown_server_error)
+
+
+@contextlib.contextmanager
+def _metadata_write(what: str) -> Iterator[None]:
+    """The standalone metadata document could not be written (e.g. a full disk)."""
+    try:
+        yield
+    except OSError as exc:
+        log.error("%s failed: cannot write the cluster metadata: %s", what, exc)
+        raise KafkaError(
+            f"{what} failed: cannot write the cluster metadata: {exc}",
+            ErrorCode.kafka_storage_error,
+        ) from exc
 
 
 def _collision_key(name: str) -> str:
@@ -221,13 +235,15 @@ class TopicManager:
         self, spec: TopicSpec, is_internal: bool = False, cap: RequestPartitionCap | None = None
     ) -> TopicMetadata:
         assignment, configs = self.validate(spec, cap)
-        topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
+        with _metadata_write(f"creating topic {spec.name}"):
+            topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
         try:
             self.replica_manager.ensure_topic(topic)
         except Exception as exc:
             # All partitions usable or none left behind: undo the local logs and the topic.
             self.replica_manager.remove_topic(topic.name)
-            await self.metadata.delete_topic(topic.name)
+            with contextlib.suppress(KafkaError), _metadata_write(f"removing {topic.name}"):
+                await self.metadata.delete_topic(topic.name)
             raise creation_error(topic.name, exc) from exc
         log.info(
             "created topic %s with %d partition(s), replicas %s, configs %s",
@@ -244,7 +260,8 @@ class TopicManager:
         topic = self.metadata.topic(name)
         if topic is None:
             raise KafkaError(f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition)
-        await self.metadata.delete_topic(name)
+        with _metadata_write(f"deleting topic {name}"):
+            await self.metadata.delete_topic(name)
         self.replica_manager.remove_topic(name)
         log.info("deleted topic %s", name)
 
@@ -300,7 +317,8 @@ class TopicManager:
         prospective = dataclasses.replace(topic, partitions={**topic.partitions, **states})
         try:
             self.replica_manager.ensure_topic(prospective)
-            await self.metadata.add_partitions(name, new)
+            with _metadata_write(f"adding partitions to {name}"):
+                await self.metadata.add_partitions(name, new)
         except Exception as exc:
             self.replica_manager.remove_partitions(name, new)
             raise creation_error(name, exc) from exc
@@ -318,7 +336,8 @@ class TopicManager:
             raise KafkaError(str(exc), ErrorCode.invalid_config) from exc
         if validate_only:
             return
-        await self.metadata.set_topic_configs(name, configs)
+        with _metadata_write(f"setting configs of {name}"):
+            await self.metadata.set_topic_configs(name, configs)
         refreshed = self.metadata.topic(name)
         assert refreshed is not None
         self.replica_manager.update_topic_config(refreshed)

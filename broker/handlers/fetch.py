@@ -140,7 +140,9 @@ def register(services: BrokerServices) -> None:
                 )
         return wanted
 
-    def read_all(wanted: list[_PartitionFetch], max_bytes: int, isolation: int) -> tuple[int, bool]:
+    def read_all(
+        wanted: list[_PartitionFetch], max_bytes: int, isolation: int, version: int
+    ) -> tuple[int, bool]:
         remaining = max_bytes
         total = 0
         errors = False
@@ -172,6 +174,9 @@ def register(services: BrokerServices) -> None:
                 w.error = ErrorCode.none
             except KafkaError as exc:
                 w.error = exc.error_code
+                if w.error == ErrorCode.kafka_storage_error and version <= 5:
+                    # Kafka's down-conversion: older clients retry on this one.
+                    w.error = ErrorCode.not_leader_or_follower
                 plog = partition.log
                 w.result = FetchResult(
                     b"", plog.high_watermark, plog.last_stable_offset, plog.log_start_offset, None
@@ -214,7 +219,7 @@ def register(services: BrokerServices) -> None:
                 )
             wanted = apply_incremental(session, request, version)
         deadline = clock.monotonic() + max_wait_s
-        total, errors = read_all(wanted, max_bytes, isolation)
+        total, errors = read_all(wanted, max_bytes, isolation, version)
         while total < min_bytes and not errors:
             left = deadline - clock.monotonic()
             if left <= 0:
@@ -222,7 +227,7 @@ def register(services: BrokerServices) -> None:
             keys = [(w.topic, w.partition) for w in wanted if w.topic is not None]
             if not await rm.purgatory.wait(keys, left):
                 break
-            total, errors = read_all(wanted, max_bytes, isolation)
+            total, errors = read_all(wanted, max_bytes, isolation, version)
         if session is not None:
             # Incremental: answer only partitions with news, remember what was sent.
             changed = []

@@ -10,6 +10,8 @@ from broker.network.context import RequestContext
 from broker.replica.partition import READ_COMMITTED
 from broker.services import BrokerServices
 from protocol.builders import NO_THROTTLE, ResponseBuilder
+from protocol.errors import KafkaError
+from storage.log import Log
 
 API_KEY = 2
 MIN_VERSION, MAX_VERSION = 1, 9
@@ -33,8 +35,14 @@ def register(services: BrokerServices) -> None:
             return {"error_code": epoch_error}
         if not partition.is_leader:
             return {"error_code": ErrorCode.not_leader_or_follower}
-        plog = partition.log
-        ts = int(p.timestamp)
+        if rm.is_offline(topic, index):
+            return {"error_code": ErrorCode.kafka_storage_error}
+        try:
+            return _lookup(partition.log, ts=int(p.timestamp), version=version, isolation=isolation)
+        except KafkaError as exc:  # e.g. an I/O failure reading the time index
+            return {"error_code": exc.error_code}
+
+    def _lookup(plog: Log, *, ts: int, version: int, isolation: int) -> dict[str, Any]:
         if ts == LATEST:
             offset = (
                 plog.last_stable_offset if isolation == READ_COMMITTED else (plog.high_watermark)

@@ -145,10 +145,16 @@ def _topic(
     authorized_operations: int,
 ) -> Any:
     live = {b.broker_id for b in services.metadata.brokers()}
+    me = services.broker_id
     partitions = []
     for index in sorted(topic.partitions):
         state = topic.partitions[index]
-        leader_alive = state.leader in live
+        # A replica in a failed log dir of this broker is offline, as a dead broker's is
+        # (Kafka's controller then leaves such a single-replica partition without leader).
+        offline = {r for r in state.replicas if r not in live}
+        if me in state.replicas and services.replica_manager.is_offline(topic.name, index):
+            offline.add(me)
+        leader_alive = state.leader in live and state.leader not in offline
         partitions.append(
             rb(
                 "MetadataResponsePartition",
@@ -158,7 +164,7 @@ def _topic(
                 leader_epoch=state.leader_epoch,
                 replica_nodes=tuple(state.replicas),
                 isr_nodes=tuple(r for r in state.isr if r in live),
-                offline_replicas=tuple(r for r in state.replicas if r not in live),
+                offline_replicas=tuple(r for r in state.replicas if r in offline),
             )
         )
     return rb(

@@ -253,5 +253,13 @@ class KafkaConnection(asyncio.Protocol):
             self._worker is not None and not self._worker.done() and self._wakeup is None
         )
 
+    @property
+    def unsent(self) -> int:
+        """Bytes of responses written but not yet handed to the kernel."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return 0
+        return int(transport.get_write_buffer_size())
+
     def close(self) -> None:
         self._close()

@@ -77,6 +77,10 @@ class Listener:
         deadline = loop.time() + timeout_s
         while any(c.busy for c in self.connections) and loop.time() < deadline:
             await asyncio.sleep(0.02)
+        # Let written responses leave (uvloop flushes writes after the current iteration).
+        await asyncio.sleep(0)
+        while any(c.unsent for c in self.connections) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
         for c in list(self.connections):
             c.close()
         if self._server is not None:

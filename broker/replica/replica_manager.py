@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from kio.schema.errors import ErrorCode
 
@@ -182,16 +183,38 @@ class ReplicaManager:
         self._needs_flush.clear()
         return pending
 
-    async def flush_partitions(self, partitions: Iterable[Partition]) -> None:
-        """fsync the given logs off the event loop (log.flush.interval.* policy)."""
+    async def flush_partitions(self, partitions: Iterable[Partition]) -> set[tuple[str, int]]:
+        """fsync the given logs off the event loop (log.flush.interval.* policy); returns
+        the partitions whose flush failed (their log dir is offline now)."""
         logs = [p.log for p in partitions]
-        if logs:
-            await asyncio.to_thread(_flush_all, logs)
+        if not logs:
+            return set()
+        return await asyncio.to_thread(_flush_all, logs)
 
     def shutdown_partitions(self) -> None:
         self.purgatory.notify_all()
 
+    # -- failed log dirs -------------------------------------------------------------
+    def handle_log_dir_failure(self, log_dir: Path) -> list[Partition]:
+        """Kafka's handleLogDirFailure: the partitions whose log is in ``log_dir`` are
+        offline (their logs answer KAFKA_STORAGE_ERROR); wake fetches waiting on them.
+        Returns them: in cluster mode they are reported to the controller."""
+        offline = [p for p in self.partitions.values() if p.log.directory.parent == log_dir]
+        for p in offline:
+            self.purgatory.notify(p.topic, p.partition)
+        return offline
 
-def _flush_all(logs: list[Log]) -> None:
+    def is_offline(self, topic: str, index: int) -> bool:
+        """True when this broker's replica of the partition is in an offline log dir."""
+        partition = self.partitions.get((topic, index))
+        return partition is not None and partition.log.offline
+
+
+def _flush_all(logs: list[Log]) -> set[tuple[str, int]]:
+    failed: set[tuple[str, int]] = set()
     for plog in logs:
-        plog.flush()
+        try:
+            plog.flush()
+        except KafkaError:
+            failed.add((plog.topic, plog.partition))
+    return failed
