@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -83,6 +84,9 @@ def main() -> int:
     parser.add_argument("--josef-src", type=Path, default=REPO)
     parser.add_argument("--no-restart", action="store_true")
     parser.add_argument("--workdir", type=Path, help="keep the broker's log and data here")
+    parser.add_argument(
+        "--kill", action="store_true", help="SIGKILL before the restart (recovery on load)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="josef-footprint-") as scratch:
         tmp = args.workdir or Path(scratch)
@@ -112,9 +116,16 @@ def main() -> int:
                 "after_produce": per_partition(empty, written, args.partitions),
             }
             if not args.no_restart:
-                broker.stop()
+                if args.kill:
+                    assert broker.proc is not None
+                    os.killpg(broker.proc.pid, signal.SIGKILL)
+                    broker.proc.wait(30)
+                else:
+                    broker.stop()
+                t0 = time.monotonic()
                 broker.start()
-                broker.wait_ready(120)
+                broker.wait_ready(600)
+                result["restart_seconds"] = round(time.monotonic() - t0, 2)
                 assert broker.pid is not None
                 time.sleep(1.0)
                 loaded = sample(broker.pid)

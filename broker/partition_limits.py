@@ -78,11 +78,12 @@ def open_file_limit() -> int:
 class RequestPartitionCap:
     """Counts the metadata records (topics + partitions) one request creates."""
 
-    __slots__ = ("limit", "used")
+    __slots__ = ("limit", "refused", "used")
 
     def __init__(self, limit: int = MAX_RECORDS_PER_REQUEST) -> None:
         self.limit = limit
         self.used = 0
+        self.refused = 0  # topics refused so far (callers log the first only)
 
     def take(self, topics: int, partitions: int) -> None:
         """Reserve room for ``topics`` new topics with ``partitions`` partitions, or raise

@@ -131,7 +131,11 @@ async def _auto_create(services: BrokerServices, name: str, cap: RequestPartitio
     except KafkaError as exc:
         if exc.error_code == ErrorCode.topic_already_exists:
             return ErrorCode.leader_not_available
-        log.warning("auto-creation of topic %s failed: %s", name, exc)
+        if cap.refused == 0 or exc.error_code != ErrorCode.policy_violation:
+            # One line per request for a refused batch, not one per requested topic.
+            log.warning("auto-creation of topic %s failed: %s", name, exc)
+        if exc.error_code == ErrorCode.policy_violation:
+            cap.refused += 1
         return exc.error_code
     # Kafka answers a topic it has just created with LEADER_NOT_AVAILABLE; clients retry.
     return ErrorCode.leader_not_available

@@ -17,13 +17,16 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from helpers.broker_process import BrokerProcess, require_josef
 from helpers.clients import Record, assert_roundtrip, consume, create_topic, produce, unique_topic
 from helpers.raw import (
+    LEADER_NOT_AVAILABLE,
     RawConn,
     api_versions,
     array,
     create_topics_body,
     i8,
     i32,
+    metadata_v4_body,
     parse_create_topics,
+    parse_metadata_topics,
     pick_version,
     string,
 )
@@ -185,3 +188,17 @@ def test_oversized_offset_commit_is_refused(broker: BrokerProcess) -> None:
                 codes.add(r.i16())
     assert codes == {INVALID_COMMIT_OFFSET_SIZE}
     healthy_roundtrip(broker)
+
+
+def test_auto_creation_is_bounded_too(broker_factory: object) -> None:
+    """Metadata auto-creation obeys josef.max.partitions; the refusal is logged once."""
+    require_josef("josef.max.partitions")
+    b: BrokerProcess = broker_factory({"josef.max.partitions": "20"})  # type: ignore[operator]
+    names = [unique_topic("auto") for _ in range(30)]
+    with RawConn(b.host, b.port, timeout=60) as c:
+        r = c.request(3, 4, metadata_v4_body(names, True))
+        errors = parse_metadata_topics(r, 4)
+    assert sorted(errors.values()) == [LEADER_NOT_AVAILABLE] * 20 + [POLICY_VIOLATION] * 10
+    assert b.log_text().count("auto-creation of topic") == 1
+    healthy = AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(timeout=10)
+    assert sum(1 for n in names if n in healthy.topics) == 20
