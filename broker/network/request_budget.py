@@ -59,6 +59,11 @@ class RequestBudget:
     def bounded(self) -> bool:
         return self.max_bytes > 0
 
+    @property
+    def overdrawn(self) -> bool:
+        """More is held than even small frames may use: nobody reads until some returns."""
+        return self.bounded and self.used > self.max_bytes + self.overdraft
+
     def try_admit(self, size: int, *, waited: bool = False) -> bool:
         """Reserve ``size`` bytes for a frame about to be read; False if it must wait.
 
@@ -120,6 +125,7 @@ class FrameAdmission:
 
     __slots__ = (
         "_admitted",
+        "_blocked",
         "_budget",
         "_closed",
         "_deadline",
@@ -152,6 +158,7 @@ class FrameAdmission:
         self._admitted = 0  # size of the incomplete frame admitted (0: none)
         self._loose = 0  # bytes of an incomplete frame not (yet) admitted
         self._waiting_for = 0  # size the waiting frame needs (0: not waiting)
+        self._blocked = False  # paused because whole frames overdrew the budget
         self._deadline: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -161,7 +168,7 @@ class FrameAdmission:
 
     @property
     def waiting(self) -> bool:
-        return self._waiting_for > 0
+        return self._waiting_for > 0 or self._blocked
 
     @property
     def small(self) -> bool:
@@ -184,6 +191,17 @@ class FrameAdmission:
         if frames and self._loose:
             budget.release(self._loose)
             self._loose = 0
+        if not self._account_partial():
+            return False
+        if budget.overdrawn and not self._blocked:
+            # Whole frames arrive without asking (they are in memory already); once they
+            # overdraw the budget this connection reads no more until bytes come back.
+            self._blocked = True
+            budget.wait(self)
+            return False
+        return True
+
+    def _account_partial(self) -> bool:
         decoder = self._decoder
         buffered = decoder.buffered
         if buffered == 0:
@@ -215,10 +233,17 @@ class FrameAdmission:
 
     def retry(self) -> bool:
         """From the budget: admit the waiting frame if it fits now (and resume reading)."""
-        if self._closed or not self._waiting_for:
+        if self._closed:
             return True
-        if not self._admit(self._waiting_for, self._loose, waited=True):
-            return False
+        if self._waiting_for:
+            if not self._admit(self._waiting_for, self._loose, waited=True):
+                return False
+        elif self._blocked:
+            if self._budget.overdrawn:
+                return False
+            self._blocked = False
+        else:
+            return True
         self._resume()
         return True
 
@@ -234,9 +259,10 @@ class FrameAdmission:
             return
         self._closed = True
         self._cancel_deadline()
-        if self._waiting_for:
+        if self._waiting_for or self._blocked:
             self._budget.cancel(self)
             self._waiting_for = 0
+            self._blocked = False
         held = self.held
         self._queued = self._admitted = self._loose = 0
         self._budget.release(held)

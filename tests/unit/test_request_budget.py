@@ -130,3 +130,14 @@ def test_queued_bytes_must_hold_the_largest_request() -> None:
     assert "socket.request.max.bytes" in str(info.value)
     assert load_config(None, ["queued.max.request.bytes=-1"]).queued_max_request_bytes == -1
     assert load_config(None, []).queued_max_request_bytes == 256 * MB
+
+
+async def test_whole_frames_that_overdraw_pause_reading() -> None:
+    budget = RequestBudget(4 * MB)  # overdraft 1 MB: 5 MB in all
+    c = Conn(budget)
+    small = header(512 * 1024) + bytes(512 * 1024)
+    for _ in range(12):  # whole 512 KiB frames, each in one read: all in memory already
+        assert c.feed(small) or budget.overdrawn
+    assert budget.overdrawn and c.admission.waiting  # this connection stops reading
+    c.handle_all()
+    assert c.resumed == 1 and not c.admission.waiting and budget.used == 0
