@@ -1,11 +1,14 @@
 """The ``josef`` command.
 
-``josef start [--config FILE] [--override key=value ...]`` runs one broker.
+``josef start [--config FILE] [--override-from-env] [--override key=value ...]`` runs one
+broker; the environment (KAFKA_*, JOSEF_*: broker.config.env_config) beats the file and
+overrides beat both.
 Subcommands are registered on one argparse subparsers table; admin commands
 (topics, groups, configs, ...) add themselves the same way.
 
 Exit status: the broker's own return code for ``start``; 2 for a usage error
-or an invalid configuration, which is reported on stderr as one line:
+or an invalid configuration (including a setting Josef does not implement,
+see ``broker.config.support``), which is reported on stderr as one line:
 ``josef: invalid configuration: <key>: <reason>``.
 """
 
@@ -22,6 +25,9 @@ from pathlib import Path
 
 from broker.admin import register_commands as register_admin_commands
 from broker.config.broker_config import BrokerConfig, ConfigError, load_config
+from broker.config.env_config import env_overrides, log_env_overrides, override_args
+from broker.config.support import check_supported
+from broker.security.channel import build_listener_security
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVEL_ENV = "JOSEF_LOG_LEVEL"
@@ -54,7 +60,12 @@ def configure_logging(level_name: str | None = None) -> None:
 def _start(args: argparse.Namespace) -> int:
     configure_logging()
     try:
-        config = load_config(args.config, args.overrides)
+        from_env = env_overrides(os.environ) if args.override_from_env else []
+        log_env_overrides(from_env)
+        config = load_config(args.config, [*override_args(from_env), *args.overrides])
+        check_supported(config)
+        # Reads key stores: any problem with them is reported here, before the broker runs.
+        build_listener_security(config)
     except ConfigError as exc:
         print(f"josef: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -94,7 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="set a configuration key; beats the file (repeatable)",
+        help="set a configuration key; beats the file and the environment (repeatable)",
+    )
+    start.add_argument(
+        "--override-from-env",
+        action="store_true",
+        help="also take keys from KAFKA_<NAME> and JOSEF_<NAME> variables (KAFKA_BROKER_ID"
+        " = broker.id, JOSEF_CLUSTER_ID = josef.cluster.id); they beat the file",
     )
     start.set_defaults(handler=_start)
     register_admin_commands(commands)

@@ -11,6 +11,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from broker.cluster_node import ClusterNode, ClusterStartupError
 from broker.config.broker_config import BrokerConfig
 from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
@@ -30,14 +31,18 @@ from broker.partition_limits import (
     open_file_limit,
 )
 from broker.producer_ids import ProducerIdManager
+from broker.replica.local_leadership import LocalLeadership
 from broker.replica.replica_manager import ReplicaManager
+from broker.security.channel import build_listener_security_async
+from broker.security.credentials import ScramCredentialStore
 from broker.services import BrokerServices
-from broker.topic_manager import TopicManager
-from cluster.metadata import BrokerEndpoint, BrokerRegistration
+from broker.topic_manager import INTERNAL_TOPICS, TopicManager
+from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
 from cluster.standalone import StandaloneMetadataStore
 from protocol.errors import KafkaError
 from storage.cleaner.log_cleaner import CleanerConfig
 from storage.clock import Clock, SystemClock
+from storage.log import parse_partition_dir_name
 from storage.log_dir_failure import LogDirFailureChannel
 from storage.log_manager import LogManager
 
@@ -57,6 +62,8 @@ class KafkaBroker:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.services: BrokerServices | None = None
+        self.cluster: ClusterNode | None = None
+        self.endpoints: tuple[BrokerEndpoint, ...] = ()
         self.request_budget = RequestBudget(config.queued_max_request_bytes)
         #: Process exit status: 1 when every log dir failed (Kafka halts with 1 then).
         self.exit_code = 0
@@ -76,6 +83,8 @@ class KafkaBroker:
         registry = Registry()
         dispatcher = RequestDispatcher(registry)
         self.request_budget = RequestBudget(config.queued_max_request_bytes)
+        scram_credentials = ScramCredentialStore()
+        security = await build_listener_security_async(config, scram_credentials)
         for lst in config.listeners:
             listener = Listener(
                 lst.name,
@@ -85,6 +94,10 @@ class KafkaBroker:
                 dispatcher,
                 config.socket_request_max_bytes,
                 config.connections_max_idle_ms,
+                backlog=config.socket_listen_backlog_size,
+                send_buffer_bytes=config.socket_send_buffer_bytes,
+                receive_buffer_bytes=config.socket_receive_buffer_bytes,
+                security=security[lst.name],
                 request_budget=self.request_budget,
                 receive_timeout_ms=config.josef_request_receive_timeout_ms,
             )
@@ -98,10 +111,26 @@ class KafkaBroker:
             host = adv.host or socket.getfqdn()
             port = adv.port or bound.get(adv.name, adv.port)
             endpoints.append(BrokerEndpoint(adv.name, adv.security_protocol, host, port))
-        registration = BrokerRegistration(self.broker_id, tuple(endpoints), config.broker_rack)
+        self.endpoints = tuple(endpoints)
 
-        metadata = StandaloneMetadataStore(log_dirs[0], registration, config.josef_cluster_id)
-        await asyncio.to_thread(metadata.load)
+        cluster: ClusterNode | None = None
+        metadata: MetadataStore
+        if config.standalone:
+            registration = BrokerRegistration(self.broker_id, self.endpoints, config.broker_rack)
+            standalone = StandaloneMetadataStore(
+                log_dirs[0], registration, config.josef_cluster_id
+            )
+            await asyncio.to_thread(standalone.load)
+            metadata = standalone
+        else:
+            cluster = ClusterNode(config, self.clock, INTERNAL_TOPICS)
+            self.cluster = cluster
+            zk_store = await cluster.connect(log_dirs)
+            self.broker_id = cluster.broker_id
+            # Logs on disk are opened with their topics' configs, as Kafka reads them.
+            await zk_store.prepare_topics(sorted(_topics_on_disk(log_dirs)))
+            metadata = zk_store
+        scram_credentials.attach(metadata)
         loop = asyncio.get_running_loop()
 
         def on_failure(log_dir: Path, reason: str) -> None:  # any thread
@@ -116,9 +145,20 @@ class KafkaBroker:
             producer_id_expiration_ms=config.producer_id_expiration_ms,
             failure_channel=self.log_dir_failures,
         )
-        replica_manager = ReplicaManager(self.broker_id, log_manager, self.clock, defaults)
+        replica_manager = ReplicaManager(
+            self.broker_id,
+            log_manager,
+            self.clock,
+            defaults,
+            topic_configs=_topic_configs(metadata),
+            replica_lag_time_max_ms=config.replica_lag_time_max_ms,
+        )
+        if cluster is not None:
+            cluster.build_replication(replica_manager)
+            replica_manager.isr_updater = cluster.alter_partition
+            replica_manager.follower_fetching = cluster.fetchers
         topic_configs = {
-            name: replica_manager.topic_log_config(t) for name, t in metadata.topics().items()
+            name: replica_manager.log_config_for(name) for name in _topics_on_disk(log_dirs)
         }
         await asyncio.to_thread(
             functools.partial(
@@ -128,8 +168,9 @@ class KafkaBroker:
                 cluster_id=metadata.cluster_id,
             )
         )
-        for topic in metadata.topics().values():
-            replica_manager.ensure_topic(topic)
+        metadata.subscribe(replica_manager.on_metadata_event)
+        if cluster is None:
+            LocalLeadership(metadata, replica_manager).start()
         _warn_if_few_descriptors_left(len(replica_manager.partitions))
         # Compaction runs in its own threads (log.cleaner.threads), never on this loop.
         log_manager.start_cleaner(
@@ -149,6 +190,7 @@ class KafkaBroker:
             config.default_replication_factor,
             config.delete_topic_enable,
             PartitionLimits(config.josef_max_partitions, lambda: len(replica_manager.partitions)),
+            standalone=cluster is None,
         )
         services = BrokerServices(
             broker_id=self.broker_id,
@@ -161,6 +203,8 @@ class KafkaBroker:
             producer_ids=ProducerIdManager(metadata),
             auto_create_topics=config.auto_create_topics_enable,
             registry=registry,
+            cluster=cluster,
+            scram_credentials=scram_credentials,
         )
         services.group_coordinator = GroupCoordinator(
             config, self.clock, replica_manager, topic_manager
@@ -170,6 +214,11 @@ class KafkaBroker:
         await services.group_coordinator.startup()
         for listener in self.listeners:
             await listener.start_serving()
+        if cluster is not None:
+            # Registered only once serving: the controller talks to us right away.
+            epoch = await cluster.register(self.endpoints)
+            log.info("broker %d joined cluster %s (broker epoch %d)", self.broker_id,
+                     metadata.cluster_id, epoch)
         self._schedule(
             "offsets-retention",
             config.offsets_retention_check_interval_ms,
@@ -196,6 +245,9 @@ class KafkaBroker:
             self._checkpoint_high_watermarks,
         )
         self._schedule("delete-logs", 1000, self._delete_pending)
+        self._schedule(
+            "isr-expiration", max(1, config.replica_lag_time_max_ms // 2), self._isr_expiration
+        )
         log.info(
             "Josef broker %d started (cluster id %s), %d partition(s) in %s",
             self.broker_id,
@@ -265,6 +317,10 @@ class KafkaBroker:
         assert self.services is not None
         await asyncio.to_thread(self.services.log_manager.checkpoint_high_watermarks)
 
+    async def _isr_expiration(self) -> None:
+        assert self.services is not None
+        self.services.replica_manager.maybe_shrink_isrs()
+
     async def _delete_pending(self) -> None:
         assert self.services is not None
         await asyncio.to_thread(self.services.log_manager.delete_pending_dirs)
@@ -278,6 +334,10 @@ class KafkaBroker:
 
     async def shutdown(self) -> None:
         log.info("shutting down broker %d", self.broker_id)
+        cluster = self.cluster
+        if cluster is not None and self.services is not None:
+            # Move leadership away while still serving, so clients just follow it.
+            await cluster.controlled_shutdown()
         for listener in self.listeners:
             listener.stop_accepting()
         if self.services is not None:
@@ -290,9 +350,13 @@ class KafkaBroker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if cluster is not None:
+            await cluster.shutdown_replication()
         if self.services is not None:
             await asyncio.to_thread(self.services.log_manager.shutdown)
             await self.services.metadata.close()
+        if cluster is not None:
+            await cluster.close()
         offline = self.log_dir_failures.offline_dirs()
         if offline:
             log.warning(
@@ -317,6 +381,26 @@ def _warn_if_few_descriptors_left(partitions: int) -> None:
         )
 
 
+def _topics_on_disk(log_dirs: list[Path]) -> set[str]:
+    names: set[str] = set()
+    for d in log_dirs:
+        if not d.exists():
+            continue
+        for child in d.iterdir():
+            parsed = parse_partition_dir_name(child.name) if child.is_dir() else None
+            if parsed is not None:
+                names.add(parsed[0])
+    return names
+
+
+def _topic_configs(metadata: MetadataStore) -> Callable[[str], dict[str, str] | None]:
+    def configs(name: str) -> dict[str, str] | None:
+        topic = metadata.topic(name)
+        return topic.configs if topic is not None else None
+
+    return configs
+
+
 async def _main(config: BrokerConfig) -> int:
     broker = KafkaBroker(config)
     loop = asyncio.get_running_loop()
@@ -328,7 +412,7 @@ async def _main(config: BrokerConfig) -> int:
         if is_exhausted(exc):
             # One line, no traceback: the operator's fix is the limit, not the code.
             log.error("broker failed to start: %s", exhausted_message("while loading the logs"))
-        elif isinstance(exc, KafkaError):
+        elif isinstance(exc, (ClusterStartupError, KafkaError)):
             log.error("broker failed to start: %s", exc)
         else:
             log.exception("broker failed to start")

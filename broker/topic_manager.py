@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -11,14 +10,13 @@ from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
-from broker.open_files import exhausted_message, is_exhausted
 from broker.partition_limits import (
     DEFAULT_MAX_PARTITIONS,
     PartitionLimits,
     RequestPartitionCap,
 )
 from broker.replica.replica_manager import ReplicaManager
-from cluster.metadata import MetadataStore, PartitionState, TopicMetadata
+from cluster.metadata import MetadataStore, TopicMetadata
 from protocol.errors import KafkaError
 from storage.log_config import LogConfig
 
@@ -45,27 +43,9 @@ def topic_name_error(name: str) -> str | None:
     return None
 
 
-def creation_error(topic: str, exc: Exception) -> KafkaError:
-    """The error a rolled-back creation answers: Kafka's code, or KAFKA_STORAGE_ERROR for an
-    I/O failure (as Kafka's LogManager.getOrCreateLog), with how to fix a descriptor shortage."""
-    if isinstance(exc, KafkaError):
-        return exc
-    if is_exhausted(exc):
-        reason = exhausted_message(f"creating the logs of topic {topic}")
-        log.error("creation of topic %s rolled back: %s", topic, reason)
-        return KafkaError(reason, ErrorCode.kafka_storage_error)
-    if isinstance(exc, OSError):
-        log.error("creation of topic %s rolled back: %s", topic, exc)
-        return KafkaError(
-            f"cannot create the logs of {topic}: {exc}", ErrorCode.kafka_storage_error
-        )
-    log.exception("creation of topic %s rolled back", topic)
-    return KafkaError(f"cannot create {topic}: {exc!r}", ErrorCode.unknown_server_error)
-
-
 @contextlib.contextmanager
 def _metadata_write(what: str) -> Iterator[None]:
-    """The standalone metadata document could not be written (e.g. a full disk)."""
+    """The metadata could not be written (e.g. the standalone document on a full disk)."""
     try:
         yield
     except OSError as exc:
@@ -100,6 +80,8 @@ class TopicManager:
         default_replication_factor: int,
         delete_topic_enable: bool,
         limits: PartitionLimits | None = None,
+        *,
+        standalone: bool = True,
     ) -> None:
         self.metadata = metadata
         self.replica_manager = replica_manager
@@ -109,6 +91,9 @@ class TopicManager:
         self.limits = limits or PartitionLimits(
             DEFAULT_MAX_PARTITIONS, lambda: len(replica_manager.partitions)
         )
+        # Standalone, the broker is its own controller: the metadata write creates the
+        # local replicas before it returns, so a creation that failed can be undone.
+        self.standalone = standalone
 
     def live_broker_ids(self) -> list[int]:
         return sorted(b.broker_id for b in self.metadata.brokers())
@@ -204,7 +189,8 @@ class TopicManager:
     def _check_local(
         self, cap: RequestPartitionCap | None, topics: int, assignment: dict[int, list[int]]
     ) -> None:
-        """josef.max.partitions and descriptor headroom for the replicas hosted here."""
+        """josef.max.partitions and descriptor headroom for the replicas hosted here (in a
+        cluster each broker's own count is the controller's to check: a seam for later)."""
         me = self.replica_manager.broker_id
         local = sum(1 for replicas in assignment.values() if me in replicas)
         try:
@@ -218,33 +204,44 @@ class TopicManager:
     def assign_replicas(
         partitions: int, rf: int, brokers: list[int], start_partition: int
     ) -> dict[int, list[int]]:
-        """Round-robin leaders, followers shifted, as Kafka's rack-unaware assignment."""
+        """Kafka's rack-unaware assignment: leaders round-robin over the brokers; each
+        follower is shifted from the leader by 1 + (shift + j) mod (n - 1), so a partition's
+        replicas are distinct, and the shift grows every n partitions to spread followers."""
         n = len(brokers)
         out: dict[int, list[int]] = {}
+        shift = 0
         for i in range(partitions):
             p = start_partition + i
+            if p > 0 and p % n == 0:
+                shift += 1
             first = p % n
-            shift = 1 + (p // n) % max(1, n - 1) if n > 1 else 0
             replicas = [brokers[first]]
             for j in range(rf - 1):
-                replicas.append(brokers[(first + shift + j) % n])
+                replicas.append(brokers[(first + 1 + (shift + j) % max(1, n - 1)) % n])
             out[p] = replicas
         return out
 
     async def create(
-        self, spec: TopicSpec, is_internal: bool = False, cap: RequestPartitionCap | None = None
+        self,
+        spec: TopicSpec,
+        is_internal: bool = False,
+        wait_ms: int = 0,
+        cap: RequestPartitionCap | None = None,
     ) -> TopicMetadata:
+        """Create a topic; with ``wait_ms`` > 0 wait until every partition has a leader
+        (in a cluster the controller elects them after the write), as Kafka's CreateTopics
+        waits, answering REQUEST_TIMED_OUT if that takes longer."""
         assignment, configs = self.validate(spec, cap)
         with _metadata_write(f"creating topic {spec.name}"):
             topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
-        try:
-            self.replica_manager.ensure_topic(topic)
-        except Exception as exc:
-            # All partitions usable or none left behind: undo the local logs and the topic.
-            self.replica_manager.remove_topic(topic.name)
-            with contextlib.suppress(KafkaError), _metadata_write(f"removing {topic.name}"):
-                await self.metadata.delete_topic(topic.name)
-            raise creation_error(topic.name, exc) from exc
+        if self.standalone:
+            await self._undo_if_not_created(topic.name, assignment)
+        if wait_ms > 0 and not await self.metadata.wait_for_topic(spec.name, wait_ms):
+            raise KafkaError(
+                f"topic {spec.name} was created but its partitions have no leader after "
+                f"{wait_ms} ms",
+                ErrorCode.request_timed_out,
+            )
         log.info(
             "created topic %s with %d partition(s), replicas %s, configs %s",
             topic.name,
@@ -254,7 +251,7 @@ class TopicManager:
         )
         return topic
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: str, wait_ms: int = 0) -> None:
         if not self.delete_topic_enable:
             raise KafkaError("Topic deletion is disabled.", ErrorCode.topic_deletion_disabled)
         topic = self.metadata.topic(name)
@@ -262,8 +259,36 @@ class TopicManager:
             raise KafkaError(f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition)
         with _metadata_write(f"deleting topic {name}"):
             await self.metadata.delete_topic(name)
-        self.replica_manager.remove_topic(name)
+        if wait_ms > 0 and not await self.metadata.wait_for_topic_deleted(name, wait_ms):
+            raise KafkaError(
+                f"topic {name} is marked for deletion but still exists after {wait_ms} ms",
+                ErrorCode.request_timed_out,
+            )
         log.info("deleted topic %s", name)
+
+    async def _undo_if_not_created(self, name: str, assignment: dict[int, list[int]]) -> None:
+        """All partitions usable or none left behind: if some local log could not be
+        created (no descriptor left, a failed log dir), the topic is deleted again."""
+        rm = self.replica_manager
+        me = rm.broker_id
+        missing = [
+            p for p, r in assignment.items() if me in r and rm.get_partition(name, p) is None
+        ]
+        if not missing:
+            return
+        reason = rm.last_creation_error or "see the broker log"
+        with contextlib.suppress(KafkaError), _metadata_write(f"removing {name}"):
+            await self.metadata.delete_topic(name)
+        log.error(
+            "creation of topic %s rolled back: %d partition(s) could not be created: %s",
+            name,
+            len(missing),
+            reason,
+        )
+        raise KafkaError(
+            f"cannot create {len(missing)} partition(s) of {name}: {reason}",
+            ErrorCode.kafka_storage_error,
+        )
 
     async def add_partitions(
         self,
@@ -312,19 +337,19 @@ class TopicManager:
             self._check_local(cap, 0, new)
         if validate_only:
             return
-        # Local replicas first, then the metadata: a failure leaves the topic as it was.
-        states = {p: PartitionState(list(r), leader=r[0], isr=list(r)) for p, r in new.items()}
-        prospective = dataclasses.replace(topic, partitions={**topic.partitions, **states})
-        try:
-            self.replica_manager.ensure_topic(prospective)
-            with _metadata_write(f"adding partitions to {name}"):
-                await self.metadata.add_partitions(name, new)
-        except Exception as exc:
-            self.replica_manager.remove_partitions(name, new)
-            raise creation_error(name, exc) from exc
-        refreshed = self.metadata.topic(name)
-        assert refreshed is not None
-        self.replica_manager.ensure_topic(refreshed)
+        with _metadata_write(f"adding partitions to {name}"):
+            await self.metadata.add_partitions(name, new)
+        if self.standalone:
+            rm = self.replica_manager
+            missing = [p for p in new if rm.get_partition(name, p) is None]
+            if missing:
+                # The metadata store cannot take partitions back: they stay, offline here
+                # until a restart creates their logs (as a Kafka broker's offline replicas).
+                raise KafkaError(
+                    f"cannot create {len(missing)} new partition(s) of {name}: "
+                    f"{rm.last_creation_error or 'see the broker log'}",
+                    ErrorCode.kafka_storage_error,
+                )
 
     async def set_configs(self, name: str, configs: dict[str, str], validate_only: bool) -> None:
         topic = self.metadata.topic(name)
@@ -338,6 +363,3 @@ class TopicManager:
             return
         with _metadata_write(f"setting configs of {name}"):
             await self.metadata.set_topic_configs(name, configs)
-        refreshed = self.metadata.topic(name)
-        assert refreshed is not None
-        self.replica_manager.update_topic_config(refreshed)

@@ -7,9 +7,13 @@ so that the standalone store and the ZooKeeper store hold the same facts.
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,8 @@ class PartitionState:
     isr: list[int] = field(default_factory=list)
     controller_epoch: int = 0
     partition_epoch: int = 0
+    #: Replicas on offline brokers or log dirs, as the controller reports them.
+    offline_replicas: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -50,6 +56,76 @@ class TopicMetadata:
     partitions: dict[int, PartitionState]
     configs: dict[str, str] = field(default_factory=dict)
     is_internal: bool = False
+
+
+# -- change events ----------------------------------------------------------------------
+# The store publishes these on the broker's event loop after its own state has changed;
+# the replica manager, the local leadership of a standalone broker and the coordinators
+# subscribe instead of being called by whoever made the change.
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCreated:
+    topic: TopicMetadata
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDeleted:
+    name: str
+    topic_id: uuid.UUID
+    partitions: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionsAdded:
+    topic: TopicMetadata
+    partitions: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicConfigChanged:
+    topic: TopicMetadata
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionStatesChanged:
+    """Leaders/ISRs of some partitions changed (cluster mode: an UpdateMetadata)."""
+
+    topic: TopicMetadata
+    partitions: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokersChanged:
+    brokers: tuple[BrokerRegistration, ...]
+
+
+MetadataEvent = (
+    TopicCreated
+    | TopicDeleted
+    | PartitionsAdded
+    | TopicConfigChanged
+    | PartitionStatesChanged
+    | BrokersChanged
+)
+MetadataListener = Callable[[MetadataEvent], None]
+
+
+class MetadataPublisher:
+    """Fan-out of metadata events to subscribers; a failing subscriber is logged, not fatal."""
+
+    def __init__(self) -> None:
+        self._listeners: list[MetadataListener] = []
+
+    def subscribe(self, listener: MetadataListener) -> None:
+        self._listeners.append(listener)
+
+    def publish(self, event: MetadataEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                _log.exception("metadata listener failed on %s", type(event).__name__)
 
 
 class MetadataStore(Protocol):
@@ -84,5 +160,17 @@ class MetadataStore(Protocol):
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None: ...
 
     async def allocate_producer_id_block(self, block_size: int) -> int: ...
+
+    def subscribe(self, listener: MetadataListener) -> None:
+        """Receive every change event, on the event loop, after the change is visible."""
+        ...
+
+    async def wait_for_topic(self, name: str, timeout_ms: int) -> bool:
+        """True once every partition of ``name`` has a leader known to this broker."""
+        ...
+
+    async def wait_for_topic_deleted(self, name: str, timeout_ms: int) -> bool:
+        """True once ``name`` is gone from this broker's metadata."""
+        ...
 
     async def close(self) -> None: ...

@@ -1,8 +1,9 @@
 """Standalone metadata store: one node, metadata persisted in its own data dir.
 
 The document ``josef-metadata.json`` at the top of the first log dir holds the
-cluster id, the topics (id, partition states, config overrides) and the next
-producer id block. It is rewritten atomically (tmp + fsync + rename) off the
+cluster id, the topics (id, partition states, config overrides), the next
+producer id block and per-user entity configs (SCRAM credentials, as Kafka's
+``/config/users``). It is rewritten atomically (tmp + fsync + rename) off the
 event loop on every change.
 """
 
@@ -16,7 +17,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cluster.metadata import BrokerRegistration, PartitionState, TopicMetadata
+from cluster.metadata import (
+    BrokerRegistration,
+    MetadataListener,
+    MetadataPublisher,
+    PartitionsAdded,
+    PartitionState,
+    TopicConfigChanged,
+    TopicCreated,
+    TopicDeleted,
+    TopicMetadata,
+)
 
 METADATA_FILE = "josef-metadata.json"
 FORMAT_VERSION = 1
@@ -54,7 +65,9 @@ class StandaloneMetadataStore:
         self._by_id: dict[uuid.UUID, TopicMetadata] = {}
         self._cluster_id = ""
         self._next_producer_id = 0
+        self._users: dict[str, dict[str, str]] = {}
         self._lock = asyncio.Lock()
+        self._events = MetadataPublisher()
 
     # -- loading -------------------------------------------------------------
     def load(self) -> None:
@@ -70,6 +83,10 @@ class StandaloneMetadataStore:
             raise RuntimeError(f"cannot read cluster metadata {self._path}: {exc}") from exc
         self._cluster_id = str(doc["cluster_id"])
         self._next_producer_id = int(doc.get("next_producer_id", 0))
+        self._users = {
+            str(user): {str(k): str(v) for k, v in configs.items()}
+            for user, configs in doc.get("users", {}).items()
+        }
         for name, t in doc.get("topics", {}).items():
             topic = TopicMetadata(
                 name=name,
@@ -96,6 +113,7 @@ class StandaloneMetadataStore:
             "version": FORMAT_VERSION,
             "cluster_id": self._cluster_id,
             "next_producer_id": self._next_producer_id,
+            "users": self._users,
             "topics": {
                 t.name: {
                     "topic_id": str(t.topic_id),
@@ -170,13 +188,15 @@ class StandaloneMetadataStore:
             self._topics[name] = topic
             self._by_id[topic_id] = topic
             await self._persist()
-            return topic
+        self._events.publish(TopicCreated(topic))
+        return topic
 
     async def delete_topic(self, name: str) -> None:
         async with self._lock:
             topic = self._topics.pop(name)
             self._by_id.pop(topic.topic_id, None)
             await self._persist()
+        self._events.publish(TopicDeleted(name, topic.topic_id, tuple(sorted(topic.partitions))))
 
     async def add_partitions(self, name: str, assignment: dict[int, list[int]]) -> None:
         async with self._lock:
@@ -184,11 +204,14 @@ class StandaloneMetadataStore:
             for p, r in assignment.items():
                 topic.partitions[p] = PartitionState(replicas=list(r), leader=r[0], isr=list(r))
             await self._persist()
+        self._events.publish(PartitionsAdded(topic, tuple(sorted(assignment))))
 
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         async with self._lock:
-            self._topics[name].configs = dict(configs)
+            topic = self._topics[name]
+            topic.configs = dict(configs)
             await self._persist()
+        self._events.publish(TopicConfigChanged(topic))
 
     async def allocate_producer_id_block(self, block_size: int) -> int:
         async with self._lock:
@@ -196,6 +219,29 @@ class StandaloneMetadataStore:
             self._next_producer_id = first + block_size
             await self._persist()
             return first
+
+    def subscribe(self, listener: MetadataListener) -> None:
+        self._events.subscribe(listener)
+
+    async def wait_for_topic(self, name: str, timeout_ms: int) -> bool:
+        # This broker leads every partition as soon as the topic exists.
+        return name in self._topics
+
+    async def wait_for_topic_deleted(self, name: str, timeout_ms: int) -> bool:
+        return name not in self._topics
+
+    def user_configs(self) -> dict[str, dict[str, str]]:
+        """Per-user entity configs (Kafka's /config/users/<user>)."""
+        return self._users
+
+    async def set_user_configs(self, user: str, configs: dict[str, str]) -> None:
+        """Replace one user's configs; an empty dict removes the user."""
+        async with self._lock:
+            if configs:
+                self._users[user] = dict(configs)
+            else:
+                self._users.pop(user, None)
+            await self._persist()
 
     async def close(self) -> None:
         return None

@@ -10,9 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from kio.schema.index import api_key_map
+from kio.schema.index import api_key_map as kio_api_key_map
+
+from protocol.schema.index import API_KEY_NAMES as INTERBROKER_API_KEY_NAMES
 
 H = TypeVar("H")
+
+# Every API key with a schema: kio's, plus the ZooKeeper-mode controller requests.
+api_key_map: dict[int, str] = {**kio_api_key_map, **INTERBROKER_API_KEY_NAMES}
 
 
 @dataclass(frozen=True, slots=True)

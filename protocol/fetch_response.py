@@ -23,6 +23,8 @@ _PARTITION_HEAD: Final = struct.Struct(">ihqq")  # index, error, hw, lso
 _I64: Final = struct.Struct(">q")
 _ABORTED: Final = struct.Struct(">qq")
 _TOP: Final = struct.Struct(">ihi")  # throttle, error, session id
+_EPOCH_END_OFFSET: Final = struct.Struct(">iqB")  # epoch, end offset, no tagged fields
+_LEADER_ID_AND_EPOCH: Final = struct.Struct(">iiB")  # leader id, epoch, no tagged fields
 
 MIN_VERSION: Final = 4
 MAX_VERSION: Final = 16
@@ -40,6 +42,10 @@ class PartitionResponse:
     aborted_transactions: Sequence[tuple[int, int]] | None  # (producer_id, first_offset)
     records: bytes | memoryview | None
     preferred_read_replica: int = -1
+    #: (epoch, end offset) for a follower whose log diverges (v12+, tagged field 0).
+    diverging_epoch: tuple[int, int] | None = None
+    #: (leader id, leader epoch) on NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH (v12+, tag 1).
+    current_leader: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +116,7 @@ def encode_fetch_response(
                     size += n
                     cur = bytearray()
             if flexible:
-                cur += b"\x00"  # partition tagged fields
+                cur += _partition_tags(p)
         if flexible:
             cur += b"\x00"  # topic tagged fields
     if flexible:
@@ -120,3 +126,20 @@ def encode_fetch_response(
     # head is always parts[0] (the first buffer flushed), so its size field can be patched.
     struct.pack_into(">i", head, 0, size - 4)
     return parts
+
+
+def _partition_tags(p: PartitionResponse) -> bytes:
+    """A partition's tagged fields, only those that differ from their defaults."""
+    if p.diverging_epoch is None and p.current_leader is None:
+        return b"\x00"
+    tags = bytearray()
+    count = 0
+    if p.diverging_epoch is not None:
+        count += 1
+        tags += b"\x00" + encode_uvarint(_EPOCH_END_OFFSET.size)
+        tags += _EPOCH_END_OFFSET.pack(p.diverging_epoch[0], p.diverging_epoch[1], 0)
+    if p.current_leader is not None:
+        count += 1
+        tags += b"\x01" + encode_uvarint(_LEADER_ID_AND_EPOCH.size)
+        tags += _LEADER_ID_AND_EPOCH.pack(p.current_leader[0], p.current_leader[1], 0)
+    return encode_uvarint(count) + bytes(tags)

@@ -21,11 +21,21 @@ class FrameDecoder:
     hostile length cannot make the broker allocate memory.
     """
 
-    __slots__ = ("_buf", "_max_size")
+    __slots__ = ("_buf", "_limit_name", "_max_size")
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, limit_name: str = "socket.request.max.bytes") -> None:
         self._buf = bytearray()
         self._max_size = max_size
+        self._limit_name = limit_name  # the setting named when a frame is refused
+
+    @property
+    def max_size(self) -> int:
+        return self._max_size
+
+    @max_size.setter
+    def max_size(self, value: int) -> None:
+        # SASL listeners accept only small frames until the client is authenticated.
+        self._max_size = value
 
     @property
     def buffered(self) -> int:
@@ -62,7 +72,7 @@ class FrameDecoder:
                 (size,) = _SIZE.unpack_from(source, pos)
                 if size < 0 or size > self._max_size:
                     raise FrameTooLarge(
-                        f"frame of {size} bytes exceeds socket.request.max.bytes={self._max_size}"
+                        f"frame of {size} bytes exceeds {self._limit_name}={self._max_size}"
                         if size >= 0
                         else f"negative frame size {size}"
                     )

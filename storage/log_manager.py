@@ -321,6 +321,21 @@ class LogManager:
                 cleaner.manager.maybe_truncate_checkpoint(self._log_dir_of[tp], tp, offset)
             return truncated
 
+    def truncate_fully_and_start_at(self, topic: str, partition: int, offset: int) -> bool:
+        """Empty a follower's log and restart it at ``offset`` (the leader's start). Blocking."""
+        tp = (topic, partition)
+        log = self._logs.get(tp)
+        if log is None:
+            return False
+        cleaner = self.cleaner
+        if cleaner is None:
+            log.truncate_fully_and_start_at(offset)
+            return True
+        with cleaner.manager.paused(tp):
+            log.truncate_fully_and_start_at(offset)
+            cleaner.manager.maybe_truncate_checkpoint(self._log_dir_of[tp], tp, offset)
+            return True
+
     # -- access (loop thread) ------------------------------------------------------------
 
     def get_log(self, topic: str, partition: int) -> Log | None:

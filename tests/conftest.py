@@ -6,6 +6,8 @@
                        the end of the test.
 * ``shared_broker``  - one broker for the whole session, for read-only round trips on unique
                        topics (``unique_topic()``), to keep the suite fast.
+* ``zookeeper_ensemble``, ``zk_ensemble``, ``zk_connect``, ``zk_fresh_ensemble``,
+  ``zk_single`` ... - real ZooKeeper ensembles (helpers/zookeeper_fixtures.py).
 
 On a test failure the log tail of every broker the test used is printed (shown by pytest in
 the "Captured stdout teardown" section).
@@ -18,10 +20,26 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers.broker_process import BrokerProcess, broker_kind
+from helpers.cluster_fixtures import josef_cluster  # noqa: F401 - fixture
+from helpers.zookeeper_fixtures import (  # noqa: F401 - fixtures, see that module
+    zk_chroot,
+    zk_connect,
+    zk_ensemble,
+    zk_ensemble_factory,
+    zk_fresh_ensemble,
+    zk_single,
+    zookeeper_ensemble,
+)
+
+# Hypothesis' per-example deadline is a timing assertion; on a loaded 2-core CI machine an
+# fsync can take longer than 200 ms. Outcomes are asserted, not speed.
+settings.register_profile("josef", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("josef")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -121,3 +139,4 @@ def shared(
     yield shared_broker
     if _failed(request):
         _report([shared_broker])
+

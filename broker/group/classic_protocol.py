@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
+from broker.coordinator.runtime import coordinator_error
 from broker.group.classic_group import (
     ClassicGroup,
     ClassicMember,
@@ -37,11 +38,10 @@ from broker.group.classic_group import (
     JoinResult,
     SyncResult,
 )
-from broker.group.coordinator import coordinator_error
 from protocol.errors import KafkaError
 
 if TYPE_CHECKING:
-    from broker.group.coordinator import GroupCoordinator
+    from broker.group.group_metadata_manager import GroupMetadataManager
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,9 @@ class SyncRequest:
 
 
 class ClassicProtocol:
-    """The classic group operations of a :class:`GroupCoordinator`."""
+    """The classic group operations of a :class:`GroupMetadataManager`."""
 
-    def __init__(self, coordinator: GroupCoordinator) -> None:
+    def __init__(self, coordinator: GroupMetadataManager) -> None:
         self.coord = coordinator
         self._initial_delay: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -558,7 +558,7 @@ class ClassicProtocol:
         full = {mid: assignments.get(mid, b"") for mid in group.members}
         generation = group.generation_id
         try:
-            coord.append(group.group_id, [coord.group_record(group, full)])
+            required = coord.append(group.group_id, [coord.group_record(group, full)])
         except KafkaError as exc:
             error = coordinator_error(exc)
             log.warning("storing assignment of group %s failed: %s", group.group_id, exc)
@@ -571,8 +571,14 @@ class ClassicProtocol:
         for mid, data in full.items():
             group.members[mid].assignment = data
         group.transition_to(GroupState.STABLE, self._now)
-        await coord.flush()
+        error = await coord.commit(group.group_id, required)
         if not (group.is_in(GroupState.STABLE) and group.generation_id == generation):
+            return
+        if error != ErrorCode.none:
+            # Kafka: the assignment was not committed; members rejoin.
+            log.warning("committing assignment of group %s failed: %s", group.group_id, error.name)
+            self._reset_and_propagate_assignment_error(group, error)
+            self._prepare_rebalance(group, "failed to commit the assignment")
             return
         for member in group.members.values():
             member.complete_sync(

@@ -1,7 +1,7 @@
 """The KIP-848 consumer protocol inside the group coordinator.
 
 :class:`ConsumerProtocol` connects :class:`~broker.group.consumer_group.ConsumerGroup`
-(pure state) to :class:`~broker.group.coordinator.GroupCoordinator` (partitions, the
+(pure state) to :class:`~broker.group.coordinator.GroupMetadataManager` (partitions, the
 ``__consumer_offsets`` writer, timers):
 
 - it registers the replay of the ConsumerGroup* records (key versions 3-8) with the
@@ -45,7 +45,7 @@ from broker.group.consumer_member import (
 from broker.group.records import OtherKey
 
 if TYPE_CHECKING:
-    from broker.group.coordinator import GroupCoordinator
+    from broker.group.group_metadata_manager import GroupMetadataManager
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def config_from(broker_config: Any) -> ConsumerGroupConfig:
 class ConsumerProtocol:
     """KIP-848 groups of one coordinator."""
 
-    def __init__(self, coordinator: GroupCoordinator) -> None:
+    def __init__(self, coordinator: GroupMetadataManager) -> None:
         self.coordinator = coordinator
         self.config = config_from(coordinator.config)
         self.topics = MetadataTopics(coordinator.topic_manager.metadata)

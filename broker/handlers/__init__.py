@@ -8,13 +8,26 @@ from broker.handlers import (
     fetch,
     group,
     init_producer_id,
+    inter_broker,
     list_offsets,
     metadata,
     produce,
+    sasl,
 )
 from broker.services import BrokerServices
 
-_MODULES = (api_versions, metadata, produce, fetch, list_offsets, init_producer_id, group, admin)
+_MODULES = (
+    api_versions,
+    metadata,
+    produce,
+    fetch,
+    list_offsets,
+    init_producer_id,
+    group,
+    admin,
+    inter_broker,
+    sasl,
+)
 
 
 def register_all(services: BrokerServices) -> None:

@@ -19,7 +19,6 @@ from protocol.errors import KafkaError
 
 DELETE_RECORDS, DELETE_RECORDS_MIN, DELETE_RECORDS_MAX = 21, 0, 2
 OFFSET_FOR_LEADER_EPOCH, OFFSET_FOR_LEADER_EPOCH_MIN, OFFSET_FOR_LEADER_EPOCH_MAX = 23, 2, 4
-HIGH_WATERMARK = -1
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +40,14 @@ def delete_records_on_partition(
     partition = services.replica_manager.get_partition(topic, index)
     if partition is None or not partition.is_leader:
         return ErrorCode.not_leader_or_follower, -1
-    plog = partition.log
-    if not plog.config.delete:
-        return ErrorCode.policy_violation, -1
-    target = plog.high_watermark if offset == HIGH_WATERMARK else offset
-    if target < 0:
-        return ErrorCode.offset_out_of_range, -1
     try:
-        plog.maybe_increment_log_start_offset(target)
+        low = partition.delete_records_on_leader(offset)
     except KafkaError as exc:
         return exc.error_code, -1
     except Exception:
         log.exception("DeleteRecords on %s-%d failed", topic, index)
         return ErrorCode.unknown_server_error, -1
-    return ErrorCode.none, plog.log_start_offset
+    return ErrorCode.none, low
 
 
 async def _delete_records(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
@@ -87,12 +80,10 @@ def end_offset_for(
         if _in_metadata(services, topic, index):
             return ErrorCode.not_leader_or_follower, -1, -1
         return ErrorCode.unknown_topic_or_partition, -1, -1
-    error = partition.check_leader_epoch(current_epoch)
+    error = partition.check_serving(current_epoch)
     if error != ErrorCode.none:
         return error, -1, -1
-    if not partition.is_leader:
-        return ErrorCode.not_leader_or_follower, -1, -1
-    found_epoch, end_offset = partition.log.end_offset_for_epoch(epoch)
+    found_epoch, end_offset = partition.last_offset_for_leader_epoch(epoch)
     return ErrorCode.none, found_epoch, end_offset
 
 

@@ -48,6 +48,7 @@ async def _create_one(
     rb: ResponseBuilder,
     topic: Any,
     validate_only: bool,
+    wait_ms: int,
     cap: RequestPartitionCap,
 ) -> Any:
     name = topic.name
@@ -72,7 +73,7 @@ async def _create_one(
             resolved, final_configs = tm.validate(spec, cap)
             topic_id = NULL_UUID
         else:
-            created = await tm.create(spec, cap=cap)
+            created = await tm.create(spec, wait_ms=wait_ms, cap=cap)
             resolved = {p: list(s.replicas) for p, s in created.partitions.items()}
             final_configs = dict(created.configs)
             topic_id = created.topic_id
@@ -153,6 +154,7 @@ async def _delete_topics(services: BrokerServices, ctx: RequestContext, request:
     metadata = services.metadata
     done: dict[str, tuple[uuid.UUID, ErrorCode, str | None]] = {}
     results: list[Any] = []
+    timeout_ms = _timeout_ms(request)
     for requested_name, topic_id in wanted:
         if topic_id != NULL_UUID:
             topic = metadata.topic_by_id(topic_id)
@@ -179,7 +181,7 @@ async def _delete_topics(services: BrokerServices, ctx: RequestContext, request:
                 )
             else:
                 try:
-                    await services.topic_manager.delete(name)
+                    await services.topic_manager.delete(name, wait_ms=timeout_ms)
                     done[name] = (existing.topic_id, ErrorCode.none, None)
                 except Exception as exc:
                     code, message = error_of(exc, f"DeleteTopics for {name!r}")
@@ -242,7 +244,9 @@ def register(services: BrokerServices) -> None:
                     )
                 )
             else:
-                results.append(await _create_one(services, rb, topic, validate_only, cap))
+                results.append(
+                    await _create_one(services, rb, topic, validate_only, _timeout_ms(request), cap)
+                )
         return rb(None, throttle_time=NO_THROTTLE, topics=tuple(results))
 
     async def delete_topics(ctx: RequestContext, request: Any) -> Any:
@@ -257,3 +261,14 @@ def register(services: BrokerServices) -> None:
     registry.register(
         CREATE_PARTITIONS, CREATE_PARTITIONS_MIN, CREATE_PARTITIONS_MAX, create_partitions
     )
+
+
+def _timeout_ms(request: Any) -> int:
+    timeout = getattr(request, "timeout", None)
+    if timeout is None:
+        timeout = getattr(request, "timeout_ms", None)
+    if timeout is None:
+        return 0
+    if hasattr(timeout, "total_seconds"):
+        return max(0, int(timeout.total_seconds() * 1000))
+    return max(0, int(timeout))

@@ -43,6 +43,8 @@ class _PartitionFetch:
     current_leader_epoch: int
     error: ErrorCode = ErrorCode.none
     result: FetchResult | None = None
+    last_fetched_epoch: int = -1
+    log_start_offset: int = -1
 
 
 def register(services: BrokerServices) -> None:
@@ -136,12 +138,18 @@ def register(services: BrokerServices) -> None:
                         p.partition_max_bytes,
                         getattr(p, "current_leader_epoch", -1),
                         error,
+                        last_fetched_epoch=getattr(p, "last_fetched_epoch", -1),
+                        log_start_offset=getattr(p, "log_start_offset", -1),
                     )
                 )
         return wanted
 
     def read_all(
-        wanted: list[_PartitionFetch], max_bytes: int, isolation: int, version: int
+        wanted: list[_PartitionFetch],
+        max_bytes: int,
+        isolation: int,
+        replica_id: int,
+        version: int,
     ) -> tuple[int, bool]:
         remaining = max_bytes
         total = 0
@@ -152,24 +160,27 @@ def register(services: BrokerServices) -> None:
                 continue
             partition = rm.get_partition(w.topic, w.partition) if w.topic is not None else None
             if partition is None:
-                w.error = ErrorCode.unknown_topic_or_partition
+                w.error = (
+                    ErrorCode.not_leader_or_follower
+                    if w.topic is not None and _in_metadata(w.topic, w.partition)
+                    else ErrorCode.unknown_topic_or_partition
+                )
                 errors = True
                 continue
-            epoch_error = partition.check_leader_epoch(w.current_leader_epoch)
-            if epoch_error != ErrorCode.none:
-                w.error = epoch_error
-                errors = True
-                continue
-            if not partition.is_leader:
-                w.error = ErrorCode.not_leader_or_follower
+            serving = partition.check_serving(w.current_leader_epoch)
+            if serving != ErrorCode.none:
+                w.error = serving
                 errors = True
                 continue
             try:
-                w.result = partition.read(
+                w.result = partition.fetch_records(
                     w.fetch_offset,
                     min(w.max_bytes, remaining),
                     isolation,
                     min_one_message=total == 0,
+                    replica_id=replica_id,
+                    last_fetched_epoch=w.last_fetched_epoch,
+                    replica_log_start_offset=w.log_start_offset,
                 )
                 w.error = ErrorCode.none
             except KafkaError as exc:
@@ -177,16 +188,19 @@ def register(services: BrokerServices) -> None:
                 if w.error == ErrorCode.kafka_storage_error and version <= 5:
                     # Kafka's down-conversion: older clients retry on this one.
                     w.error = ErrorCode.not_leader_or_follower
-                plog = partition.log
-                w.result = FetchResult(
-                    b"", plog.high_watermark, plog.last_stable_offset, plog.log_start_offset, None
-                )
+                w.result = partition.empty_fetch_result()
                 errors = True
                 continue
+            if w.result.diverging_epoch is not None:
+                errors = True  # answer at once: the follower must truncate
             size = len(w.result.records)
             total += size
             remaining = max(0, remaining - size)
         return total, errors
+
+    def _in_metadata(topic: str, index: int) -> bool:
+        meta = metadata.topic(topic)
+        return meta is not None and index in meta.partitions
 
     async def handle(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version
@@ -196,6 +210,11 @@ def register(services: BrokerServices) -> None:
         max_wait_s = request.max_wait.total_seconds()
         session_id = int(getattr(request, "session_id", 0))
         session_epoch = int(getattr(request, "session_epoch", -1))
+        replica_id = (
+            int(request.replica_state.replica_id)
+            if version >= 15
+            else int(getattr(request, "replica_id", -1))
+        )
         rb = ResponseBuilder(API_KEY, version)
         session: FetchSession | None = None
         new_session = False
@@ -219,15 +238,15 @@ def register(services: BrokerServices) -> None:
                 )
             wanted = apply_incremental(session, request, version)
         deadline = clock.monotonic() + max_wait_s
-        total, errors = read_all(wanted, max_bytes, isolation, version)
+        total, errors = read_all(wanted, max_bytes, isolation, replica_id, version)
         while total < min_bytes and not errors:
             left = deadline - clock.monotonic()
             if left <= 0:
                 break
             keys = [(w.topic, w.partition) for w in wanted if w.topic is not None]
-            if not await rm.purgatory.wait(keys, left):
+            if not await rm.fetch_purgatory.wait(keys, left):
                 break
-            total, errors = read_all(wanted, max_bytes, isolation, version)
+            total, errors = read_all(wanted, max_bytes, isolation, replica_id, version)
         if session is not None:
             # Incremental: answer only partitions with news, remember what was sent.
             changed = []
@@ -293,6 +312,7 @@ def build_response(
                 r.log_start_offset,
                 aborted,
                 r.records,
+                diverging_epoch=r.diverging_epoch if version >= 12 else None,
             )
         )
     return PreEncoded(encode_fetch_response(version, correlation_id, topics, session_id=session_id))

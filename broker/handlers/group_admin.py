@@ -6,8 +6,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from broker.coordinator.runtime import PartitionStatus
 from broker.group.classic_group import ClassicGroup, GroupState
-from broker.group.coordinator import PartitionStatus
 from broker.handlers.group_coordinator import coordinator
 from broker.network.context import RequestContext
 from broker.services import BrokerServices

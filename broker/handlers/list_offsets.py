@@ -7,11 +7,10 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.network.context import RequestContext
-from broker.replica.partition import READ_COMMITTED
+from broker.replica.partition import ListOffsetResult, Partition
 from broker.services import BrokerServices
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
-from storage.log import Log
 
 API_KEY = 2
 MIN_VERSION, MAX_VERSION = 1, 9
@@ -29,41 +28,35 @@ def register(services: BrokerServices) -> None:
         index = p.partition_index
         partition = rm.get_partition(topic, index)
         if partition is None:
+            meta = services.metadata.topic(topic)
+            if meta is not None and index in meta.partitions:
+                return {"error_code": ErrorCode.not_leader_or_follower}
             return {"error_code": ErrorCode.unknown_topic_or_partition}
-        epoch_error = partition.check_leader_epoch(getattr(p, "current_leader_epoch", -1))
-        if epoch_error != ErrorCode.none:
-            return {"error_code": epoch_error}
-        if not partition.is_leader:
-            return {"error_code": ErrorCode.not_leader_or_follower}
+        serving = partition.check_serving(getattr(p, "current_leader_epoch", -1))
+        if serving != ErrorCode.none:
+            return {"error_code": serving}
         if rm.is_offline(topic, index):
             return {"error_code": ErrorCode.kafka_storage_error}
         try:
-            return _lookup(partition.log, ts=int(p.timestamp), version=version, isolation=isolation)
+            return _lookup(partition, int(p.timestamp), version, isolation)
         except KafkaError as exc:  # e.g. an I/O failure reading the time index
             return {"error_code": exc.error_code}
 
-    def _lookup(plog: Log, *, ts: int, version: int, isolation: int) -> dict[str, Any]:
+    def _lookup(partition: Partition, ts: int, version: int, isolation: int) -> dict[str, Any]:
+        found: ListOffsetResult | None
         if ts == LATEST:
-            offset = (
-                plog.last_stable_offset if isolation == READ_COMMITTED else (plog.high_watermark)
-            )
-            return {"offset": offset, "timestamp": -1, "leader_epoch": plog.latest_epoch}
-        if ts == EARLIEST or (ts == EARLIEST_LOCAL and version >= 8):
-            start = plog.log_start_offset
-            epoch = plog.leader_epoch_cache.epoch_for_offset(start)
-            return {"offset": start, "timestamp": -1, "leader_epoch": epoch}
-        if ts == LATEST_TIERED and version >= 9:
-            return {"offset": -1, "timestamp": -1, "leader_epoch": -1}  # no tiered storage
-        if ts == MAX_TIMESTAMP and version >= 7:
-            found = plog.fetch_max_timestamp()
+            found = partition.latest_offset(isolation)
+        elif ts == EARLIEST or (ts == EARLIEST_LOCAL and version >= 8):
+            found = partition.earliest_offset()
+        elif ts == LATEST_TIERED and version >= 9:
+            found = None  # no tiered storage
+        elif ts == MAX_TIMESTAMP and version >= 7:
+            found = partition.offset_for_timestamp(None, isolation)
         elif ts < 0:
             return {"error_code": ErrorCode.invalid_request}
         else:
-            found = plog.fetch_offset_by_timestamp(ts)
+            found = partition.offset_for_timestamp(ts, isolation)
         if found is None:
-            return {"offset": -1, "timestamp": -1, "leader_epoch": -1}
-        upper = plog.last_stable_offset if isolation == READ_COMMITTED else plog.high_watermark
-        if found.offset >= upper:
             return {"offset": -1, "timestamp": -1, "leader_epoch": -1}
         return {
             "offset": found.offset,

@@ -88,6 +88,12 @@ def register(services: BrokerServices) -> None:
                 unflushed = await rm.flush_partitions(pending)
                 if unflushed:
                     results = _fail_unflushed(results, unflushed)
+            if acks == -1:
+                # Kafka's DelayedProduce: wait until the ISR has the records.
+                await rm.wait_for_replication(
+                    [r for _, parts in results for _, r in parts],
+                    int(request.timeout.total_seconds() * 1000),
+                )
         if acks == 0:
             failed = [(n, i, r.error) for n, parts in results for i, r in parts if r.error]
             if failed:

@@ -1,4 +1,11 @@
-"""Delayed operations: fetches that wait for data (Kafka's fetch purgatory)."""
+"""Delayed operations (Kafka's purgatories): requests parked until a partition changes.
+
+A fetch waits for data (``min_bytes``) and an ``acks=all`` produce waits for the high
+watermark to reach its offsets. Both park on the partitions they watch and are woken by
+``notify(topic, partition)`` when a partition's log end offset, high watermark or
+leadership changes; the waiter then re-checks its condition (Kafka's
+``tryCompleteElseWatch``).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +13,15 @@ import asyncio
 from collections.abc import Iterable
 
 
-class FetchPurgatory:
-    """Parks fetch requests until one of their partitions gets new data or time runs out.
+class Purgatory:
+    """Parks waiters on (topic, partition) keys until notified or timed out."""
 
-    Appends call ``notify(topic, partition)``; a waiting fetch wakes up and
-    re-reads, exactly like Kafka's DelayedFetch completing on a watch key.
-    """
-
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self._watchers: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
 
     async def wait(self, keys: Iterable[tuple[str, int]], timeout_s: float) -> bool:
-        """True if woken by new data, False on timeout."""
+        """True if woken by a change, False on timeout."""
         if timeout_s <= 0:
             return False
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

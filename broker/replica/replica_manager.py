@@ -1,30 +1,49 @@
-"""ReplicaManager: the partitions this broker hosts and the produce/fetch paths into them."""
+"""ReplicaManager: the partitions this broker hosts, their roles, and the produce path.
+
+Roles arrive as :class:`PartitionRole` lists, Kafka's ``becomeLeaderOrFollower``: in a
+cluster from the controller's LeaderAndIsr requests, on a standalone broker from the local
+leadership (this broker leads everything). Leaders serve produce and fetch; followers are
+handed to the replica fetchers (:class:`FollowerFetching`), which copy the leader's log.
+``acks=all`` produces wait in the produce purgatory until the high watermark passes their
+offsets; fetches wait in the fetch purgatory for data.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from kio.schema.errors import ErrorCode
 
-from broker.replica.partition import Partition
-from broker.replica.purgatory import FetchPurgatory
-from cluster.metadata import TopicMetadata
+from broker.open_files import exhausted_message, is_exhausted
+from broker.replica.partition import IsrUpdater, Partition
+from broker.replica.purgatory import Purgatory
+from cluster.metadata import MetadataEvent, PartitionState, TopicConfigChanged, TopicMetadata
 from protocol.errors import KafkaError
 from storage.clock import Clock
 from storage.log import Log
 from storage.log_config import LogConfig
 from storage.log_manager import LogManager
-from storage.log_validator import (
-    RecordValidationError,
-    recompress_if_needed,
-    validate_produce_records,
-)
 
 log = logging.getLogger(__name__)
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRole:
+    """One partition's leadership as the controller decided it (a LeaderAndIsr entry)."""
+
+    topic: str
+    topic_id: uuid.UUID
+    partition: int
+    state: PartitionState
+    is_new: bool = False
 
 
 @dataclass(slots=True)
@@ -34,6 +53,21 @@ class ProduceResult:
     log_append_time: int = -1
     log_start_offset: int = -1
     message: str | None = None
+    partition: Partition | None = None
+    #: acks=all: the offset the high watermark must reach (last offset + 1).
+    required_offset: int = -1
+
+
+class FollowerFetching(Protocol):
+    """The replica fetchers: copy leaders' logs into local follower partitions."""
+
+    def add_partitions(self, partitions: list[Partition]) -> None: ...
+
+    def remove_partitions(self, keys: Iterable[TopicPartition]) -> None: ...
+
+
+RoleListener = Callable[[Partition, bool], None]
+TopicConfigSource = Callable[[str], dict[str, str] | None]
 
 
 class ReplicaManager:
@@ -45,115 +79,248 @@ class ReplicaManager:
         log_manager: LogManager,
         clock: Clock,
         default_config: LogConfig,
+        *,
+        topic_configs: TopicConfigSource | None = None,
+        replica_lag_time_max_ms: int = 30_000,
+        isr_updater: IsrUpdater | None = None,
+        follower_fetching: FollowerFetching | None = None,
     ) -> None:
         self.broker_id = broker_id
         self.log_manager = log_manager
         self.clock = clock
         self.default_config = default_config
-        self.partitions: dict[tuple[str, int], Partition] = {}
-        self.purgatory = FetchPurgatory()
+        self.topic_configs = topic_configs
+        self.replica_lag_time_max_ms = replica_lag_time_max_ms
+        self.isr_updater = isr_updater
+        self.follower_fetching = follower_fetching
+        self.partitions: dict[TopicPartition, Partition] = {}
+        self.fetch_purgatory = Purgatory("Fetch")
+        self.produce_purgatory = Purgatory("Produce")
         self._needs_flush: set[Partition] = set()
+        self._role_listeners: list[RoleListener] = []
+        self.controller_epoch = -1
+        #: Why the last local log could not be created (standalone creation rolls back).
+        self.last_creation_error: str | None = None
 
-    # -- partition lifecycle -------------------------------------------------
+    # -- configuration ---------------------------------------------------------------
+
+    def log_config_for(self, topic: str) -> LogConfig:
+        overrides = self.topic_configs(topic) if self.topic_configs is not None else None
+        if not overrides:
+            return self.default_config
+        return LogConfig.from_topic_overrides(self.default_config, overrides)
+
     def topic_log_config(self, topic: TopicMetadata) -> LogConfig:
         if not topic.configs:
             return self.default_config
         return LogConfig.from_topic_overrides(self.default_config, topic.configs)
 
-    def ensure_topic(self, topic: TopicMetadata) -> list[Partition]:
-        """Create or refresh local replicas of every partition of ``topic`` this broker hosts."""
-        config = self.topic_log_config(topic)
-        created: list[Partition] = []
-        for index, state in topic.partitions.items():
-            if self.broker_id not in state.replicas:
-                continue
-            key = (topic.name, index)
-            existing = self.partitions.get(key)
-            if existing is not None:
-                existing.leader_id = state.leader
-                existing.leader_epoch = state.leader_epoch
-                existing.replicas = list(state.replicas)
-                existing.isr = list(state.isr)
-                continue
-            plog = self.log_manager.get_or_create_log(topic.name, index, topic.topic_id, config)
-            partition = Partition(
-                topic.name,
-                index,
-                topic.topic_id,
-                plog,
-                self.broker_id,
-                state.leader,
-                state.leader_epoch,
-                list(state.replicas),
-                list(state.isr),
-            )
-            if partition.is_leader:
-                partition.maybe_advance_high_watermark()
-            self.partitions[key] = partition
-            created.append(partition)
-        return created
-
     def update_topic_config(self, topic: TopicMetadata) -> None:
         self.log_manager.update_config(topic.name, self.topic_log_config(topic))
 
-    def remove_topic(self, name: str) -> None:
-        self.remove_partitions(name, [k[1] for k in self.partitions if k[0] == name])
+    def on_metadata_event(self, event: MetadataEvent) -> None:
+        if isinstance(event, TopicConfigChanged):
+            self.update_topic_config(event.topic)
 
-    def remove_partitions(self, topic: str, indexes: Iterable[int]) -> None:
-        """Drop these local replicas and their logs (deletion, or a creation rolled back)."""
-        for index in indexes:
-            self.partitions.pop((topic, index), None)
-            self.log_manager.rename_for_deletion(topic, index)
-            self.purgatory.notify(topic, index)
+    def add_role_listener(self, listener: RoleListener) -> None:
+        """``listener(partition, is_leader)`` after each leadership change of a partition."""
+        self._role_listeners.append(listener)
+
+    # -- roles -----------------------------------------------------------------------
+
+    def become_leader_or_follower(
+        self, controller_epoch: int, roles: Iterable[PartitionRole]
+    ) -> dict[TopicPartition, ErrorCode]:
+        """Apply LeaderAndIsr: make this broker leader or follower of each partition.
+
+        A role with an older leader epoch than the partition already has is refused with
+        STALE_CONTROLLER_EPOCH (whole request) or FENCED_LEADER_EPOCH (that partition).
+        """
+        errors: dict[TopicPartition, ErrorCode] = {}
+        if controller_epoch < self.controller_epoch:
+            raise KafkaError(
+                f"controller epoch {controller_epoch} is older than {self.controller_epoch}",
+                ErrorCode.stale_controller_epoch,
+            )
+        self.controller_epoch = controller_epoch
+        new_followers: list[Partition] = []
+        changed: list[tuple[Partition, bool]] = []
+        stop_fetching: list[TopicPartition] = []
+        for role in roles:
+            key = (role.topic, role.partition)
+            state = role.state
+            if self.broker_id not in state.replicas:
+                errors[key] = ErrorCode.unknown_topic_or_partition
+                continue
+            partition = self.partitions.get(key)
+            if partition is not None and state.leader_epoch < partition.leader_epoch:
+                log.info(
+                    "ignoring LeaderAndIsr for %s at leader epoch %d < %d",
+                    partition.name,
+                    state.leader_epoch,
+                    partition.leader_epoch,
+                )
+                errors[key] = ErrorCode.fenced_leader_epoch
+                continue
+            if partition is None:
+                try:
+                    partition = self._create_partition(role)
+                except (KafkaError, OSError) as exc:
+                    # Kafka's makeLeaders/makeFollowers: this partition answers
+                    # KAFKA_STORAGE_ERROR; the others of the request go on.
+                    self.last_creation_error = _why(exc)
+                    log.error("cannot create the log of %s-%d: %s", *key, self.last_creation_error)
+                    errors[key] = ErrorCode.kafka_storage_error
+                    continue
+            if state.leader == self.broker_id:
+                was_leader = partition.is_leader
+                new_epoch = partition.make_leader(state)
+                stop_fetching.append(key)
+                if new_epoch:
+                    log.info(
+                        "%s: leader at epoch %d, ISR %s, log end offset %d",
+                        partition.name,
+                        state.leader_epoch,
+                        state.isr,
+                        partition.log_end_offset,
+                    )
+                if not was_leader or new_epoch:
+                    changed.append((partition, True))
+            else:
+                if partition.make_follower(state):
+                    log.info(
+                        "%s: follower of %d at epoch %d",
+                        partition.name,
+                        state.leader,
+                        state.leader_epoch,
+                    )
+                    new_followers.append(partition)
+                    changed.append((partition, False))
+            errors[key] = ErrorCode.none
+            self.fetch_purgatory.notify(*key)
+            self.produce_purgatory.notify(*key)
+        fetching = self.follower_fetching
+        if fetching is not None:
+            if stop_fetching:
+                fetching.remove_partitions(stop_fetching)
+            if new_followers:
+                fetching.remove_partitions([(p.topic, p.partition) for p in new_followers])
+                fetching.add_partitions(new_followers)
+        for partition, is_leader in changed:
+            for listener in self._role_listeners:
+                try:
+                    listener(partition, is_leader)
+                except Exception:
+                    log.exception("role listener failed for %s", partition.name)
+        return errors
+
+    def _create_partition(self, role: PartitionRole) -> Partition:
+        config = self.log_config_for(role.topic)
+        plog = self.log_manager.get_or_create_log(role.topic, role.partition, role.topic_id, config)
+        if plog.config != config:
+            plog.config = config  # loaded before the topic's configs were known
+        partition = Partition(
+            role.topic,
+            role.partition,
+            role.topic_id,
+            plog,
+            self.broker_id,
+            self.clock.milliseconds,
+            isr_updater=self.isr_updater,
+            replica_lag_time_max_ms=self.replica_lag_time_max_ms,
+            on_high_watermark=self._on_high_watermark,
+        )
+        self.partitions[(role.topic, role.partition)] = partition
+        return partition
+
+    def _on_high_watermark(self, partition: Partition) -> None:
+        self.fetch_purgatory.notify(partition.topic, partition.partition)
+        self.produce_purgatory.notify(partition.topic, partition.partition)
+
+    def stop_replicas(self, keys: Iterable[TopicPartition], delete: bool) -> list[TopicPartition]:
+        """StopReplica: stop serving and fetching these partitions; ``delete`` removes their
+        logs (renamed for deletion at once, files removed in the background)."""
+        keys = list(keys)
+        if self.follower_fetching is not None:
+            self.follower_fetching.remove_partitions(keys)
+        stopped = []
+        for key in keys:
+            partition = self.partitions.pop(key, None)
+            if partition is not None:
+                stopped.append(key)
+                for listener in self._role_listeners:
+                    try:
+                        listener(partition, False)
+                    except Exception:
+                        log.exception("role listener failed for %s", partition.name)
+            if delete:
+                self.log_manager.rename_for_deletion(*key)
+            self.fetch_purgatory.notify(*key)
+            self.produce_purgatory.notify(*key)
+        return stopped
 
     def get_partition(self, topic: str, partition: int) -> Partition | None:
         return self.partitions.get((topic, partition))
 
-    # -- produce -------------------------------------------------------------
+    def leader_partitions(self) -> list[Partition]:
+        return [p for p in self.partitions.values() if p.is_leader]
+
+    # -- produce ---------------------------------------------------------------------
+
     def append_to_leader(self, topic: str, index: int, data: bytes, acks: int) -> ProduceResult:
         """Validate and append one partition's batches; flushing is the caller's job."""
         partition = self.partitions.get((topic, index))
         if partition is None:
             return ProduceResult(ErrorCode.unknown_topic_or_partition)
-        if not partition.is_leader:
-            return ProduceResult(ErrorCode.not_leader_or_follower)
-        plog = partition.log
-        config = plog.config
-        if acks == -1 and len(partition.isr) < config.min_insync_replicas:
-            return ProduceResult(
-                ErrorCode.not_enough_replicas,
-                message=f"ISR {partition.isr} smaller than min.insync.replicas "
-                f"{config.min_insync_replicas}",
-            )
         try:
-            validated = validate_produce_records(data, config, self.clock.milliseconds())
-            # compression.type != producer: batches in another codec are re-encoded.
-            payload = recompress_if_needed(data, validated, config)
-            # The validator's headers describe the payload unless it was re-encoded.
-            headers = (
-                list(zip(validated.positions, validated.headers, strict=True))
-                if payload is data
-                else None
-            )
-            info = plog.append_as_leader(
-                bytearray(payload), partition.leader_epoch, headers=headers
-            )
-        except RecordValidationError as exc:
-            log.info("rejected produce to %s: %s", partition.name, exc)
-            return ProduceResult(exc.error_code, message=str(exc))
+            appended = partition.append_records_to_leader(data, acks)
         except KafkaError as exc:
             return ProduceResult(exc.error_code, message=str(exc) or None)
-        if partition.maybe_advance_high_watermark():
-            self.purgatory.notify(topic, index)
-        result = ProduceResult(
+        info = appended.info
+        self.fetch_purgatory.notify(topic, index)  # followers wait for new data
+        if info.needs_flush:
+            self._needs_flush.add(partition)
+        return ProduceResult(
             ErrorCode.none,
             base_offset=info.first_offset,
             log_append_time=info.log_append_time,
             log_start_offset=info.log_start_offset,
+            partition=partition,
+            required_offset=appended.required_offset,
         )
-        if info.needs_flush:
-            self._needs_flush.add(partition)
-        return result
+
+    async def wait_for_replication(self, results: list[ProduceResult], timeout_ms: int) -> None:
+        """acks=all: park until every appended partition's high watermark reaches its offsets
+        (Kafka's DelayedProduce); results that cannot complete get their error."""
+        deadline = self.clock.monotonic() + max(0, timeout_ms) / 1000.0
+        while True:
+            waiting: list[tuple[str, int]] = []
+            for r in results:
+                p = r.partition
+                if r.error != ErrorCode.none or p is None:
+                    continue
+                done, error = p.check_enough_replicas_reach_offset(r.required_offset)
+                if not done:
+                    waiting.append((p.topic, p.partition))
+                    continue
+                r.partition = None
+                if error != ErrorCode.none:
+                    r.error = error
+                    r.message = None
+            if not waiting:
+                return
+            left = deadline - self.clock.monotonic()
+            if left <= 0 or not await self.produce_purgatory.wait(waiting, left):
+                if self.clock.monotonic() < deadline:
+                    continue
+                for r in results:
+                    if r.partition is not None and r.error == ErrorCode.none:
+                        done, error = r.partition.check_enough_replicas_reach_offset(
+                            r.required_offset
+                        )
+                        r.error = error if done else ErrorCode.request_timed_out
+                        r.partition = None
+                return
 
     def append_internal(self, topic: str, index: int, data: bytes) -> tuple[int, int]:
         """Append batches built by the broker itself (coordinators' internal topics).
@@ -168,12 +335,8 @@ class ReplicaManager:
             raise KafkaError(
                 f"{topic}-{index} is not hosted here", ErrorCode.unknown_topic_or_partition
             )
-        partition.require_leader()
-        info = partition.log.append_as_leader(
-            bytearray(data), partition.leader_epoch, from_client=False
-        )
-        if partition.maybe_advance_high_watermark():
-            self.purgatory.notify(topic, index)
+        info = partition.append_internal(data)
+        self.fetch_purgatory.notify(topic, index)
         if info.needs_flush:
             self._needs_flush.add(partition)
         return info.first_offset, info.last_offset
@@ -183,7 +346,10 @@ class ReplicaManager:
         self._needs_flush.clear()
         return pending
 
-    async def flush_partitions(self, partitions: Iterable[Partition]) -> set[tuple[str, int]]:
+    def request_flush(self, partition: Partition) -> None:
+        self._needs_flush.add(partition)
+
+    async def flush_partitions(self, partitions: Iterable[Partition]) -> set[TopicPartition]:
         """fsync the given logs off the event loop (log.flush.interval.* policy); returns
         the partitions whose flush failed (their log dir is offline now)."""
         logs = [p.log for p in partitions]
@@ -191,17 +357,55 @@ class ReplicaManager:
             return set()
         return await asyncio.to_thread(_flush_all, logs)
 
+    # -- follower logs (called by the replica fetchers) ---------------------------------
+
+    async def truncate_follower(self, replica: Any, offset: int) -> None:
+        """Truncate a follower's log (off the loop; the cleaner pauses meanwhile)."""
+        partition = self.partitions.get((replica.topic, replica.partition))
+        if partition is None or partition.is_leader:
+            return
+        await asyncio.to_thread(
+            self.log_manager.truncate_to, partition.topic, partition.partition, offset
+        )
+        partition.log.leader_epoch_cache.flush()
+
+    async def reset_follower(self, replica: Any, start_offset: int) -> None:
+        partition = self.partitions.get((replica.topic, replica.partition))
+        if partition is None or partition.is_leader:
+            return
+        await asyncio.to_thread(
+            self.log_manager.truncate_fully_and_start_at,
+            partition.topic,
+            partition.partition,
+            start_offset,
+        )
+
+    async def after_follower_append(self, replica: Any, info: Any) -> None:
+        """Flush per the flush policy, as a leader append would."""
+        if info is not None and getattr(info, "needs_flush", False):
+            partition = self.partitions.get((replica.topic, replica.partition))
+            if partition is not None:
+                await self.flush_partitions([partition])
+
+    # -- ISR maintenance -------------------------------------------------------------
+
+    def maybe_shrink_isrs(self) -> int:
+        """Kafka's isr-expiration task: drop lagging followers from leaders' ISRs."""
+        return sum(1 for p in self.leader_partitions() if p.maybe_shrink_isr())
+
     def shutdown_partitions(self) -> None:
-        self.purgatory.notify_all()
+        self.fetch_purgatory.notify_all()
+        self.produce_purgatory.notify_all()
 
     # -- failed log dirs -------------------------------------------------------------
     def handle_log_dir_failure(self, log_dir: Path) -> list[Partition]:
         """Kafka's handleLogDirFailure: the partitions whose log is in ``log_dir`` are
-        offline (their logs answer KAFKA_STORAGE_ERROR); wake fetches waiting on them.
+        offline (their logs answer KAFKA_STORAGE_ERROR); wake requests waiting on them.
         Returns them: in cluster mode they are reported to the controller."""
         offline = [p for p in self.partitions.values() if p.log.directory.parent == log_dir]
         for p in offline:
-            self.purgatory.notify(p.topic, p.partition)
+            self.fetch_purgatory.notify(p.topic, p.partition)
+            self.produce_purgatory.notify(p.topic, p.partition)
         return offline
 
     def is_offline(self, topic: str, index: int) -> bool:
@@ -210,8 +414,14 @@ class ReplicaManager:
         return partition is not None and partition.log.offline
 
 
-def _flush_all(logs: list[Log]) -> set[tuple[str, int]]:
-    failed: set[tuple[str, int]] = set()
+def _why(exc: BaseException) -> str:
+    if is_exhausted(exc):
+        return exhausted_message("creating a log")
+    return str(exc)
+
+
+def _flush_all(logs: list[Log]) -> set[TopicPartition]:
+    failed: set[TopicPartition] = set()
     for plog in logs:
         try:
             plog.flush()

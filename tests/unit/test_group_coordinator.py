@@ -15,6 +15,7 @@ import pytest
 from kio.schema.errors import ErrorCode
 
 from broker.config.broker_config import load_config
+from broker.coordinator.runtime import PartitionStatus
 from broker.group.classic_group import (
     ClassicGroup,
     GroupState,
@@ -22,7 +23,7 @@ from broker.group.classic_group import (
     JoinResult,
 )
 from broker.group.classic_protocol import JoinRequest, SyncRequest
-from broker.group.coordinator import OFFSETS_TOPIC, GroupCoordinator, PartitionStatus
+from broker.group.coordinator import OFFSETS_TOPIC, GroupCoordinator
 from broker.group.records import (
     GroupMetadataKey,
     OffsetCommitKey,

@@ -1,0 +1,1 @@
+"""Coordinator runtime shared by the group and (later) transaction coordinators."""

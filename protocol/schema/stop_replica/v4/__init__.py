@@ -1,0 +1,4 @@
+from .request import StopReplicaRequest
+from .response import StopReplicaResponse
+
+__all__ = ("StopReplicaRequest", "StopReplicaResponse")

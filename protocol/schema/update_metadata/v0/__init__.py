@@ -1,0 +1,4 @@
+from .request import UpdateMetadataRequest
+from .response import UpdateMetadataResponse
+
+__all__ = ("UpdateMetadataRequest", "UpdateMetadataResponse")
