@@ -49,6 +49,7 @@ from storage.log_manager import LogManager
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_S = 10.0
+ALL_DIRS_FAILED_GRACE_S = 1.0
 
 
 class KafkaBroker:
@@ -278,7 +279,10 @@ class KafkaBroker:
                 ", ".join(str(d) for d in self.config.log_dirs),
             )
             self.exit_code = 1
-            self.request_stop()
+            # A moment for the answers already sent (KAFKA_STORAGE_ERROR) to be read before
+            # the connections close: kafka-python 3.0 drops a response that arrives in the
+            # same read as the end of the stream.
+            asyncio.get_running_loop().call_later(ALL_DIRS_FAILED_GRACE_S, self.request_stop)
 
     def _schedule(self, name: str, interval_ms: int, job: Callable[[], Awaitable[None]]) -> None:
         if interval_ms <= 0 or interval_ms >= 2**62:
