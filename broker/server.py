@@ -92,6 +92,7 @@ class KafkaBroker:
             )
             await asyncio.to_thread(standalone.load)
             metadata = standalone
+            config_source = _topic_configs(metadata)
         else:
             cluster = ClusterNode(config, self.clock, INTERNAL_TOPICS)
             self.cluster = cluster
@@ -100,6 +101,8 @@ class KafkaBroker:
             # Logs on disk are opened with their topics' configs, as Kafka reads them.
             await zk_store.prepare_topics(sorted(_topics_on_disk(log_dirs)))
             metadata = zk_store
+            # Configs from /config/topics, before the controller's metadata names the topic.
+            config_source = zk_store.topic_configs
         log_manager = LogManager(
             log_dirs,
             defaults,
@@ -112,7 +115,7 @@ class KafkaBroker:
             log_manager,
             self.clock,
             defaults,
-            topic_configs=_topic_configs(metadata),
+            topic_configs=config_source,
             replica_lag_time_max_ms=config.replica_lag_time_max_ms,
         )
         if cluster is not None:

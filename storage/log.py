@@ -569,6 +569,11 @@ class Log:
     def latest_epoch(self) -> int:
         return self.leader_epoch_cache.latest_epoch
 
+    def checkpoint_leader_epochs(self) -> None:
+        """Write ``leader-epoch-checkpoint`` (blocking: call from a worker thread)."""
+        with self._lock:
+            self.leader_epoch_cache.flush()
+
     # -- log start offset and retention --------------------------------------------------
 
     def maybe_increment_log_start_offset(self, new_offset: int) -> bool:
@@ -776,6 +781,10 @@ class Log:
             if offset < 0:
                 raise ValueError(f"cannot truncate to negative offset {offset}")
             if offset >= self._next_offset:
+                # Still drop epoch entries at the log end: a broker that led an epoch
+                # without appending in it would otherwise fetch with that epoch and
+                # diverge again on every fetch (Kafka's UnifiedLog.truncateTo).
+                self.leader_epoch_cache.truncate_from_end(self._next_offset, flush=False)
                 return False
             if offset < self.log_start_offset:
                 self._truncate_fully(offset)

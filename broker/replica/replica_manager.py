@@ -350,10 +350,12 @@ class ReplicaManager:
         partition = self.partitions.get((replica.topic, replica.partition))
         if partition is None or partition.is_leader:
             return
-        await asyncio.to_thread(
-            self.log_manager.truncate_to, partition.topic, partition.partition, offset
-        )
-        partition.log.leader_epoch_cache.flush()
+        await asyncio.to_thread(self._truncate_and_checkpoint, partition, offset)
+
+    def _truncate_and_checkpoint(self, partition: Partition, offset: int) -> None:
+        """Worker thread: truncate, then persist the (possibly truncated) epoch cache."""
+        self.log_manager.truncate_to(partition.topic, partition.partition, offset)
+        partition.log.checkpoint_leader_epochs()
 
     async def reset_follower(self, replica: Any, start_offset: int) -> None:
         partition = self.partitions.get((replica.topic, replica.partition))

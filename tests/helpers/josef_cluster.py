@@ -169,13 +169,21 @@ class JosefCluster:
         rf: int = 3,
         config: dict[str, str] | None = None,
         timeout: float = 60.0,
+        assignment: list[list[int]] | None = None,
     ) -> None:
+        """Create a topic (``assignment``: explicit replicas per partition, first = preferred
+        leader) and wait until every partition has a live leader."""
         from confluent_kafka.admin import NewTopic
 
         admin = self.admin()  # must outlive its futures
-        futures = admin.create_topics(
-            [NewTopic(name, partitions, rf, config=config or {})], request_timeout=timeout
-        )
+        if assignment is not None:
+            partitions = len(assignment)
+            new = NewTopic(
+                name, partitions, replica_assignment=assignment, config=config or {}
+            )
+        else:
+            new = NewTopic(name, partitions, rf, config=config or {})
+        futures = admin.create_topics([new], request_timeout=timeout)
         futures[name].result(timeout=timeout)
         self.wait_leaders(name, partitions, timeout)
 
@@ -205,3 +213,33 @@ class JosefCluster:
             return state is not None and set(state["isr"]) == isr
 
         wait_until(f"ISR {sorted(isr)} of {topic}-{partition}", check, timeout)
+
+    def leader_of(self, topic: str, partition: int) -> int:
+        """The leader in the partition's state znode (-1 when none)."""
+        state = self.partition_state(topic, partition)
+        return -1 if state is None else int(state["leader"])
+
+    def wait_state(
+        self,
+        topic: str,
+        partition: int,
+        ok: Callable[[dict[str, Any]], bool],
+        what: str,
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """Poll the state znode until ``ok(state)``; returns that state."""
+
+        def check() -> dict[str, Any] | None:
+            state = self.partition_state(topic, partition)
+            return state if state is not None and ok(state) else None
+
+        return wait_until(f"{what} ({topic}-{partition})", check, timeout)
+
+    def wait_full_isr(self, topic: str, partitions: int, timeout: float = 60.0) -> None:
+        """Every partition's ISR holds all its replicas again."""
+        replicas = self.zk_json(f"/brokers/topics/{topic}")["partitions"]
+        for p in range(partitions):
+            self.wait_isr(topic, p, set(replicas[str(p)]), timeout)
+
+    def data_dirs(self) -> list[Path]:
+        return [b.data_dir for b in self]

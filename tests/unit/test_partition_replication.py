@@ -243,6 +243,35 @@ def test_new_leader_truncates_divergent_follower(tmp_path: Path, clock: ManualCl
     assert epochs == [0, 1]
 
 
+def test_former_leader_without_records_in_its_epoch_converges(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """A broker that led an epoch without appending in it keeps that epoch in its cache;
+    as a follower its diverging-epoch truncation to its own log end must drop the entry
+    (Kafka truncates the epoch cache even when the log is not truncated), or every fetch
+    diverges again and it never catches up."""
+    b1, b2, b3 = (make_partition(tmp_path, i, clock) for i in (1, 2, 3))
+    b1.make_leader(state(1, 0, [1, 2, 3]))
+    b2.make_follower(state(1, 0, [1, 2, 3]))
+    b3.make_follower(state(1, 0, [1, 2, 3]))
+    b1.append_records_to_leader(records(4), 1)
+    for f in (b2, b3):
+        replicate(b1, f)
+        replicate(b1, f)
+    b1.make_leader(state(1, 1, [1, 3]))  # epoch 1 starts at 4, nothing appended in it
+    assert b1.latest_epoch() == 1
+    b3.make_leader(state(3, 2, [3]))
+    b1.make_follower(state(3, 2, [3]))
+    b2.make_follower(state(3, 2, [3]))
+    b3.append_records_to_leader(records(2, 4), 1)
+    assert replicate(b3, b1) == -1  # epoch 1 is unknown to the leader: truncate to 4
+    assert b1.log_end_offset == 4 and b1.latest_epoch() == 0
+    while replicate(b3, b1) > 0:
+        pass
+    assert b1.log_end_offset == 6
+    assert b1.log.read(0, 1 << 20).records == b3.log.read(0, 1 << 20).records
+
+
 def test_leader_epoch_checks(tmp_path: Path, clock: ManualClock) -> None:
     p = make_partition(tmp_path, 1, clock)
     p.make_leader(state(1, 3, [1]))
