@@ -10,6 +10,7 @@ import time
 
 import pytest
 from helpers.cluster_fixtures import ClusterFactory
+from helpers.raw import RawConn, array, i16, i32, string
 from helpers.failover_load import (
     RETRIABLE_NAMES,
     LoadResult,
@@ -20,6 +21,12 @@ from helpers.failover_load import (
     replica_digests,
 )
 from helpers.josef_cluster import JosefCluster, wait_until
+
+from protocol.records import NewRecord, encode_batch
+
+NONE, NOT_LEADER_OR_FOLLOWER, OUT_OF_ORDER_SEQUENCE_NUMBER = 0, 6, 45
+# Answers a producer retries on while leadership moves.
+RETRIABLE = {3, 5, 6, 7, 19, 20, 74}
 
 
 def _kill_leaders_in_turn(
@@ -55,7 +62,6 @@ def _verify(cluster: JosefCluster, topic: str, partitions: int, results: list[Lo
         assert not fatal, f"{r.tag}: fatal client errors {fatal}"
     read = {p: read_partition(cluster.bootstrap, topic, p) for p in range(partitions)}
     counts = check_exactly_once(read, results)
-    print("COUNTS", counts, [(r.tag, r.sent, r.acked_count, len(r.failed), r.client_errors[:5]) for r in results])
     assert counts["acked"] > 0
     # A second client reads the same records.
     for p in range(partitions):
@@ -95,3 +101,82 @@ def test_kill_each_leader_in_turn_loses_nothing(josef_cluster: ClusterFactory) -
 @pytest.mark.soak
 def test_kill_each_leader_in_turn_soak(josef_cluster: ClusterFactory) -> None:
     _run(josef_cluster, partitions=8, rounds=16, clients=["confluent", "kafka-python", "aiokafka"])
+
+
+# -- idempotent producer state across failovers (raw Produce v7, one producer id) ------------
+
+
+def _batch(seq: int, count: int, pid: int = 7001, epoch: int = 0) -> bytes:
+    return encode_batch(
+        [NewRecord(key=None, value=b"v%d" % (seq + i)) for i in range(count)],
+        producer_id=pid,
+        producer_epoch=epoch,
+        base_sequence=seq,
+    )
+
+
+def _produce_to_leader(cluster: JosefCluster, topic: str, batch: bytes) -> tuple[int, int]:
+    """Send ``batch`` (acks=all) to the partition's leader, following leadership on
+    retriable answers as a producer does; returns (error code, base offset)."""
+    part = i32(0) + i32(len(batch)) + batch
+    body = string(None) + i16(-1) + i32(10_000) + array([string(topic) + array([part])])
+    last: tuple[int, int] = (-1, -1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        leader = cluster.leader_of(topic, 0)
+        if leader in cluster.brokers and cluster[leader].running:
+            broker = cluster[leader]
+            try:
+                with RawConn(broker.host, broker.port) as conn:
+                    r = conn.request(0, 7, body)
+                    assert r.i32() == 1 and r.string() == topic and r.i32() == 1
+                    assert r.i32() == 0
+                    last = (r.i16(), r.i64())
+            except OSError:
+                last = (-1, -1)
+            if last[0] not in RETRIABLE and last[0] != -1:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"no final answer from the leader of {topic}-0: {last}")
+
+
+def test_retried_batches_stay_duplicates_across_failovers(josef_cluster: ClusterFactory) -> None:
+    """The producer state travels with the log: a new leader (a follower that replayed
+    the batches, or a restarted broker that rebuilt it from its log) still answers a
+    retried batch with its original offset and appends nothing."""
+    cluster = josef_cluster(3)
+    a, b, c = sorted(cluster.brokers)
+    topic = "idem"
+    cluster.create_topic(topic, assignment=[[a, b, c]], config={"min.insync.replicas": "2"})
+    cluster.wait_isr(topic, 0, {a, b, c})
+    assert _produce_to_leader(cluster, topic, _batch(0, 3)) == (NONE, 0)
+    assert _produce_to_leader(cluster, topic, _batch(3, 2)) == (NONE, 3)
+
+    # kill -9 the leader: a follower takes over with the replicated producer state.
+    cluster[a].kill()
+    second = cluster.wait_state(topic, 0, lambda s: s["leader"] in (b, c), "a new leader")
+    assert _produce_to_leader(cluster, topic, _batch(3, 2)) == (NONE, 3)
+    assert _produce_to_leader(cluster, topic, _batch(0, 3)) == (NONE, 0)
+    assert _produce_to_leader(cluster, topic, _batch(5, 1)) == (NONE, 5)
+    assert _produce_to_leader(cluster, topic, _batch(9, 1))[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+
+    # The old leader returns (producer state rebuilt from its log and snapshots) and takes
+    # over again when the current leader shuts down cleanly (controlled shutdown).
+    cluster[a].start()
+    cluster.wait_isr(topic, 0, {a, b, c})
+    cluster[second["leader"]].stop()
+    cluster.wait_state(topic, 0, lambda s: s["leader"] == a, "leadership back on the first")
+    assert _produce_to_leader(cluster, topic, _batch(5, 1)) == (NONE, 5)
+    assert _produce_to_leader(cluster, topic, _batch(3, 2)) == (NONE, 3)
+    assert _produce_to_leader(cluster, topic, _batch(6, 1)) == (NONE, 6)
+    cluster[second["leader"]].start()
+    cluster.wait_isr(topic, 0, {a, b, c})
+
+    expected = [b"v%d" % i for i in range(7)]
+    assert read_partition(cluster.bootstrap, topic, 0) == expected
+    assert read_partition_kafka_python(cluster.bootstrap, topic, 0) == expected
+    wait_until(
+        "byte-identical replicas",
+        lambda: len(replica_digests(cluster.data_dirs(), topic, 0)) == 1,
+        timeout=60,
+    )
