@@ -23,7 +23,9 @@ LATEST_TIERED = -5  # v9+ (KIP-1005)
 def register(services: BrokerServices) -> None:
     rm = services.replica_manager
 
-    def lookup(topic: str, p: Any, version: int, isolation: int) -> dict[str, Any]:
+    def lookup(
+        topic: str, p: Any, version: int, isolation: int, replica_id: int
+    ) -> dict[str, Any]:
         index = p.partition_index
         partition = rm.get_partition(topic, index)
         if partition is None:
@@ -37,7 +39,7 @@ def register(services: BrokerServices) -> None:
         ts = int(p.timestamp)
         found: ListOffsetResult | None
         if ts == LATEST:
-            found = partition.latest_offset(isolation)
+            found = partition.latest_offset(isolation, replica_id)
         elif ts == EARLIEST or (ts == EARLIEST_LOCAL and version >= 8):
             found = partition.earliest_offset()
         elif ts == LATEST_TIERED and version >= 9:
@@ -59,6 +61,7 @@ def register(services: BrokerServices) -> None:
     async def handle(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version
         isolation = int(getattr(request, "isolation_level", 0))
+        replica_id = int(getattr(request, "replica_id", -1))
         rb = ResponseBuilder(API_KEY, version)
         topics = []
         for t in request.topics:
@@ -69,7 +72,7 @@ def register(services: BrokerServices) -> None:
                     fields: dict[str, Any] = {"error_code": ErrorCode.invalid_request}
                 else:
                     seen.add(p.partition_index)
-                    fields = lookup(t.name, p, version, isolation)
+                    fields = lookup(t.name, p, version, isolation, replica_id)
                 fields.setdefault("error_code", ErrorCode.none)
                 parts.append(
                     rb("ListOffsetsPartitionResponse", partition_index=p.partition_index, **fields)

@@ -459,10 +459,18 @@ class Partition:
         self.maybe_expand_isr(replica)
         self.maybe_increment_high_watermark()
 
-    def latest_offset(self, isolation_level: int) -> ListOffsetResult:
+    def latest_offset(
+        self, isolation_level: int, replica_id: int = CONSUMER_REPLICA_ID
+    ) -> ListOffsetResult:
+        """The LSO or HW for consumers; the log end offset for a follower broker (Kafka
+        answers replicas with the LEO: out-of-range handling compares logs, not HWs)."""
         plog = self.log
-        committed = isolation_level == READ_COMMITTED
-        offset = plog.last_stable_offset if committed else plog.high_watermark
+        if replica_id >= 0:
+            offset = plog.log_end_offset
+        elif isolation_level == READ_COMMITTED:
+            offset = plog.last_stable_offset
+        else:
+            offset = plog.high_watermark
         return ListOffsetResult(offset, -1, plog.latest_epoch)
 
     def earliest_offset(self) -> ListOffsetResult:

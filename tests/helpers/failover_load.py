@@ -250,7 +250,9 @@ class ProducerLoad:
 # -- read-back -------------------------------------------------------------------------------
 
 
-def read_partition(bootstrap: str, topic: str, partition: int, timeout: float = 60.0) -> list[bytes]:
+def read_partition(
+    bootstrap: str, topic: str, partition: int, timeout: float = 60.0
+) -> list[bytes]:
     """Every value of one partition from offset 0 up to its high watermark (confluent-kafka)."""
     from confluent_kafka import Consumer, TopicPartition
 

@@ -10,7 +10,6 @@ import time
 
 import pytest
 from helpers.cluster_fixtures import ClusterFactory
-from helpers.raw import RawConn, array, i16, i32, string
 from helpers.failover_load import (
     RETRIABLE_NAMES,
     LoadResult,
@@ -21,6 +20,7 @@ from helpers.failover_load import (
     replica_digests,
 )
 from helpers.josef_cluster import JosefCluster, wait_until
+from helpers.raw import RawConn, array, i16, i32, string
 
 from protocol.records import NewRecord, encode_batch
 

@@ -285,3 +285,14 @@ def test_leader_epoch_checks(tmp_path: Path, clock: ManualClock) -> None:
         p.append_records_to_leader(records(1), 1)
     assert info.value.error_code == ErrorCode.not_leader_or_follower
     assert p.check_enough_replicas_reach_offset(1) == (True, ErrorCode.not_leader_or_follower)
+
+
+def test_latest_offset_is_the_high_watermark_for_consumers_and_the_end_for_followers(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    leader = make_partition(tmp_path, 1, clock)
+    leader.make_leader(state(1, 0, [1, 2]))
+    leader.append_records_to_leader(records(4), 1)
+    assert leader.high_watermark == 0  # follower 2 has nothing yet
+    assert leader.latest_offset(0).offset == 0
+    assert leader.latest_offset(0, replica_id=2).offset == 4
