@@ -7,9 +7,10 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.network.context import RequestContext
-from broker.replica.partition import ListOffsetResult
+from broker.replica.partition import ListOffsetResult, Partition
 from broker.services import BrokerServices
 from protocol.builders import NO_THROTTLE, ResponseBuilder
+from protocol.errors import KafkaError
 
 API_KEY = 2
 MIN_VERSION, MAX_VERSION = 1, 9
@@ -36,7 +37,21 @@ def register(services: BrokerServices) -> None:
         serving = partition.check_serving(getattr(p, "current_leader_epoch", -1))
         if serving != ErrorCode.none:
             return {"error_code": serving}
-        ts = int(p.timestamp)
+        try:
+            found = find(partition, int(p.timestamp), version, isolation, replica_id)
+        except KafkaError as exc:  # OFFSET_NOT_AVAILABLE while a new leader's HW lags
+            return {"error_code": exc.error_code}
+        if found is None:
+            return {"offset": -1, "timestamp": -1, "leader_epoch": -1}
+        return {
+            "offset": found.offset,
+            "timestamp": found.timestamp,
+            "leader_epoch": found.leader_epoch,
+        }
+
+    def find(
+        partition: Partition, ts: int, version: int, isolation: int, replica_id: int
+    ) -> ListOffsetResult | None:
         found: ListOffsetResult | None
         if ts == LATEST:
             found = partition.latest_offset(isolation, replica_id)
@@ -47,16 +62,10 @@ def register(services: BrokerServices) -> None:
         elif ts == MAX_TIMESTAMP and version >= 7:
             found = partition.offset_for_timestamp(None, isolation)
         elif ts < 0:
-            return {"error_code": ErrorCode.invalid_request}
+            raise KafkaError(f"unknown timestamp {ts}", ErrorCode.invalid_request)
         else:
             found = partition.offset_for_timestamp(ts, isolation)
-        if found is None:
-            return {"offset": -1, "timestamp": -1, "leader_epoch": -1}
-        return {
-            "offset": found.offset,
-            "timestamp": found.timestamp,
-            "leader_epoch": found.leader_epoch,
-        }
+        return found
 
     async def handle(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version

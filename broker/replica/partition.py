@@ -467,11 +467,25 @@ class Partition:
         plog = self.log
         if replica_id >= 0:
             offset = plog.log_end_offset
-        elif isolation_level == READ_COMMITTED:
-            offset = plog.last_stable_offset
         else:
-            offset = plog.high_watermark
+            self._check_high_watermark_caught_up()
+            if isolation_level == READ_COMMITTED:
+                offset = plog.last_stable_offset
+            else:
+                offset = plog.high_watermark
         return ListOffsetResult(offset, -1, plog.latest_epoch)
+
+    def _check_high_watermark_caught_up(self) -> None:
+        """KIP-207: right after an election the new leader's HW may lag behind records the
+        old leader had committed; "latest" would then go backwards, so clients are told
+        to retry (OFFSET_NOT_AVAILABLE) until the HW reaches this epoch's start offset."""
+        start = self.leader_epoch_start_offset
+        if self.is_leader and start > self.log.high_watermark:
+            raise KafkaError(
+                f"the high watermark {self.log.high_watermark} of {self.name} lags behind the "
+                f"start offset {start} of leader epoch {self.leader_epoch}",
+                ErrorCode.offset_not_available,
+            )
 
     def earliest_offset(self) -> ListOffsetResult:
         plog = self.log
@@ -495,6 +509,7 @@ class Partition:
             plog.last_stable_offset if isolation_level == READ_COMMITTED else plog.high_watermark
         )
         if found.offset >= upper:
+            self._check_high_watermark_caught_up()
             return None
         return ListOffsetResult(found.offset, found.timestamp, found.leader_epoch)
 

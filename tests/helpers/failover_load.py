@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helpers.josef_cluster import JosefCluster, wait_until
+
 # Errors a producer may report and retry on its own while leadership moves (Kafka's
 # RetriableException subclasses and librdkafka's transport-level codes).
 RETRIABLE_NAMES = frozenset(
@@ -360,6 +362,20 @@ def segment_digest(directory: Path) -> str:
 
 def replica_digests(data_dirs: Iterable[Path], topic: str, partition: int) -> set[str]:
     return {segment_digest(d / f"{topic}-{partition}") for d in data_dirs}
+
+
+def wait_replicas_identical(
+    cluster: JosefCluster, topic: str, partitions: int = 1, timeout: float = 60.0
+) -> None:
+    """Wait until every partition's assigned replicas hold the same ``.log`` bytes."""
+
+    def identical() -> bool:
+        return all(
+            len(replica_digests(cluster.replica_data_dirs(topic, p), topic, p)) == 1
+            for p in range(partitions)
+        )
+
+    wait_until(f"byte-identical replicas of {topic}", identical, timeout)
 
 
 # -- one-shot produce with per-record outcomes ----------------------------------------------

@@ -243,3 +243,8 @@ class JosefCluster:
 
     def data_dirs(self) -> list[Path]:
         return [b.data_dir for b in self]
+
+    def replica_data_dirs(self, topic: str, partition: int) -> list[Path]:
+        """Data directories of the partition's assigned replicas (from ZooKeeper)."""
+        replicas = self.zk_json(f"/brokers/topics/{topic}")["partitions"][str(partition)]
+        return [self[b].data_dir for b in sorted(set(replicas))]

@@ -18,7 +18,7 @@ from helpers.failover_load import (
     produce_kafka_python,
     read_partition,
     read_partition_kafka_python,
-    replica_digests,
+    wait_replicas_identical,
 )
 from helpers.josef_cluster import JosefCluster, wait_until
 from helpers.zookeeper import ZooKeeperEnsemble
@@ -67,10 +67,7 @@ def test_controller_kill_elects_a_new_controller(josef_cluster: ClusterFactory) 
     cluster.wait_full_isr(topic, 3)
     assert cluster.controller_id() == new
     assert read_partition_kafka_python(cluster.bootstrap, topic, 0) == first + second
-    wait_until(
-        "byte-identical replicas",
-        lambda: all(len(replica_digests(cluster.data_dirs(), topic, p)) == 1 for p in range(3)),
-    )
+    wait_replicas_identical(cluster, topic, 3)
 
 
 def test_zookeeper_node_loss_is_invisible_to_clients(
@@ -151,7 +148,4 @@ def test_expired_session_reregisters_and_rejoins(josef_cluster: ClusterFactory) 
         result = load.stop()
     assert not [f for f in result.failed if f[2] != "NOT_LEADER_OR_FOLLOWER"], result.failed[:5]
     check_exactly_once({0: read_partition(cluster.bootstrap, topic, 0)}, [result])
-    wait_until(
-        "byte-identical replicas",
-        lambda: len(replica_digests(cluster.data_dirs(), topic, 0)) == 1,
-    )
+    wait_replicas_identical(cluster, topic)

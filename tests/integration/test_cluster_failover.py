@@ -17,7 +17,7 @@ from helpers.failover_load import (
     check_exactly_once,
     read_partition,
     read_partition_kafka_python,
-    replica_digests,
+    wait_replicas_identical,
 )
 from helpers.josef_cluster import JosefCluster, wait_until
 from helpers.raw import RawConn, array, i16, i32, string
@@ -66,14 +66,8 @@ def _verify(cluster: JosefCluster, topic: str, partitions: int, results: list[Lo
     # A second client reads the same records.
     for p in range(partitions):
         assert read_partition_kafka_python(cluster.bootstrap, topic, p) == read[p]
-
     # Replicas hold byte-identical segments once the followers caught up.
-    def identical() -> bool:
-        return all(
-            len(replica_digests(cluster.data_dirs(), topic, p)) == 1 for p in range(partitions)
-        )
-
-    wait_until("byte-identical replicas", identical, timeout=60)
+    wait_replicas_identical(cluster, topic, partitions)
 
 
 def _run(josef_cluster: ClusterFactory, partitions: int, rounds: int, clients: list[str]) -> None:
@@ -175,8 +169,4 @@ def test_retried_batches_stay_duplicates_across_failovers(josef_cluster: Cluster
     expected = [b"v%d" % i for i in range(7)]
     assert read_partition(cluster.bootstrap, topic, 0) == expected
     assert read_partition_kafka_python(cluster.bootstrap, topic, 0) == expected
-    wait_until(
-        "byte-identical replicas",
-        lambda: len(replica_digests(cluster.data_dirs(), topic, 0)) == 1,
-        timeout=60,
-    )
+    wait_replicas_identical(cluster, topic)

@@ -14,9 +14,8 @@ from helpers.failover_load import (
     produce_kafka_python,
     read_partition,
     read_partition_kafka_python,
-    replica_digests,
+    wait_replicas_identical,
 )
-from helpers.josef_cluster import JosefCluster, wait_until
 
 
 def _values(prefix: str, n: int) -> list[bytes]:
@@ -27,14 +26,6 @@ def _ok(results: list[tuple[str | None, int]]) -> list[int]:
     errors = [e for e, _ in results if e is not None]
     assert not errors, errors
     return [offset for _, offset in results]
-
-
-def _identical(cluster: JosefCluster, topic: str) -> None:
-    wait_until(
-        "byte-identical replicas",
-        lambda: len(replica_digests(cluster.data_dirs(), topic, 0)) == 1,
-        timeout=60,
-    )
 
 
 def test_returning_leader_truncates_unreplicated_records(josef_cluster: ClusterFactory) -> None:
@@ -75,7 +66,7 @@ def test_returning_leader_truncates_unreplicated_records(josef_cluster: ClusterF
     cluster.wait_isr(topic, 0, {leader, f1, f2})
     assert read_partition(cluster.bootstrap, topic, 0) == before + after
     assert read_partition_kafka_python(cluster.bootstrap, topic, 0) == before + after
-    _identical(cluster, topic)
+    wait_replicas_identical(cluster, topic)
     for d in cluster.data_dirs():
         data = b"".join(f.read_bytes() for f in sorted((d / f"{topic}-0").glob("*.log")))
         assert b"unreplicated" not in data
@@ -122,4 +113,4 @@ def test_unclean_election_loses_exactly_the_records_past_the_stale_log(
     assert "leader_recovery_state" not in final  # RECOVERED again
     assert read_partition(cluster.bootstrap, topic, 0) == a + d
     assert read_partition_kafka_python(cluster.bootstrap, topic, 0) == a + d
-    _identical(cluster, topic)
+    wait_replicas_identical(cluster, topic)

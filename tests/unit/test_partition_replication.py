@@ -296,3 +296,23 @@ def test_latest_offset_is_the_high_watermark_for_consumers_and_the_end_for_follo
     assert leader.high_watermark == 0  # follower 2 has nothing yet
     assert leader.latest_offset(0).offset == 0
     assert leader.latest_offset(0, replica_id=2).offset == 4
+
+
+def test_new_leader_with_lagging_high_watermark_answers_offset_not_available(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """KIP-207: "latest" must not go backwards after an election."""
+    b1, b2 = make_partition(tmp_path, 1, clock), make_partition(tmp_path, 2, clock)
+    b1.make_leader(state(1, 0, [1, 2]))
+    b2.make_follower(state(1, 0, [1, 2]))
+    b1.append_records_to_leader(records(4), 1)
+    replicate(b1, b2)  # b2 has the records; the HWs move on its next fetch
+    assert b2.log_end_offset == 4 and b2.high_watermark == 0
+    b2.make_leader(state(2, 1, [1, 2]))
+    b1.make_follower(state(2, 1, [1, 2]))
+    with pytest.raises(KafkaError) as info:
+        b2.latest_offset(0)
+    assert info.value.error_code == ErrorCode.offset_not_available
+    assert b2.latest_offset(0, replica_id=1).offset == 4  # followers are answered
+    replicate(b2, b1)  # b1 fetches at 4: the HW reaches the epoch's start
+    assert b2.latest_offset(0).offset == 4
