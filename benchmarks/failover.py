@@ -20,6 +20,7 @@ with the brokers and ensemble from tests/helpers. Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -52,15 +53,15 @@ class Probe:
         )
         self.topic = topic
         self.interval_s = interval_s
-        self.acks: list[float] = []  # monotonic ack times
+        self.acks: list[tuple[float, int]] = []  # (monotonic ack time, offset)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _done(self, err: Any, _msg: Any) -> None:
+    def _done(self, err: Any, msg: Any) -> None:
         if err is None:
             with self._lock:
-                self.acks.append(time.monotonic())
+                self.acks.append((time.monotonic(), msg.offset()))
 
     def _run(self) -> None:
         seq = 0
@@ -70,9 +71,10 @@ class Probe:
             self.producer.poll(self.interval_s)
         self.producer.flush(60)
 
-    def first_ack_after(self, t: float) -> float | None:
+    def first_ack_after(self, t: float, min_offset: int = 0) -> float | None:
+        """The first ack after ``t`` of a record at ``min_offset`` or later."""
         with self._lock:
-            return next((a for a in self.acks if a > t), None)
+            return next((a for a, o in self.acks if a > t and o >= min_offset), None)
 
     def start(self) -> Probe:
         self._thread.start()
@@ -83,9 +85,25 @@ class Probe:
         self._thread.join(90)
 
 
+def epoch_start(cluster: JosefCluster, broker: int, topic: str, epoch: int) -> int | None:
+    """Start offset of ``epoch`` in the broker's leader-epoch-checkpoint."""
+    path = cluster[broker].partition_dir(topic, 0) / "leader-epoch-checkpoint"
+    try:
+        lines = path.read_text().split("\n")[2:]
+    except FileNotFoundError:
+        return None
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 2 and int(parts[0]) == epoch:
+            return int(parts[1])
+    return None
+
+
 def measure(cluster: JosefCluster, topic: str, probe: Probe, how: str) -> float:
-    leader = cluster.leader_of(topic, 0)
-    # Quiet period: the probe is being acknowledged by the current leader.
+    """Loss of the leader → ack of the first record written at the new leader's epoch."""
+    before = cluster.partition_state(topic, 0)
+    assert before is not None
+    leader = int(before["leader"])
     t = time.monotonic()
     wait_until("acks before the failover", lambda: probe.first_ack_after(t) is not None)
     t0 = time.monotonic()
@@ -94,7 +112,21 @@ def measure(cluster: JosefCluster, topic: str, probe: Probe, how: str) -> float:
     else:
         stopper = threading.Thread(target=cluster[leader].stop, daemon=True)
         stopper.start()
-    ack = wait_until("an ack after the failover", lambda: probe.first_ack_after(t0), 120)
+    after = cluster.wait_state(
+        topic, 0, lambda s: s["leader"] not in (-1, leader), "a new leader", timeout=120
+    )
+    found = wait_until(
+        "the new epoch's start offset",
+        lambda: [epoch_start(cluster, int(after["leader"]), topic, int(after["leader_epoch"]))]
+        if epoch_start(cluster, int(after["leader"]), topic, int(after["leader_epoch"]))
+        is not None
+        else None,
+    )
+    start = found[0]
+    assert start is not None
+    ack = wait_until(
+        "an ack from the new leader", lambda: probe.first_ack_after(t0, start), timeout=120
+    )
     if how != "kill":
         stopper.join(60)
     took = ack - t0
@@ -108,8 +140,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--session-timeout-ms", type=int, default=6000)
     parser.add_argument("--interval-ms", type=int, default=10)
+    parser.add_argument("--keep", action="store_true", help="keep the broker logs and data")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="josef-failover-") as tmp:
+    tmp = tempfile.mkdtemp(prefix="josef-failover-")
+    if args.keep:
+        print(f"brokers and ZooKeeper under {tmp}")
+    try:
         ensemble = ZooKeeperEnsemble(Path(tmp) / "zk", size=3).start()
         cluster = JosefCluster(
             Path(tmp) / "cluster",
@@ -140,6 +176,9 @@ def main() -> None:
         finally:
             cluster.close()
             ensemble.close()
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

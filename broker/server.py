@@ -121,6 +121,7 @@ class KafkaBroker:
         if cluster is not None:
             cluster.build_replication(replica_manager)
             replica_manager.isr_updater = cluster.alter_partition
+            replica_manager.replica_eligible = cluster.is_broker_alive
             replica_manager.follower_fetching = cluster.fetchers
         topic_configs = {
             name: replica_manager.log_config_for(name) for name in _topics_on_disk(log_dirs)

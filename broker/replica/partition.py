@@ -149,6 +149,7 @@ class Partition:
         "partition",
         "partition_epoch",
         "remote_replicas",
+        "replica_eligible",
         "replica_lag_time_max_ms",
         "replicas",
         "topic",
@@ -166,6 +167,7 @@ class Partition:
         isr_updater: IsrUpdater | None = None,
         replica_lag_time_max_ms: int = 30_000,
         on_high_watermark: Callable[[Partition], None] | None = None,
+        replica_eligible: Callable[[int], bool] | None = None,
     ) -> None:
         self.topic = topic
         self.partition = partition
@@ -177,6 +179,8 @@ class Partition:
         self.replica_lag_time_max_ms = replica_lag_time_max_ms
         #: Called when the high watermark moves (wakes delayed fetches and produces).
         self.on_high_watermark = on_high_watermark
+        #: Whether a follower may join the ISR (ZooKeeper mode: its broker is alive).
+        self.replica_eligible = replica_eligible
         self.name = f"{topic}-{partition}"
         self.leader_id = -1
         self.leader_epoch = -1
@@ -299,8 +303,15 @@ class Partition:
             lag = self.replica_lag_time_max_ms
             for replica in self.remote_replicas.values():
                 end = replica.log_end_offset
+                # A caught-up replica about to join the ISR holds the HW too, unless its
+                # broker is gone (a broker that left after a controlled shutdown would
+                # otherwise stall acks=all for replica.lag.time.max.ms).
                 if end < new_hw and (
-                    replica.broker_id in maximal or replica.is_caught_up(leo, now, lag)
+                    replica.broker_id in maximal
+                    or (
+                        replica.is_caught_up(leo, now, lag)
+                        and self._isr_eligible(replica.broker_id)
+                    )
                 ):
                     new_hw = max(end, 0)
         if new_hw > log.high_watermark:
@@ -534,10 +545,14 @@ class Partition:
 
     # -- ISR -------------------------------------------------------------------------
 
+    def _isr_eligible(self, broker_id: int) -> bool:
+        eligible = self.replica_eligible
+        return eligible is None or eligible(broker_id)
+
     def maybe_expand_isr(self, replica: ReplicaState) -> None:
         if self._pending_isr is not None or replica.broker_id in self.isr:
             return
-        if replica.broker_id not in self.replicas:
+        if replica.broker_id not in self.replicas or not self._isr_eligible(replica.broker_id):
             return
         log = self.log
         if (

@@ -21,7 +21,13 @@ from kio.schema.errors import ErrorCode
 
 from broker.replica.partition import IsrUpdater, Partition
 from broker.replica.purgatory import Purgatory
-from cluster.metadata import MetadataEvent, PartitionState, TopicConfigChanged, TopicMetadata
+from cluster.metadata import (
+    BrokersChanged,
+    MetadataEvent,
+    PartitionState,
+    TopicConfigChanged,
+    TopicMetadata,
+)
 from protocol.errors import KafkaError
 from storage.clock import Clock
 from storage.log import Log
@@ -97,6 +103,8 @@ class ReplicaManager:
         self._needs_flush: set[Partition] = set()
         self._role_listeners: list[RoleListener] = []
         self.controller_epoch = -1
+        #: Whether a follower's broker may join an ISR (cluster: alive in the metadata).
+        self.replica_eligible: Callable[[int], bool] | None = None
 
     # -- configuration ---------------------------------------------------------------
 
@@ -117,6 +125,10 @@ class ReplicaManager:
     def on_metadata_event(self, event: MetadataEvent) -> None:
         if isinstance(event, TopicConfigChanged):
             self.update_topic_config(event.topic)
+        elif isinstance(event, BrokersChanged):
+            # A broker that went away no longer holds back any high watermark.
+            for partition in self.leader_partitions():
+                partition.maybe_increment_high_watermark()
 
     def add_role_listener(self, listener: RoleListener) -> None:
         """``listener(partition, is_leader)`` after each leadership change of a partition."""
@@ -217,6 +229,7 @@ class ReplicaManager:
             isr_updater=self.isr_updater,
             replica_lag_time_max_ms=self.replica_lag_time_max_ms,
             on_high_watermark=self._on_high_watermark,
+            replica_eligible=self.replica_eligible,
         )
         self.partitions[(role.topic, role.partition)] = partition
         return partition

@@ -316,3 +316,33 @@ def test_new_leader_with_lagging_high_watermark_answers_offset_not_available(
     assert b2.latest_offset(0, replica_id=1).offset == 4  # followers are answered
     replicate(b2, b1)  # b1 fetches at 4: the HW reaches the epoch's start
     assert b2.latest_offset(0).offset == 4
+
+
+def test_a_departed_caught_up_replica_does_not_hold_the_high_watermark(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """After a controlled shutdown moved leadership, the old leader fetches once as a
+    follower (caught up, not in the ISR) and leaves: once its broker is gone it must not
+    hold the HW back for replica.lag.time.max.ms, nor be proposed for the ISR."""
+    updater = FakeIsrUpdater()
+    updater.auto_commit = False
+    leader = make_partition(tmp_path, 1, clock, updater)
+    f2, f3 = make_partition(tmp_path, 2, clock), make_partition(tmp_path, 3, clock)
+    alive = {1, 2, 3}
+    leader.replica_eligible = alive.__contains__
+    leader.make_leader(state(1, 0, [1, 3]))
+    f2.make_follower(state(1, 0, [1, 3]))
+    f3.make_follower(state(1, 0, [1, 3]))
+    leader.append_records_to_leader(records(2), -1)
+    replicate(leader, f3)
+    replicate(leader, f2)
+    assert [c.new_isr for c in updater.proposals] == [(1, 2, 3)]  # f2 caught up: proposed
+    updater.pending.clear()
+    leader._pending_isr = None  # the controller refused it (f2 is shutting down)
+    alive.discard(2)  # f2's broker is gone
+    leader.append_records_to_leader(records(3, 2), -1)
+    replicate(leader, f3)
+    replicate(leader, f3)
+    assert leader.high_watermark == 5  # f2 (LEO 2, "caught up" by time) is not waited for
+    replicate(leader, f2)
+    assert len(updater.proposals) == 1  # an ineligible replica is not proposed
