@@ -167,6 +167,12 @@ class BrokerProcess:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = START_TIMEOUT_S) -> BrokerProcess:
+        self.launch()
+        self._wait_ready(timeout)
+        return self
+
+    def launch(self) -> BrokerProcess:
+        """Start the process without waiting for it (then :meth:`wait_ready`)."""
         if self.running:
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -190,6 +196,10 @@ class BrokerProcess:
             env=env,
             start_new_session=True,
         )
+        return self
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> BrokerProcess:
+        """Wait until a launched broker answers ApiVersions."""
         self._wait_ready(timeout)
         return self
 

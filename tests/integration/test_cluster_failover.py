@@ -1,7 +1,9 @@
-"""Cluster failover with real processes: kill -9 leaders under continuous idempotent
-``acks=all`` load (confluent-kafka and kafka-python producers) and check Kafka's promise:
-every acknowledged record is read back exactly once, in order per partition, and the
-replicas of every partition end byte-identical.
+"""Cluster failover with real processes: kill -9 leaders (the controller among them) under
+continuous idempotent ``acks=all`` load (confluent-kafka and kafka-python producers) and
+check Kafka's promise: every acknowledged record is read back exactly once, in order per
+partition, and the replicas of every partition end byte-identical. A killed controller is
+succeeded at the next controller epoch, and its successor elects leaders and creates
+topics. Retried batches of an idempotent producer stay duplicates on every new leader.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from helpers.failover_load import (
     LoadResult,
     ProducerLoad,
     check_exactly_once,
+    produce_kafka_python,
     read_partition,
     read_partition_kafka_python,
     wait_replicas_identical,
@@ -32,15 +35,23 @@ RETRIABLE = {3, 5, 6, 7, 19, 20, 74}
 def _kill_leaders_in_turn(
     cluster: JosefCluster, topic: str, partitions: int, loads: list[ProducerLoad], rounds: int
 ) -> None:
+    """Kill -9 the leader of partition after partition (the controller's first) and bring
+    it back each time, checking the controller's succession on the way."""
+    controller = cluster.controller_id()
+    order = sorted(range(partitions), key=lambda p: cluster.leader_of(topic, p) != controller)
     for i in range(rounds):
-        p = i % partitions
+        p = order[i % partitions]
         leader = cluster.leader_of(topic, p)
         assert leader in cluster.brokers, f"{topic}-{p} has no leader"
         before = [load.acked_count() for load in loads]
+        epoch = cluster.zk_json("/controller_epoch")
+        controller = cluster.controller_id()
         cluster[leader].kill()
         cluster.wait_state(
             topic, p, lambda s, old=leader: s["leader"] not in (-1, old), "a new leader"
         )
+        if leader == controller:
+            _check_new_controller(cluster, leader, epoch)
         # Writes go on while the old leader is away ...
         wait_until(
             "acknowledged writes after the failover",
@@ -52,6 +63,18 @@ def _kill_leaders_in_turn(
         # ... and it returns as a follower, catches up and rejoins every ISR.
         cluster[leader].start()
         cluster.wait_full_isr(topic, partitions, timeout=90)
+
+
+def _check_new_controller(cluster: JosefCluster, old: int, epoch: int) -> None:
+    """A killed controller is succeeded at the next controller epoch; the new controller
+    elects leaders (just checked by the caller) and creates topics that work."""
+    new = cluster.wait_controller(not_in={old})
+    assert new != old and cluster.zk_json("/controller_epoch") == epoch + 1
+    name = f"after-controller-{old}"
+    cluster.create_topic(name, partitions=2, rf=2)
+    got = produce_kafka_python(cluster.bootstrap, name, [b"x", b"y"], partition=1, retries=False)
+    assert [e for e, _ in got] == [None, None]
+    assert read_partition(cluster.bootstrap, name, 1) == [b"x", b"y"]
 
 
 def _verify(cluster: JosefCluster, topic: str, partitions: int, results: list[LoadResult]) -> None:
@@ -88,7 +111,9 @@ def _run(josef_cluster: ClusterFactory, partitions: int, rounds: int, clients: l
     _verify(cluster, topic, partitions, results)
 
 
-def test_kill_each_leader_in_turn_loses_nothing(josef_cluster: ClusterFactory) -> None:
+def test_kill_each_leader_and_the_controller_loses_nothing(
+    josef_cluster: ClusterFactory,
+) -> None:
     _run(josef_cluster, partitions=3, rounds=3, clients=["confluent", "kafka-python"])
 
 
