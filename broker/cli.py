@@ -7,7 +7,8 @@ Subcommands are registered on one argparse subparsers table; admin commands
 (topics, groups, configs, ...) add themselves the same way.
 
 Exit status: the broker's own return code for ``start``; 2 for a usage error
-or an invalid configuration, which is reported on stderr as one line:
+or an invalid configuration (including a setting Josef does not implement,
+see ``broker.config.support``), which is reported on stderr as one line:
 ``josef: invalid configuration: <key>: <reason>``.
 """
 
@@ -25,6 +26,8 @@ from pathlib import Path
 from broker.admin import register_commands as register_admin_commands
 from broker.config.broker_config import BrokerConfig, ConfigError, load_config
 from broker.config.env_config import env_overrides, log_env_overrides, override_args
+from broker.config.support import check_supported
+from broker.security.channel import build_listener_security
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVEL_ENV = "JOSEF_LOG_LEVEL"
@@ -60,6 +63,9 @@ def _start(args: argparse.Namespace) -> int:
         from_env = env_overrides(os.environ) if args.override_from_env else []
         log_env_overrides(from_env)
         config = load_config(args.config, [*override_args(from_env), *args.overrides])
+        check_supported(config)
+        # Reads key stores: any problem with them is reported here, before the broker runs.
+        build_listener_security(config)
     except ConfigError as exc:
         print(f"josef: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -20,6 +20,8 @@ from broker.network.listener import Listener
 from broker.producer_ids import ProducerIdManager
 from broker.replica.local_leadership import LocalLeadership
 from broker.replica.replica_manager import ReplicaManager
+from broker.security.channel import build_listener_security_async
+from broker.security.credentials import ScramCredentialStore
 from broker.services import BrokerServices
 from broker.topic_manager import INTERNAL_TOPICS, TopicManager
 from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
@@ -61,6 +63,8 @@ class KafkaBroker:
 
         registry = Registry()
         dispatcher = RequestDispatcher(registry)
+        scram_credentials = ScramCredentialStore()
+        security = await build_listener_security_async(config, scram_credentials)
         for lst in config.listeners:
             listener = Listener(
                 lst.name,
@@ -70,6 +74,10 @@ class KafkaBroker:
                 dispatcher,
                 config.socket_request_max_bytes,
                 config.connections_max_idle_ms,
+                backlog=config.socket_listen_backlog_size,
+                send_buffer_bytes=config.socket_send_buffer_bytes,
+                receive_buffer_bytes=config.socket_receive_buffer_bytes,
+                security=security[lst.name],
             )
             self.listeners.append(listener)
         bound = {}
@@ -103,6 +111,7 @@ class KafkaBroker:
             metadata = zk_store
             # Configs from /config/topics, before the controller's metadata names the topic.
             config_source = zk_store.topic_configs
+        scram_credentials.attach(metadata)
         log_manager = LogManager(
             log_dirs,
             defaults,
@@ -167,6 +176,7 @@ class KafkaBroker:
             auto_create_topics=config.auto_create_topics_enable,
             registry=registry,
             cluster=cluster,
+            scram_credentials=scram_credentials,
         )
         services.group_coordinator = GroupCoordinator(
             config, self.clock, replica_manager, topic_manager

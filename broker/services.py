@@ -8,6 +8,7 @@ from typing import Any
 from broker.network.dispatch import Registry
 from broker.producer_ids import ProducerIdManager
 from broker.replica.replica_manager import ReplicaManager
+from broker.security.credentials import ScramCredentialStore
 from broker.topic_manager import TopicManager
 from cluster.metadata import BrokerRegistration, MetadataStore
 from storage.clock import Clock
@@ -31,6 +32,8 @@ class BrokerServices:
     group_coordinator: Any = None  # broker.group.coordinator.GroupCoordinator
     #: Cluster membership (broker.cluster_node.ClusterNode); None on a standalone broker.
     cluster: Any = None
+    # SCRAM credentials (DescribeUserScramCredentials / AlterUserScramCredentials, SASL).
+    scram_credentials: ScramCredentialStore = field(default_factory=ScramCredentialStore)
 
     def registration(self, broker_id: int) -> BrokerRegistration | None:
         for b in self.metadata.brokers():

@@ -1,8 +1,9 @@
 """Standalone metadata store: one node, metadata persisted in its own data dir.
 
 The document ``josef-metadata.json`` at the top of the first log dir holds the
-cluster id, the topics (id, partition states, config overrides) and the next
-producer id block. It is rewritten atomically (tmp + fsync + rename) off the
+cluster id, the topics (id, partition states, config overrides), the next
+producer id block and per-user entity configs (SCRAM credentials, as Kafka's
+``/config/users``). It is rewritten atomically (tmp + fsync + rename) off the
 event loop on every change.
 """
 
@@ -64,6 +65,7 @@ class StandaloneMetadataStore:
         self._by_id: dict[uuid.UUID, TopicMetadata] = {}
         self._cluster_id = ""
         self._next_producer_id = 0
+        self._users: dict[str, dict[str, str]] = {}
         self._lock = asyncio.Lock()
         self._events = MetadataPublisher()
 
@@ -81,6 +83,10 @@ class StandaloneMetadataStore:
             raise RuntimeError(f"cannot read cluster metadata {self._path}: {exc}") from exc
         self._cluster_id = str(doc["cluster_id"])
         self._next_producer_id = int(doc.get("next_producer_id", 0))
+        self._users = {
+            str(user): {str(k): str(v) for k, v in configs.items()}
+            for user, configs in doc.get("users", {}).items()
+        }
         for name, t in doc.get("topics", {}).items():
             topic = TopicMetadata(
                 name=name,
@@ -107,6 +113,7 @@ class StandaloneMetadataStore:
             "version": FORMAT_VERSION,
             "cluster_id": self._cluster_id,
             "next_producer_id": self._next_producer_id,
+            "users": self._users,
             "topics": {
                 t.name: {
                     "topic_id": str(t.topic_id),
@@ -222,6 +229,19 @@ class StandaloneMetadataStore:
 
     async def wait_for_topic_deleted(self, name: str, timeout_ms: int) -> bool:
         return name not in self._topics
+
+    def user_configs(self) -> dict[str, dict[str, str]]:
+        """Per-user entity configs (Kafka's /config/users/<user>)."""
+        return self._users
+
+    async def set_user_configs(self, user: str, configs: dict[str, str]) -> None:
+        """Replace one user's configs; an empty dict removes the user."""
+        async with self._lock:
+            if configs:
+                self._users[user] = dict(configs)
+            else:
+                self._users.pop(user, None)
+            await self._persist()
 
     async def close(self) -> None:
         return None

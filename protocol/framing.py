@@ -29,6 +29,15 @@ class FrameDecoder:
         self._limit_name = limit_name  # the setting named when a frame is refused
 
     @property
+    def max_size(self) -> int:
+        return self._max_size
+
+    @max_size.setter
+    def max_size(self, value: int) -> None:
+        # SASL listeners accept only small frames until the client is authenticated.
+        self._max_size = value
+
+    @property
     def buffered(self) -> int:
         return len(self._buf)
 

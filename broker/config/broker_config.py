@@ -246,6 +246,7 @@ class BrokerConfig:
     replica_fetch_wait_max_ms: int
     replica_fetch_backoff_ms: int
     replica_fetch_response_max_bytes: int
+    replica_selector_class: str | None
     replica_socket_timeout_ms: int
     replica_socket_receive_buffer_bytes: int
     replica_high_watermark_checkpoint_interval_ms: int
@@ -300,8 +301,31 @@ class BrokerConfig:
     ssl_client_auth: str
     ssl_enabled_protocols: tuple[str, ...]
     ssl_cipher_suites: tuple[str, ...]
+    ssl_protocol: str
+    ssl_principal_mapping_rules: str
+    ssl_provider: str | None
+    ssl_keymanager_algorithm: str
+    ssl_trustmanager_algorithm: str
+    ssl_endpoint_identification_algorithm: str
+    ssl_secure_random_implementation: str | None
+    ssl_engine_factory_class: str | None
+    ssl_allow_dn_changes: bool
+    ssl_allow_san_changes: bool
+    security_providers: str | None
+    principal_builder_class: str
     sasl_enabled_mechanisms: tuple[str, ...]
     sasl_mechanism_inter_broker_protocol: str
+    sasl_jaas_config: str | None
+    sasl_server_callback_handler_class: str | None
+    sasl_server_max_receive_size: int
+    sasl_kerberos_service_name: str | None
+    sasl_kerberos_principal_to_local_rules: tuple[str, ...]
+    sasl_oauthbearer_jwks_endpoint_url: str | None
+    sasl_oauthbearer_expected_audience: tuple[str, ...] | None
+    sasl_oauthbearer_expected_issuer: str | None
+    connections_max_reauth_ms: int
+    connection_failed_authentication_delay_ms: int
+    delegation_token_secret_key: str | None
     authorizer_class_name: str
     super_users: str | None
     allow_everyone_if_no_acl_found: bool

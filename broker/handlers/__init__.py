@@ -12,6 +12,7 @@ from broker.handlers import (
     list_offsets,
     metadata,
     produce,
+    sasl,
 )
 from broker.services import BrokerServices
 
@@ -25,6 +26,7 @@ _MODULES = (
     group,
     admin,
     inter_broker,
+    sasl,
 )
 
 

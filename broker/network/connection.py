@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 from collections import deque
@@ -10,6 +11,7 @@ from typing import Protocol
 
 from broker.network.context import ConnectionInfo
 from broker.network.dispatch import CloseConnection, RequestDispatcher, describe_frame
+from broker.security.channel import AuthenticationFailed, ListenerSecurity
 from protocol.errors import ProtocolViolation
 from protocol.framing import FrameDecoder
 
@@ -30,6 +32,7 @@ class ConnectionOwner(Protocol):
     max_request_size: int
     idle_timeout_s: float
     connections: set[KafkaConnection]
+    security: ListenerSecurity | None
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -56,6 +59,14 @@ class KafkaConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
+        security = listener.security
+        # SASL listeners: frames go to the authenticator until the client is authenticated,
+        # and may be no larger than sasl.server.max.receive.size until then.
+        self._authenticator = security.new_authenticator() if security is not None else None
+        if self._authenticator is not None:
+            self._decoder.max_size = min(
+                listener.max_request_size, self._authenticator.settings.max_receive_size
+            )
 
     # -- asyncio callbacks ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -70,6 +81,8 @@ class KafkaConnection(asyncio.Protocol):
             security_protocol=self._listener.security_protocol,
         )
         self._listener.connections.add(self)
+        if not self._identify(transport):
+            return
         self._reset_idle_timer()
         self._worker = self._loop.create_task(self._process())
 
@@ -144,7 +157,20 @@ class KafkaConnection(asyncio.Protocol):
                 if self._transport is not None:
                     self._transport.resume_reading()
             try:
-                response = await dispatcher.dispatch(frame, self._info)
+                auth = self._authenticator
+                if auth is not None and auth.wants(frame):
+                    outcome = await auth.handle(frame, self._info, dispatcher.dispatch)
+                    self._info = outcome.info
+                    if outcome.close:
+                        await self._close_after(outcome.response, outcome.delay_s)
+                        return
+                    if auth.authenticated:
+                        self._decoder.max_size = self._listener.max_request_size
+                    response = outcome.response
+                else:
+                    if auth is not None:
+                        auth.check_session()
+                    response = await dispatcher.dispatch(frame, self._info)
             except (ProtocolViolation, CloseConnection) as exc:
                 self._close_with_log(f"{exc} in {describe_frame(frame)}")
                 return
@@ -173,6 +199,48 @@ class KafkaConnection(asyncio.Protocol):
         self._close()
 
     # -- helpers -------------------------------------------------------------
+    async def _close_after(
+        self, response: bytes | list[bytes | bytearray | memoryview] | None, delay_s: float
+    ) -> None:
+        """Failed authentication: wait, send the last response, close (nothing else is read)."""
+        self._queue.clear()
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        transport = self._transport
+        if response is not None and transport is not None and not transport.is_closing():
+            if isinstance(response, list):
+                transport.writelines(response)
+            else:
+                transport.write(response)
+        self._close()
+
+    def _identify(self, transport: asyncio.BaseTransport) -> bool:
+        """Principal from the transport (TLS client certificate); False if refused."""
+        security = self._listener.security
+        if security is None:
+            return True
+        assert self._info is not None
+        try:
+            identity = security.identify(transport)
+        except AuthenticationFailed as exc:
+            self._close_with_log(f"TLS authentication failed: {exc}")
+            return False
+        if identity.tls_peer is not None:
+            self._info = dataclasses.replace(
+                self._info, principal=identity.principal, tls_peer=identity.tls_peer
+            )
+            log.info(
+                "connection %s from %s:%d: TLS client %s authenticated as %s",
+                self._info.connection_id,
+                self._info.client_host,
+                self._info.client_port,
+                identity.tls_peer,
+                identity.principal,
+            )
+        return True
+
     def _reset_idle_timer(self) -> None:
         if self._idle_handle is not None:
             self._idle_handle.cancel()

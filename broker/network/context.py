@@ -9,12 +9,22 @@ from protocol.headers import RequestHeader
 
 @dataclass(frozen=True, slots=True)
 class ConnectionInfo:
+    """Who is on a connection, as handlers (and the authorizer) see it.
+
+    A snapshot: the connection replaces it when authentication (or KIP-368
+    re-authentication) changes the principal.
+    """
+
     connection_id: str
     client_host: str
     client_port: int
     listener: str
     security_protocol: str = "PLAINTEXT"
     principal: str = "User:ANONYMOUS"
+    # Distinguished name of the verified TLS client certificate, if any.
+    tls_peer: str | None = None
+    # SASL mechanism the principal authenticated with, if any.
+    sasl_mechanism: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+from typing import Any
 
 from broker.network.connection import KafkaConnection
 from broker.network.dispatch import RequestDispatcher
+from broker.security.channel import ListenerSecurity
 
 log = logging.getLogger(__name__)
+
+# A TLS handshake not finished by then is dropped (connections.max.idle.ms starts after it).
+TLS_HANDSHAKE_TIMEOUT_S = 30.0
 
 
 class Listener:
@@ -24,6 +30,11 @@ class Listener:
         dispatcher: RequestDispatcher,
         max_request_size: int,
         idle_timeout_ms: int,
+        *,
+        backlog: int = 50,
+        send_buffer_bytes: int = -1,
+        receive_buffer_bytes: int = -1,
+        security: ListenerSecurity | None = None,
     ) -> None:
         self.name = name
         self.security_protocol = security_protocol
@@ -34,6 +45,13 @@ class Listener:
         self.idle_timeout_s = idle_timeout_ms / 1000.0 if idle_timeout_ms > 0 else 0.0
         self.connections: set[KafkaConnection] = set()
         self._server: asyncio.Server | None = None
+        self.security = security
+        self._backlog = backlog
+        # socket.send/receive.buffer.bytes; -1 keeps the OS default (and its autotuning).
+        self._buffer_sizes = (
+            (socket.SO_SNDBUF, send_buffer_bytes),
+            (socket.SO_RCVBUF, receive_buffer_bytes),
+        )
 
     async def start_server_only(self) -> None:
         """Bind the socket (resolving port 0) without accepting connections yet."""
@@ -43,11 +61,23 @@ class Listener:
             host=self.host or None,
             port=self.port,
             reuse_address=True,
-            backlog=1024,
+            backlog=self._backlog,
             start_serving=False,
+            **self._tls_arguments(),
         )
+        for server_sock in self._server.sockets:
+            # Accepted sockets inherit the listening socket's buffer sizes.
+            for option, size in self._buffer_sizes:
+                if size > 0:
+                    server_sock.setsockopt(socket.SOL_SOCKET, option, size)
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
+
+    def _tls_arguments(self) -> dict[str, Any]:
+        context = self.security.ssl_context if self.security is not None else None
+        if context is None:
+            return {}
+        return {"ssl": context, "ssl_handshake_timeout": TLS_HANDSHAKE_TIMEOUT_S}
 
     async def start_serving(self) -> None:
         assert self._server is not None

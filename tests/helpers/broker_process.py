@@ -118,6 +118,8 @@ class BrokerProcess:
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / f"{name}.log"
         self.overrides: dict[str, str] = dict(overrides or {})
+        #: Extra environment variables of the broker process (e.g. KAFKA_* settings).
+        self.extra_env: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self.starts = 0
@@ -171,8 +173,13 @@ class BrokerProcess:
         self._wait_ready(timeout)
         return self
 
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> BrokerProcess:
+        """After :meth:`launch`: wait until the broker answers ApiVersions."""
+        self._wait_ready(timeout)
+        return self
+
     def launch(self) -> BrokerProcess:
-        """Start the process without waiting for it (then :meth:`wait_ready`)."""
+        """Start the process without waiting for it (several brokers start in parallel)."""
         if self.running:
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -182,6 +189,7 @@ class BrokerProcess:
         log_file.flush()
         self._log_file = log_file
         env = dict(os.environ)
+        env.update(self.extra_env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         if self.kind == "josef":
             env["PYTHONPATH"] = os.pathsep.join(
@@ -196,11 +204,6 @@ class BrokerProcess:
             env=env,
             start_new_session=True,
         )
-        return self
-
-    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> BrokerProcess:
-        """Wait until a launched broker answers ApiVersions."""
-        self._wait_ready(timeout)
         return self
 
     def _wait_ready(self, timeout: float) -> None:

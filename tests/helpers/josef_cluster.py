@@ -255,3 +255,25 @@ class JosefCluster:
         """Data directories of the partition's assigned replicas (from ZooKeeper)."""
         replicas = self.zk_json(f"/brokers/topics/{topic}")["partitions"][str(partition)]
         return [self[b].data_dir for b in sorted(set(replicas))]
+
+    def under_replicated(self) -> dict[str, tuple[list[int], list[int]]]:
+        """``topic-partition`` → (replicas, ISR) of every partition whose ISR is short."""
+        out: dict[str, tuple[list[int], list[int]]] = {}
+        with self.zk() as zk:
+            if not zk.exists("/brokers/topics"):
+                return out
+            for topic in zk.get_children("/brokers/topics"):
+                data, _ = zk.get(f"/brokers/topics/{topic}")
+                for p, replicas in json.loads(data)["partitions"].items():
+                    path = f"/brokers/topics/{topic}/partitions/{p}/state"
+                    if not zk.exists(path):
+                        out[f"{topic}-{p}"] = (replicas, [])
+                        continue
+                    state = json.loads(zk.get(path)[0])
+                    if sorted(state["isr"]) != sorted(replicas):
+                        out[f"{topic}-{p}"] = (replicas, state["isr"])
+        return out
+
+    def wait_fully_replicated(self, timeout: float = 60.0) -> None:
+        """No under-replicated partition (what an operator waits for in a rolling restart)."""
+        wait_until("no under-replicated partitions", lambda: not self.under_replicated(), timeout)
