@@ -198,8 +198,23 @@ class Partition:
     def is_leader(self) -> bool:
         return self.leader_id == self.broker_id
 
+    def _is_stale(self, state: PartitionState) -> bool:
+        """A state older than the partition epoch we know (Kafka's makeLeader/makeFollower
+        skip it: an AlterPartition answer can overtake a LeaderAndIsr sent before it)."""
+        if state.leader_epoch == self.leader_epoch and state.partition_epoch < self.partition_epoch:
+            log.info(
+                "skipping the state change of %s to %s: already at partition epoch %d",
+                self.name,
+                state,
+                self.partition_epoch,
+            )
+            return True
+        return False
+
     def make_leader(self, state: PartitionState) -> bool:
         """Become (or stay) leader at ``state``; True if this is a new leader epoch."""
+        if self._is_stale(state):
+            return False
         now = self.clock_ms()
         new_epoch = not self.is_leader or state.leader_epoch != self.leader_epoch
         self._set_state(state)
@@ -226,6 +241,8 @@ class Partition:
 
     def make_follower(self, state: PartitionState) -> bool:
         """Follow ``state.leader``; True if the leader or its epoch changed."""
+        if self._is_stale(state):
+            return False
         changed = state.leader != self.leader_id or state.leader_epoch != self.leader_epoch
         self._set_state(state)
         self.remote_replicas = {}

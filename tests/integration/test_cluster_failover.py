@@ -70,7 +70,7 @@ def _check_new_controller(cluster: JosefCluster, old: int, epoch: int) -> None:
     elects leaders (just checked by the caller) and creates topics that work."""
     new = cluster.wait_controller(not_in={old})
     assert new != old and cluster.zk_json("/controller_epoch") == epoch + 1
-    name = f"after-controller-{old}"
+    name = f"after-controller-epoch-{epoch}"
     cluster.create_topic(name, partitions=2, rf=2)
     got = produce_kafka_python(cluster.bootstrap, name, [b"x", b"y"], partition=1, retries=False)
     assert [e for e, _ in got] == [None, None]

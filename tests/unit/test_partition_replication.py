@@ -346,3 +346,22 @@ def test_a_departed_caught_up_replica_does_not_hold_the_high_watermark(
     assert leader.high_watermark == 5  # f2 (LEO 2, "caught up" by time) is not waited for
     replicate(leader, f2)
     assert len(updater.proposals) == 1  # an ineligible replica is not proposed
+
+
+def test_late_leader_and_isr_with_an_older_partition_epoch_is_skipped(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Kafka's makeLeader/makeFollower skip a state older than the partition epoch they
+    know (an AlterPartition answer can overtake a LeaderAndIsr sent before it)."""
+    updater = FakeIsrUpdater()
+    leader = make_partition(tmp_path, 1, clock, updater)
+    leader.make_leader(state(1, 2, [1, 2, 3], version=5))
+    clock.advance(LAG_MS + 1)
+    assert leader.maybe_shrink_isr()  # committed at partition epoch 6
+    assert leader.isr == [1] and leader.partition_epoch == 6
+    assert not leader.make_leader(state(1, 2, [1, 2, 3], version=5))
+    assert leader.isr == [1] and leader.partition_epoch == 6
+    follower = make_partition(tmp_path, 2, clock)
+    follower.make_follower(state(3, 4, [3], version=9))
+    assert not follower.make_follower(state(1, 4, [1, 3], version=8))
+    assert follower.leader_id == 3 and follower.partition_epoch == 9
