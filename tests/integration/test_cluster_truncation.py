@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from helpers.clients import consume
 from helpers.cluster_fixtures import ClusterFactory
 from helpers.failover_load import (
     produce_confluent,
@@ -113,4 +114,6 @@ def test_unclean_election_loses_exactly_the_records_past_the_stale_log(
     assert "leader_recovery_state" not in final  # RECOVERED again
     assert read_partition(cluster.bootstrap, topic, 0) == a + d
     assert read_partition_kafka_python(cluster.bootstrap, topic, 0) == a + d
+    kcat = consume("kcat", cluster.bootstrap, topic, 0, 0, len(a + d))
+    assert [(c.offset, c.value) for c in kcat] == list(enumerate(a + d))
     wait_replicas_identical(cluster, topic)
