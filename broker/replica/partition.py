@@ -222,7 +222,8 @@ class Partition:
             leo = self.log.log_end_offset
             self.leader_epoch_start_offset = leo
             # Later appends carry this epoch; followers truncate against it (KIP-101).
-            self.log.leader_epoch_cache.assign(state.leader_epoch, leo)
+            # The checkpoint is written off the loop (ReplicaManager.checkpoint_leader_epochs).
+            self.log.assign_epoch_start(state.leader_epoch, leo)
             # Followers are assumed caught up as of now, as Kafka resets them.
             self.remote_replicas = {
                 r: ReplicaState(r, last_caught_up_time_ms=now if r in self.isr else 0)

@@ -105,6 +105,7 @@ class ReplicaManager:
         self.controller_epoch = -1
         #: Whether a follower's broker may join an ISR (cluster: alive in the metadata).
         self.replica_eligible: Callable[[int], bool] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- configuration ---------------------------------------------------------------
 
@@ -212,7 +213,22 @@ class ReplicaManager:
                     listener(partition, is_leader)
                 except Exception:
                     log.exception("role listener failed for %s", partition.name)
+        self._schedule_epoch_checkpoints()
         return errors
+
+    def _schedule_epoch_checkpoints(self) -> None:
+        """New leaders' epoch entries go to disk in a worker thread (callers that must
+        answer only once they are durable await :meth:`checkpoint_leader_epochs`)."""
+        if not any(p.log.leader_epoch_cache.dirty for p in self.partitions.values()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (tests, tools): write them now
+            _checkpoint_epochs([p.log for p in self.partitions.values()])
+            return
+        task = loop.create_task(self.checkpoint_leader_epochs(), name="epoch-checkpoints")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _create_partition(self, role: PartitionRole) -> Partition:
         config = self.log_config_for(role.topic)
@@ -370,23 +386,34 @@ class ReplicaManager:
         self.log_manager.truncate_to(partition.topic, partition.partition, offset)
         partition.log.checkpoint_leader_epochs()
 
+    async def checkpoint_leader_epochs(self) -> None:
+        """Write the leader-epoch checkpoints that changed (new leaders' epoch starts) in a
+        worker thread: an fsync each, too slow for the loop when many partitions move."""
+        logs = [p.log for p in self.partitions.values() if p.log.leader_epoch_cache.dirty]
+        if logs:
+            await asyncio.to_thread(_checkpoint_epochs, logs)
+
     async def reset_follower(self, replica: Any, start_offset: int) -> None:
         partition = self.partitions.get((replica.topic, replica.partition))
         if partition is None or partition.is_leader:
             return
-        await asyncio.to_thread(
-            self.log_manager.truncate_fully_and_start_at,
-            partition.topic,
-            partition.partition,
-            start_offset,
+        await asyncio.to_thread(self._reset_and_checkpoint, partition, start_offset)
+
+    def _reset_and_checkpoint(self, partition: Partition, start_offset: int) -> None:
+        self.log_manager.truncate_fully_and_start_at(
+            partition.topic, partition.partition, start_offset
         )
+        partition.log.checkpoint_leader_epochs()
 
     async def after_follower_append(self, replica: Any, info: Any) -> None:
-        """Flush per the flush policy, as a leader append would."""
+        """Flush per the flush policy, as a leader append would; checkpoint a new epoch."""
+        partition = self.partitions.get((replica.topic, replica.partition))
+        if partition is None:
+            return
         if info is not None and getattr(info, "needs_flush", False):
-            partition = self.partitions.get((replica.topic, replica.partition))
-            if partition is not None:
-                await self.flush_partitions([partition])
+            await self.flush_partitions([partition])  # writes a changed epoch cache first
+        elif partition.log.leader_epoch_cache.dirty:
+            await asyncio.to_thread(partition.log.checkpoint_leader_epochs)
 
     # -- ISR maintenance -------------------------------------------------------------
 
@@ -402,3 +429,8 @@ class ReplicaManager:
 def _flush_all(logs: list[Log]) -> None:
     for plog in logs:
         plog.flush()
+
+
+def _checkpoint_epochs(logs: list[Log]) -> None:
+    for plog in logs:
+        plog.checkpoint_leader_epochs()
