@@ -214,8 +214,8 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
        "KIP-392: how a leader picks a replica for consumers to fetch from (unset: the "
        "leader); org.apache.kafka.common.replica.RackAwareReplicaSelector sends consumers "
        "with client.rack to an in-sync replica in their rack.",
-       OneOf(("", "org.apache.kafka.common.replica.RackAwareReplicaSelector",
-              "org.apache.kafka.common.replica.LeaderSelector")), _M),
+       OneOf(("org.apache.kafka.common.replica.RackAwareReplicaSelector",
+              "org.apache.kafka.common.replica.LeaderSelector", "")), _M),
     _D("replica.socket.timeout.ms", _T.INT, 30_000,
        "Socket timeout of follower fetch requests.", None, _H),
     _D("replica.socket.receive.buffer.bytes", _T.INT, 65_536,
