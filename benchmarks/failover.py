@@ -99,7 +99,9 @@ def epoch_start(cluster: JosefCluster, broker: int, topic: str, epoch: int) -> i
     return None
 
 
-def measure(cluster: JosefCluster, topic: str, probe: Probe, how: str) -> float:
+def measure(
+    cluster: JosefCluster, topic: str, partitions: int, probe: Probe, how: str
+) -> float:
     """Loss of the leader → ack of the first record written at the new leader's epoch."""
     before = cluster.partition_state(topic, 0)
     assert before is not None
@@ -131,7 +133,7 @@ def measure(cluster: JosefCluster, topic: str, probe: Probe, how: str) -> float:
         stopper.join(60)
     took = ack - t0
     cluster[leader].start()
-    cluster.wait_isr(topic, 0, set(cluster.brokers), timeout=120)
+    cluster.wait_full_isr(topic, partitions, timeout=180)
     return took
 
 
@@ -140,6 +142,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--session-timeout-ms", type=int, default=6000)
     parser.add_argument("--interval-ms", type=int, default=10)
+    parser.add_argument(
+        "--partitions", type=int, default=1, help="partitions of the topic (the probe writes to 0)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the broker logs and data")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="josef-failover-")
@@ -156,18 +161,23 @@ def main() -> None:
         try:
             cluster.start()
             topic = "failover"
-            cluster.create_topic(topic, 1, 3, config={"min.insync.replicas": "2"})
+            cluster.create_topic(
+                topic, args.partitions, 3, config={"min.insync.replicas": "2"}
+            )
             probe = Probe(cluster.bootstrap, topic, args.interval_ms / 1000).start()
             results: dict[str, list[float]] = {"kill": [], "shutdown": []}
             try:
                 for _ in range(args.rounds):
                     for how in ("kill", "shutdown"):
-                        took = measure(cluster, topic, probe, how)
+                        took = measure(cluster, topic, args.partitions, probe, how)
                         results[how].append(took)
                         print(f"{how:9s} {took * 1000:8.0f} ms", flush=True)
             finally:
                 probe.stop()
-            print(f"\nzookeeper.session.timeout.ms={args.session_timeout_ms}")
+            print(
+                f"\nzookeeper.session.timeout.ms={args.session_timeout_ms}, "
+                f"{args.partitions} partition(s)"
+            )
             for how, values in results.items():
                 print(
                     f"{how:9s} median {statistics.median(values) * 1000:.0f} ms, "
