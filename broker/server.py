@@ -300,11 +300,14 @@ class KafkaBroker:
                 await task
         if cluster is not None:
             await cluster.shutdown_replication()
+            # Leave the cluster before the slow local part (flushing every log): a
+            # controller resigning only after it would leave the cluster without one,
+            # and this broker registered but silent, for seconds (ISR changes and
+            # high watermarks waiting on it). It leads nothing any more.
+            await cluster.close()
         if self.services is not None:
             await asyncio.to_thread(self.services.log_manager.shutdown)
             await self.services.metadata.close()
-        if cluster is not None:
-            await cluster.close()
         log.info("broker %d shut down cleanly", self.broker_id)
 
 

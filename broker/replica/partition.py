@@ -134,6 +134,7 @@ class Partition:
     """
 
     __slots__ = (
+        "_ineligible_until",
         "_pending_isr",
         "broker_id",
         "clock_ms",
@@ -191,6 +192,9 @@ class Partition:
         self.remote_replicas: dict[int, ReplicaState] = {}
         self.leader_epoch_start_offset = -1
         self._pending_isr: _PendingIsr | None = None
+        #: Followers the controller refused for the ISR (INELIGIBLE_REPLICA: shutting down),
+        #: with the time until which they neither join it nor hold back the HW.
+        self._ineligible_until: dict[int, int] = {}
 
     # -- role ------------------------------------------------------------------------
 
@@ -564,6 +568,11 @@ class Partition:
     # -- ISR -------------------------------------------------------------------------
 
     def _isr_eligible(self, broker_id: int) -> bool:
+        until = self._ineligible_until.get(broker_id)
+        if until is not None:
+            if self.clock_ms() < until:
+                return False
+            del self._ineligible_until[broker_id]
         eligible = self.replica_eligible
         return eligible is None or eligible(broker_id)
 
@@ -638,6 +647,16 @@ class Partition:
                     "ISR change %s of %s not committed: %s", list(pending.proposed), self.name,
                     error.name,
                 )
+                if error == ErrorCode.ineligible_replica:
+                    # The controller will not take it (e.g. in controlled shutdown): do not
+                    # hold the HW for it or propose it again within the lag window, or a
+                    # departing broker stalls acks=all until its session closes (the
+                    # ZooKeeper-mode gap KIP-841 closed for KRaft).
+                    until = self.clock_ms() + self.replica_lag_time_max_ms
+                    for broker in set(pending.proposed) - set(self.isr):
+                        self._ineligible_until[broker] = until
+            # The maximal ISR shrank back to the ISR: the HW may move now.
+            self.maybe_increment_high_watermark()
             return
         if state.leader_epoch != self.leader_epoch or not self.is_leader:
             return  # a newer LeaderAndIsr already superseded it

@@ -365,3 +365,37 @@ def test_late_leader_and_isr_with_an_older_partition_epoch_is_skipped(
     follower.make_follower(state(3, 4, [3], version=9))
     assert not follower.make_follower(state(1, 4, [1, 3], version=8))
     assert follower.leader_id == 3 and follower.partition_epoch == 9
+
+
+def test_a_replica_refused_as_ineligible_stops_holding_the_high_watermark(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """A broker in controlled shutdown fetches once as a follower of the partitions it gave
+    away; the controller refuses it for the ISR (INELIGIBLE_REPLICA). From then on, for
+    replica.lag.time.max.ms, the leader neither waits for it nor proposes it again."""
+    updater = FakeIsrUpdater()
+    updater.auto_commit = False
+    leader = make_partition(tmp_path, 1, clock, updater)
+    f2, f3 = make_partition(tmp_path, 2, clock), make_partition(tmp_path, 3, clock)
+    leader.make_leader(state(1, 1, [1, 2]))
+    f2.make_follower(state(1, 1, [1, 2]))
+    f3.make_follower(state(1, 1, [1, 2]))
+    leader.append_records_to_leader(records(2), -1)
+    replicate(leader, f2)
+    replicate(leader, f3)
+    replicate(leader, f3)  # f3 caught up: proposed
+    assert [c.new_isr for c in updater.proposals] == [(1, 2, 3)]
+    ((_change, done),) = updater.pending
+    updater.pending.clear()
+    leader.append_records_to_leader(records(3, 2), -1)  # f3 stops fetching (shutting down)
+    replicate(leader, f2)
+    replicate(leader, f2)
+    assert leader.high_watermark == 2  # held by f3 in the maximal ISR
+    done(None, ErrorCode.ineligible_replica)
+    assert leader.high_watermark == 5  # neither the pending ISR nor f3 holds it now
+    replicate(leader, f3)
+    assert len(updater.proposals) == 1  # not proposed again within the lag window
+    clock.advance(LAG_MS + 1)
+    replicate(leader, f3)
+    replicate(leader, f3)
+    assert [c.new_isr for c in updater.proposals][-1] == (1, 2, 3)  # eligible again
