@@ -271,6 +271,12 @@ class ClusterNode:
         assert self.store is not None
         self.store.cache.update(controller_id, controller_epoch, brokers, partitions)
 
+    def is_broker_alive(self, broker_id: int) -> bool:
+        """Alive as the controller last told us (UpdateMetadata): Kafka's ZK-mode test of
+        whether a follower may join an ISR or hold back a high watermark."""
+        assert self.store is not None
+        return broker_id in self.store.cache.brokers
+
     def endpoint_of(self, broker_id: int) -> tuple[str, int] | None:
         """Host and port of a broker's inter-broker listener."""
         assert self.store is not None

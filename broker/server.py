@@ -123,6 +123,7 @@ class KafkaBroker:
             )
             await asyncio.to_thread(standalone.load)
             metadata = standalone
+            config_source = _topic_configs(metadata)
         else:
             cluster = ClusterNode(config, self.clock, INTERNAL_TOPICS)
             self.cluster = cluster
@@ -131,6 +132,8 @@ class KafkaBroker:
             # Logs on disk are opened with their topics' configs, as Kafka reads them.
             await zk_store.prepare_topics(sorted(_topics_on_disk(log_dirs)))
             metadata = zk_store
+            # Configs from /config/topics, before the controller's metadata names the topic.
+            config_source = zk_store.topic_configs
         scram_credentials.attach(metadata)
         loop = asyncio.get_running_loop()
 
@@ -151,12 +154,13 @@ class KafkaBroker:
             log_manager,
             self.clock,
             defaults,
-            topic_configs=_topic_configs(metadata),
+            topic_configs=config_source,
             replica_lag_time_max_ms=config.replica_lag_time_max_ms,
         )
         if cluster is not None:
             cluster.build_replication(replica_manager)
             replica_manager.isr_updater = cluster.alter_partition
+            replica_manager.replica_eligible = cluster.is_broker_alive
             replica_manager.follower_fetching = cluster.fetchers
         topic_configs = {
             name: replica_manager.log_config_for(name) for name in _topics_on_disk(log_dirs)
@@ -356,11 +360,14 @@ class KafkaBroker:
                 await task
         if cluster is not None:
             await cluster.shutdown_replication()
+            # Leave the cluster before the slow local part (flushing every log): a
+            # controller resigning only after it would leave the cluster without one,
+            # and this broker registered but silent, for seconds (ISR changes and
+            # high watermarks waiting on it). It leads nothing any more.
+            await cluster.close()
         if self.services is not None:
             await asyncio.to_thread(self.services.log_manager.shutdown)
             await self.services.metadata.close()
-        if cluster is not None:
-            await cluster.close()
         offline = self.log_dir_failures.offline_dirs()
         if offline:
             log.warning(

@@ -322,19 +322,22 @@ class ReplicaFetcher:
         if error == ErrorCode.offset_out_of_range:
             await self._handle_out_of_range(state)
             return
-        if error in (ErrorCode.fenced_leader_epoch, ErrorCode.not_leader_or_follower):
-            # The controller's next LeaderAndIsr decides: stop until it re-adds us.
+        if error == ErrorCode.fenced_leader_epoch:
+            # Our epoch is older than the leader's: the controller's next LeaderAndIsr
+            # re-adds the partition at the new epoch (Kafka's onPartitionFenced).
             log.info(
-                "%s: %s-%d answered %s at leader epoch %d; waiting for the controller",
+                "%s: %s-%d fenced at leader epoch %d; waiting for the controller",
                 self.name,
                 *key,
-                error.name,
                 state.leader_epoch,
             )
             self.remove(key)
             return
-        if error not in (ErrorCode.unknown_leader_epoch, ErrorCode.unknown_topic_or_partition,
-                         ErrorCode.unknown_topic_id, ErrorCode.kafka_storage_error):
+        # NOT_LEADER_OR_FOLLOWER / UNKNOWN_LEADER_EPOCH: the leader has not yet processed
+        # the LeaderAndIsr that makes it leader at our epoch; retry after the backoff.
+        if error not in (ErrorCode.not_leader_or_follower, ErrorCode.unknown_leader_epoch,
+                         ErrorCode.unknown_topic_or_partition, ErrorCode.unknown_topic_id,
+                         ErrorCode.kafka_storage_error):
             log.warning("%s: %s-%d fetch error %s", self.name, *key, error.name)
         self._delay({key: state}, backoff)
 

@@ -186,6 +186,12 @@ class ZooKeeperMetadataStore:
     def _topic_configs(self, name: str) -> dict[str, str]:
         return self._configs.get(name, {})
 
+    def topic_configs(self, name: str) -> dict[str, str] | None:
+        """The topic's ``/config/topics`` overrides as last read, whether or not the
+        controller's metadata for it has arrived (a LeaderAndIsr precedes the
+        UpdateMetadata that names a new topic; logs on disk open before either)."""
+        return self._configs.get(name)
+
     # -- reads -------------------------------------------------------------------------
 
     @property

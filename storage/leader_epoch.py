@@ -12,9 +12,9 @@ increase and so do start offsets, from the first entry to the last. Assigning an
 entry that would break monotonicity removes the conflicting entries at the end
 first (a new leader truncated the log), exactly as Kafka does.
 
-Each change is written to the checkpoint file synchronously (``assign`` always;
-the truncations unless ``flush=False`` is passed, in which case the owner calls
-``flush()`` later, e.g. from a worker thread). Writing blocks on fsync.
+Each change is written to the checkpoint file synchronously unless ``flush=False``
+is passed, in which case the cache is marked dirty and the owner calls ``flush()``
+(or ``flush_if_dirty()``) later, e.g. from a worker thread. Writing blocks on fsync.
 
 Not thread-safe: the owning ``Log`` serialises calls under its lock.
 """
@@ -50,6 +50,8 @@ class LeaderEpochFileCache:
         self._checkpoint = LeaderEpochCheckpointFile(path)
         self._epochs: list[int] = []
         self._offsets: list[int] = []
+        #: Changed since the last flush (a ``flush=False`` change).
+        self.dirty = False
         for epoch, start_offset in self._checkpoint.read():
             self._assign(epoch, start_offset)
         self._written: list[tuple[int, int]] | None = self.entries if path.exists() else None
@@ -129,14 +131,18 @@ class LeaderEpochFileCache:
 
     # ----------------------------------------------------------------- writes
 
-    def assign(self, epoch: int, start_offset: int) -> bool:
-        """Record that ``epoch`` starts at ``start_offset``; flushes and returns True on change.
+    def assign(self, epoch: int, start_offset: int, *, flush: bool = True) -> bool:
+        """Record that ``epoch`` starts at ``start_offset``; True on change (then flushed,
+        or marked dirty with ``flush=False``).
 
         Re-assigning the latest epoch at the same or a later offset is a no-op
         (the common case: every append of the current leader calls this).
         """
         if self._assign(epoch, start_offset):
-            self.flush()
+            if flush:
+                self.flush()
+            else:
+                self.dirty = True
             return True
         return False
 
@@ -165,8 +171,11 @@ class LeaderEpochFileCache:
     def truncate_from_end(self, end_offset: int, *, flush: bool = True) -> bool:
         """Remove entries whose start offset is >= ``end_offset`` (log truncated to it)."""
         changed = _truncate_end(self._epochs, self._offsets, end_offset)
-        if changed and flush:
-            self.flush()
+        if changed:
+            if flush:
+                self.flush()
+            else:
+                self.dirty = True
         return changed
 
     def truncate_from_start(self, start_offset: int, *, flush: bool = True) -> bool:
@@ -175,8 +184,11 @@ class LeaderEpochFileCache:
         Exclusive like Kafka's: ``truncate_from_start(6)`` keeps an entry starting at 6.
         """
         changed = _truncate_start(self._epochs, self._offsets, start_offset)
-        if changed and flush:
-            self.flush()
+        if changed:
+            if flush:
+                self.flush()
+            else:
+                self.dirty = True
         return changed
 
     def flush(self) -> None:
@@ -184,15 +196,23 @@ class LeaderEpochFileCache:
         entries = self.entries
         self._checkpoint.write(entries)
         self._written = entries
+        self.dirty = False
 
     def flush_if_changed(self) -> None:
         """flush unless the file already holds exactly these entries (closing an idle log)."""
         if self._written != self.entries:
             self.flush()
 
+    def flush_if_dirty(self) -> bool:
+        if not self.dirty:
+            return False
+        self.flush()
+        return True
+
     def clear(self) -> None:
         self._epochs.clear()
         self._offsets.clear()
+        self.dirty = True
 
     def clear_and_flush(self) -> None:
         self.clear()

@@ -416,7 +416,9 @@ class Log:
                         self.active_segment.txn_index.append(aborted)
                 epoch = header.partition_leader_epoch
                 if epoch > self.leader_epoch_cache.latest_epoch:
-                    self.leader_epoch_cache.assign(epoch, header.base_offset)
+                    # Checkpointed off the loop (checkpoint_leader_epochs, flush): recovery
+                    # rebuilds entries past the recovery point from the batches.
+                    self.leader_epoch_cache.assign(epoch, header.base_offset, flush=False)
             self.producer_state.update_map_end_offset(expected)
             return LogAppendInfo(
                 first,
@@ -584,6 +586,18 @@ class Log:
     def latest_epoch(self) -> int:
         return self.leader_epoch_cache.latest_epoch
 
+    def assign_epoch_start(self, epoch: int, start_offset: int) -> None:
+        """A new leader's epoch starts at ``start_offset`` (its LEO); written to the
+        checkpoint by :meth:`checkpoint_leader_epochs` in a worker thread."""
+        with self._lock:
+            self.leader_epoch_cache.assign(epoch, start_offset, flush=False)
+
+    def checkpoint_leader_epochs(self) -> None:
+        """Write ``leader-epoch-checkpoint`` if it changed (blocking: call from a worker
+        thread; holds this log's lock for the small write only)."""
+        with self._lock:
+            self.leader_epoch_cache.flush_if_dirty()
+
     # -- log start offset and retention --------------------------------------------------
 
     @io_guarded
@@ -750,6 +764,8 @@ class Log:
     def flush(self, up_to_offset: int | None = None) -> None:
         """fsync the segments holding offsets below ``up_to_offset`` (default: LEO) and
         advance the recovery point. Blocking; safe against concurrent appends/rolls."""
+        # Epoch entries first: the recovery point must not pass one that is not on disk.
+        self.checkpoint_leader_epochs()
         with self._lock:
             target = (
                 self._next_offset if up_to_offset is None else min(up_to_offset, self._next_offset)
@@ -809,6 +825,10 @@ class Log:
             if offset < 0:
                 raise ValueError(f"cannot truncate to negative offset {offset}")
             if offset >= self._next_offset:
+                # Still drop epoch entries at the log end: a broker that led an epoch
+                # without appending in it would otherwise fetch with that epoch and
+                # diverge again on every fetch (Kafka's UnifiedLog.truncateTo).
+                self.leader_epoch_cache.truncate_from_end(self._next_offset, flush=False)
                 return False
             if offset < self.log_start_offset:
                 self._truncate_fully(offset)

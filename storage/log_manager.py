@@ -203,10 +203,11 @@ class LogManager:
             raise failure
         with self._lock:
             for tp, log in loaded:
-                hw = high_watermarks.get(tp)
-                if hw is not None:
-                    # The replica manager moves it on from here (a leader: to the LEO).
-                    log.update_high_watermark(min(hw, log.log_end_offset))
+                # The checkpointed HW, else the log start (never the flushed end: those
+                # records may not be committed). The replica manager moves it on from
+                # here (a leader: to the LEO once its ISR has it).
+                hw = high_watermarks.get(tp, 0)
+                log.update_high_watermark(min(hw, log.log_end_offset))
                 if tp in self._logs:
                     raise KafkaError(
                         f"duplicate log directories for {tp[0]}-{tp[1]}",

@@ -107,6 +107,10 @@ def register(services: BrokerServices) -> None:
                 results = rm.become_leader_or_follower(int(request.controller_epoch), roles)
             except KafkaError as exc:
                 error = exc.error_code
+            # New leader epochs are on disk before the controller hears back (as in Kafka,
+            # whose makeLeader writes the checkpoint), without an fsync per partition on
+            # the event loop.
+            await rm.checkpoint_leader_epochs()
         else:
             log.info(
                 "refusing LeaderAndIsr from controller %d epoch %d: %s",

@@ -24,7 +24,9 @@ LATEST_TIERED = -5  # v9+ (KIP-1005)
 def register(services: BrokerServices) -> None:
     rm = services.replica_manager
 
-    def lookup(topic: str, p: Any, version: int, isolation: int) -> dict[str, Any]:
+    def lookup(
+        topic: str, p: Any, version: int, isolation: int, replica_id: int
+    ) -> dict[str, Any]:
         index = p.partition_index
         partition = rm.get_partition(topic, index)
         if partition is None:
@@ -38,24 +40,9 @@ def register(services: BrokerServices) -> None:
         if rm.is_offline(topic, index):
             return {"error_code": ErrorCode.kafka_storage_error}
         try:
-            return _lookup(partition, int(p.timestamp), version, isolation)
-        except KafkaError as exc:  # e.g. an I/O failure reading the time index
+            found = find(partition, int(p.timestamp), version, isolation, replica_id)
+        except KafkaError as exc:  # OFFSET_NOT_AVAILABLE while a new leader's HW lags; I/O
             return {"error_code": exc.error_code}
-
-    def _lookup(partition: Partition, ts: int, version: int, isolation: int) -> dict[str, Any]:
-        found: ListOffsetResult | None
-        if ts == LATEST:
-            found = partition.latest_offset(isolation)
-        elif ts == EARLIEST or (ts == EARLIEST_LOCAL and version >= 8):
-            found = partition.earliest_offset()
-        elif ts == LATEST_TIERED and version >= 9:
-            found = None  # no tiered storage
-        elif ts == MAX_TIMESTAMP and version >= 7:
-            found = partition.offset_for_timestamp(None, isolation)
-        elif ts < 0:
-            return {"error_code": ErrorCode.invalid_request}
-        else:
-            found = partition.offset_for_timestamp(ts, isolation)
         if found is None:
             return {"offset": -1, "timestamp": -1, "leader_epoch": -1}
         return {
@@ -64,9 +51,28 @@ def register(services: BrokerServices) -> None:
             "leader_epoch": found.leader_epoch,
         }
 
+    def find(
+        partition: Partition, ts: int, version: int, isolation: int, replica_id: int
+    ) -> ListOffsetResult | None:
+        found: ListOffsetResult | None
+        if ts == LATEST:
+            found = partition.latest_offset(isolation, replica_id)
+        elif ts == EARLIEST or (ts == EARLIEST_LOCAL and version >= 8):
+            found = partition.earliest_offset()
+        elif ts == LATEST_TIERED and version >= 9:
+            found = None  # no tiered storage
+        elif ts == MAX_TIMESTAMP and version >= 7:
+            found = partition.offset_for_timestamp(None, isolation)
+        elif ts < 0:
+            raise KafkaError(f"unknown timestamp {ts}", ErrorCode.invalid_request)
+        else:
+            found = partition.offset_for_timestamp(ts, isolation)
+        return found
+
     async def handle(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version
         isolation = int(getattr(request, "isolation_level", 0))
+        replica_id = int(getattr(request, "replica_id", -1))
         rb = ResponseBuilder(API_KEY, version)
         topics = []
         for t in request.topics:
@@ -77,7 +83,7 @@ def register(services: BrokerServices) -> None:
                     fields: dict[str, Any] = {"error_code": ErrorCode.invalid_request}
                 else:
                     seen.add(p.partition_index)
-                    fields = lookup(t.name, p, version, isolation)
+                    fields = lookup(t.name, p, version, isolation, replica_id)
                 fields.setdefault("error_code", ErrorCode.none)
                 parts.append(
                     rb("ListOffsetsPartitionResponse", partition_index=p.partition_index, **fields)

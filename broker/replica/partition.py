@@ -134,6 +134,7 @@ class Partition:
     """
 
     __slots__ = (
+        "_ineligible_until",
         "_pending_isr",
         "broker_id",
         "clock_ms",
@@ -149,6 +150,7 @@ class Partition:
         "partition",
         "partition_epoch",
         "remote_replicas",
+        "replica_eligible",
         "replica_lag_time_max_ms",
         "replicas",
         "topic",
@@ -166,6 +168,7 @@ class Partition:
         isr_updater: IsrUpdater | None = None,
         replica_lag_time_max_ms: int = 30_000,
         on_high_watermark: Callable[[Partition], None] | None = None,
+        replica_eligible: Callable[[int], bool] | None = None,
     ) -> None:
         self.topic = topic
         self.partition = partition
@@ -177,6 +180,8 @@ class Partition:
         self.replica_lag_time_max_ms = replica_lag_time_max_ms
         #: Called when the high watermark moves (wakes delayed fetches and produces).
         self.on_high_watermark = on_high_watermark
+        #: Whether a follower may join the ISR (ZooKeeper mode: its broker is alive).
+        self.replica_eligible = replica_eligible
         self.name = f"{topic}-{partition}"
         self.leader_id = -1
         self.leader_epoch = -1
@@ -187,6 +192,9 @@ class Partition:
         self.remote_replicas: dict[int, ReplicaState] = {}
         self.leader_epoch_start_offset = -1
         self._pending_isr: _PendingIsr | None = None
+        #: Followers the controller refused for the ISR (INELIGIBLE_REPLICA: shutting down),
+        #: with the time until which they neither join it nor hold back the HW.
+        self._ineligible_until: dict[int, int] = {}
 
     # -- role ------------------------------------------------------------------------
 
@@ -194,8 +202,23 @@ class Partition:
     def is_leader(self) -> bool:
         return self.leader_id == self.broker_id
 
+    def _is_stale(self, state: PartitionState) -> bool:
+        """A state older than the partition epoch we know (Kafka's makeLeader/makeFollower
+        skip it: an AlterPartition answer can overtake a LeaderAndIsr sent before it)."""
+        if state.leader_epoch == self.leader_epoch and state.partition_epoch < self.partition_epoch:
+            log.info(
+                "skipping the state change of %s to %s: already at partition epoch %d",
+                self.name,
+                state,
+                self.partition_epoch,
+            )
+            return True
+        return False
+
     def make_leader(self, state: PartitionState) -> bool:
         """Become (or stay) leader at ``state``; True if this is a new leader epoch."""
+        if self._is_stale(state):
+            return False
         now = self.clock_ms()
         new_epoch = not self.is_leader or state.leader_epoch != self.leader_epoch
         self._set_state(state)
@@ -203,7 +226,8 @@ class Partition:
             leo = self.log.log_end_offset
             self.leader_epoch_start_offset = leo
             # Later appends carry this epoch; followers truncate against it (KIP-101).
-            self.log.leader_epoch_cache.assign(state.leader_epoch, leo)
+            # The checkpoint is written off the loop (ReplicaManager.checkpoint_leader_epochs).
+            self.log.assign_epoch_start(state.leader_epoch, leo)
             # Followers are assumed caught up as of now, as Kafka resets them.
             self.remote_replicas = {
                 r: ReplicaState(r, last_caught_up_time_ms=now if r in self.isr else 0)
@@ -222,6 +246,8 @@ class Partition:
 
     def make_follower(self, state: PartitionState) -> bool:
         """Follow ``state.leader``; True if the leader or its epoch changed."""
+        if self._is_stale(state):
+            return False
         changed = state.leader != self.leader_id or state.leader_epoch != self.leader_epoch
         self._set_state(state)
         self.remote_replicas = {}
@@ -299,8 +325,15 @@ class Partition:
             lag = self.replica_lag_time_max_ms
             for replica in self.remote_replicas.values():
                 end = replica.log_end_offset
+                # A caught-up replica about to join the ISR holds the HW too, unless its
+                # broker is gone (a broker that left after a controlled shutdown would
+                # otherwise stall acks=all for replica.lag.time.max.ms).
                 if end < new_hw and (
-                    replica.broker_id in maximal or replica.is_caught_up(leo, now, lag)
+                    replica.broker_id in maximal
+                    or (
+                        replica.is_caught_up(leo, now, lag)
+                        and self._isr_eligible(replica.broker_id)
+                    )
                 ):
                     new_hw = max(end, 0)
         if new_hw > log.high_watermark:
@@ -459,11 +492,33 @@ class Partition:
         self.maybe_expand_isr(replica)
         self.maybe_increment_high_watermark()
 
-    def latest_offset(self, isolation_level: int) -> ListOffsetResult:
+    def latest_offset(
+        self, isolation_level: int, replica_id: int = CONSUMER_REPLICA_ID
+    ) -> ListOffsetResult:
+        """The LSO or HW for consumers; the log end offset for a follower broker (Kafka
+        answers replicas with the LEO: out-of-range handling compares logs, not HWs)."""
         plog = self.log
-        committed = isolation_level == READ_COMMITTED
-        offset = plog.last_stable_offset if committed else plog.high_watermark
+        if replica_id >= 0:
+            offset = plog.log_end_offset
+        else:
+            self._check_high_watermark_caught_up()
+            if isolation_level == READ_COMMITTED:
+                offset = plog.last_stable_offset
+            else:
+                offset = plog.high_watermark
         return ListOffsetResult(offset, -1, plog.latest_epoch)
+
+    def _check_high_watermark_caught_up(self) -> None:
+        """KIP-207: right after an election the new leader's HW may lag behind records the
+        old leader had committed; "latest" would then go backwards, so clients are told
+        to retry (OFFSET_NOT_AVAILABLE) until the HW reaches this epoch's start offset."""
+        start = self.leader_epoch_start_offset
+        if self.is_leader and start > self.log.high_watermark:
+            raise KafkaError(
+                f"the high watermark {self.log.high_watermark} of {self.name} lags behind the "
+                f"start offset {start} of leader epoch {self.leader_epoch}",
+                ErrorCode.offset_not_available,
+            )
 
     def earliest_offset(self) -> ListOffsetResult:
         plog = self.log
@@ -487,6 +542,7 @@ class Partition:
             plog.last_stable_offset if isolation_level == READ_COMMITTED else plog.high_watermark
         )
         if found.offset >= upper:
+            self._check_high_watermark_caught_up()
             return None
         return ListOffsetResult(found.offset, found.timestamp, found.leader_epoch)
 
@@ -511,10 +567,19 @@ class Partition:
 
     # -- ISR -------------------------------------------------------------------------
 
+    def _isr_eligible(self, broker_id: int) -> bool:
+        until = self._ineligible_until.get(broker_id)
+        if until is not None:
+            if self.clock_ms() < until:
+                return False
+            del self._ineligible_until[broker_id]
+        eligible = self.replica_eligible
+        return eligible is None or eligible(broker_id)
+
     def maybe_expand_isr(self, replica: ReplicaState) -> None:
         if self._pending_isr is not None or replica.broker_id in self.isr:
             return
-        if replica.broker_id not in self.replicas:
+        if replica.broker_id not in self.replicas or not self._isr_eligible(replica.broker_id):
             return
         log = self.log
         if (
@@ -582,6 +647,16 @@ class Partition:
                     "ISR change %s of %s not committed: %s", list(pending.proposed), self.name,
                     error.name,
                 )
+                if error == ErrorCode.ineligible_replica:
+                    # The controller will not take it (e.g. in controlled shutdown): do not
+                    # hold the HW for it or propose it again within the lag window, or a
+                    # departing broker stalls acks=all until its session closes (the
+                    # ZooKeeper-mode gap KIP-841 closed for KRaft).
+                    until = self.clock_ms() + self.replica_lag_time_max_ms
+                    for broker in set(pending.proposed) - set(self.isr):
+                        self._ineligible_until[broker] = until
+            # The maximal ISR shrank back to the ISR: the HW may move now.
+            self.maybe_increment_high_watermark()
             return
         if state.leader_epoch != self.leader_epoch or not self.is_leader:
             return  # a newer LeaderAndIsr already superseded it

@@ -23,7 +23,13 @@ from kio.schema.errors import ErrorCode
 from broker.open_files import exhausted_message, is_exhausted
 from broker.replica.partition import IsrUpdater, Partition
 from broker.replica.purgatory import Purgatory
-from cluster.metadata import MetadataEvent, PartitionState, TopicConfigChanged, TopicMetadata
+from cluster.metadata import (
+    BrokersChanged,
+    MetadataEvent,
+    PartitionState,
+    TopicConfigChanged,
+    TopicMetadata,
+)
 from protocol.errors import KafkaError
 from storage.clock import Clock
 from storage.log import Log
@@ -101,6 +107,9 @@ class ReplicaManager:
         self.controller_epoch = -1
         #: Why the last local log could not be created (standalone creation rolls back).
         self.last_creation_error: str | None = None
+        #: Whether a follower's broker may join an ISR (cluster: alive in the metadata).
+        self.replica_eligible: Callable[[int], bool] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- configuration ---------------------------------------------------------------
 
@@ -121,6 +130,10 @@ class ReplicaManager:
     def on_metadata_event(self, event: MetadataEvent) -> None:
         if isinstance(event, TopicConfigChanged):
             self.update_topic_config(event.topic)
+        elif isinstance(event, BrokersChanged):
+            # A broker that went away no longer holds back any high watermark.
+            for partition in self.leader_partitions():
+                partition.maybe_increment_high_watermark()
 
     def add_role_listener(self, listener: RoleListener) -> None:
         """``listener(partition, is_leader)`` after each leadership change of a partition."""
@@ -212,7 +225,22 @@ class ReplicaManager:
                     listener(partition, is_leader)
                 except Exception:
                     log.exception("role listener failed for %s", partition.name)
+        self._schedule_epoch_checkpoints()
         return errors
+
+    def _schedule_epoch_checkpoints(self) -> None:
+        """New leaders' epoch entries go to disk in a worker thread (callers that must
+        answer only once they are durable await :meth:`checkpoint_leader_epochs`)."""
+        if not any(p.log.leader_epoch_cache.dirty for p in self.partitions.values()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (tests, tools): write them now
+            _checkpoint_epochs([p.log for p in self.partitions.values()])
+            return
+        task = loop.create_task(self.checkpoint_leader_epochs(), name="epoch-checkpoints")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _create_partition(self, role: PartitionRole) -> Partition:
         config = self.log_config_for(role.topic)
@@ -229,6 +257,7 @@ class ReplicaManager:
             isr_updater=self.isr_updater,
             replica_lag_time_max_ms=self.replica_lag_time_max_ms,
             on_high_watermark=self._on_high_watermark,
+            replica_eligible=self.replica_eligible,
         )
         self.partitions[(role.topic, role.partition)] = partition
         return partition
@@ -372,28 +401,41 @@ class ReplicaManager:
         partition = self.partitions.get((replica.topic, replica.partition))
         if partition is None or partition.is_leader:
             return
-        await asyncio.to_thread(
-            self.log_manager.truncate_to, partition.topic, partition.partition, offset
-        )
-        partition.log.leader_epoch_cache.flush()
+        await asyncio.to_thread(self._truncate_and_checkpoint, partition, offset)
+
+    def _truncate_and_checkpoint(self, partition: Partition, offset: int) -> None:
+        """Worker thread: truncate, then persist the (possibly truncated) epoch cache."""
+        self.log_manager.truncate_to(partition.topic, partition.partition, offset)
+        partition.log.checkpoint_leader_epochs()
+
+    async def checkpoint_leader_epochs(self) -> None:
+        """Write the leader-epoch checkpoints that changed (new leaders' epoch starts) in a
+        worker thread: an fsync each, too slow for the loop when many partitions move."""
+        logs = [p.log for p in self.partitions.values() if p.log.leader_epoch_cache.dirty]
+        if logs:
+            await asyncio.to_thread(_checkpoint_epochs, logs)
 
     async def reset_follower(self, replica: Any, start_offset: int) -> None:
         partition = self.partitions.get((replica.topic, replica.partition))
         if partition is None or partition.is_leader:
             return
-        await asyncio.to_thread(
-            self.log_manager.truncate_fully_and_start_at,
-            partition.topic,
-            partition.partition,
-            start_offset,
+        await asyncio.to_thread(self._reset_and_checkpoint, partition, start_offset)
+
+    def _reset_and_checkpoint(self, partition: Partition, start_offset: int) -> None:
+        self.log_manager.truncate_fully_and_start_at(
+            partition.topic, partition.partition, start_offset
         )
+        partition.log.checkpoint_leader_epochs()
 
     async def after_follower_append(self, replica: Any, info: Any) -> None:
-        """Flush per the flush policy, as a leader append would."""
+        """Flush per the flush policy, as a leader append would; checkpoint a new epoch."""
+        partition = self.partitions.get((replica.topic, replica.partition))
+        if partition is None:
+            return
         if info is not None and getattr(info, "needs_flush", False):
-            partition = self.partitions.get((replica.topic, replica.partition))
-            if partition is not None:
-                await self.flush_partitions([partition])
+            await self.flush_partitions([partition])  # writes a changed epoch cache first
+        elif partition.log.leader_epoch_cache.dirty:
+            await asyncio.to_thread(partition.log.checkpoint_leader_epochs)
 
     # -- ISR maintenance -------------------------------------------------------------
 
@@ -436,3 +478,8 @@ def _flush_all(logs: list[Log]) -> set[TopicPartition]:
         except KafkaError:
             failed.add((plog.topic, plog.partition))
     return failed
+
+
+def _checkpoint_epochs(logs: list[Log]) -> None:
+    for plog in logs:
+        plog.checkpoint_leader_epochs()

@@ -125,6 +125,7 @@ class BrokerProcess:
         self.starts = 0
         #: (soft, hard) RLIMIT_NOFILE for the broker process, as `ulimit -Sn/-Hn` would set.
         self.rlimit_nofile: tuple[int, int] | None = None
+        self.paused = False
 
     # ------------------------------------------------------------------ properties
     @property
@@ -246,6 +247,7 @@ class BrokerProcess:
         if self.proc is None:
             return None
         proc = self.proc
+        self.resume()  # a stopped process would not act on SIGTERM
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
@@ -280,7 +282,22 @@ class BrokerProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
         self.proc = None
+        self.paused = False
         self._close_log()
+
+    def pause(self) -> None:
+        """SIGSTOP the broker: it keeps its sockets and sessions but answers nothing (a hung
+        or partitioned broker, as far as its peers and ZooKeeper can tell)."""
+        assert self.proc is not None and self.proc.poll() is None, f"{self.name} is not running"
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        """SIGCONT a paused broker."""
+        if self.proc is not None and self.paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGCONT)
+        self.paused = False
 
     def restart(self, timeout: float = START_TIMEOUT_S) -> BrokerProcess:
         self.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,16 +81,20 @@ class JosefCluster:
 
     def start(self, timeout: float = 60.0) -> JosefCluster:
         for b in self.brokers.values():
-            b.launch()
+            b.launch()  # all at once: their imports and recovery overlap
         for b in self.brokers.values():
-            b.wait_ready()
+            b.wait_ready(timeout)
         self.wait_registered(set(self.brokers), timeout)
         self.wait_controller(timeout)
         return self
 
     def close(self) -> None:
-        for b in self.brokers.values():
-            b.close()
+        """Stop every broker at once (each still shuts down cleanly)."""
+        threads = [threading.Thread(target=b.close) for b in self.brokers.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
     def __iter__(self) -> Iterator[BrokerProcess]:
         return iter(self.brokers.values())
@@ -171,13 +176,21 @@ class JosefCluster:
         rf: int = 3,
         config: dict[str, str] | None = None,
         timeout: float = 60.0,
+        assignment: list[list[int]] | None = None,
     ) -> None:
+        """Create a topic (``assignment``: explicit replicas per partition, first = preferred
+        leader) and wait until every partition has a live leader."""
         from confluent_kafka.admin import NewTopic
 
         admin = self.admin()  # must outlive its futures
-        futures = admin.create_topics(
-            [NewTopic(name, partitions, rf, config=config or {})], request_timeout=timeout
-        )
+        if assignment is not None:
+            partitions = len(assignment)
+            new = NewTopic(
+                name, partitions, replica_assignment=assignment, config=config or {}
+            )
+        else:
+            new = NewTopic(name, partitions, rf, config=config or {})
+        futures = admin.create_topics([new], request_timeout=timeout)
         futures[name].result(timeout=timeout)
         self.wait_leaders(name, partitions, timeout)
 
@@ -207,6 +220,41 @@ class JosefCluster:
             return state is not None and set(state["isr"]) == isr
 
         wait_until(f"ISR {sorted(isr)} of {topic}-{partition}", check, timeout)
+
+    def leader_of(self, topic: str, partition: int) -> int:
+        """The leader in the partition's state znode (-1 when none)."""
+        state = self.partition_state(topic, partition)
+        return -1 if state is None else int(state["leader"])
+
+    def wait_state(
+        self,
+        topic: str,
+        partition: int,
+        ok: Callable[[dict[str, Any]], bool],
+        what: str,
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """Poll the state znode until ``ok(state)``; returns that state."""
+
+        def check() -> dict[str, Any] | None:
+            state = self.partition_state(topic, partition)
+            return state if state is not None and ok(state) else None
+
+        return wait_until(f"{what} ({topic}-{partition})", check, timeout)
+
+    def wait_full_isr(self, topic: str, partitions: int, timeout: float = 60.0) -> None:
+        """Every partition's ISR holds all its replicas again."""
+        replicas = self.zk_json(f"/brokers/topics/{topic}")["partitions"]
+        for p in range(partitions):
+            self.wait_isr(topic, p, set(replicas[str(p)]), timeout)
+
+    def data_dirs(self) -> list[Path]:
+        return [b.data_dir for b in self]
+
+    def replica_data_dirs(self, topic: str, partition: int) -> list[Path]:
+        """Data directories of the partition's assigned replicas (from ZooKeeper)."""
+        replicas = self.zk_json(f"/brokers/topics/{topic}")["partitions"][str(partition)]
+        return [self[b].data_dir for b in sorted(set(replicas))]
 
     def under_replicated(self) -> dict[str, tuple[list[int], list[int]]]:
         """``topic-partition`` → (replicas, ISR) of every partition whose ISR is short."""

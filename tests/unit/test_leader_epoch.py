@@ -173,3 +173,19 @@ def test_assign_all_and_is_empty(tmp_path: Path) -> None:
     cache.assign_all([(1, 0), (2, 5), (2, 7)])
     assert not cache.is_empty
     assert LeaderEpochFileCache(cache.path).entries == [(1, 0), (2, 5)]
+
+
+def test_deferred_assign_is_written_by_flush_if_dirty(tmp_path: Path) -> None:
+    cache = make(tmp_path, (0, 0))
+    path = tmp_path / "leader-epoch-checkpoint"
+    assert not cache.dirty
+    assert cache.assign(3, 40, flush=False) and cache.dirty
+    assert path.read_text() == "0\n1\n0 0\n"  # not yet on disk
+    assert not cache.assign(3, 45, flush=False)  # no change: nothing more to write
+    assert cache.flush_if_dirty() and not cache.dirty
+    assert path.read_text() == "0\n2\n0 0\n3 40\n"
+    assert not cache.flush_if_dirty()
+    cache.truncate_from_end(40, flush=False)
+    assert cache.dirty
+    cache.clear()
+    assert cache.dirty

@@ -243,6 +243,35 @@ def test_new_leader_truncates_divergent_follower(tmp_path: Path, clock: ManualCl
     assert epochs == [0, 1]
 
 
+def test_former_leader_without_records_in_its_epoch_converges(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """A broker that led an epoch without appending in it keeps that epoch in its cache;
+    as a follower its diverging-epoch truncation to its own log end must drop the entry
+    (Kafka truncates the epoch cache even when the log is not truncated), or every fetch
+    diverges again and it never catches up."""
+    b1, b2, b3 = (make_partition(tmp_path, i, clock) for i in (1, 2, 3))
+    b1.make_leader(state(1, 0, [1, 2, 3]))
+    b2.make_follower(state(1, 0, [1, 2, 3]))
+    b3.make_follower(state(1, 0, [1, 2, 3]))
+    b1.append_records_to_leader(records(4), 1)
+    for f in (b2, b3):
+        replicate(b1, f)
+        replicate(b1, f)
+    b1.make_leader(state(1, 1, [1, 3]))  # epoch 1 starts at 4, nothing appended in it
+    assert b1.latest_epoch() == 1
+    b3.make_leader(state(3, 2, [3]))
+    b1.make_follower(state(3, 2, [3]))
+    b2.make_follower(state(3, 2, [3]))
+    b3.append_records_to_leader(records(2, 4), 1)
+    assert replicate(b3, b1) == -1  # epoch 1 is unknown to the leader: truncate to 4
+    assert b1.log_end_offset == 4 and b1.latest_epoch() == 0
+    while replicate(b3, b1) > 0:
+        pass
+    assert b1.log_end_offset == 6
+    assert b1.log.read(0, 1 << 20).records == b3.log.read(0, 1 << 20).records
+
+
 def test_leader_epoch_checks(tmp_path: Path, clock: ManualClock) -> None:
     p = make_partition(tmp_path, 1, clock)
     p.make_leader(state(1, 3, [1]))
@@ -256,3 +285,117 @@ def test_leader_epoch_checks(tmp_path: Path, clock: ManualClock) -> None:
         p.append_records_to_leader(records(1), 1)
     assert info.value.error_code == ErrorCode.not_leader_or_follower
     assert p.check_enough_replicas_reach_offset(1) == (True, ErrorCode.not_leader_or_follower)
+
+
+def test_latest_offset_is_the_high_watermark_for_consumers_and_the_end_for_followers(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    leader = make_partition(tmp_path, 1, clock)
+    leader.make_leader(state(1, 0, [1, 2]))
+    leader.append_records_to_leader(records(4), 1)
+    assert leader.high_watermark == 0  # follower 2 has nothing yet
+    assert leader.latest_offset(0).offset == 0
+    assert leader.latest_offset(0, replica_id=2).offset == 4
+
+
+def test_new_leader_with_lagging_high_watermark_answers_offset_not_available(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """KIP-207: "latest" must not go backwards after an election."""
+    b1, b2 = make_partition(tmp_path, 1, clock), make_partition(tmp_path, 2, clock)
+    b1.make_leader(state(1, 0, [1, 2]))
+    b2.make_follower(state(1, 0, [1, 2]))
+    b1.append_records_to_leader(records(4), 1)
+    replicate(b1, b2)  # b2 has the records; the HWs move on its next fetch
+    assert b2.log_end_offset == 4 and b2.high_watermark == 0
+    b2.make_leader(state(2, 1, [1, 2]))
+    b1.make_follower(state(2, 1, [1, 2]))
+    with pytest.raises(KafkaError) as info:
+        b2.latest_offset(0)
+    assert info.value.error_code == ErrorCode.offset_not_available
+    assert b2.latest_offset(0, replica_id=1).offset == 4  # followers are answered
+    replicate(b2, b1)  # b1 fetches at 4: the HW reaches the epoch's start
+    assert b2.latest_offset(0).offset == 4
+
+
+def test_a_departed_caught_up_replica_does_not_hold_the_high_watermark(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """After a controlled shutdown moved leadership, the old leader fetches once as a
+    follower (caught up, not in the ISR) and leaves: once its broker is gone it must not
+    hold the HW back for replica.lag.time.max.ms, nor be proposed for the ISR."""
+    updater = FakeIsrUpdater()
+    updater.auto_commit = False
+    leader = make_partition(tmp_path, 1, clock, updater)
+    f2, f3 = make_partition(tmp_path, 2, clock), make_partition(tmp_path, 3, clock)
+    alive = {1, 2, 3}
+    leader.replica_eligible = alive.__contains__
+    leader.make_leader(state(1, 0, [1, 3]))
+    f2.make_follower(state(1, 0, [1, 3]))
+    f3.make_follower(state(1, 0, [1, 3]))
+    leader.append_records_to_leader(records(2), -1)
+    replicate(leader, f3)
+    replicate(leader, f2)
+    assert [c.new_isr for c in updater.proposals] == [(1, 2, 3)]  # f2 caught up: proposed
+    updater.pending.clear()
+    leader._pending_isr = None  # the controller refused it (f2 is shutting down)
+    alive.discard(2)  # f2's broker is gone
+    leader.append_records_to_leader(records(3, 2), -1)
+    replicate(leader, f3)
+    replicate(leader, f3)
+    assert leader.high_watermark == 5  # f2 (LEO 2, "caught up" by time) is not waited for
+    replicate(leader, f2)
+    assert len(updater.proposals) == 1  # an ineligible replica is not proposed
+
+
+def test_late_leader_and_isr_with_an_older_partition_epoch_is_skipped(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Kafka's makeLeader/makeFollower skip a state older than the partition epoch they
+    know (an AlterPartition answer can overtake a LeaderAndIsr sent before it)."""
+    updater = FakeIsrUpdater()
+    leader = make_partition(tmp_path, 1, clock, updater)
+    leader.make_leader(state(1, 2, [1, 2, 3], version=5))
+    clock.advance(LAG_MS + 1)
+    assert leader.maybe_shrink_isr()  # committed at partition epoch 6
+    assert leader.isr == [1] and leader.partition_epoch == 6
+    assert not leader.make_leader(state(1, 2, [1, 2, 3], version=5))
+    assert leader.isr == [1] and leader.partition_epoch == 6
+    follower = make_partition(tmp_path, 2, clock)
+    follower.make_follower(state(3, 4, [3], version=9))
+    assert not follower.make_follower(state(1, 4, [1, 3], version=8))
+    assert follower.leader_id == 3 and follower.partition_epoch == 9
+
+
+def test_a_replica_refused_as_ineligible_stops_holding_the_high_watermark(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """A broker in controlled shutdown fetches once as a follower of the partitions it gave
+    away; the controller refuses it for the ISR (INELIGIBLE_REPLICA). From then on, for
+    replica.lag.time.max.ms, the leader neither waits for it nor proposes it again."""
+    updater = FakeIsrUpdater()
+    updater.auto_commit = False
+    leader = make_partition(tmp_path, 1, clock, updater)
+    f2, f3 = make_partition(tmp_path, 2, clock), make_partition(tmp_path, 3, clock)
+    leader.make_leader(state(1, 1, [1, 2]))
+    f2.make_follower(state(1, 1, [1, 2]))
+    f3.make_follower(state(1, 1, [1, 2]))
+    leader.append_records_to_leader(records(2), -1)
+    replicate(leader, f2)
+    replicate(leader, f3)
+    replicate(leader, f3)  # f3 caught up: proposed
+    assert [c.new_isr for c in updater.proposals] == [(1, 2, 3)]
+    ((_change, done),) = updater.pending
+    updater.pending.clear()
+    leader.append_records_to_leader(records(3, 2), -1)  # f3 stops fetching (shutting down)
+    replicate(leader, f2)
+    replicate(leader, f2)
+    assert leader.high_watermark == 2  # held by f3 in the maximal ISR
+    done(None, ErrorCode.ineligible_replica)
+    assert leader.high_watermark == 5  # neither the pending ISR nor f3 holds it now
+    replicate(leader, f3)
+    assert len(updater.proposals) == 1  # not proposed again within the lag window
+    clock.advance(LAG_MS + 1)
+    replicate(leader, f3)
+    replicate(leader, f3)
+    assert [c.new_isr for c in updater.proposals][-1] == (1, 2, 3)  # eligible again

@@ -342,3 +342,26 @@ def test_transactions_lso_and_aborted_index(tmp_path: Path) -> None:
     log2 = new_log(tmp_path)
     log2.update_high_watermark(log2.log_end_offset)
     assert [t.first_offset for t in log2.collect_aborted_transactions(0, 6)] == [2]
+
+
+def test_new_leader_epoch_reaches_disk_before_the_recovery_point_passes_it(
+    tmp_path: Path,
+) -> None:
+    """A new leader's epoch start is checkpointed off the loop; a log flush writes it
+    first, so recovery (which rebuilds entries only past the recovery point) never misses
+    one."""
+    from protocol.records import NewRecord, encode_batch
+    from storage.clock import ManualClock
+    from storage.log_config import LogConfig
+    from storage.log_loader import load_log
+
+    clock = ManualClock()
+    log = load_log(tmp_path / "e-0", LogConfig(), clock)
+    log.assign_epoch_start(4, 0)
+    assert log.leader_epoch_cache.dirty
+    log.append_as_leader(bytearray(encode_batch([NewRecord(b"k", b"v")])), 4)
+    checkpoint = tmp_path / "e-0" / "leader-epoch-checkpoint"
+    assert not checkpoint.exists() or "4 0" not in checkpoint.read_text()
+    log.flush()
+    assert "4 0" in checkpoint.read_text() and not log.leader_epoch_cache.dirty
+    log.close()

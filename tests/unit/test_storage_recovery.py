@@ -351,3 +351,23 @@ def test_high_watermark_checkpoint(tmp_path: Path) -> None:
     restored = again.get_log("hw", 0)
     assert restored is not None and restored.high_watermark == 17
     again.shutdown()
+
+
+def test_high_watermark_without_a_checkpoint_starts_at_the_log_start(tmp_path: Path) -> None:
+    """A follower killed before its first HW checkpoint must not come back with its flushed
+    end as high watermark: those records may never have been committed (Kafka reads the HW
+    from replication-offset-checkpoint or starts at 0; a leader moves it on from there)."""
+    clock = ManualClock(T0)
+    mgr = LogManager([tmp_path], CFG, clock)
+    mgr.load()
+    lg = mgr.get_or_create_log("nohw", 0, None, CFG)
+    fill(lg, 30)
+    lg.update_high_watermark(12)
+    mgr.shutdown()  # flushes (recovery point = end) and checkpoints the HW 12
+    (tmp_path / "replication-offset-checkpoint").unlink()
+    again = LogManager([tmp_path], CFG, clock)
+    again.load()
+    restored = again.get_log("nohw", 0)
+    assert restored is not None and restored.log_end_offset > 12
+    assert restored.high_watermark == 0
+    again.shutdown()
