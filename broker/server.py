@@ -18,14 +18,20 @@ from broker.handlers import register_all
 from broker.network.dispatch import RequestDispatcher
 from broker.network.listener import Listener
 from broker.producer_ids import ProducerIdManager
+from broker.quota.entities import EntityConfigSource
+from broker.quota.manager import QuotaManagers, QuotaSettings
 from broker.replica.local_leadership import LocalLeadership
 from broker.replica.replica_manager import ReplicaManager
+from broker.security.auth_helper import RequestAuthorizer
+from broker.security.authorizer import AclAuthorizer, parse_super_users
 from broker.security.channel import build_listener_security_async
 from broker.security.credentials import ScramCredentialStore
 from broker.services import BrokerServices
 from broker.topic_manager import INTERNAL_TOPICS, TopicManager
+from cluster.acl_store import AclStore, StandaloneAclStore
 from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
 from cluster.standalone import StandaloneMetadataStore
+from cluster.zk_acl_store import ZkAclStore
 from storage.cleaner.log_cleaner import CleanerConfig
 from storage.clock import Clock, SystemClock
 from storage.log import parse_partition_dir_name
@@ -93,13 +99,16 @@ class KafkaBroker:
 
         cluster: ClusterNode | None = None
         metadata: MetadataStore
+        entity_configs: EntityConfigSource
+        acl_store: AclStore
         if config.standalone:
             registration = BrokerRegistration(self.broker_id, self.endpoints, config.broker_rack)
             standalone = StandaloneMetadataStore(
                 log_dirs[0], registration, config.josef_cluster_id
             )
             await asyncio.to_thread(standalone.load)
-            metadata = standalone
+            metadata = entity_configs = standalone
+            acl_store = StandaloneAclStore(standalone)
         else:
             cluster = ClusterNode(config, self.clock, INTERNAL_TOPICS)
             self.cluster = cluster
@@ -107,8 +116,17 @@ class KafkaBroker:
             self.broker_id = cluster.broker_id
             # Logs on disk are opened with their topics' configs, as Kafka reads them.
             await zk_store.prepare_topics(sorted(_topics_on_disk(log_dirs)))
-            metadata = zk_store
+            metadata = entity_configs = zk_store
+            acl_store = ZkAclStore(cluster.zk)
         scram_credentials.attach(metadata)
+        auth = await _start_authorizer(config, acl_store)
+        quotas = QuotaManagers(
+            entity_configs,
+            QuotaSettings(config.quota_window_num, config.quota_window_size_seconds),
+            self.clock,
+        )
+        metadata.subscribe(quotas.on_metadata_event)
+        dispatcher.quotas = quotas
         log_manager = LogManager(
             log_dirs,
             defaults,
@@ -173,6 +191,8 @@ class KafkaBroker:
             registry=registry,
             cluster=cluster,
             scram_credentials=scram_credentials,
+            auth=auth,
+            quotas=quotas,
         )
         services.group_coordinator = GroupCoordinator(
             config, self.clock, replica_manager, topic_manager
@@ -298,10 +318,25 @@ class KafkaBroker:
             await cluster.shutdown_replication()
         if self.services is not None:
             await asyncio.to_thread(self.services.log_manager.shutdown)
+            if self.services.auth.authorizer is not None:
+                await self.services.auth.authorizer.close()
             await self.services.metadata.close()
         if cluster is not None:
             await cluster.close()
         log.info("broker %d shut down cleanly", self.broker_id)
+
+
+async def _start_authorizer(config: BrokerConfig, store: AclStore) -> RequestAuthorizer:
+    """The ACL authorizer named by authorizer.class.name (none when it is empty)."""
+    if not (config.authorizer_class_name or "").strip():
+        return RequestAuthorizer()
+    authorizer = AclAuthorizer(
+        store,
+        parse_super_users(config.super_users),
+        config.allow_everyone_if_no_acl_found,
+    )
+    await authorizer.start()
+    return RequestAuthorizer(authorizer)
 
 
 def _topics_on_disk(log_dirs: list[Path]) -> set[str]:

@@ -328,6 +328,9 @@ class BrokerConfig:
     authorizer_class_name: str
     super_users: str | None
     allow_everyone_if_no_acl_found: bool
+    quota_window_num: int
+    quota_window_size_seconds: int
+    client_quota_callback_class: str | None
     josef_metrics_port: int | None
     josef_metrics_host: str
     values: dict[str, ConfigValue] = field(repr=False, compare=False)

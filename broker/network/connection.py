@@ -59,6 +59,8 @@ class KafkaConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
+        # Quota throttling: the loop time until which the channel stays muted.
+        self._muted_until = 0.0
         security = listener.security
         # SASL listeners: frames go to the authenticator until the client is authenticated,
         # and may be no larger than sasl.server.max.receive.size until then.
@@ -170,7 +172,7 @@ class KafkaConnection(asyncio.Protocol):
                 else:
                     if auth is not None:
                         auth.check_session()
-                    response = await dispatcher.dispatch(frame, self._info)
+                    response = await dispatcher.dispatch(frame, self._info, self._throttle)
             except (ProtocolViolation, CloseConnection) as exc:
                 self._close_with_log(f"{exc} in {describe_frame(frame)}")
                 return
@@ -196,9 +198,35 @@ class KafkaConnection(asyncio.Protocol):
                     self._drained = self._loop.create_future()
                     await self._drained
                     self._drained = None
+            if self._muted_until:
+                await self._wait_unmuted()
         self._close()
 
     # -- helpers -------------------------------------------------------------
+    def _throttle(self, throttle_ms: int) -> None:
+        """A quota was violated: mute the channel for ``throttle_ms`` after this response
+        (Kafka's channel throttling; nothing more is read or processed meanwhile)."""
+        until = self._loop.time() + throttle_ms / 1000.0
+        self._muted_until = max(self._muted_until, until)
+
+    async def _wait_unmuted(self) -> None:
+        delay = self._muted_until - self._loop.time()
+        transport = self._transport
+        if delay > 0 and transport is not None and not transport.is_closing():
+            if not self._reading_paused:
+                transport.pause_reading()
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                transport = self._transport
+                if (
+                    not self._reading_paused
+                    and transport is not None
+                    and not transport.is_closing()
+                ):
+                    transport.resume_reading()
+        self._muted_until = 0.0
+
     async def _close_after(
         self, response: bytes | list[bytes | bytearray | memoryview] | None, delay_s: float
     ) -> None:
