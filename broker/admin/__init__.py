@@ -1,4 +1,4 @@
-"""Admin commands (``josef topics|configs|groups|produce|consume``) and the small
+"""Admin commands (``josef topics|configs|groups|produce|consume|acls|quotas``) and the small
 synchronous Kafka protocol client they share; standard protocol only, so they work
 against Josef and Apache Kafka alike."""
 
@@ -9,8 +9,10 @@ from typing import Any
 
 def register_commands(commands: Any) -> None:
     """Add the admin subcommands to ``josef``'s argparse subparsers table."""
-    from broker.admin import console, groups, topics
+    from broker.admin import acls, console, groups, quotas, topics
 
     topics.register(commands)
     groups.register(commands)
     console.register(commands)
+    acls.register(commands)
+    quotas.register(commands)

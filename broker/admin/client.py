@@ -74,6 +74,11 @@ CLIENT_VERSIONS: Final[Mapping[int, tuple[int, int]]] = {
     DELETE_GROUPS: (0, 2),
     INCREMENTAL_ALTER_CONFIGS: (0, 1),
     CONSUMER_GROUP_DESCRIBE: (0, 0),
+    29: (1, 3),  # DescribeAcls
+    30: (1, 3),  # CreateAcls
+    31: (1, 3),  # DeleteAcls
+    48: (0, 1),  # DescribeClientQuotas
+    49: (0, 1),  # AlterClientQuotas
 }
 
 NONE: Final = 0
