@@ -143,16 +143,20 @@ class TopicManager:
     def assign_replicas(
         partitions: int, rf: int, brokers: list[int], start_partition: int
     ) -> dict[int, list[int]]:
-        """Round-robin leaders, followers shifted, as Kafka's rack-unaware assignment."""
+        """Kafka's rack-unaware assignment: leaders round-robin over the brokers; each
+        follower is shifted from the leader by 1 + (shift + j) mod (n - 1), so a partition's
+        replicas are distinct, and the shift grows every n partitions to spread followers."""
         n = len(brokers)
         out: dict[int, list[int]] = {}
+        shift = 0
         for i in range(partitions):
             p = start_partition + i
+            if p > 0 and p % n == 0:
+                shift += 1
             first = p % n
-            shift = 1 + (p // n) % max(1, n - 1) if n > 1 else 0
             replicas = [brokers[first]]
             for j in range(rf - 1):
-                replicas.append(brokers[(first + shift + j) % n])
+                replicas.append(brokers[(first + 1 + (shift + j) % max(1, n - 1)) % n])
             out[p] = replicas
         return out
 

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import io
-import typing
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from kio.index import load_request_schema, load_response_schema
 from kio.serial import entity_reader, entity_writer
-from kio.serial._parse import get_field_reader
 
 from protocol.errors import ProtocolViolation
+from protocol.frame_guard import check_body, strip_unknown_tags
 from protocol.headers import (
     API_VERSIONS_KEY,
     REQUEST_HEADER_V0,
     read_response_header,
-    read_unsigned_varint,
     request_header,
     response_header,
 )
@@ -82,8 +79,9 @@ def _writer(schema: type[Any]) -> Writer:
 
 
 def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> Any:
-    """Decode a request body. Like Kafka's parser, bytes after the body are ignored
-    (librdkafka 2.x sends three after some Metadata v12 requests)."""
+    """Decode a request body. The frame guard walks it first, so kio never sees a count
+    the frame cannot back. Like Kafka's parser, unknown tagged fields and bytes after the
+    body are ignored (librdkafka 2.x sends three after some Metadata v12 requests)."""
     schema = request_schema(api_key, version)
     try:
         return decode_entity(schema, frame, offset)
@@ -92,92 +90,17 @@ def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> Any
 
 
 def decode_entity(schema: type[Any], frame: bytes, offset: int) -> Any:
-    """Decode one kio entity (a request or response body) at ``offset``;
+    """Guard, then decode one kio entity (a request or response body) at ``offset``;
     ProtocolViolation when the bytes cannot be one."""
+    _end, edits = check_body(schema, frame, offset)
+    if edits:
+        # kio refuses unknown tags, which Kafka skips: decode a copy without them
+        frame = strip_unknown_tags(frame, edits)
     try:
         entity, _size = _reader(schema)(frame, offset)
-    except Exception:  # kio raises assorted errors on malformed input
-        pass
-    else:
-        _check_non_nullable(schema, entity)
-        return entity
-    # Slow path: Kafka ignores unknown tagged fields, which kio's reader rejects;
-    # read the top level field by field and skip them.
-    try:
-        entity, _end = _read_tolerant(schema, frame, offset)
-    except ProtocolViolation:
-        raise
-    except Exception as exc:
+    except Exception as exc:  # kio raises assorted errors on malformed values (UTF-8, bool)
         raise ProtocolViolation(repr(exc)) from exc
-    _check_non_nullable(schema, entity)
     return entity
-
-
-# (field name, nested entity class or None) for every field that may not be null.
-_NonNullable = list[tuple[str, "type[Any] | None"]]
-_non_nullable: dict[type[Any], _NonNullable] = {}
-
-
-def _non_nullable_fields(cls: type[Any]) -> _NonNullable:
-    found = _non_nullable.get(cls)
-    if found is not None:
-        return found
-    hints = typing.get_type_hints(cls)
-    found = []
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        args = typing.get_args(tp)
-        if type(None) in args:
-            continue  # nullable
-        nested: type[Any] | None = None
-        candidate = args[0] if typing.get_origin(tp) is tuple and args else tp
-        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
-            nested = candidate
-        found.append((f.name, nested))
-    _non_nullable[cls] = found
-    return found
-
-
-def _check_non_nullable(cls: type[Any], entity: Any) -> None:
-    """Kafka refuses a non-nullable field sent as null (kio's reader lets legacy arrays
-    with length -1 through as None); handlers may rely on non-null values."""
-    for name, nested in _non_nullable_fields(cls):
-        value = getattr(entity, name)
-        if value is None:
-            raise ProtocolViolation(f"non-nullable field {name} of {cls.__name__} is null")
-        if nested is not None:
-            if isinstance(value, tuple):
-                for item in value:
-                    _check_non_nullable(nested, item)
-            else:
-                _check_non_nullable(nested, value)
-
-
-def _read_tolerant(schema: type[Any], frame: bytes, offset: int) -> tuple[Any, int]:
-    values: dict[str, Any] = {}
-    tagged: dict[int, dataclasses.Field[Any]] = {}
-    pos = offset
-    for f in dataclasses.fields(schema):
-        tag = f.metadata.get("tag")
-        if tag is not None:
-            tagged[int(tag)] = f
-            continue
-        value, size = get_field_reader(schema, f, False, False)(frame, pos)
-        values[f.name] = value
-        pos += size
-    if schema.__flexible__:
-        count, pos = read_unsigned_varint(frame, pos)
-        for _ in range(count):
-            tag, pos = read_unsigned_varint(frame, pos)
-            size, pos = read_unsigned_varint(frame, pos)
-            known = tagged.get(tag)
-            if known is not None:
-                value, _ = get_field_reader(schema, known, False, True)(frame[: pos + size], pos)
-                values[known.name] = value
-            pos += size
-        if pos > len(frame):
-            raise ProtocolViolation("tagged field runs past the end of the request")
-    return schema(**values), pos
 
 
 def encode_response(api_key: int, version: int, correlation_id: int, response: Any) -> bytes:
@@ -226,7 +149,8 @@ def encode_request(correlation_id: int, client_id: str | None, request: Any) -> 
 
 def decode_response(api_key: int, version: int, frame: bytes) -> tuple[int, Any]:
     """(correlation id, response entity) of one response frame without its size prefix.
-    The body goes through decode_entity, the same checks as a request body."""
+    The body goes through decode_entity: the frame guard, as for a request body, so a
+    peer answering with a hostile count gets ProtocolViolation, not a native abort."""
     correlation_id, pos = read_response_header(frame, response_header_is_flexible(api_key, version))
     schema = response_schema(api_key, version)
     try:

@@ -36,8 +36,10 @@ from broker.admin.wire import (
     to_plain,
 )
 from protocol.api_registry import api_name
+from protocol.errors import ProtocolViolation
 
 T = TypeVar("T")
+_RECV_CHUNK: Final = 1 << 20
 
 PRODUCE: Final = 0
 FETCH: Final = 1
@@ -276,7 +278,8 @@ class BrokerConnection:
         chunks = bytearray()
         while len(chunks) < n:
             try:
-                chunk = self._sock.recv(n - len(chunks))
+                # bounded reads: a hostile size costs memory only as bytes arrive
+                chunk = self._sock.recv(min(n - len(chunks), _RECV_CHUNK))
             except TimeoutError as exc:
                 raise AdminError(
                     f"no response from {self.address} within {self.timeout:g}s"
@@ -307,12 +310,19 @@ class BrokerConnection:
             )
             self._send(encode_request(API_VERSIONS, version, corr, self.client_id, body))
             frame = self._recv_frame()
+            if len(frame) < 6:
+                raise AdminError(f"ApiVersions response of {len(frame)} bytes from {self.address}")
             # A broker that does not support our version answers v0 with its range.
             (got_corr, code) = struct.unpack_from(">ih", frame, 0)
             if got_corr != corr:
                 raise AdminError(f"correlation id mismatch from {self.address}")
-            if code == UNSUPPORTED_VERSION or version == 0:
-                _c, code, ranges = decode_api_versions_v0(frame)
+            try:
+                if code == UNSUPPORTED_VERSION or version == 0:
+                    _c, code, ranges = decode_api_versions_v0(frame)
+                elif version > 0:
+                    _corr, response = decode_response(API_VERSIONS, version, frame)
+            except ProtocolViolation as exc:
+                raise AdminError(f"cannot decode ApiVersions from {self.address}: {exc}") from None
             if code == UNSUPPORTED_VERSION:
                 theirs = dict((k, (lo, hi)) for k, lo, hi in ranges).get(API_VERSIONS)
                 fallback = 0 if theirs is None else min(theirs[1], version - 1)
@@ -321,7 +331,6 @@ class BrokerConnection:
                 version = fallback
                 continue
             if version > 0:
-                _corr, response = decode_response(API_VERSIONS, version, frame)
                 plain = to_plain(response)
                 check(plain["error_code"], context="ApiVersions")
                 ranges = [

@@ -21,10 +21,13 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any, Final
 
-from kio.serial import entity_reader, entity_writer
+from kio.serial import entity_writer
 
-from protocol.codec import request_schema, response_header_is_flexible, response_schema
-from protocol.headers import API_VERSIONS_KEY, skip_tagged_fields
+# decode_response guards the body (protocol.frame_guard) before kio decodes it: a broker
+# answering with a hostile count gets ProtocolViolation, not a native abort of the tool.
+from protocol.codec import decode_response, request_schema
+from protocol.errors import ProtocolViolation
+from protocol.headers import API_VERSIONS_KEY
 
 Plain = dict[str, Any]
 
@@ -136,7 +139,6 @@ def to_plain(value: Any) -> Any:
 
 
 _writers: dict[type[Any], Any] = {}
-_readers: dict[type[Any], Any] = {}
 
 
 def encode_request(
@@ -164,25 +166,15 @@ def encode_request(
     return out.getvalue()
 
 
-def decode_response(api_key: int, version: int, frame: bytes) -> tuple[int, Any]:
-    """(correlation id, kio response entity) of one response frame (without its size)."""
-    (correlation_id,) = struct.unpack_from(">i", frame, 0)
-    pos = 4
-    if response_header_is_flexible(api_key, version):
-        pos = skip_tagged_fields(frame, pos)
-    schema = response_schema(api_key, version)
-    reader = _readers.get(schema)
-    if reader is None:
-        reader = _readers[schema] = entity_reader(schema)
-    entity, _size = reader(frame, pos)
-    return correlation_id, entity
-
-
 def decode_api_versions_v0(frame: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
     """(correlation id, error code, [(api key, min, max)]) of an ApiVersions response read
     as v0, which is how a broker answers a version it does not support."""
+    if len(frame) < 10:
+        raise ProtocolViolation(f"ApiVersions response of {len(frame)} bytes")
     correlation_id, error_code, count = struct.unpack_from(">ihi", frame, 0)
     pos = 10
+    if count < -1 or count * 6 > len(frame) - pos:
+        raise ProtocolViolation(f"ApiVersions response claims {count} API keys")
     ranges: list[tuple[int, int, int]] = []
     for _ in range(max(count, 0)):
         key, low, high = struct.unpack_from(">hhh", frame, pos)

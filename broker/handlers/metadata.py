@@ -48,6 +48,8 @@ def register(services: BrokerServices) -> None:
                 else 0
             )
 
+        if version < 12 and requested and any(_needs_v12(entry) for entry in requested):
+            return _invalid_request(rb, requested)
         topics_out: list[Any] = []
         if requested is None:
             # Topics the principal may not describe are left out, not reported.
@@ -156,6 +158,38 @@ def register(services: BrokerServices) -> None:
         )
 
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)
+
+
+def _needs_v12(entry: Any) -> bool:
+    """Metadata v10-v11 carry topic id fields, but only v12 may use them: Kafka refuses a
+    null name or a non-zero id in them (its v10-v11 responses cannot hold a null name)."""
+    topic_id = getattr(entry, "topic_id", None)
+    return entry.name is None or (topic_id is not None and topic_id != _NULL_UUID)
+
+
+def _invalid_request(rb: ResponseBuilder, requested: Any) -> Any:
+    """Kafka's error response for a Metadata request it refuses: INVALID_REQUEST for every
+    requested topic (a null name becomes ""), no brokers."""
+    return rb(
+        None,
+        throttle_time=NO_THROTTLE,
+        brokers=(),
+        cluster_id=None,
+        controller_id=-1,
+        topics=tuple(
+            rb(
+                "MetadataResponseTopic",
+                error_code=ErrorCode.invalid_request,
+                name=entry.name or "",
+                topic_id=getattr(entry, "topic_id", None) or _NULL_UUID,
+                partitions=(),
+                is_internal=False,
+                topic_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+            )
+            for entry in requested
+        ),
+        cluster_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+    )
 
 
 async def _auto_create(services: BrokerServices, name: str) -> ErrorCode:

@@ -118,6 +118,8 @@ class BrokerProcess:
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / f"{name}.log"
         self.overrides: dict[str, str] = dict(overrides or {})
+        #: Extra environment variables of the broker process (e.g. KAFKA_* settings).
+        self.extra_env: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self.starts = 0
@@ -166,6 +168,17 @@ class BrokerProcess:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = START_TIMEOUT_S) -> BrokerProcess:
+        self.launch()
+        self._wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> BrokerProcess:
+        """After :meth:`launch`: wait until the broker answers ApiVersions."""
+        self._wait_ready(timeout)
+        return self
+
+    def launch(self) -> BrokerProcess:
+        """Start the process without waiting for it (several brokers start in parallel)."""
         if self.running:
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -175,6 +188,7 @@ class BrokerProcess:
         log_file.flush()
         self._log_file = log_file
         env = dict(os.environ)
+        env.update(self.extra_env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         if self.kind == "josef":
             env["PYTHONPATH"] = os.pathsep.join(
@@ -189,7 +203,6 @@ class BrokerProcess:
             env=env,
             start_new_session=True,
         )
-        self._wait_ready(timeout)
         return self
 
     def _wait_ready(self, timeout: float) -> None:

@@ -80,7 +80,9 @@ class JosefCluster:
 
     def start(self, timeout: float = 60.0) -> JosefCluster:
         for b in self.brokers.values():
-            b.start()
+            b.launch()
+        for b in self.brokers.values():
+            b.wait_ready()
         self.wait_registered(set(self.brokers), timeout)
         self.wait_controller(timeout)
         return self
@@ -205,3 +207,25 @@ class JosefCluster:
             return state is not None and set(state["isr"]) == isr
 
         wait_until(f"ISR {sorted(isr)} of {topic}-{partition}", check, timeout)
+
+    def under_replicated(self) -> dict[str, tuple[list[int], list[int]]]:
+        """``topic-partition`` → (replicas, ISR) of every partition whose ISR is short."""
+        out: dict[str, tuple[list[int], list[int]]] = {}
+        with self.zk() as zk:
+            if not zk.exists("/brokers/topics"):
+                return out
+            for topic in zk.get_children("/brokers/topics"):
+                data, _ = zk.get(f"/brokers/topics/{topic}")
+                for p, replicas in json.loads(data)["partitions"].items():
+                    path = f"/brokers/topics/{topic}/partitions/{p}/state"
+                    if not zk.exists(path):
+                        out[f"{topic}-{p}"] = (replicas, [])
+                        continue
+                    state = json.loads(zk.get(path)[0])
+                    if sorted(state["isr"]) != sorted(replicas):
+                        out[f"{topic}-{p}"] = (replicas, state["isr"])
+        return out
+
+    def wait_fully_replicated(self, timeout: float = 60.0) -> None:
+        """No under-replicated partition (what an operator waits for in a rolling restart)."""
+        wait_until("no under-replicated partitions", lambda: not self.under_replicated(), timeout)

@@ -14,6 +14,7 @@ import struct
 import pytest
 from helpers.broker_process import BrokerProcess, api_versions_v0
 from helpers.clients import Record, assert_roundtrip, consume, produce, unique_topic
+from helpers.hostile_frames import framed, hostile_frames
 from helpers.raw import (
     INVALID_TOPIC_EXCEPTION,
     UNSUPPORTED_VERSION,
@@ -215,3 +216,27 @@ def test_many_connections_opened_and_dropped(broker: BrokerProcess) -> None:
     for s in socks[1::2]:
         s.close()
     assert_healthy(broker)
+
+
+def test_hostile_collection_lengths_close_only_that_connection(broker: BrokerProcess) -> None:
+    """Counts and lengths no frame could hold (issue 12: these aborted the broker in kio's
+    native decoder): each closes its own connection with one warning line and no traceback;
+    a bystander connection opened before keeps working, and so do new clients."""
+    frames = hostile_frames(first_correlation_id=9001)
+    with RawConn(broker.host, broker.port) as bystander:
+        assert parse_api_versions_v0(bystander.request(18, 0, b""))[0] == 0
+        for name, frame in frames.items():
+            with RawConn(broker.host, broker.port) as c:
+                c.send(framed(frame))
+                closed, data = c.wait_closed(5)
+                assert closed, f"connection still open after {name}"
+                assert data == b"", f"unexpected answer to {name}: {data[:64]!r}"
+            assert broker.running, f"broker died on {name}\n{broker.log_tail()}"
+            assert parse_api_versions_v0(bystander.request(18, 0, b""))[0] == 0
+    assert_healthy(broker)
+    log = broker.log_text()
+    for i, name in enumerate(frames):
+        lines = [ln for ln in log.splitlines() if f"(correlation id {9001 + i})" in ln]
+        assert len(lines) == 1, f"{name}: expected one log line, got {lines}"
+        assert " WARNING " in lines[0] and "closing connection" in lines[0], lines[0]
+    assert "Traceback" not in log

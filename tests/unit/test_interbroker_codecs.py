@@ -255,14 +255,9 @@ def test_malformed_response_is_a_protocol_violation() -> None:
         decode_response(7, 3, struct.pack(">ih", 1, 0) + b"\x00" + b"\xff\xff\xff\xff\x07")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kio sizes arrays from the wire count before reading (Vec::with_capacity) and "
-    "aborts the process on 2^32-2 elements; decode_response goes through decode_entity, "
-    "where the frame guard (branch frame-guard) checks counts first: remove this marker "
-    "when it is merged",
-)
 def test_hostile_array_count_in_a_response_does_not_kill_the_process() -> None:
+    """kio sizes arrays from the wire count (Vec::with_capacity) and aborts the process on
+    2^32-2 elements; the frame guard in decode_entity refuses the count first."""
     import subprocess
     import sys
 
