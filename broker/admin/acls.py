@@ -126,11 +126,12 @@ def _print_resources(resources: list[dict[str, Any]], out: TextIO) -> None:
 
 
 def _list(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
+    resources: list[tuple[ResourceType, str | None]] = list(_resources(args))
+    # As kafka-acls.sh: named resources default to LITERAL patterns, no resource to all.
     pattern_type = _pattern_type(
-        args.resource_pattern_type or "any",
+        args.resource_pattern_type or ("literal" if resources else "any"),
         (PatternType.ANY, PatternType.MATCH, PatternType.LITERAL, PatternType.PREFIXED),
     )
-    resources: list[tuple[ResourceType, str | None]] = list(_resources(args))
     for rtype, name in resources or [(ResourceType.ANY, None)]:
         _print_resources(
             list_acls(client, rtype, name, pattern_type, args.principal),
