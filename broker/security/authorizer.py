@@ -94,7 +94,8 @@ class AclAuthorizer:
         self.super_users = super_users
         self.allow_if_no_acl = allow_everyone_if_no_acl_found
         self._acls: dict[ResourcePattern, Entries] = {}
-        # Prefixed patterns by resource type: prefix -> entries.
+        # By resource type: literal name -> entries, and prefix -> entries.
+        self._literal: dict[ResourceType, dict[str, Entries]] = defaultdict(dict)
         self._prefixed: dict[ResourceType, dict[str, Entries]] = defaultdict(dict)
         self._decisions: dict[tuple[str, str, AclOperation, ResourceType, str], bool] = {}
 
@@ -120,12 +121,13 @@ class AclAuthorizer:
             self._acls[pattern] = entries
         else:
             self._acls.pop(pattern, None)
-        if pattern.pattern_type == PatternType.PREFIXED:
-            by_prefix = self._prefixed[pattern.resource_type]
-            if entries:
-                by_prefix[pattern.name] = entries
-            else:
-                by_prefix.pop(pattern.name, None)
+        by_name = (
+            self._prefixed if pattern.pattern_type == PatternType.PREFIXED else self._literal
+        )[pattern.resource_type]
+        if entries:
+            by_name[pattern.name] = entries
+        else:
+            by_name.pop(pattern.name, None)
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -153,14 +155,15 @@ class AclAuthorizer:
         return decided
 
     def _matching(self, resource_type: ResourceType, name: str) -> list[Entries]:
-        acls = self._acls
         found = []
-        wildcard = acls.get(ResourcePattern(resource_type, WILDCARD_RESOURCE, PatternType.LITERAL))
-        if wildcard:
-            found.append(wildcard)
-        literal = acls.get(ResourcePattern(resource_type, name, PatternType.LITERAL))
-        if literal:
-            found.append(literal)
+        literals = self._literal.get(resource_type)
+        if literals:
+            wildcard = literals.get(WILDCARD_RESOURCE)
+            if wildcard:
+                found.append(wildcard)
+            literal = literals.get(name)
+            if literal and name != WILDCARD_RESOURCE:
+                found.append(literal)
         prefixed = self._prefixed.get(resource_type)
         if prefixed:
             if len(prefixed) < len(name):

@@ -183,6 +183,8 @@ def test_producer_limited_to_1_mb_per_second(quota_broker: QuotaBroker) -> None:
     finally:
         quota_broker.josef("quotas", "alter", "--user", "quser", "--delete-config",
                            "producer_byte_rate")  # fmt: skip
+    free_rate = free.bytes_between(0, float("inf")) / 12.0
+    print(f"limited producer: {rate / MB:.3f} MB/s over 8 s; unlimited: {free_rate / MB:.1f} MB/s")
     assert rate <= 1.2 * MB, f"limited producer ran at {rate / MB:.2f} MB/s"
     assert limited.throttles and max(limited.throttles) > 0
     assert not free.throttles, "a user without a quota was throttled"
