@@ -37,8 +37,7 @@ QUOTA_KEYS: Final[Mapping[str, bool]] = {
     REQUEST_PERCENTAGE: False,
     CONTROLLER_MUTATION_RATE: False,
 }
-# Accepted and stored but not enforced: Josef has no controller mutation quota yet.
-NOT_ENFORCED: Final = frozenset({CONTROLLER_MUTATION_RATE})
+# controller_mutation_rate is accepted and stored, not enforced (no mutation quota yet).
 
 
 class EntityConfigSource(Protocol):
@@ -83,30 +82,25 @@ class QuotaEntity:
     def describe(self) -> str:
         parts = []
         if self.has_user:
-            parts.append("user-principal '" + (self.user or "") + "'" if self.user is not None
-                         else "the default user")
+            parts.append("the default user" if self.user is None else f"user '{self.user}'")
         if self.has_client:
-            parts.append("client-id '" + (self.client_id or "") + "'"
-                         if self.client_id is not None else "the default client-id")
+            client = self.client_id
+            parts.append("the default client-id" if client is None else f"client-id '{client}'")
         return ", ".join(parts)
 
 
 def entity_from_path(path: str) -> QuotaEntity | None:
     parts = path.split("/")
     if len(parts) == 2 and parts[0] in ("users", "clients"):
-        name = None if parts[1] == DEFAULT else _desanitize(parts[0], parts[1])
+        name = None if parts[1] == DEFAULT else desanitize_entity_name(parts[1])
         if parts[0] == "users":
             return QuotaEntity(True, name, False, None)
         return QuotaEntity(False, None, True, name)
     if len(parts) == 4 and parts[0] == "users" and parts[2] == "clients":
-        user = None if parts[1] == DEFAULT else _desanitize("users", parts[1])
-        client = None if parts[3] == DEFAULT else _desanitize("clients", parts[3])
+        user = None if parts[1] == DEFAULT else desanitize_entity_name(parts[1])
+        client = None if parts[3] == DEFAULT else desanitize_entity_name(parts[3])
         return QuotaEntity(True, user, True, client)
     return None
-
-
-def _desanitize(_kind: str, name: str) -> str:
-    return desanitize_entity_name(name)
 
 
 def quota_configs(source: EntityConfigSource) -> dict[str, dict[str, str]]:
@@ -130,13 +124,6 @@ def all_configs_of(source: EntityConfigSource, path: str) -> dict[str, str]:
         key = DEFAULT if entity.user is None else entity.user
         return dict(source.user_configs().get(key, {}))
     return dict(source.entity_configs().get(path, {}))
-
-
-def parse_value(key: str, text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def format_value(key: str, value: float) -> str:

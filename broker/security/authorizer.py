@@ -131,9 +131,6 @@ class AclAuthorizer:
 
     # -- decisions -------------------------------------------------------------------------
 
-    def is_super_user(self, principal: str) -> bool:
-        return principal in self.super_users
-
     def authorize(
         self,
         principal: str,

@@ -200,6 +200,25 @@ def kp_produce(broker: AclBroker, user: str, topic: str, idempotent: bool = Fals
     return kp_error(go)
 
 
+def aio_produce(broker: AclBroker, user: str, topic: str) -> int:
+    """aiokafka: 0 if one record is acknowledged, else the Kafka error code raised."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    async def go() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=broker.sasl, security_protocol="SASL_PLAINTEXT",
+                             sasl_mechanism="PLAIN", sasl_plain_username=user,
+                             sasl_plain_password=USERS[user], request_timeout_ms=8000)  # fmt: skip
+        await p.start()
+        try:
+            await asyncio.wait_for(p.send_and_wait(topic, b"v", key=b"k"), TIMEOUT)
+        finally:
+            await p.stop()
+
+    return kp_error(lambda: asyncio.run(go()))
+
+
 def kp_consume(broker: AclBroker, user: str, topic: str, group: str | None = None) -> int:
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import TopicAuthorizationFailedError
@@ -252,6 +271,7 @@ def test_user_without_acls_is_denied_then_allowed_by_josef_acls_add(acl_broker: 
     # No ACLs: the exact error codes, from librdkafka and kafka-python alike.
     assert confluent_produce(acl_broker, "alice", topic) == TOPIC_AUTHORIZATION_FAILED
     assert kp_produce(acl_broker, "alice", topic) == TOPIC_AUTHORIZATION_FAILED
+    assert aio_produce(acl_broker, "alice", topic) == TOPIC_AUTHORIZATION_FAILED
     # (its InitProducerId gets CLUSTER_AUTHORIZATION_FAILED; the send reports the topic)
     assert kp_produce(acl_broker, "alice", topic, idempotent=True) in (
         TOPIC_AUTHORIZATION_FAILED, CLUSTER_AUTHORIZATION_FAILED,
@@ -282,6 +302,7 @@ def test_user_without_acls_is_denied_then_allowed_by_josef_acls_add(acl_broker: 
     acl_broker.josef("acls", "add", "--allow-principal", "User:alice", "--operation", "Create",
                      "--topic", new_topic)  # fmt: skip
     assert confluent_produce(acl_broker, "alice", topic) == 0
+    assert aio_produce(acl_broker, "alice", topic) == 0
     assert kp_produce(acl_broker, "alice", topic, idempotent=True) == 0
     assert kcat_consume(acl_broker, "alice", topic) == (0, "v\n")
     assert confluent_consume(acl_broker, "alice", topic, group) == b"v"

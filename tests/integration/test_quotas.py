@@ -210,15 +210,17 @@ def test_producer_limited_to_1_mb_per_second_over_20_s(
     assert limited.throttles and not free.throttles
 
 
-def test_kafka_python_sees_produce_throttling(quota_broker: QuotaBroker) -> None:
+@pytest.mark.parametrize("entity", ["user", "client-id"])
+def test_kafka_python_sees_produce_throttling(quota_broker: QuotaBroker, entity: str) -> None:
     from kafka import KafkaProducer
 
     topic = unique_topic("quota-kp")
     create_topic(quota_broker, topic)
-    quota_broker.josef("quotas", "alter", "--user", "kp", "--add-config",
-                       "producer_byte_rate=102400")  # fmt: skip
+    client_id = unique_topic("slow-app")
+    target = ("--user", "kp") if entity == "user" else ("--client", client_id)
+    quota_broker.josef("quotas", "alter", *target, "--add-config", "producer_byte_rate=102400")
     p = KafkaProducer(bootstrap_servers=quota_broker.sasl, security_protocol="SASL_PLAINTEXT",
-                      sasl_mechanism="PLAIN", sasl_plain_username="kp",
+                      sasl_mechanism="PLAIN", sasl_plain_username="kp", client_id=client_id,
                       sasl_plain_password=USERS["kp"], acks=1, linger_ms=5)  # fmt: skip
     try:
         futures = [p.send(topic, VALUE) for _ in range(60)]  # 600 kB > 2 windows' worth
@@ -232,6 +234,7 @@ def test_kafka_python_sees_produce_throttling(quota_broker: QuotaBroker) -> None
         )
     finally:
         p.close(timeout=10)
+        quota_broker.josef("quotas", "alter", *target, "--delete-config", "producer_byte_rate")
     assert offsets == list(range(60))
     assert throttle_max > 0
 
