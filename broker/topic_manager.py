@@ -10,6 +10,15 @@ from dataclasses import dataclass
 from kio.schema.errors import ErrorCode
 
 from broker.replica.replica_manager import ReplicaManager
+from cluster.assignment import (
+    AdminOperationError,
+    BrokerMetadata,
+    RackAwareMode,
+    assign_replicas_to_brokers,
+    broker_metadatas,
+    check_manual_assignment,
+    new_partitions_assignment,
+)
 from cluster.metadata import MetadataStore, TopicMetadata
 from protocol.errors import KafkaError
 from storage.log_config import LogConfig
@@ -70,6 +79,13 @@ class TopicManager:
     def live_broker_ids(self) -> list[int]:
         return sorted(b.broker_id for b in self.metadata.brokers())
 
+    def live_brokers(self) -> list[BrokerMetadata]:
+        """The live brokers with their racks, sorted by id (what assignment spreads over)."""
+        return sorted(
+            (BrokerMetadata(b.broker_id, b.rack) for b in self.metadata.brokers()),
+            key=lambda b: b.broker_id,
+        )
+
     def validate(self, spec: TopicSpec) -> tuple[dict[int, list[int]], dict[str, str]]:
         """Raise KafkaError with Kafka's error code, or return (assignment, configs)."""
         reason = topic_name_error(spec.name)
@@ -98,13 +114,25 @@ class TopicManager:
                     ErrorCode.invalid_request,
                 )
             assignment = {p: list(r) for p, r in spec.assignment.items()}
-            if sorted(assignment) != list(range(len(assignment))):
+            # Kafka's AdminZkClient.validateTopicCreate, in its order.
+            if len({len(r) for r in assignment.values()}) != 1:
                 raise KafkaError(
-                    "Partitions should be a consecutive 0-based integer sequence",
+                    "All partitions should have the same number of replicas",
                     ErrorCode.invalid_replica_assignment,
                 )
-            for p, replicas in assignment.items():
-                if not replicas or len(set(replicas)) != len(replicas):
+            for replicas in assignment.values():
+                if len(set(replicas)) != len(replicas):
+                    raise KafkaError(
+                        f"Duplicate replica assignment found: {assignment}",
+                        ErrorCode.invalid_replica_assignment,
+                    )
+            if sorted(assignment) != list(range(len(assignment))):
+                raise KafkaError(
+                    "partitions should be a consecutive 0-based integer sequence",
+                    ErrorCode.invalid_replica_assignment,
+                )
+            for p, replicas in sorted(assignment.items()):
+                if not replicas:
                     raise KafkaError(
                         f"Invalid replica list for partition {p}: {replicas}",
                         ErrorCode.invalid_replica_assignment,
@@ -124,41 +152,8 @@ class TopicManager:
             if spec.replication_factor == -1
             else (spec.replication_factor)
         )
-        if partitions <= 0:
-            raise KafkaError(
-                "Number of partitions must be larger than 0.", ErrorCode.invalid_partitions
-            )
-        if rf <= 0:
-            raise KafkaError(
-                "Replication factor must be larger than 0.", ErrorCode.invalid_replication_factor
-            )
-        if rf > len(brokers):
-            raise KafkaError(
-                f"Replication factor: {rf} larger than available brokers: {len(brokers)}.",
-                ErrorCode.invalid_replication_factor,
-            )
-        return self.assign_replicas(partitions, rf, brokers, start_partition=0), configs
-
-    @staticmethod
-    def assign_replicas(
-        partitions: int, rf: int, brokers: list[int], start_partition: int
-    ) -> dict[int, list[int]]:
-        """Kafka's rack-unaware assignment: leaders round-robin over the brokers; each
-        follower is shifted from the leader by 1 + (shift + j) mod (n - 1), so a partition's
-        replicas are distinct, and the shift grows every n partitions to spread followers."""
-        n = len(brokers)
-        out: dict[int, list[int]] = {}
-        shift = 0
-        for i in range(partitions):
-            p = start_partition + i
-            if p > 0 and p % n == 0:
-                shift += 1
-            first = p % n
-            replicas = [brokers[first]]
-            for j in range(rf - 1):
-                replicas.append(brokers[(first + 1 + (shift + j) % max(1, n - 1)) % n])
-            out[p] = replicas
-        return out
+        assignment = assign_replicas_to_brokers(self.live_brokers(), partitions, rf)
+        return assignment, configs
 
     async def create(
         self, spec: TopicSpec, is_internal: bool = False, wait_ms: int = 0
@@ -198,11 +193,26 @@ class TopicManager:
         log.info("deleted topic %s", name)
 
     async def add_partitions(
-        self, name: str, total: int, assignment: list[list[int]] | None, validate_only: bool
+        self,
+        name: str,
+        total: int,
+        assignment: list[list[int]] | None,
+        validate_only: bool,
+        wait_ms: int = 0,
     ) -> None:
+        """CreatePartitions, as Kafka's ZkAdminManager: new partitions follow partition 0's
+        replication factor over the registered brokers; with ``wait_ms`` > 0 wait until
+        they have leaders (REQUEST_TIMED_OUT otherwise)."""
         topic = self.metadata.topic(name)
         if topic is None:
-            raise KafkaError(f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition)
+            raise KafkaError(
+                f"The topic '{name}' does not exist.", ErrorCode.unknown_topic_or_partition
+            )
+        if await self.metadata.reassigning_partitions(name):
+            raise KafkaError(
+                f"A partition reassignment is in progress for the topic '{name}'.",
+                ErrorCode.reassignment_in_progress,
+            )
         current = len(topic.partitions)
         if total < current:
             raise KafkaError(
@@ -214,9 +224,22 @@ class TopicManager:
             raise KafkaError(
                 f"Topic already has {current} partitions.", ErrorCode.invalid_partitions
             )
-        brokers = self.live_broker_ids()
-        rf = len(next(iter(topic.partitions.values())).replicas)
+        brokers = broker_metadatas(self.live_brokers(), RackAwareMode.ENFORCED)
+        ids = {b.broker_id for b in brokers}
+        partition0 = topic.partitions.get(0)
+        if partition0 is None or not partition0.replicas:
+            raise AdminOperationError(
+                f"Unexpected existing replica assignment for topic '{name}', partition id 0 "
+                "is missing."
+            )
         if assignment is not None:
+            unknown = sorted({r for replicas in assignment for r in replicas} - ids)
+            if unknown:
+                raise KafkaError(
+                    "Unknown broker(s) in replica assignment: "
+                    f"{', '.join(map(str, unknown))}.",
+                    ErrorCode.invalid_replica_assignment,
+                )
             if len(assignment) != total - current:
                 raise KafkaError(
                     f"Increasing the number of partitions by {total - current} but "
@@ -224,17 +247,18 @@ class TopicManager:
                     ErrorCode.invalid_replica_assignment,
                 )
             new = {current + i: list(r) for i, r in enumerate(assignment)}
-            for replicas in new.values():
-                if any(r not in brokers for r in replicas) or len(set(replicas)) != len(replicas):
-                    raise KafkaError(
-                        f"Invalid replica assignment {replicas}",
-                        ErrorCode.invalid_replica_assignment,
-                    )
+            check_manual_assignment(new, len(partition0.replicas), ids)
         else:
-            new = self.assign_replicas(total - current, rf, brokers, start_partition=current)
+            new = new_partitions_assignment(brokers, partition0.replicas, current, total - current)
         if validate_only:
             return
         await self.metadata.add_partitions(name, new)
+        log.info("added partitions %s to topic %s", new, name)
+        if wait_ms > 0 and not await self.metadata.wait_for_topic(name, wait_ms, total):
+            raise KafkaError(
+                f"partitions of {name} were created but have no leader after {wait_ms} ms",
+                ErrorCode.request_timed_out,
+            )
 
     async def set_configs(self, name: str, configs: dict[str, str], validate_only: bool) -> None:
         topic = self.metadata.topic(name)

@@ -134,7 +134,11 @@ class AlterPartitionManager:
         response = await client.send(request, timeout=self.timeout_s)
         top = ErrorCode(response.error_code)
         if top != ErrorCode.none:
-            if top in (ErrorCode.not_controller, ErrorCode.stale_broker_epoch):
+            if top in (
+                ErrorCode.not_controller,
+                ErrorCode.stale_broker_epoch,
+                ErrorCode.request_timed_out,
+            ):
                 log.info("AlterPartition answered %s; retrying", top.name)
                 return batch
             for item in batch.values():

@@ -54,8 +54,13 @@ API_VERSIONS: Final = 18
 CREATE_TOPICS: Final = 19
 DELETE_TOPICS: Final = 20
 DESCRIBE_CONFIGS: Final = 32
+ALTER_CONFIGS: Final = 33
+CREATE_PARTITIONS: Final = 37
 DELETE_GROUPS: Final = 42
+ELECT_LEADERS: Final = 43
 INCREMENTAL_ALTER_CONFIGS: Final = 44
+ALTER_PARTITION_REASSIGNMENTS: Final = 45
+LIST_PARTITION_REASSIGNMENTS: Final = 46
 CONSUMER_GROUP_DESCRIBE: Final = 69
 
 # API key -> (lowest, highest) version this client can build and read.
@@ -73,8 +78,13 @@ CLIENT_VERSIONS: Final[Mapping[int, tuple[int, int]]] = {
     CREATE_TOPICS: (2, 7),
     DELETE_TOPICS: (1, 6),
     DESCRIBE_CONFIGS: (1, 4),
+    ALTER_CONFIGS: (0, 2),
+    CREATE_PARTITIONS: (0, 3),
     DELETE_GROUPS: (0, 2),
+    ELECT_LEADERS: (0, 2),
     INCREMENTAL_ALTER_CONFIGS: (0, 1),
+    ALTER_PARTITION_REASSIGNMENTS: (0, 0),
+    LIST_PARTITION_REASSIGNMENTS: (0, 0),
     CONSUMER_GROUP_DESCRIBE: (0, 0),
     29: (1, 3),  # DescribeAcls
     30: (1, 3),  # CreateAcls

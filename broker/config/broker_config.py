@@ -246,6 +246,7 @@ class BrokerConfig:
     replica_fetch_wait_max_ms: int
     replica_fetch_backoff_ms: int
     replica_fetch_response_max_bytes: int
+    replica_selector_class: str | None
     replica_socket_timeout_ms: int
     replica_socket_receive_buffer_bytes: int
     replica_high_watermark_checkpoint_interval_ms: int

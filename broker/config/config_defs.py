@@ -210,6 +210,12 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
        Range(0), _M),
     _D("replica.fetch.response.max.bytes", _T.INT, 10_485_760,
        "Maximum bytes of a whole follower fetch response.", Range(0), _M),
+    _D("replica.selector.class", _T.STRING, None,
+       "KIP-392: how a leader picks a replica for consumers to fetch from (unset: the "
+       "leader); org.apache.kafka.common.replica.RackAwareReplicaSelector sends consumers "
+       "with client.rack to an in-sync replica in their rack.",
+       OneOf(("org.apache.kafka.common.replica.RackAwareReplicaSelector",
+              "org.apache.kafka.common.replica.LeaderSelector", "")), _M),
     _D("replica.socket.timeout.ms", _T.INT, 30_000,
        "Socket timeout of follower fetch requests.", None, _H),
     _D("replica.socket.receive.buffer.bytes", _T.INT, 65_536,

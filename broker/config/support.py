@@ -206,6 +206,7 @@ KEY_SUPPORT: dict[str, KeySupport] = {
     "replica.fetch.backoff.ms": _cluster(),
     "replica.fetch.response.max.bytes": _cluster(),
     "replica.socket.timeout.ms": _cluster(),
+    "replica.selector.class": _cluster(),
     "replica.socket.receive.buffer.bytes": _no(_JVM + " (the OS sizes fetcher sockets)"),
     "controller.socket.timeout.ms": _cluster(),
     "auto.leader.rebalance.enable": _cluster(),

@@ -233,7 +233,11 @@ async def _create_partitions(services: BrokerServices, ctx: RequestContext, requ
             )
             try:
                 await services.topic_manager.add_partitions(
-                    name, int(topic.count), assignment, bool(request.validate_only)
+                    name,
+                    int(topic.count),
+                    assignment,
+                    bool(request.validate_only),
+                    wait_ms=_timeout_ms(request),
                 )
                 code, message = ErrorCode.none, None
             except Exception as exc:

@@ -22,6 +22,7 @@ from broker.replica.fetch_session import (
     PartitionKey,
 )
 from broker.replica.partition import FetchResult
+from broker.replica.replica_selector import preferred_read_replica
 from broker.services import BrokerServices
 from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
@@ -50,6 +51,7 @@ class _PartitionFetch:
     result: FetchResult | None = None
     last_fetched_epoch: int = -1
     log_start_offset: int = -1
+    preferred_read_replica: int = -1
 
 
 def register(services: BrokerServices) -> None:
@@ -146,9 +148,21 @@ def register(services: BrokerServices) -> None:
                 )
         return wanted
 
+    selector = getattr(services.config, "replica_selector_class", None)
+
+    def broker_racks() -> dict[int, str | None]:
+        return {b.broker_id: b.rack for b in metadata.brokers()}
+
     def read_all(
-        wanted: list[_PartitionFetch], max_bytes: int, isolation: int, replica_id: int
+        wanted: list[_PartitionFetch],
+        max_bytes: int,
+        isolation: int,
+        replica_id: int,
+        version: int,
+        rack_id: str,
     ) -> tuple[int, bool]:
+        # KIP-392: consumers on Fetch v11+ may read from followers (up to their HW).
+        leader_only = replica_id >= 0 or version < 11
         remaining = max_bytes
         total = 0
         errors = False
@@ -165,9 +179,28 @@ def register(services: BrokerServices) -> None:
                 )
                 errors = True
                 continue
-            serving = partition.check_serving(w.current_leader_epoch)
+            serving = partition.check_serving(w.current_leader_epoch, leader_only)
             if serving != ErrorCode.none:
                 w.error = serving
+                errors = True
+                continue
+            if replica_id < 0 and rack_id and selector is not None:
+                preferred = preferred_read_replica(selector, partition, rack_id, broker_racks())
+                if preferred >= 0:
+                    # Answer with no records: the consumer moves to that replica.
+                    w.result = partition.empty_fetch_result()
+                    w.preferred_read_replica = preferred
+                    w.error = ErrorCode.none
+                    errors = True
+                    continue
+            if (
+                replica_id < 0
+                and not partition.is_leader
+                and w.fetch_offset > partition.log_end_offset
+            ):
+                # A follower behind the consumer: retriable, not out of range.
+                w.error = ErrorCode.offset_not_available
+                w.result = partition.empty_fetch_result()
                 errors = True
                 continue
             try:
@@ -262,7 +295,8 @@ def register(services: BrokerServices) -> None:
             wanted = apply_incremental(session, request, version)
         authorize(ctx, wanted, replica_id)
         deadline = clock.monotonic() + max_wait_s
-        total, errors = read_all(wanted, max_bytes, isolation, replica_id)
+        rack_id = str(getattr(request, "rack_id", "") or "")
+        total, errors = read_all(wanted, max_bytes, isolation, replica_id, version, rack_id)
         while total < min_bytes and not errors:
             left = deadline - clock.monotonic()
             if left <= 0:
@@ -270,7 +304,7 @@ def register(services: BrokerServices) -> None:
             keys = [(w.topic, w.partition) for w in wanted if w.topic is not None]
             if not await rm.fetch_purgatory.wait(keys, left):
                 break
-            total, errors = read_all(wanted, max_bytes, isolation, replica_id)
+            total, errors = read_all(wanted, max_bytes, isolation, replica_id, version, rack_id)
         corr = ctx.header.correlation_id
         if session is not None:
             # Incremental: answer only partitions with news, remember what was sent.
@@ -306,7 +340,7 @@ def _remember(entry: CachedPartition, w: _PartitionFetch, apply: bool = True) ->
     r = w.result
     if r is None:
         return True
-    must = bool(r.records) or w.error != ErrorCode.none
+    must = bool(r.records) or w.error != ErrorCode.none or w.preferred_read_replica >= 0
     if r.high_watermark != entry.high_watermark:
         if apply:
             entry.high_watermark = r.high_watermark
@@ -372,6 +406,7 @@ def build_response(
                 r.log_start_offset,
                 aborted,
                 r.records,
+                preferred_read_replica=w.preferred_read_replica,
                 diverging_epoch=r.diverging_epoch if version >= 12 else None,
             )
         )

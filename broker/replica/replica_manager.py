@@ -287,7 +287,7 @@ class ReplicaManager:
                 p = r.partition
                 if r.error != ErrorCode.none or p is None:
                     continue
-                done, error = p.check_enough_replicas_reach_offset(r.required_offset)
+                done, error = self._replication_done(p, r.required_offset)
                 if not done:
                     waiting.append((p.topic, p.partition))
                     continue
@@ -303,12 +303,20 @@ class ReplicaManager:
                     continue
                 for r in results:
                     if r.partition is not None and r.error == ErrorCode.none:
-                        done, error = r.partition.check_enough_replicas_reach_offset(
-                            r.required_offset
-                        )
+                        done, error = self._replication_done(r.partition, r.required_offset)
                         r.error = error if done else ErrorCode.request_timed_out
                         r.partition = None
                 return
+
+    def _replication_done(
+        self, partition: Partition, required_offset: int
+    ) -> tuple[bool, ErrorCode]:
+        if self.partitions.get((partition.topic, partition.partition)) is not partition:
+            # Stopped here (StopReplica, e.g. a reassignment moved the leader away without a
+            # LeaderAndIsr to this broker): answer now, as Kafka completes delayed produces
+            # of stopped partitions, instead of at the request timeout.
+            return True, ErrorCode.not_leader_or_follower
+        return partition.check_enough_replicas_reach_offset(required_offset)
 
     def append_internal(self, topic: str, index: int, data: bytes) -> tuple[int, int]:
         """Append batches built by the broker itself (coordinators' internal topics).

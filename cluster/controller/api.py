@@ -8,7 +8,7 @@ below for ControlledShutdown, AlterPartition, ElectLeaders and the reassignment 
 becomes an event of the controller's single event loop (:mod:`cluster.controller.events`).
 On a broker that is not the active controller they answer NOT_CONTROLLER.
 
-Wiring (see also the package README in the report): ``zk`` is a started
+Wiring: see :mod:`cluster.controller`. ``zk`` is a started
 :class:`cluster.zk.client.ZkClient` (or any :class:`ControllerZkClient`); ``channel_factory``
 makes, for a broker registration, the connection used to send it control requests
 (:func:`cluster.controller.wire.broker_channel_factory` builds one over
@@ -44,6 +44,7 @@ from cluster.controller.operations import (
     StaleBrokerEpochError,
     alter_partition_error,
 )
+from cluster.controller.states import ReplicaState
 from cluster.controller.zk_client import ControllerMovedError, ControllerZkClient
 from protocol.errors import ErrorCode
 from storage.clock import Clock
@@ -112,6 +113,38 @@ class KafkaController:
         """The event processor (for tests and diagnostics)."""
         return self._core
 
+    def metrics(self) -> dict[str, int]:
+        """Kafka's controller gauges (kafka.controller:type=KafkaController,name=...), and
+        the count behind UncleanLeaderElectionsPerSec; zeros on a broker that is not active."""
+        core = self._core
+        context = core.context
+        active = core.is_active
+        deleting = context.topics_to_be_deleted if active else set()
+        replicas = [r for t in deleting for r in context.replicas_for_topic(t)]
+        states = context.replica_states
+        return {
+            "ActiveControllerCount": int(active),
+            "OfflinePartitionsCount": context.stats.offline_partition_count if active else 0,
+            "PreferredReplicaImbalanceCount": (
+                context.stats.preferred_replica_imbalance_count if active else 0
+            ),
+            "GlobalTopicCount": len(context.all_topics) if active else 0,
+            "GlobalPartitionCount": len(context.partitions_leadership_info) if active else 0,
+            "TopicsToDeleteCount": len(deleting),
+            "ReplicasToDeleteCount": sum(
+                states.get(r) is not ReplicaState.REPLICA_DELETION_SUCCESSFUL for r in replicas
+            ),
+            "TopicsIneligibleToDeleteCount": (
+                len(context.topics_ineligible_for_deletion) if active else 0
+            ),
+            "ReplicasIneligibleToDeleteCount": sum(
+                states.get(r) is ReplicaState.REPLICA_DELETION_INELIGIBLE for r in replicas
+            ),
+            "ActiveBrokerCount": len(context.live_or_shutting_down_broker_ids) if active else 0,
+            "FencedBrokerCount": 0,  # always 0 in ZooKeeper mode
+            "UncleanLeaderElections": context.stats.unclean_leader_elections,
+        }
+
     def reconfigure(self, config: ControllerConfig) -> None:
         """Apply changed settings (dynamic broker config)."""
         self.config = config
@@ -126,6 +159,12 @@ class KafkaController:
         if self.is_active:
             self._core.event_manager.put(TopicUncleanLeaderElectionEnable(topic))
 
+    async def _answer(self, future: asyncio.Future[Any]) -> Any:
+        """Wait for an event's answer for at most controller.socket.timeout.ms (the broker
+        gives up on its request then, and retries)."""
+        timeout_s = self.config.controller_socket_timeout_ms / 1000.0
+        return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+
     # -- requests --------------------------------------------------------------------------------
     async def controlled_shutdown(
         self, broker_id: int, broker_epoch: int
@@ -135,7 +174,9 @@ class KafkaController:
         event = ControlledShutdown(broker_id, broker_epoch)
         self._core.event_manager.put(event)
         try:
-            remaining = await event.future
+            remaining = await self._answer(event.future)
+        except TimeoutError:
+            return ErrorCode.request_timed_out, []
         except ControllerMovedError:
             return ErrorCode.not_controller, []
         except StaleBrokerEpochError:
@@ -154,7 +195,10 @@ class KafkaController:
         as (error, first id, number of ids)."""
         event = AllocateProducerIds(broker_id, broker_epoch)
         self._core.event_manager.put(event)
-        result: tuple[ErrorCode, int, int] = await event.future
+        try:
+            result: tuple[ErrorCode, int, int] = await self._answer(event.future)
+        except TimeoutError:
+            return ErrorCode.request_timed_out, -1, 0
         return result
 
     async def alter_partition(self, request: Any, version: int) -> Any:
@@ -162,7 +206,10 @@ class KafkaController:
         event = AlterPartitionReceived(request, version)
         self._core.event_manager.put(event)
         try:
-            return await event.future
+            return await self._answer(event.future)
+        except TimeoutError:
+            # Still queued: it may apply later; the leader's retry is idempotent.
+            return alter_partition_error(version, ErrorCode.request_timed_out)
         except ControllerMovedError:
             return alter_partition_error(version, ErrorCode.not_controller)
 

@@ -12,7 +12,8 @@ It runs every :mod:`event <cluster.controller.events>` on the event manager's si
   the automatic leader rebalance.
 * broker, topic and notification changes, and the brokers' answers.
 
-Reassignments live in :mod:`cluster.controller.reassignment`; controlled shutdown,
+Topic changes live in :mod:`cluster.controller.topic_changes`, reassignments in
+:mod:`cluster.controller.reassignment`; controlled shutdown,
 AlterPartition, leader elections and the leader rebalance in
 :mod:`cluster.controller.operations`.
 """
@@ -32,7 +33,6 @@ from cluster.controller.batch import (
 from cluster.controller.channel import ChannelFactory, ControllerChannelManager
 from cluster.controller.config import ControllerConfig
 from cluster.controller.context import ControllerContext
-from cluster.controller.election import ElectionStrategy
 from cluster.controller.events import (
     AllocateProducerIds,
     AlterPartitionReceived,
@@ -69,6 +69,7 @@ from cluster.controller.partition_state_machine import PartitionStateMachine
 from cluster.controller.reassignment import PartitionReassignments
 from cluster.controller.replica_state_machine import ReplicaStateMachine
 from cluster.controller.states import PartitionState, ReplicaState
+from cluster.controller.topic_changes import TopicChanges
 from cluster.controller.topic_deletion import TopicDeletionManager
 from cluster.controller.zk_client import (
     ControllerMovedError,
@@ -77,10 +78,14 @@ from cluster.controller.zk_client import (
     WatchHandle,
 )
 from cluster.metadata import BrokerRegistration
+from cluster.zk.errors import ZooKeeperError
 from protocol.errors import ErrorCode
 from storage.clock import Clock
 
 log = logging.getLogger(__name__)
+
+ZK_RETRY_BACKOFF_S = 1.0
+CONTROLLER_MOVE_ATTEMPTS = 60
 
 
 class ControllerCore:
@@ -118,6 +123,7 @@ class ControllerCore:
             config, self.context, self.replica_state_machine, self.partition_state_machine, self
         )
         self.reassignments = PartitionReassignments(self)
+        self.topics = TopicChanges(self)
         self.operations = ControllerOperations(self)
         self.active_controller_id = -1
         self._controller_watch: WatchHandle | None = None
@@ -156,6 +162,9 @@ class ControllerCore:
         except ControllerMovedError as exc:
             log.info("Controller moved to another broker when processing %s: %s", event.name, exc)
             await self.maybe_resign()
+        except ZooKeeperError as exc:
+            # The ZooKeeper client retries until the session ends: this one ended mid-event.
+            log.error("ZooKeeper error processing %s: %s", event.name, exc)
         except Exception:
             log.exception("Error processing event %s", event.name)
 
@@ -177,11 +186,11 @@ class ControllerCore:
         elif isinstance(event, BrokerModifications):
             await self._process_broker_modification(event.broker_id)
         elif isinstance(event, TopicChange):
-            await self._process_topic_change()
+            await self.topics.process_topic_change()
         elif isinstance(event, PartitionModifications):
-            await self._process_partition_modifications(event.topic)
+            await self.topics.process_partition_modifications(event.topic)
         elif isinstance(event, TopicDeletion):
-            await self._process_topic_deletion()
+            await self.topics.process_topic_deletion()
         elif isinstance(event, LogDirEventNotification):
             await self._process_log_dir_event_notification()
         elif isinstance(event, IsrChangeNotification):
@@ -196,7 +205,7 @@ class ControllerCore:
                     event.broker_id,
                 )
         elif isinstance(event, TopicDeletionStopReplicaResponseReceived):
-            await self._process_topic_deletion_stop_replica_response(event)
+            await self.topics.process_topic_deletion_stop_replica_response(event)
         elif isinstance(event, UncleanLeaderElectionEnable):
             if self.is_active:
                 log.info("Unclean leader election has been enabled by default")
@@ -293,19 +302,32 @@ class ControllerCore:
 
     async def trigger_controller_move(self) -> None:
         """Resign and delete ``/controller`` so another broker takes over (a controller that
-        hit an illegal state)."""
-        current = await self.zk.get_controller_id()
-        self.active_controller_id = -1 if current is None else current
+        hit an illegal state, or could not finish its failover)."""
+        try:
+            current = await self.zk.get_controller_id()
+            self.active_controller_id = -1 if current is None else current
+        except ZooKeeperError as exc:
+            log.warning("Cannot read /controller (%s); assuming it is still ours", exc)
         if not self.is_active:
             log.warning("Controller has already moved when trying to trigger controller movement")
             return
-        try:
-            expected = self.context.epoch_zk_version
-            self.active_controller_id = -1
-            await self.on_controller_resignation()
-            await self.zk.delete_controller(expected)
-        except ControllerMovedError:
-            log.warning("Controller has already moved when trying to trigger controller movement")
+        expected = self.context.epoch_zk_version
+        self.active_controller_id = -1
+        await self.on_controller_resignation()
+        # While /controller is ours nobody else can take over: keep trying to delete it
+        # (fenced, so a newer controller's znode is never removed) until our session ends.
+        for attempt in range(CONTROLLER_MOVE_ATTEMPTS):
+            try:
+                await self.zk.delete_controller(expected)
+                return
+            except ControllerMovedError:
+                log.warning(
+                    "Controller has already moved when trying to trigger controller movement"
+                )
+                return
+            except ZooKeeperError as exc:
+                log.warning("Deleting /controller failed (attempt %d): %s", attempt + 1, exc)
+                await asyncio.sleep(ZK_RETRY_BACKOFF_S)
 
     async def handle_illegal_state(self, error: IllegalBatchState) -> None:
         log.error("Forcing the controller to resign: %s", error)
@@ -397,7 +419,7 @@ class ControllerCore:
         for topic in sorted(context.all_topics):
             self.watch_topic(topic)
         assignments = await zk.get_replica_assignment_and_topic_ids(sorted(context.all_topics))
-        await self._process_topic_ids(assignments)
+        await self.process_topic_ids(assignments)
         for topic_assignment in assignments:
             for p, assignment in topic_assignment.assignment.items():
                 tp = TopicPartition(topic_assignment.topic, p)
@@ -413,7 +435,7 @@ class ControllerCore:
         log.info("Currently active brokers in the cluster: %s", sorted(context.live_broker_ids))
         log.info("Current list of topics in the cluster: %s", sorted(context.all_topics))
 
-    async def _process_topic_ids(self, assignments: list[TopicIdReplicaAssignment]) -> None:
+    async def process_topic_ids(self, assignments: list[TopicIdReplicaAssignment]) -> None:
         """Give ids to topics an old writer created without one; cache them all."""
         missing = [a for a in assignments if a.topic_id is None]
         if missing:
@@ -652,126 +674,6 @@ class ControllerCore:
         await self.channel_manager.remove_broker(broker_id)
         self.channel_manager.add_broker(new)
         await self.send_update_metadata_request(self.context.live_or_shutting_down_broker_ids, ())
-
-    # -- topics ----------------------------------------------------------------------------------
-    async def _process_topic_change(self) -> None:
-        if not self.is_active:
-            return
-        context = self.context
-        topics = await self.zk.get_all_topics()
-        new_topics = topics - context.all_topics
-        deleted = context.all_topics - topics
-        context.set_all_topics(topics)
-        for topic in sorted(new_topics):
-            self.watch_topic(topic)
-        added = await self.zk.get_replica_assignment_and_topic_ids(sorted(new_topics))
-        for topic in deleted:
-            context.remove_topic(topic)
-            self.unwatch_topic(topic)
-        await self._process_topic_ids(added)
-        new_partitions: set[TopicPartition] = set()
-        for topic_assignment in added:
-            for p, assignment in topic_assignment.assignment.items():
-                tp = TopicPartition(topic_assignment.topic, p)
-                context.update_partition_full_replica_assignment(tp, assignment)
-                new_partitions.add(tp)
-        log.info("New topics: %s, deleted topics: %s", sorted(new_topics), sorted(deleted))
-        if new_partitions:
-            await self.on_new_partition_creation(new_partitions)
-
-    async def on_new_partition_creation(self, partitions: set[TopicPartition]) -> None:
-        log.info("New partition creation callback for %s", ",".join(map(str, sorted(partitions))))
-        ordered = sorted(partitions)
-        replicas = self.context.replicas_for_partitions(ordered)
-        psm = self.partition_state_machine
-        rsm = self.replica_state_machine
-        await psm.handle_state_changes(ordered, PartitionState.NEW_PARTITION)
-        await rsm.handle_state_changes(replicas, ReplicaState.NEW_REPLICA)
-        await psm.handle_state_changes(
-            ordered, PartitionState.ONLINE_PARTITION, ElectionStrategy.OFFLINE
-        )
-        await rsm.handle_state_changes(replicas, ReplicaState.ONLINE_REPLICA)
-
-    async def _process_partition_modifications(self, topic: str) -> None:
-        if not self.is_active:
-            return
-        context = self.context
-        found_list = await self.zk.get_replica_assignment_and_topic_ids([topic])
-        if not found_list:
-            return
-        found = found_list[0]
-        to_add = {
-            TopicPartition(topic, p): a
-            for p, a in found.assignment.items()
-            if not context.partition_replica_assignment(TopicPartition(topic, p))
-        }
-        if self.topic_deletion_manager.is_topic_queued_up_for_deletion(topic):
-            if to_add:
-                log.warning(
-                    "Skipping adding partitions %s for topic %s since it is currently being "
-                    "deleted",
-                    ",".join(str(tp.partition) for tp in sorted(to_add)),
-                    topic,
-                )
-                existing = set(await self.zk.get_topic_partitions(topic))
-                restored = {
-                    p: context.partition_full_replica_assignment(TopicPartition(topic, p))
-                    for p in found.assignment
-                    if p in existing
-                }
-                await self.zk.set_topic_assignment(
-                    topic, context.topic_ids.get(topic), restored, context.epoch_zk_version
-                )
-            return
-        if to_add:
-            log.info("New partitions to be added %s", {str(tp): a for tp, a in to_add.items()})
-            for tp, assignment in to_add.items():
-                context.update_partition_full_replica_assignment(tp, assignment)
-            await self.on_new_partition_creation(set(to_add))
-
-    async def _process_topic_deletion(self) -> None:
-        if not self.is_active:
-            return
-        context = self.context
-        to_delete = await self.zk.get_topic_deletions()
-        non_existent = to_delete - context.all_topics
-        if non_existent:
-            log.warning("Ignoring request to delete non-existing topics %s", sorted(non_existent))
-            await self.zk.delete_topic_deletions(sorted(non_existent), context.epoch_zk_version)
-        to_delete -= non_existent
-        deletion = self.topic_deletion_manager
-        if self.config.delete_topic_enable:
-            if to_delete:
-                log.info("Starting topic deletion for topics %s", ",".join(sorted(to_delete)))
-                reassigning = {tp.topic for tp in context.partitions_being_reassigned}
-                for topic in to_delete & reassigning:
-                    deletion.mark_topic_ineligible_for_deletion(
-                        {topic}, "topic reassignment in progress"
-                    )
-                await deletion.enqueue_topics_for_deletion(to_delete)
-        else:
-            log.info("Removing %s since delete topic is disabled", sorted(to_delete))
-            await self.zk.delete_topic_deletions(sorted(to_delete), context.epoch_zk_version)
-
-    async def _process_topic_deletion_stop_replica_response(
-        self, event: TopicDeletionStopReplicaResponseReceived
-    ) -> None:
-        if not self.is_active:
-            return
-        errors = event.partition_errors
-        if event.request_error != ErrorCode.none:
-            in_error = set(errors)
-        else:
-            in_error = {tp for tp, e in errors.items() if e != ErrorCode.none}
-        deletion = self.topic_deletion_manager
-        await deletion.fail_replica_deletion(
-            {PartitionAndReplica(tp, event.replica_id) for tp in in_error}
-        )
-        if len(in_error) != len(errors):
-            deleted = set(errors) - in_error
-            await deletion.complete_replica_deletion(
-                {PartitionAndReplica(tp, event.replica_id) for tp in deleted}
-            )
 
     # -- notifications and broker answers --------------------------------------------------------
     async def _process_log_dir_event_notification(self) -> None:

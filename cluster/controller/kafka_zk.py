@@ -5,8 +5,8 @@ ControllerZkClient` the way Kafka's ``KafkaZkClient`` does it: Kafka's paths and
 codecs of :mod:`cluster.zk`), every controller write in a multi-op that first checks
 ``/controller_epoch``'s version (:func:`cluster.zk.registration.fenced_multi`), reads and
 writes of many znodes issued concurrently, and a deadline on every request (the ZkClient's
-request timeout). Watches are :mod:`cluster.zk.watchers` that stay registered across
-reconnections and sessions.
+request timeout). Watches (:mod:`cluster.controller.zk_watch`) pass on every ZooKeeper event,
+as Kafka's handlers do, and are re-armed across reconnections and sessions.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from cluster.controller.model import (
@@ -29,6 +29,7 @@ from cluster.controller.zk_client import (
     TopicIdReplicaAssignment,
     UpdateLeaderAndIsrResult,
 )
+from cluster.controller.zk_watch import Mode, ZNodeWatch
 from cluster.metadata import BrokerRegistration
 from cluster.zk import paths
 from cluster.zk import topic_znodes as tz
@@ -36,8 +37,10 @@ from cluster.zk.client import SessionEvent, SessionState, ZkClient
 from cluster.zk.config_znodes import ConfigEntity, LogDirEventNotification
 from cluster.zk.errors import (
     BadVersionError,
+    ConnectionLossError,
     NodeExistsError,
     NoNodeError,
+    RequestTimeoutError,
     TransactionFailedError,
 )
 from cluster.zk.ops import CreateOp, DeleteOp, Op, OpResult, SetDataOp
@@ -54,6 +57,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ANY_VERSION = -1
+RETRY_BACKOFF_S = 0.5
+# Writes per multi: far below jute.maxbuffer (1 MB) with ~100-byte partition states.
+MULTI_BATCH = 500
 
 
 class _Handle:
@@ -73,16 +79,43 @@ class KafkaZkControllerClient:
         self.zk = zk
         self.clock = clock
 
+    # -- retries ---------------------------------------------------------------------------------
+    async def _retry(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run a request again after a timeout or a lost connection while the session lives
+        (Kafka's retryRequestsUntilConnected: the controller never drops a step half done).
+        Each attempt keeps the ZkClient's deadline; an expired or closed session ends it."""
+        attempt = 0
+        while True:
+            try:
+                return await fn(*args)
+            except (RequestTimeoutError, ConnectionLossError) as exc:
+                if self.zk.state in (SessionState.EXPIRED, SessionState.CLOSED):
+                    raise
+                attempt += 1
+                log.warning("ZooKeeper request failed (attempt %d), retrying: %s", attempt, exc)
+                await asyncio.sleep(RETRY_BACKOFF_S)
+
     # -- fenced writes ---------------------------------------------------------------------------
     async def _write(self, epoch_zk_version: int, op: Op) -> OpResult:
         """One controller write: fenced unless ``epoch_zk_version`` is -1. The op's own
         failure is raised as its cause (NoNodeError, BadVersionError, NodeExistsError)."""
         if epoch_zk_version < 0:
-            return (await self.zk.multi([op]))[0]
+            return (await self._retry(self.zk.multi, [op]))[0]
         try:
-            return (await fenced_multi(self.zk, epoch_zk_version, [op]))[0]
+            return (await self._retry(fenced_multi, self.zk, epoch_zk_version, [op]))[0]
         except TransactionFailedError as exc:
             raise exc.cause from exc
+
+    async def _write_all(self, epoch_zk_version: int, ops: Sequence[Op]) -> list[OpResult] | None:
+        """Many controller writes in one fenced multi (one ZooKeeper round trip instead of
+        one each); None if one of them failed, so that the caller writes them one by one
+        and learns each one's outcome, as Kafka's one-multi-per-znode writes would."""
+        if not ops:
+            return []
+        try:
+            return await self._retry(fenced_multi, self.zk, epoch_zk_version, ops)
+        except TransactionFailedError:
+            return None
 
     async def _delete_if_exists(self, path: str, epoch_zk_version: int) -> None:
         with contextlib.suppress(NoNodeError):
@@ -93,27 +126,30 @@ class KafkaZkControllerClient:
         cannot create null data, and a container is harmless (without makepath it cannot
         bring back a deleted topic); the state znodes under it are fenced."""
         with contextlib.suppress(NodeExistsError, NoNodeError):
-            await self.zk.create(path, None)
+            await self._retry(self.zk.create, path, None)
 
     async def _get_or_none(self, path: str) -> tuple[bytes | None, Any] | None:
         try:
-            return await self.zk.get(path)
+            return await self._retry(self.zk.get, path)
         except NoNodeError:
             return None
 
     async def _children(self, path: str) -> list[str]:
         try:
-            return await self.zk.get_children(path)
+            return await self._retry(self.zk.get_children, path)
         except NoNodeError:
             return []
 
     # -- election --------------------------------------------------------------------------------
     async def get_controller_id(self) -> int | None:
-        return await read_controller_id(self.zk)
+        return await self._retry(read_controller_id, self.zk)
 
     async def register_controller_and_increment_epoch(self, controller_id: int) -> tuple[int, int]:
-        return await register_controller_and_increment_epoch(
-            self.zk, controller_id, self.clock.milliseconds()
+        return await self._retry(
+            register_controller_and_increment_epoch,
+            self.zk,
+            controller_id,
+            self.clock.milliseconds(),
         )
 
     async def delete_controller(self, epoch_zk_version: int) -> None:
@@ -123,7 +159,7 @@ class KafkaZkControllerClient:
         found = await self._get_or_none(paths.FEATURE)
         if found is None:
             try:
-                await self.zk.create(paths.FEATURE, FeatureZNode().encode())
+                await self._retry(self.zk.create, paths.FEATURE, FeatureZNode().encode())
                 log.info("Created %s (feature versioning enabled)", paths.FEATURE)
             except NodeExistsError:
                 pass
@@ -133,10 +169,10 @@ class KafkaZkControllerClient:
         features = existing.features if existing.status is FeatureZNodeStatus.ENABLED else {}
         wanted = FeatureZNode(FeatureZNodeStatus.ENABLED, features)
         if wanted != existing:
-            await self.zk.set(paths.FEATURE, wanted.encode())
+            await self._retry(self.zk.set, paths.FEATURE, wanted.encode())
 
     async def allocate_producer_id_block(self, broker_id: int) -> tuple[int, int]:
-        block = await allocate_producer_id_block(self.zk, broker_id)
+        block = await self._retry(allocate_producer_id_block, self.zk, broker_id)
         return block.first_producer_id, block.size
 
     # -- brokers ---------------------------------------------------------------------------------
@@ -285,8 +321,19 @@ class KafkaZkControllerClient:
             return None
 
         ordered = list(states.items())
-        results = await _gather(create(tp, info) for tp, info in ordered)
-        return {tp: r for (tp, _), r in zip(ordered, results, strict=True)}
+        ops = [
+            CreateOp(paths.partition_state(tp.topic, tp.partition), _encode_state(info))
+            for tp, info in ordered
+        ]
+        out: dict[TopicPartition, Exception | None] = {}
+        for start, chunk in _chunks(ordered):
+            if await self._write_all(epoch_zk_version, ops[start : start + len(chunk)]):
+                out.update((tp, None) for tp, _ in chunk)
+                continue
+            # One of them failed (it exists already): one write each, for each one's outcome.
+            results = await _gather(create(tp, info) for tp, info in chunk)
+            out.update((tp, r) for (tp, _), r in zip(chunk, results, strict=True))
+        return out
 
     async def update_leader_and_isr(
         self,
@@ -313,14 +360,30 @@ class KafkaZkControllerClient:
             return lai.with_partition_epoch(result.stat.version)
 
         ordered = list(leader_and_isrs.items())
-        results = await _gather(update(tp, lai) for tp, lai in ordered)
         finished: dict[TopicPartition, LeaderAndIsr | Exception] = {}
         retry = []
-        for (tp, _), r in zip(ordered, results, strict=True):
-            if r is None:
-                retry.append(tp)
-            else:
-                finished[tp] = r
+        for _start, chunk in _chunks(ordered):
+            ops = [
+                SetDataOp(
+                    paths.partition_state(tp.topic, tp.partition),
+                    _encode_state(LeaderIsrAndControllerEpoch(lai, controller_epoch)),
+                    lai.partition_epoch,
+                )
+                for tp, lai in chunk
+            ]
+            written = await self._write_all(epoch_zk_version, ops)
+            if written is not None:
+                for (tp, lai), result in zip(chunk, written, strict=True):
+                    assert result.stat is not None
+                    finished[tp] = lai.with_partition_epoch(result.stat.version)
+                continue
+            # Someone else wrote one of them first: one write each, for each one's outcome.
+            results = await _gather(update(tp, lai) for tp, lai in chunk)
+            for (tp, _), r in zip(chunk, results, strict=True):
+                if r is None:
+                    retry.append(tp)
+                else:
+                    finished[tp] = r
         return UpdateLeaderAndIsrResult(finished, tuple(retry))
 
     # -- topic deletion --------------------------------------------------------------------------
@@ -366,7 +429,7 @@ class KafkaZkControllerClient:
         await self._delete_if_exists(paths.REASSIGN_PARTITIONS, epoch_zk_version)
 
     async def reassign_partitions_in_progress(self) -> bool:
-        return await self.zk.exists(paths.REASSIGN_PARTITIONS) is not None
+        return await self._retry(self.zk.exists, paths.REASSIGN_PARTITIONS) is not None
 
     async def get_preferred_replica_election(self) -> set[TopicPartition] | None:
         found = await self._get_or_none(paths.PREFERRED_REPLICA_ELECTION)
@@ -441,29 +504,20 @@ class KafkaZkControllerClient:
 
         return _Handle(self.zk.add_session_listener(listener))
 
+    def _watch(self, path: str, mode: Mode, callback: Callable[[bool], None]) -> _Handle:
+        return _Handle(ZNodeWatch(self.zk, path, mode, callback).start().cancel)
+
     def watch_controller(self, on_change: Callable[[bool], None]) -> _Handle:
-        watcher = self.zk.watch_data(paths.CONTROLLER, lambda _d, stat: on_change(stat is not None))
-        return _Handle(watcher.cancel)
+        return self._watch(paths.CONTROLLER, "data", on_change)
 
     def _watch_children(self, path: str, on_change: Callable[[], None]) -> _Handle:
-        return _Handle(self.zk.watch_children(path, lambda _children: on_change()).cancel)
+        return self._watch(path, "children", lambda _exists: on_change())
 
     def _watch_data(self, path: str, on_change: Callable[[], None]) -> _Handle:
-        return _Handle(self.zk.watch_data(path, lambda _d, _s: on_change()).cancel)
+        return self._watch(path, "data", lambda _exists: on_change())
 
     def _watch_creation(self, path: str, on_created: Callable[[], None]) -> _Handle:
-        """Fires when ``path`` appears (and once at registration if it exists: the event it
-        triggers is idempotent, and this closes the gap between reading and watching)."""
-        existed = False
-
-        def on_data(_data: bytes | None, stat: Any) -> None:
-            nonlocal existed
-            exists = stat is not None
-            if exists and not existed:
-                on_created()
-            existed = exists
-
-        return _Handle(self.zk.watch_data(path, on_data).cancel)
+        return self._watch(path, "creation", lambda _exists: on_created())
 
     def watch_broker_ids(self, on_change: Callable[[], None]) -> _Handle:
         return self._watch_children(paths.BROKER_IDS, on_change)
@@ -502,6 +556,11 @@ def _encode_state(info: LeaderIsrAndControllerEpoch) -> bytes:
         info.controller_epoch,
         tz.LeaderRecoveryState(lai.leader_recovery_state),
     ).encode()
+
+
+def _chunks(items: list[T], size: int = MULTI_BATCH) -> Iterable[tuple[int, list[T]]]:
+    for start in range(0, len(items), size):
+        yield start, items[start : start + size]
 
 
 def _sequence_numbers(children: Iterable[str], prefix: str) -> list[str]:

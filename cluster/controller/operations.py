@@ -31,6 +31,7 @@ from cluster.controller.model import (
     RECOVERED,
     RECOVERING,
     LeaderAndIsr,
+    LeaderIsrAndControllerEpoch,
     PartitionAndReplica,
     TopicPartition,
 )
@@ -246,7 +247,13 @@ class ControllerOperations:
             )
             responses[tp] = ErrorCode.invalid_update_version
 
-        await core.update_leader_and_isr_cache(successful)
+        # Kafka re-reads these from ZooKeeper; what it would read is what was just written.
+        for tp in successful:
+            written = responses[tp]
+            assert isinstance(written, LeaderAndIsr)
+            context.put_partition_leadership_info(
+                tp, LeaderIsrAndControllerEpoch(written, context.epoch)
+            )
         await core.send_update_metadata_request(context.live_or_shutting_down_broker_ids, proposed)
         event.complete(_alter_partition_response(core, version, responses, unknown_topic_ids))
         return responses

@@ -101,7 +101,12 @@ class PartitionReassignments:
         to_reassign: dict[TopicPartition, ReplicaAssignment] = {}
         for tp, target in (await core.zk.get_partition_reassignment()).items():
             tp = TopicPartition(*tp)
-            built = build_reassignment(context.partition_full_replica_assignment(tp), target)
+            current = context.partition_full_replica_assignment(tp)
+            built = build_reassignment(current, target)
+            if built == current and tp in context.partitions_being_reassigned:
+                # Already in flight with this target (the znode was seen before): running it
+                # again would only bump the leader epoch. Failover resumes it separately.
+                continue
             if built is None:
                 results[tp] = NO_REASSIGNMENT
             else:

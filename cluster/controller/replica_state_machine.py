@@ -28,7 +28,10 @@ from cluster.controller.model import (
     PartitionAndReplica,
     TopicPartition,
 )
-from cluster.controller.partition_state_machine import StateChangeFailedError
+from cluster.controller.partition_state_machine import (
+    StateChangeFailedError,
+    current_partition_states,
+)
 from cluster.controller.states import ReplicaState
 from cluster.controller.zk_client import ControllerMovedError, ControllerZkClient
 
@@ -223,8 +226,12 @@ class ReplicaStateMachine:
     ) -> dict[TopicPartition, LeaderIsrAndControllerEpoch]:
         results: dict[TopicPartition, LeaderIsrAndControllerEpoch] = {}
         remaining = partitions
+        from_cache = True
         while remaining:
-            finished, remaining = await self._do_remove_replicas_from_isr(replica_id, remaining)
+            finished, remaining = await self._do_remove_replicas_from_isr(
+                replica_id, remaining, from_cache
+            )
+            from_cache = False
             for tp, outcome in finished.items():
                 if isinstance(outcome, Exception):
                     replica = PartitionAndReplica(tp, replica_id)
@@ -239,17 +246,18 @@ class ReplicaStateMachine:
         return results
 
     async def _do_remove_replicas_from_isr(
-        self, replica_id: int, partitions: list[TopicPartition]
+        self, replica_id: int, partitions: list[TopicPartition], from_cache: bool = False
     ) -> tuple[dict[TopicPartition, LeaderIsrAndControllerEpoch | Exception], list[TopicPartition]]:
         context = self.context
         try:
-            states = await self.zk.get_topic_partition_states(partitions)
+            states = await current_partition_states(self.zk, context, partitions, from_cache)
         except ControllerMovedError:
             raise
         except Exception as exc:
             return dict.fromkeys(partitions, exc), []
         finished: dict[TopicPartition, LeaderIsrAndControllerEpoch | Exception] = {}
         unchanged: dict[TopicPartition, LeaderAndIsr] = {}
+        recheck: list[TopicPartition] = []
         adjusted: dict[TopicPartition, LeaderAndIsr] = {}
         for tp in partitions:
             info = states.get(tp)
@@ -271,7 +279,10 @@ class ReplicaStateMachine:
                 continue
             lai = info.leader_and_isr
             if replica_id not in lai.isr:
-                unchanged[tp] = lai
+                if from_cache:
+                    recheck.append(tp)  # confirm from ZooKeeper, as Kafka reads it
+                else:
+                    unchanged[tp] = lai
                 continue
             new_leader = NO_LEADER if lai.leader == replica_id else lai.leader
             # The last ISR member stays: the ISR is never emptied by a broker going down.
@@ -287,7 +298,7 @@ class ReplicaStateMachine:
                 finished[tp] = info
             else:
                 finished[tp] = outcome
-        return finished, list(update.updates_to_retry)
+        return finished, [*update.updates_to_retry, *recheck]
 
     # -- logging ---------------------------------------------------------------------------------
     def _log_invalid_transition(

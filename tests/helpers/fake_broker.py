@@ -22,6 +22,7 @@ from cluster.metadata import BrokerEndpoint
 from cluster.zk.client import ZkClient
 from cluster.zk.registration import BrokerRegistrar, create_top_level_paths
 from cluster.zk.znodes import BrokerInfo
+from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.codec import (
     decode_request,
     encode_response,
@@ -33,8 +34,19 @@ from protocol.framing import FrameDecoder
 from protocol.headers import peek_api, read_request_header
 from storage.clock import SystemClock
 
-LEADER_AND_ISR, STOP_REPLICA, UPDATE_METADATA = 4, 5, 6
+LEADER_AND_ISR, STOP_REPLICA, UPDATE_METADATA, CONTROLLED_SHUTDOWN = 4, 5, 6, 7
+API_VERSIONS, ALTER_PARTITION, ALLOCATE_PRODUCER_IDS = 18, 56, 67
 LISTENER = "INTERNAL"
+# What the fake serves: the control APIs, and (to real Kafka brokers) the controller's APIs.
+SERVED = {
+    API_VERSIONS: (0, 3),
+    LEADER_AND_ISR: (7, 7),
+    STOP_REPLICA: (4, 4),
+    UPDATE_METADATA: (8, 8),
+    CONTROLLED_SHUTDOWN: (3, 3),
+    ALTER_PARTITION: (2, 3),
+    ALLOCATE_PRODUCER_IDS: (0, 0),
+}
 
 
 @dataclass
@@ -50,11 +62,8 @@ class FakeBroker:
 
     broker_id: int
     zk_connect: str
-    config: ControllerConfig = field(
-        default_factory=lambda: ControllerConfig(
-            auto_leader_rebalance_enable=False, inter_broker_listener_name=LISTENER
-        )
-    )
+    listener: str = LISTENER
+    config: ControllerConfig | None = None
     session_timeout_ms: int = 6000
     received: list[Received] = field(default_factory=list)
     partition_errors: dict[tuple[str, int], ErrorCode] = field(default_factory=dict)
@@ -66,6 +75,10 @@ class FakeBroker:
     _connections: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def start(self, *, with_controller: bool = True) -> FakeBroker:
+        if self.config is None:
+            self.config = ControllerConfig(
+                auto_leader_rebalance_enable=False, inter_broker_listener_name=self.listener
+            )
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         self.zk = ZkClient(self.zk_connect, session_timeout_ms=self.session_timeout_ms)
@@ -80,7 +93,7 @@ class FakeBroker:
         assert self.zk is not None
         info = BrokerInfo(
             self.broker_id,
-            (BrokerEndpoint(LISTENER, "PLAINTEXT", "127.0.0.1", self.port),),
+            (BrokerEndpoint(self.listener, "PLAINTEXT", "127.0.0.1", self.port),),
         )
         self.registrar = BrokerRegistrar(self.zk, info)
         epoch = await self.registrar.register()
@@ -88,12 +101,12 @@ class FakeBroker:
         return epoch
 
     async def start_controller(self) -> KafkaController:
-        assert self.zk is not None
+        assert self.zk is not None and self.config is not None
         self.controller = KafkaController(
             self.broker_id,
             self.zk,
             self.config,
-            broker_channel_factory(self.broker_id, LISTENER),
+            broker_channel_factory(self.broker_id, self.config.inter_broker_listener_name),
             SystemClock(),
         )
         await self.controller.startup()
@@ -154,7 +167,7 @@ class FakeBroker:
         try:
             while data := await reader.read(65536):
                 for frame in decoder.feed(data):
-                    writer.write(self._answer(frame))
+                    writer.write(await self._answer(frame))
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -162,11 +175,64 @@ class FakeBroker:
             self._connections.discard(writer)
             writer.close()
 
-    def _answer(self, frame: bytes) -> bytes:
+    async def _answer(self, frame: bytes) -> bytes:
         api_key, version, _ = peek_api(frame)
+        if api_key == API_VERSIONS and version > SERVED[API_VERSIONS][1]:
+            # Kafka's rule: a v0 body with UNSUPPORTED_VERSION and our ranges.
+            header, _pos = read_request_header(frame, False)
+            return encode_response(
+                API_VERSIONS,
+                0,
+                header.correlation_id,
+                self._api_versions(0, ErrorCode.unsupported_version),
+            )
         header, pos = read_request_header(frame, request_is_flexible(api_key, version))
         request = decode_request(api_key, version, frame, pos)
         self.received.append(Received(api_key, version, request))
+        response = await self._response(api_key, version, request)
+        return encode_response(api_key, version, header.correlation_id, response)
+
+    def _api_versions(self, version: int, error: ErrorCode = ErrorCode.none) -> Any:
+        rb = ResponseBuilder(API_VERSIONS, version)
+        keys = tuple(
+            rb("ApiVersion", api_key=k, min_version=lo, max_version=hi)
+            for k, (lo, hi) in sorted(SERVED.items())
+        )
+        return rb(None, error_code=error, api_keys=keys, throttle_time=NO_THROTTLE)
+
+    async def _response(self, api_key: int, version: int, request: Any) -> Any:
+        """Control requests are answered as a broker; controller APIs go to the controller."""
+        controller = self.controller
+        if api_key == API_VERSIONS:
+            return self._api_versions(version)
+        if api_key == ALTER_PARTITION:
+            assert controller is not None
+            return await controller.alter_partition(request, version)
+        if api_key == CONTROLLED_SHUTDOWN:
+            assert controller is not None
+            error, remaining = await controller.controlled_shutdown(
+                int(request.broker_id), int(request.broker_epoch)
+            )
+            rb = ResponseBuilder(CONTROLLED_SHUTDOWN, version)
+            return rb(
+                None,
+                error_code=error,
+                remaining_partitions=tuple(
+                    rb("RemainingPartition", topic_name=t, partition_index=p) for t, p in remaining
+                ),
+            )
+        if api_key == ALLOCATE_PRODUCER_IDS:
+            assert controller is not None
+            error, start, length = await controller.allocate_producer_ids(
+                int(request.broker_id), int(request.broker_epoch)
+            )
+            return ResponseBuilder(ALLOCATE_PRODUCER_IDS, version)(
+                None,
+                throttle_time=NO_THROTTLE,
+                error_code=error,
+                producer_id_start=start,
+                producer_id_len=length,
+            )
         schema = response_schema(api_key, version)
         nested = sys.modules[schema.__module__]
         if api_key == LEADER_AND_ISR:
@@ -203,4 +269,4 @@ class FakeBroker:
             )
         else:
             response = schema(error_code=ErrorCode.none)
-        return encode_response(api_key, version, header.correlation_id, response)
+        return response

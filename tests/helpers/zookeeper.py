@@ -166,7 +166,7 @@ class ZooKeeperNode:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.ports.client}"
+        return f"{self.ensemble.client_host}:{self.ports.client}"
 
     @property
     def running(self) -> bool:
@@ -187,7 +187,7 @@ class ZooKeeperNode:
             "maxSessionTimeout=120000",
             f"dataDir={self.data_dir}",
             f"clientPort={self.ports.client}",
-            "clientPortAddress=127.0.0.1",
+            f"clientPortAddress={self.ensemble.client_host}",
             "maxClientCnxns=0",
             "preAllocSize=4096",
             "4lw.commands.whitelist=*",
@@ -269,7 +269,9 @@ class ZooKeeperNode:
         """The ``srvr`` answer as a dict (``Mode``, ``Zxid``, ``Node count`` ...); {} when down
         or not serving."""
         try:
-            text = four_letter_word(self.ports.client, "srvr", timeout)
+            text = four_letter_word(
+                self.ports.client, "srvr", timeout, host=self.ensemble.client_host
+            )
         except OSError:
             return {}
         out: dict[str, str] = {}
@@ -335,11 +337,13 @@ def _close_leftovers() -> None:
 class ZooKeeperEnsemble:
     """``size`` ZooKeeper servers on loopback, each with its own ports, data and logs."""
 
-    def __init__(self, base_dir: Path, size: int = 3) -> None:
+    def __init__(self, base_dir: Path, size: int = 3, client_host: str = "127.0.0.1") -> None:
         if size < 1:
             raise ValueError("an ensemble needs at least one node")
         self.base_dir = Path(base_dir)
         self.size = size
+        #: The address clients connect to (another than loopback for network-namespace tests).
+        self.client_host = client_host
         self.nodes: list[ZooKeeperNode] = []
         self.start_seconds: float | None = None
         self._assign_ports()

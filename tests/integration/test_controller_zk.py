@@ -199,10 +199,12 @@ async def test_election_topic_creation_and_failover(
     await asyncio.to_thread(
         expire_session, zk_ensemble.connect_string(), first.zk.session_id, first.zk.session_password
     )
+    # Usually another broker wins; the expired one may win again on its new session: both
+    # are Kafka's behaviour. Either way the epoch is 2.
     second = await eventually(
-        lambda: (a := cluster.active()) is not None and a is not first and a, "a new controller"
+        lambda: (a := cluster.active()) is not None and a.controller.epoch == 2 and a,
+        "a controller with epoch 2",
     )
-    assert second.controller.epoch == 2
     await eventually(
         lambda: all(lai_partitions(b, 2) == {("orders", p) for p in range(3)} for b in others),
         "LeaderAndIsr from epoch 2",
@@ -223,7 +225,6 @@ async def test_election_topic_creation_and_failover(
         ),
         "LeaderAndIsr for the re-registered broker",
     )
-    assert not first.controller.is_active
 
     # AllocateProducerIds hands out blocks on /latest_producer_id_block.
     error, start, length = await second.controller.allocate_producer_ids(
@@ -284,7 +285,14 @@ async def test_old_controller_is_fenced(cluster: Cluster, zk_ensemble: ZooKeeper
     await asyncio.to_thread(
         expire_session, zk_ensemble.connect_string(), first.zk.session_id, first.zk.session_password
     )
-    await eventually(lambda: (a := cluster.active()) is not None and a is not first, "failover")
+    await eventually(
+        lambda: (
+            (a := cluster.active()) is not None
+            and a.controller is not None
+            and a.controller.epoch == 2
+        ),
+        "failover",
+    )
     await cluster.quiet()
     before = await cluster.state("t", 0)
     # A write fenced with the old controller's /controller_epoch version fails as a whole.
@@ -398,11 +406,12 @@ async def test_topic_deletion_and_partition_addition(cluster: Cluster) -> None:
     await cluster.admin.create(paths.delete_topic_marker("t"), None)
 
     async def gone() -> bool:
-        return not await cluster.exists(paths.topic("t"))
+        # Kafka's order: the topic znode, its config, then the marker.
+        return not await cluster.exists(paths.delete_topic_marker("t"))
 
-    await eventually(gone, "topic znode removed")
+    await eventually(gone, "deletion marker removed")
+    assert not await cluster.exists(paths.topic("t"))
     assert not await cluster.exists(paths.topic_config("t"))
-    assert not await cluster.exists(paths.delete_topic_marker("t"))
     for b in (1, 2, 3):
         flags = {
             (t.topic_name, p.partition_index, p.leader_epoch, p.delete_partition)
@@ -442,6 +451,7 @@ async def test_controlled_shutdown_and_preferred_election(cluster: Cluster) -> N
     await eventually(
         lambda: target in controller.controller.core.context.live_broker_ids, "restart"
     )
+    await cluster.quiet()
     _, version = await cluster.state("t", 0)
     await cluster.admin.set(
         paths.partition_state("t", 0),
@@ -489,6 +499,7 @@ async def test_reassignment_to_a_new_broker_through_the_znode(cluster: Cluster) 
     assert (p.is_new, list(p.adding_replicas), list(p.removing_replicas)) == (True, [3], [1])
 
     # Broker 3 caught up: the leader adds it to the ISR with AlterPartition.
+    await cluster.quiet()
     state, version = await cluster.state("t", 0)
     leader = cluster.brokers[state["leader"]]
     response = await controller.controller.alter_partition(
@@ -548,12 +559,17 @@ async def test_auto_leader_rebalance(cluster: Cluster) -> None:
     await cluster.create_topic("t", {0: [1, 2], 1: [2, 1]})
     await cluster.wait_states("t", 2)
     # Leadership of t-0 moved to 2 (say after a restart of 1) while 1 is back in the ISR.
+    # (Written behind the controller's back: only once it is done with the topic.)
+    await cluster.quiet()
     state, version = await cluster.state("t", 0)
     await cluster.admin.set(
         paths.partition_state("t", 0),
         json.dumps({**state, "leader": 2, "leader_epoch": 1}, separators=(",", ":")).encode(),
         version=version,
     )
+    # The controller's session may be on a ZooKeeper server that has not applied it yet.
+    assert controller.zk is not None
+    await controller.zk.sync(paths.partition_state("t", 0))
     await controller.controller.core.update_leader_and_isr_cache([TopicPartition("t", 0)])
 
     async def rebalanced() -> bool:
@@ -562,3 +578,93 @@ async def test_auto_leader_rebalance(cluster: Cluster) -> None:
 
     await eventually(rebalanced, "automatic preferred leader election")
     assert any(r.api_key == LEADER_AND_ISR for r in cluster.brokers[1].received)
+
+
+async def test_losing_a_zookeeper_node_changes_nothing(
+    cluster: Cluster, zk_ensemble: ZooKeeperEnsemble
+) -> None:
+    await cluster.start([1, 2, 3])
+    controller = await cluster.controller()
+    await cluster.create_topic("before", {0: [1, 2, 3]})
+    await cluster.wait_states("before", 1)
+    # Kill the ZooKeeper leader: clients lose their connections and move to the others.
+    await asyncio.to_thread(zk_ensemble.leader().kill)
+    await cluster.create_topic("after", {0: [3, 2, 1]})
+    await cluster.wait_states("after", 1)
+    state, _ = await cluster.state("after", 0)
+    assert (state["leader"], state["isr"]) == (3, [3, 2, 1])
+    assert cluster.active() is controller  # the sessions survived: no failover
+    victim_id = next(b for b in (1, 2, 3) if b != controller.broker_id)
+    victim = cluster.brokers.pop(victim_id)
+    await victim.stop()
+
+    async def shrunk() -> bool:
+        s, _ = await cluster.state("before", 0)
+        return victim_id not in s["isr"]
+
+    await eventually(shrunk, "ISR without the stopped broker")
+
+
+async def test_batched_state_writes_fall_back_on_a_conflict(cluster: Cluster) -> None:
+    await cluster.start([1, 2])
+    controller = await cluster.controller()
+    assert controller.controller is not None
+    await cluster.create_topic("t", {p: [1, 2] for p in range(4)})
+    await cluster.wait_states("t", 4)
+    await cluster.quiet()
+    context = controller.controller.core.context
+    client = KafkaZkControllerClient(cluster.admin, SystemClock())
+    # Partition 2 changed behind our back: its version moved on.
+    s2, v2 = await cluster.state("t", 2)
+    await cluster.admin.set(
+        paths.partition_state("t", 2), json.dumps(s2, separators=(",", ":")).encode(), version=v2
+    )
+    updates = {}
+    for p in range(4):
+        s, v = await cluster.state("t", p) if p != 2 else (s2, v2)
+        updates[TopicPartition("t", p)] = LeaderAndIsr(
+            s["leader"], s["leader_epoch"] + 1, (1, 2), 0, v
+        )
+    result = await client.update_leader_and_isr(updates, context.epoch, context.epoch_zk_version)
+    assert result.updates_to_retry == (TopicPartition("t", 2),)
+    assert sorted(result.finished) == [TopicPartition("t", p) for p in (0, 1, 3)]
+    for p in (0, 1, 3):
+        written = result.finished[TopicPartition("t", p)]
+        assert isinstance(written, LeaderAndIsr)
+        state, version = await cluster.state("t", p)
+        assert (state["leader_epoch"], version) == (written.leader_epoch, written.partition_epoch)
+    # All at once when nothing conflicts: one multi, every version bumped.
+    again = {
+        tp: lai.new_epoch().with_partition_epoch(lai.partition_epoch)
+        for tp, lai in result.finished.items()
+        if isinstance(lai, LeaderAndIsr)
+    }
+    second = await client.update_leader_and_isr(again, context.epoch, context.epoch_zk_version)
+    assert second.updates_to_retry == () and len(second.finished) == 3
+
+
+async def test_a_broker_registering_again_at_once_is_seen_as_bounced(cluster: Cluster) -> None:
+    await cluster.start([1, 2])
+    controller = await cluster.controller()
+    assert controller.controller is not None
+    other = cluster.brokers[next(b for b in (1, 2) if b != controller.broker_id)]
+    await cluster.create_topic("t", {0: [controller.broker_id, other.broker_id]})
+    await cluster.wait_states("t", 1)
+    await cluster.quiet()
+    context = controller.controller.core.context
+    old_epoch = context.live_broker_id_and_epochs[other.broker_id]
+    # Gone and back within one round trip: the children of /brokers/ids look the same to a
+    # reader that comes late, but the registration (and the broker epoch) is new.
+    path = paths.broker(other.broker_id)
+    data, _ = await cluster.admin.get(path)
+    await cluster.admin.delete(path)
+    _, stat = await cluster.admin.create(path, data, ephemeral=True)
+    await eventually(
+        lambda: context.live_broker_id_and_epochs.get(other.broker_id) == stat.czxid,
+        "the new broker epoch",
+    )
+    assert stat.czxid > old_epoch
+    await eventually(
+        lambda: any(r.broker_epoch == stat.czxid for r in other.leader_and_isr()),
+        "LeaderAndIsr with the new broker epoch",
+    )

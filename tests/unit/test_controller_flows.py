@@ -381,3 +381,28 @@ async def test_leader_and_isr_requests_use_latest_broker_epoch(bench: Bench) -> 
 async def test_quiet_config_has_no_rebalance_task(bench: Bench) -> None:
     c = await bench.controller(1, QUIET)
     assert c.core._rebalance_task is None
+
+
+async def test_metrics(bench: Bench) -> None:
+    bench.server.create_topic("t", {0: [1, 2], 1: [2, 1]})
+    c = await bench.controller(3)
+    other = await bench.controller(1)
+    m = c.metrics()
+    assert (m["ActiveControllerCount"], m["GlobalTopicCount"], m["GlobalPartitionCount"]) == (
+        1,
+        1,
+        2,
+    )
+    assert (m["ActiveBrokerCount"], m["OfflinePartitionsCount"], m["FencedBrokerCount"]) == (
+        3,
+        0,
+        0,
+    )
+    assert other.metrics()["ActiveControllerCount"] == 0
+    bench.server.unregister_broker(1)
+    await bench.settle()
+    # t-0 moved to 2: not on its preferred replica.
+    assert c.metrics()["PreferredReplicaImbalanceCount"] == 1
+    bench.server.unregister_broker(2)
+    await bench.settle()
+    assert c.metrics()["OfflinePartitionsCount"] == 2

@@ -435,3 +435,18 @@ async def test_allocate_producer_ids(bench: Bench) -> None:
     assert await c.allocate_producer_ids(2, epoch2 - 1) == (ErrorCode.stale_broker_epoch, -1, 0)
     assert await c.allocate_producer_ids(9, 1) == (ErrorCode.broker_id_not_registered, -1, 0)
     assert await other.allocate_producer_ids(2, epoch2) == (ErrorCode.not_controller, -1, 0)
+
+
+async def test_zk_reassignment_seen_again_is_not_restarted(bench: Bench) -> None:
+    from cluster.controller.events import ZkPartitionReassignment
+
+    bench.server.register_broker(4)
+    bench.server.create_topic("t", {0: [1, 2]})
+    c = await bench.controller(3)
+    bench.server.set_reassignment({tp("t", 0): [4, 2]})
+    await bench.settle()
+    epoch = bench.state("t", 0)[1]
+    c.core.event_manager.put(ZkPartitionReassignment())  # e.g. a watch firing again
+    await bench.settle()
+    assert bench.state("t", 0)[1] == epoch
+    assert bench.server.reassignment == {tp("t", 0): [4, 2]}
