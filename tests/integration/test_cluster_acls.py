@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from confluent_kafka import KafkaError, Producer
+import pytest
+from confluent_kafka import ElectionType, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from helpers.broker_process import free_port
 from helpers.cluster_fixtures import ClusterFactory
 from helpers.josef_cli import josef
@@ -24,6 +26,7 @@ JAAS = (
     f'user_alice="{PASSWORD}";'
 )
 TOPIC_AUTHORIZATION_FAILED = 29
+CLUSTER_AUTHORIZATION_FAILED = 31
 
 
 def acl_cluster(make: ClusterFactory) -> tuple[JosefCluster, dict[int, str]]:
@@ -134,6 +137,12 @@ def test_acls_apply_cluster_wide_and_replication_keeps_working(
                        cluster.zk_json(f"/kafka-acl/Topic/{topic}"))
                    and produce_all_partitions(sasl[b], topic, 3) == {TOPIC_AUTHORIZATION_FAILED},
                    timeout=60)  # fmt: skip
+
+    # Cluster administration needs ALTER on the cluster.
+    admin = AdminClient(alice(everyone))
+    with pytest.raises(KafkaException) as info:
+        admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)]).result(30)
+    assert info.value.args[0].code() == CLUSTER_AUTHORIZATION_FAILED
 
     # A broker that restarts reads the ACLs back from ZooKeeper.
     cluster[3].restart()
