@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from broker.quota.entities import (
     CLIENT_ID,
+    CONTROLLER_MUTATION_RATE,
     IP,
     QUOTA_KEYS,
     USER,
@@ -144,6 +145,11 @@ def apply_ops(current: dict[str, str], ops: Sequence[QuotaOp]) -> dict[str, str]
         is_long = QUOTA_KEYS.get(op.key)
         if is_long is None:
             raise QuotaRequestError(f"Invalid configuration key {op.key}")
+        if op.key == CONTROLLER_MUTATION_RATE:
+            # Accepting it would look like a limit that is not there (KIP-599 is not built).
+            raise QuotaRequestError(
+                f"{CONTROLLER_MUTATION_RATE} quotas are not supported by Josef yet"
+            )
         value = op.value
         if is_long:
             as_int = int(value + epsilon) if value == value and abs(value) < 2**63 else None

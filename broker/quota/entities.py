@@ -37,7 +37,7 @@ QUOTA_KEYS: Final[Mapping[str, bool]] = {
     REQUEST_PERCENTAGE: False,
     CONTROLLER_MUTATION_RATE: False,
 }
-# controller_mutation_rate is accepted and stored, not enforced (no mutation quota yet).
+# controller_mutation_rate (KIP-599) is refused by AlterClientQuotas: not enforced yet.
 
 
 class EntityConfigSource(Protocol):

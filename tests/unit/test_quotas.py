@@ -177,6 +177,7 @@ def test_alter_keeps_scram_credentials_and_stores_kafkas_values() -> None:
         ([("group", "g")], {"producer_byte_rate": 1.0}, "Unhandled client quota entity type"),
         ([("user", "a")], {"producer_byte_rate": 1.5}, "must be a LONG value"),
         ([("user", "a")], {"bogus": 1.0}, "Invalid configuration key bogus"),
+        ([("user", "a")], {"controller_mutation_rate": 1.0}, "not supported"),
         ([("ip", "1.2.3.4")], {"connection_creation_rate": 1.0}, "not supported"),
         ([("ip", "1.2.3.4"), ("user", "a")], {"producer_byte_rate": 1.0}, "IP entity"),
     ],
