@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
+from broker.partition_limits import (
+    DEFAULT_MAX_PARTITIONS,
+    PartitionLimits,
+    RequestPartitionCap,
+)
 from broker.replica.replica_manager import ReplicaManager
 from cluster.assignment import (
     AdminOperationError,
@@ -46,6 +52,19 @@ def topic_name_error(name: str) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _metadata_write(what: str) -> Iterator[None]:
+    """The metadata could not be written (e.g. the standalone document on a full disk)."""
+    try:
+        yield
+    except OSError as exc:
+        log.error("%s failed: cannot write the cluster metadata: %s", what, exc)
+        raise KafkaError(
+            f"{what} failed: cannot write the cluster metadata: {exc}",
+            ErrorCode.kafka_storage_error,
+        ) from exc
+
+
 def _collision_key(name: str) -> str:
     return name.replace(".", "_")
 
@@ -69,12 +88,21 @@ class TopicManager:
         default_num_partitions: int,
         default_replication_factor: int,
         delete_topic_enable: bool,
+        limits: PartitionLimits | None = None,
+        *,
+        standalone: bool = True,
     ) -> None:
         self.metadata = metadata
         self.replica_manager = replica_manager
         self.default_num_partitions = default_num_partitions
         self.default_replication_factor = default_replication_factor
         self.delete_topic_enable = delete_topic_enable
+        self.limits = limits or PartitionLimits(
+            DEFAULT_MAX_PARTITIONS, lambda: len(replica_manager.partitions)
+        )
+        # Standalone, the broker is its own controller: the metadata write creates the
+        # local replicas before it returns, so a creation that failed can be undone.
+        self.standalone = standalone
 
     def live_broker_ids(self) -> list[int]:
         return sorted(b.broker_id for b in self.metadata.brokers())
@@ -86,8 +114,13 @@ class TopicManager:
             key=lambda b: b.broker_id,
         )
 
-    def validate(self, spec: TopicSpec) -> tuple[dict[int, list[int]], dict[str, str]]:
-        """Raise KafkaError with Kafka's error code, or return (assignment, configs)."""
+    def validate(
+        self, spec: TopicSpec, cap: RequestPartitionCap | None = None
+    ) -> tuple[dict[int, list[int]], dict[str, str]]:
+        """Raise KafkaError with Kafka's error code, or return (assignment, configs).
+
+        Partition counts are bounded (``cap`` for the request, josef.max.partitions and
+        open-file headroom for this broker) before the assignment is computed."""
         reason = topic_name_error(spec.name)
         if reason is not None:
             raise KafkaError(reason, ErrorCode.invalid_topic_exception)
@@ -143,6 +176,7 @@ class TopicManager:
                         f"Unknown broker(s) {unknown} in replica assignment",
                         ErrorCode.invalid_replica_assignment,
                     )
+            self._reserve(cap, 1, assignment)
             return assignment, configs
         partitions = (
             self.default_num_partitions if spec.num_partitions == -1 else spec.num_partitions
@@ -152,17 +186,64 @@ class TopicManager:
             if spec.replication_factor == -1
             else (spec.replication_factor)
         )
-        assignment = assign_replicas_to_brokers(self.live_brokers(), partitions, rf)
+        if partitions <= 0:
+            raise KafkaError(
+                "Number of partitions must be larger than 0.", ErrorCode.invalid_partitions
+            )
+        if rf <= 0:
+            raise KafkaError(
+                "Replication factor must be larger than 0.", ErrorCode.invalid_replication_factor
+            )
+        # Bounded before any assignment is built (issue 12: absurd counts).
+        self.limits.check_count(partitions)
+        if cap is not None:
+            cap.take(1, partitions)
+        try:
+            assignment = assign_replicas_to_brokers(self.live_brokers(), partitions, rf)
+        except KafkaError:
+            if cap is not None:
+                cap.give_back(1, partitions)
+            raise
+        self._check_local(cap, 1, assignment)
         return assignment, configs
 
+    def _reserve(
+        self, cap: RequestPartitionCap | None, topics: int, assignment: dict[int, list[int]]
+    ) -> None:
+        self.limits.check_count(len(assignment))
+        if cap is not None:
+            cap.take(topics, len(assignment))
+        self._check_local(cap, topics, assignment)
+
+    def _check_local(
+        self, cap: RequestPartitionCap | None, topics: int, assignment: dict[int, list[int]]
+    ) -> None:
+        """josef.max.partitions and descriptor headroom for the replicas hosted here (in a
+        cluster each broker's own count is the controller's to check: a seam for later)."""
+        me = self.replica_manager.broker_id
+        local = sum(1 for replicas in assignment.values() if me in replicas)
+        try:
+            self.limits.check_new_local(local)
+        except KafkaError:
+            if cap is not None:
+                cap.give_back(topics, len(assignment))
+            raise
+
     async def create(
-        self, spec: TopicSpec, is_internal: bool = False, wait_ms: int = 0
+        self,
+        spec: TopicSpec,
+        is_internal: bool = False,
+        wait_ms: int = 0,
+        cap: RequestPartitionCap | None = None,
     ) -> TopicMetadata:
         """Create a topic; with ``wait_ms`` > 0 wait until every partition has a leader
         (in a cluster the controller elects them after the write), as Kafka's CreateTopics
         waits, answering REQUEST_TIMED_OUT if that takes longer."""
-        assignment, configs = self.validate(spec)
-        topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
+        assignment, configs = self.validate(spec, cap)
+        with _metadata_write(f"creating topic {spec.name}"):
+            topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
+        if self.standalone:
+            await self._undo_if_not_created(topic.name, assignment)
         if wait_ms > 0 and not await self.metadata.wait_for_topic(spec.name, wait_ms):
             raise KafkaError(
                 f"topic {spec.name} was created but its partitions have no leader after "
@@ -184,13 +265,38 @@ class TopicManager:
         topic = self.metadata.topic(name)
         if topic is None:
             raise KafkaError(f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition)
-        await self.metadata.delete_topic(name)
+        with _metadata_write(f"deleting topic {name}"):
+            await self.metadata.delete_topic(name)
         if wait_ms > 0 and not await self.metadata.wait_for_topic_deleted(name, wait_ms):
             raise KafkaError(
                 f"topic {name} is marked for deletion but still exists after {wait_ms} ms",
                 ErrorCode.request_timed_out,
             )
         log.info("deleted topic %s", name)
+
+    async def _undo_if_not_created(self, name: str, assignment: dict[int, list[int]]) -> None:
+        """All partitions usable or none left behind: if some local log could not be
+        created (no descriptor left, a failed log dir), the topic is deleted again."""
+        rm = self.replica_manager
+        me = rm.broker_id
+        missing = [
+            p for p, r in assignment.items() if me in r and rm.get_partition(name, p) is None
+        ]
+        if not missing:
+            return
+        reason = rm.last_creation_error or "see the broker log"
+        with contextlib.suppress(KafkaError), _metadata_write(f"removing {name}"):
+            await self.metadata.delete_topic(name)
+        log.error(
+            "creation of topic %s rolled back: %d partition(s) could not be created: %s",
+            name,
+            len(missing),
+            reason,
+        )
+        raise KafkaError(
+            f"cannot create {len(missing)} partition(s) of {name}: {reason}",
+            ErrorCode.kafka_storage_error,
+        )
 
     async def add_partitions(
         self,
@@ -199,6 +305,7 @@ class TopicManager:
         assignment: list[list[int]] | None,
         validate_only: bool,
         wait_ms: int = 0,
+        cap: RequestPartitionCap | None = None,
     ) -> None:
         """CreatePartitions, as Kafka's ZkAdminManager: new partitions follow partition 0's
         replication factor over the registered brokers; with ``wait_ms`` > 0 wait until
@@ -248,12 +355,29 @@ class TopicManager:
                 )
             new = {current + i: list(r) for i, r in enumerate(assignment)}
             check_manual_assignment(new, len(partition0.replicas), ids)
+            self._reserve(cap, 0, new)
         else:
+            self.limits.check_count(total - current)
+            if cap is not None:
+                cap.take(0, total - current)
             new = new_partitions_assignment(brokers, partition0.replicas, current, total - current)
+            self._check_local(cap, 0, new)
         if validate_only:
             return
-        await self.metadata.add_partitions(name, new)
+        with _metadata_write(f"adding partitions to {name}"):
+            await self.metadata.add_partitions(name, new)
         log.info("added partitions %s to topic %s", new, name)
+        if self.standalone:
+            rm = self.replica_manager
+            missing = [p for p in new if rm.get_partition(name, p) is None]
+            if missing:
+                # The metadata store cannot take partitions back: they stay, offline here
+                # until a restart creates their logs (as a Kafka broker's offline replicas).
+                raise KafkaError(
+                    f"cannot create {len(missing)} new partition(s) of {name}: "
+                    f"{rm.last_creation_error or 'see the broker log'}",
+                    ErrorCode.kafka_storage_error,
+                )
         if wait_ms > 0 and not await self.metadata.wait_for_topic(name, wait_ms, total):
             raise KafkaError(
                 f"partitions of {name} were created but have no leader after {wait_ms} ms",
@@ -270,4 +394,5 @@ class TopicManager:
             raise KafkaError(str(exc), ErrorCode.invalid_config) from exc
         if validate_only:
             return
-        await self.metadata.set_topic_configs(name, configs)
+        with _metadata_write(f"setting configs of {name}"):
+            await self.metadata.set_topic_configs(name, configs)

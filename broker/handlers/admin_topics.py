@@ -18,6 +18,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.config.broker_config import describe_topic
 from broker.network.context import RequestContext
+from broker.partition_limits import RequestPartitionCap
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec
 from cluster.acls import AclOperation, ResourceType
@@ -45,7 +46,12 @@ def error_of(exc: Exception, what: str) -> tuple[ErrorCode, str | None]:
 
 
 async def _create_one(
-    services: BrokerServices, rb: ResponseBuilder, topic: Any, validate_only: bool, wait_ms: int
+    services: BrokerServices,
+    rb: ResponseBuilder,
+    topic: Any,
+    validate_only: bool,
+    wait_ms: int,
+    cap: RequestPartitionCap,
 ) -> Any:
     name = topic.name
     try:
@@ -66,10 +72,10 @@ async def _create_one(
         )
         tm = services.topic_manager
         if validate_only:
-            resolved, final_configs = tm.validate(spec)
+            resolved, final_configs = tm.validate(spec, cap)
             topic_id = NULL_UUID
         else:
-            created = await tm.create(spec, wait_ms=wait_ms)
+            created = await tm.create(spec, wait_ms=wait_ms, cap=cap)
             resolved = {p: list(s.replicas) for p, s in created.partitions.items()}
             final_configs = dict(created.configs)
             topic_id = created.topic_id
@@ -213,6 +219,7 @@ async def _delete_topics(services: BrokerServices, ctx: RequestContext, request:
 async def _create_partitions(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     rb = ResponseBuilder(CREATE_PARTITIONS, ctx.api_version)
     counts = Counter(t.name for t in request.topics)
+    cap = RequestPartitionCap()
     seen: set[str] = set()
     results: list[Any] = []
     for topic in request.topics:
@@ -238,6 +245,7 @@ async def _create_partitions(services: BrokerServices, ctx: RequestContext, requ
                     assignment,
                     bool(request.validate_only),
                     wait_ms=_timeout_ms(request),
+                    cap=cap,
                 )
                 code, message = ErrorCode.none, None
             except Exception as exc:
@@ -263,6 +271,7 @@ def register(services: BrokerServices) -> None:
         configs_visible = auth.filter(
             ctx, AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, names, False
         )
+        cap = RequestPartitionCap()
         results = []
         for topic in request.topics:
             if counts[topic.name] > 1:
@@ -285,7 +294,7 @@ def register(services: BrokerServices) -> None:
                 )
             else:
                 wait_ms = _timeout_ms(request)
-                created = await _create_one(services, rb, topic, validate_only, wait_ms)
+                created = await _create_one(services, rb, topic, validate_only, wait_ms, cap)
                 if topic.name not in configs_visible and created.error_code == ErrorCode.none:
                     # Without DESCRIBE_CONFIGS the topic's settings are not returned.
                     created = dataclasses.replace(created, **_without_configs(rb))

@@ -10,6 +10,7 @@ from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from cluster.acls import CLUSTER_NAME, AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
+from protocol.errors import KafkaError
 
 API_KEY = 22
 MIN_VERSION, MAX_VERSION = 0, 4
@@ -49,7 +50,16 @@ def register(services: BrokerServices) -> None:
             )
         # Kafka hands an idempotent producer a fresh id (epoch 0) on every call,
         # whatever id/epoch it sends (v3+), and v0-v2 carry none.
-        producer_id = await services.producer_ids.generate()
+        try:
+            producer_id = await services.producer_ids.generate()
+        except KafkaError as exc:
+            return rb(
+                None,
+                throttle_time=NO_THROTTLE,
+                error_code=exc.error_code,
+                producer_id=-1,
+                producer_epoch=-1,
+            )
         return rb(
             None,
             throttle_time=NO_THROTTLE,

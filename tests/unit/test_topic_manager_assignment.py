@@ -56,12 +56,14 @@ class StubStore:
 
 class StubReplicaManager:
     default_config = LogConfig()
+    broker_id = 1
+    partitions: dict[tuple[str, int], Any] = {}
 
 
 def manager(store: StubStore) -> TopicManager:
     rm: Any = StubReplicaManager()
     metadata: Any = store
-    return TopicManager(metadata, rm, 1, 1, True)
+    return TopicManager(metadata, rm, 1, 1, True, standalone=False)
 
 
 def test_create_topics_assign_over_live_brokers() -> None:
