@@ -31,14 +31,20 @@ from broker.partition_limits import (
     open_file_limit,
 )
 from broker.producer_ids import ProducerIdManager
+from broker.quota.entities import EntityConfigSource
+from broker.quota.manager import QuotaManagers, QuotaSettings
 from broker.replica.local_leadership import LocalLeadership
 from broker.replica.replica_manager import ReplicaManager
+from broker.security.auth_helper import RequestAuthorizer
+from broker.security.authorizer import AclAuthorizer, parse_super_users
 from broker.security.channel import build_listener_security_async
 from broker.security.credentials import ScramCredentialStore
 from broker.services import BrokerServices
 from broker.topic_manager import INTERNAL_TOPICS, TopicManager
+from cluster.acl_store import AclStore, StandaloneAclStore
 from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
 from cluster.standalone import StandaloneMetadataStore
+from cluster.zk_acl_store import ZkAclStore
 from protocol.errors import KafkaError
 from storage.cleaner.log_cleaner import CleanerConfig
 from storage.clock import Clock, SystemClock
@@ -116,14 +122,17 @@ class KafkaBroker:
 
         cluster: ClusterNode | None = None
         metadata: MetadataStore
+        entity_configs: EntityConfigSource
+        acl_store: AclStore
         if config.standalone:
             registration = BrokerRegistration(self.broker_id, self.endpoints, config.broker_rack)
             standalone = StandaloneMetadataStore(
                 log_dirs[0], registration, config.josef_cluster_id
             )
             await asyncio.to_thread(standalone.load)
-            metadata = standalone
+            metadata = entity_configs = standalone
             config_source = _topic_configs(metadata)
+            acl_store = StandaloneAclStore(standalone)
         else:
             cluster = ClusterNode(config, self.clock, INTERNAL_TOPICS)
             self.cluster = cluster
@@ -131,10 +140,19 @@ class KafkaBroker:
             self.broker_id = cluster.broker_id
             # Logs on disk are opened with their topics' configs, as Kafka reads them.
             await zk_store.prepare_topics(sorted(_topics_on_disk(log_dirs)))
-            metadata = zk_store
+            metadata = entity_configs = zk_store
             # Configs from /config/topics, before the controller's metadata names the topic.
             config_source = zk_store.topic_configs
+            acl_store = ZkAclStore(cluster.zk)
         scram_credentials.attach(metadata)
+        auth = await _start_authorizer(config, acl_store)
+        quotas = QuotaManagers(
+            entity_configs,
+            QuotaSettings(config.quota_window_num, config.quota_window_size_seconds),
+            self.clock,
+        )
+        metadata.subscribe(quotas.on_metadata_event)
+        dispatcher.quotas = quotas
         loop = asyncio.get_running_loop()
 
         def on_failure(log_dir: Path, reason: str) -> None:  # any thread
@@ -210,6 +228,8 @@ class KafkaBroker:
             registry=registry,
             cluster=cluster,
             scram_credentials=scram_credentials,
+            auth=auth,
+            quotas=quotas,
         )
         services.group_coordinator = GroupCoordinator(
             config, self.clock, replica_manager, topic_manager
@@ -358,6 +378,8 @@ class KafkaBroker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.services is not None and self.services.auth.authorizer is not None:
+            await self.services.auth.authorizer.close()  # its watches, before ZooKeeper goes
         if cluster is not None:
             await cluster.shutdown_replication()
             # Leave the cluster before the slow local part (flushing every log): a
@@ -390,6 +412,19 @@ def _warn_if_few_descriptors_left(partitions: int) -> None:
             partitions,
             HOW_TO_RAISE,
         )
+
+
+async def _start_authorizer(config: BrokerConfig, store: AclStore) -> RequestAuthorizer:
+    """The ACL authorizer named by authorizer.class.name (none when it is empty)."""
+    if not (config.authorizer_class_name or "").strip():
+        return RequestAuthorizer()
+    authorizer = AclAuthorizer(
+        store,
+        parse_super_users(config.super_users),
+        config.allow_everyone_if_no_acl_found,
+    )
+    await authorizer.start()
+    return RequestAuthorizer(authorizer)
 
 
 def _topics_on_disk(log_dirs: list[Path]) -> set[str]:

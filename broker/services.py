@@ -8,6 +8,7 @@ from typing import Any
 from broker.network.dispatch import Registry
 from broker.producer_ids import ProducerIdManager
 from broker.replica.replica_manager import ReplicaManager
+from broker.security.auth_helper import RequestAuthorizer
 from broker.security.credentials import ScramCredentialStore
 from broker.topic_manager import TopicManager
 from cluster.metadata import BrokerRegistration, MetadataStore
@@ -34,6 +35,10 @@ class BrokerServices:
     cluster: Any = None
     # SCRAM credentials (DescribeUserScramCredentials / AlterUserScramCredentials, SASL).
     scram_credentials: ScramCredentialStore = field(default_factory=ScramCredentialStore)
+    #: Authorization checks (everything allowed unless authorizer.class.name is set).
+    auth: RequestAuthorizer = field(default_factory=RequestAuthorizer)
+    #: Client quotas (broker.quota.manager.QuotaManagers); None in tests without them.
+    quotas: Any = None
 
     def registration(self, broker_id: int) -> BrokerRegistration | None:
         for b in self.metadata.brokers():

@@ -100,6 +100,14 @@ class BrokersChanged:
     brokers: tuple[BrokerRegistration, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class EntityConfigChanged:
+    """User or client-id entity configs changed (quotas, SCRAM credentials): Kafka's
+    ``/config/users/..`` and ``/config/clients/..``, named by entity path."""
+
+    entity_path: str
+
+
 MetadataEvent = (
     TopicCreated
     | TopicDeleted
@@ -107,6 +115,7 @@ MetadataEvent = (
     | TopicConfigChanged
     | PartitionStatesChanged
     | BrokersChanged
+    | EntityConfigChanged
 )
 MetadataListener = Callable[[MetadataEvent], None]
 

@@ -2,9 +2,10 @@
 
 The document ``josef-metadata.json`` at the top of the first log dir holds the
 cluster id, the topics (id, partition states, config overrides), the next
-producer id block and per-user entity configs (SCRAM credentials, as Kafka's
-``/config/users``). It is rewritten atomically (tmp + fsync + rename) off the
-event loop on every change.
+producer id block, per-user entity configs (SCRAM credentials and quotas, as Kafka's
+``/config/users``), client-id and (user, client-id) quota configs (``/config/clients``,
+``/config/users/<u>/clients/<c>``) and the ACLs (as Kafka's ``/kafka-acl``).
+It is rewritten atomically (tmp + fsync + rename) off the event loop on every change.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cluster.acls import AccessControlEntry, PatternType, ResourcePattern, ResourceType
 from cluster.metadata import (
     BrokerRegistration,
+    EntityConfigChanged,
     MetadataListener,
     MetadataPublisher,
     PartitionsAdded,
@@ -29,6 +32,8 @@ from cluster.metadata import (
     TopicDeleted,
     TopicMetadata,
 )
+from cluster.zk.acl_znodes import decode_acls, encode_acls
+from cluster.zk_entity_configs import desanitize_user, sanitize_user
 
 METADATA_FILE = "josef-metadata.json"
 FORMAT_VERSION = 1
@@ -67,6 +72,10 @@ class StandaloneMetadataStore:
         self._cluster_id = ""
         self._next_producer_id = 0
         self._users: dict[str, dict[str, str]] = {}
+        # Quota entities other than plain users, by Kafka's sanitized entity path
+        # ("clients/<c>", "users/<u>/clients/<c>").
+        self._entities: dict[str, dict[str, str]] = {}
+        self._acls: dict[ResourcePattern, frozenset[AccessControlEntry]] = {}
         self._lock = asyncio.Lock()
         self._events = MetadataPublisher()
 
@@ -88,6 +97,11 @@ class StandaloneMetadataStore:
             str(user): {str(k): str(v) for k, v in configs.items()}
             for user, configs in doc.get("users", {}).items()
         }
+        self._entities = {
+            str(path): {str(k): str(v) for k, v in configs.items()}
+            for path, configs in doc.get("entities", {}).items()
+        }
+        self._acls = _load_acls(doc.get("acls", []), self._path)
         for name, t in doc.get("topics", {}).items():
             topic = TopicMetadata(
                 name=name,
@@ -115,6 +129,8 @@ class StandaloneMetadataStore:
             "cluster_id": self._cluster_id,
             "next_producer_id": self._next_producer_id,
             "users": self._users,
+            "entities": self._entities,
+            "acls": _dump_acls(self._acls),
             "topics": {
                 t.name: {
                     "topic_id": str(t.topic_id),
@@ -256,6 +272,71 @@ class StandaloneMetadataStore:
             else:
                 self._users.pop(user, None)
             await self._persist()
+        self._events.publish(EntityConfigChanged(f"users/{sanitize_user(user)}"))
+
+    def entity_configs(self) -> dict[str, dict[str, str]]:
+        """Quota entities other than plain users (Kafka's /config/clients/<c> and
+        /config/users/<u>/clients/<c>), by sanitized entity path."""
+        return self._entities
+
+    async def set_entity_configs(self, path: str, configs: dict[str, str]) -> None:
+        if path.startswith("users/") and path.count("/") == 1:
+            await self.set_user_configs(desanitize_user(path.split("/", 1)[1]), configs)
+            return
+        async with self._lock:
+            if configs:
+                self._entities[path] = dict(configs)
+            else:
+                self._entities.pop(path, None)
+            await self._persist()
+        self._events.publish(EntityConfigChanged(path))
+
+    def acls(self) -> dict[ResourcePattern, frozenset[AccessControlEntry]]:
+        return self._acls
+
+    async def set_acls(
+        self, pattern: ResourcePattern, entries: frozenset[AccessControlEntry]
+    ) -> None:
+        """Replace one resource's ACLs (empty: remove the resource), durably."""
+        async with self._lock:
+            if entries:
+                self._acls[pattern] = entries
+            else:
+                self._acls.pop(pattern, None)
+            await self._persist()
 
     async def close(self) -> None:
         return None
+
+
+def _dump_acls(acls: dict[ResourcePattern, frozenset[AccessControlEntry]]) -> list[Any]:
+    """The ACLs as Kafka's znodes hold them, one object per resource pattern."""
+    return [
+        {
+            "resource_type": p.resource_type.name,
+            "pattern_type": p.pattern_type.name,
+            "name": p.name,
+            "acls": json.loads(encode_acls(entries))["acls"],
+        }
+        for p, entries in sorted(acls.items())
+    ]
+
+
+def _load_acls(
+    items: list[Any], path: Path
+) -> dict[ResourcePattern, frozenset[AccessControlEntry]]:
+    out: dict[ResourcePattern, frozenset[AccessControlEntry]] = {}
+    for item in items:
+        try:
+            pattern = ResourcePattern(
+                ResourceType[item["resource_type"]],
+                str(item["name"]),
+                PatternType[item["pattern_type"]],
+            )
+            data = json.dumps({"acls": item["acls"], "version": 1}).encode()
+            entries = decode_acls(data, f"ACLs of {pattern} in {path}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RuntimeError(f"cannot read the ACLs in {path}: {exc}") from exc
+        if entries:
+            out[pattern] = entries
+    return out

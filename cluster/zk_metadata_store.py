@@ -23,6 +23,7 @@ from kio.schema.errors import ErrorCode
 
 from cluster.metadata import (
     BrokerRegistration,
+    EntityConfigChanged,
     MetadataEvent,
     MetadataListener,
     MetadataPublisher,
@@ -41,6 +42,7 @@ from cluster.zk.registration import allocate_producer_id_block
 from cluster.zk.topic_znodes import ReplicaAssignment, TopicAssignment
 from cluster.zk.watchers import ChildrenWatcher, DataWatcher
 from cluster.zk.znodes import BrokerInfo, ControllerRegistration
+from cluster.zk_entity_configs import ZkEntityConfigs, is_quota_entity_path, sanitize_user
 from protocol.errors import KafkaError
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ class ZooKeeperMetadataStore:
         self._cluster_id = cluster_id
         self._events = MetadataPublisher()
         self._configs: dict[str, dict[str, str]] = {}
-        self._users: dict[str, dict[str, str]] = {}
+        self.entity_configs_zk = ZkEntityConfigs(zk)
         self.cache = MetadataCache(self._events, self._topic_configs, internal_topics)
         self._registered: dict[int, BrokerRegistration] = {}
         self._watchers: list[ChildrenWatcher | DataWatcher] = []
@@ -85,8 +87,7 @@ class ZooKeeperMetadataStore:
         changes = await self._children(paths.CONFIG_CHANGES)
         # Notifications older than this start are already reflected in the znodes we read.
         self._last_change = max(changes) if changes else None
-        for child in await self._children(paths.config_entity_type(paths.CONFIG_TYPE_USERS)):
-            await self._reload_user_config(paths.desanitize_entity_name(child))
+        await self.entity_configs_zk.load()
         self._watchers.append(self.zk.watch_children(paths.BROKER_IDS, self._on_brokers))
         self._watchers.append(self.zk.watch_data(paths.CONTROLLER, self._on_controller))
         self._watchers.append(self.zk.watch_children(paths.CONFIG_CHANGES, self._on_changes))
@@ -147,20 +148,9 @@ class ZooKeeperMetadataStore:
                 continue
             if note.entity_type == paths.CONFIG_TYPE_TOPICS:
                 await self._reload_topic_config(paths.desanitize_entity_name(note.entity_name))
-            elif note.entity_type == paths.CONFIG_TYPE_USERS and "/" not in note.entity_name:
-                await self._reload_user_config(paths.desanitize_entity_name(note.entity_name))
-
-    async def _reload_user_config(self, user: str) -> None:
-        path = paths.config_entity(paths.CONFIG_TYPE_USERS, paths.sanitize_entity_name(user))
-        try:
-            data, _ = await self.zk.get(path)
-            configs = dict(ConfigEntity.decode(data, f"config of user {user}").config)
-        except NoNodeError:
-            configs = {}
-        if configs:
-            self._users[user] = configs
-        else:
-            self._users.pop(user, None)
+            elif is_quota_entity_path(note.entity_path):
+                await self.entity_configs_zk.reload(note.entity_path)
+                self._events.publish(EntityConfigChanged(note.entity_path))
 
     async def _reload_topic_config(self, name: str) -> None:
         configs = await self._read_topic_config(name)
@@ -365,26 +355,23 @@ class ZooKeeperMetadataStore:
     # -- user configs (SCRAM credentials, Kafka's /config/users/<user>) ----------------
 
     def user_configs(self) -> dict[str, dict[str, str]]:
-        return self._users
+        return self.entity_configs_zk.users
 
     async def set_user_configs(self, user: str, configs: dict[str, str]) -> None:
         """Replace one user's configs (empty: remove them) and notify every broker."""
-        sanitized = paths.sanitize_entity_name(user)
-        path = paths.config_entity(paths.CONFIG_TYPE_USERS, sanitized)
-        data = ConfigEntity(dict(configs)).encode()
-        try:
-            await self.zk.set(path, data)
-        except NoNodeError:
-            try:
-                await self.zk.create(path, data, makepath=True)
-            except NodeExistsError:
-                await self.zk.set(path, data)
-        note = ConfigChangeNotification.of(paths.CONFIG_TYPE_USERS, sanitized)
-        created, _ = await self.zk.create(
-            paths.config_change_sequence_prefix(), note.encode(), sequential=True, makepath=True
-        )
-        self._last_change = max(self._last_change or "", created.rsplit("/", 1)[-1])
-        await self._reload_user_config(user)
+        await self.set_entity_configs(f"{paths.CONFIG_TYPE_USERS}/{sanitize_user(user)}", configs)
+
+    # -- client-id and (user, client-id) quota configs ---------------------------------
+
+    def entity_configs(self) -> dict[str, dict[str, str]]:
+        """``clients/<c>`` and ``users/<u>/clients/<c>`` configs by entity path."""
+        return self.entity_configs_zk.entities
+
+    async def set_entity_configs(self, path: str, configs: dict[str, str]) -> None:
+        created = await self.entity_configs_zk.write(path, configs)
+        # Our own notification: applied already (the watcher will skip it).
+        self._last_change = max(self._last_change or "", created)
+        self._events.publish(EntityConfigChanged(path))
 
     async def allocate_producer_id_block(self, block_size: int) -> int:
         block = await allocate_producer_id_block(self.zk, self.broker_id, block_size)

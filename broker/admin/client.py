@@ -86,6 +86,11 @@ CLIENT_VERSIONS: Final[Mapping[int, tuple[int, int]]] = {
     ALTER_PARTITION_REASSIGNMENTS: (0, 0),
     LIST_PARTITION_REASSIGNMENTS: (0, 0),
     CONSUMER_GROUP_DESCRIBE: (0, 0),
+    29: (1, 3),  # DescribeAcls
+    30: (1, 3),  # CreateAcls
+    31: (1, 3),  # DeleteAcls
+    48: (0, 1),  # DescribeClientQuotas
+    49: (0, 1),  # AlterClientQuotas
 }
 
 NONE: Final = 0

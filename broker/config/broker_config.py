@@ -329,6 +329,9 @@ class BrokerConfig:
     authorizer_class_name: str
     super_users: str | None
     allow_everyone_if_no_acl_found: bool
+    quota_window_num: int
+    quota_window_size_seconds: int
+    client_quota_callback_class: str | None
     josef_request_receive_timeout_ms: int
     josef_max_partitions: int
     josef_metrics_port: int | None

@@ -386,6 +386,13 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
        "Semicolon-separated principals allowed everything (User:admin;User:ops).", None, _L),
     _D("allow.everyone.if.no.acl.found", _T.BOOLEAN, False,
        "Allow access to resources that have no ACL.", None, _L),
+    # --- quotas
+    _D("quota.window.num", _T.INT, 11,
+       "Number of samples kept in memory for client quotas.", Range(1), _L),
+    _D("quota.window.size.seconds", _T.INT, 1,
+       "Time span of each client quota sample.", Range(1), _L),
+    _D("client.quota.callback.class", _T.CLASS, None,
+       "Custom ClientQuotaCallback deciding quotas.", None, _L),
     # --- josef
     _D("josef.request.receive.timeout.ms", _T.LONG, 30_000,
        "A request that has started arriving must be complete within this time, or its "

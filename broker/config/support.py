@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from broker.config.broker_config import BROKER_CONFIGS, BrokerConfig, ConfigError
+from broker.security.authorizer import AUTHORIZER_CLASSES, parse_super_users
 from storage.log_config import ConfigValue
 
 __all__ = [
@@ -66,7 +67,6 @@ def _cluster(reason: str = "") -> KeySupport:
 
 
 _JVM = "tunes Kafka's JVM internals; Josef's behaviour is the same without it"
-_ACL = "ACL authorization is not implemented yet"
 _TXN = "transactions are not implemented yet"
 
 # fmt: off
@@ -109,6 +109,9 @@ _IMPLEMENTED = (
     # SASL (broker/security/sasl_config.py, authenticator.py)
     "sasl.enabled.mechanisms", "sasl.jaas.config", "sasl.server.max.receive.size",
     "connections.max.reauth.ms", "connection.failed.authentication.delay.ms",
+    # ACLs (broker/security/authorizer.py) and quotas (broker/quota/)
+    "authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found",
+    "quota.window.num", "quota.window.size.seconds",
     # limits (issue 12: broker/partition_limits.py, broker/network/request_budget.py)
     "fetch.max.bytes", "queued.max.request.bytes", "josef.request.receive.timeout.ms",
     "josef.max.partitions",
@@ -167,9 +170,7 @@ KEY_SUPPORT: dict[str, KeySupport] = {
     "transactional.id.expiration.ms": _refused(_TXN),
     "transaction.abort.timed.out.transaction.cleanup.interval.ms": _refused(_TXN),
     "transaction.remove.expired.transaction.cleanup.interval.ms": _refused(_TXN),
-    "authorizer.class.name": _refused(_ACL),
-    "super.users": _refused(_ACL),
-    "allow.everyone.if.no.acl.found": _refused(_ACL),
+    "client.quota.callback.class": _refused("custom client quota callbacks are not supported"),
     "delegation.token.secret.key": _refused("delegation tokens are not supported"),
     "principal.builder.class": _refused(
         "custom principal builders are not supported (Josef builds principals as "
@@ -261,6 +262,20 @@ def _listener_overrides(config: BrokerConfig) -> Iterator[tuple[str, str, str, s
             yield full, name.upper(), inner, raw
 
 
+def _check_authorizer(config: BrokerConfig) -> None:
+    name = (config.authorizer_class_name or "").strip()
+    if name and name not in AUTHORIZER_CLASSES:
+        raise ConfigError(
+            "authorizer.class.name",
+            f"{name} is not supported; use kafka.security.authorizer.AclAuthorizer or "
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer (the same ACL semantics)",
+        )
+    try:
+        parse_super_users(config.super_users)
+    except ValueError as exc:
+        raise ConfigError("super.users", str(exc)) from None
+
+
 def check_supported(config: BrokerConfig) -> None:
     """Raise :class:`ConfigError` for the first setting Josef would otherwise ignore."""
     standalone = config.standalone
@@ -293,6 +308,7 @@ def check_supported(config: BrokerConfig) -> None:
         reason = _refusal(inner, value, standalone)
         if reason is not None:
             raise ConfigError(full, reason)
+    _check_authorizer(config)
     for lsn in config.listeners:
         if lsn.security_protocol not in SUPPORTED_PROTOCOLS:
             raise ConfigError(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from broker.handlers import (
+    acls,
     admin,
     api_versions,
+    client_quotas,
     fetch,
     group,
     init_producer_id,
@@ -27,6 +29,8 @@ _MODULES = (
     admin,
     inter_broker,
     sasl,
+    acls,
+    client_quotas,
 )
 
 

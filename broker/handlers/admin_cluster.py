@@ -10,26 +10,13 @@ from kio.schema.errors import ErrorCode
 
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
+from cluster.acls import CLUSTER_NAME, AclOperation, ResourceType
 from protocol.builders import AUTHORIZED_OPERATIONS_OMITTED, NO_THROTTLE, ResponseBuilder
 
 DESCRIBE_CLUSTER, DESCRIBE_CLUSTER_MIN, DESCRIBE_CLUSTER_MAX = 60, 0, 1
 DESCRIBE_LOG_DIRS, DESCRIBE_LOG_DIRS_MIN, DESCRIBE_LOG_DIRS_MAX = 35, 1, 4
 
 ENDPOINT_BROKER, ENDPOINT_CONTROLLER = 1, 2
-
-# AclOperation codes Kafka supports on the CLUSTER resource (AclEntry.supportedOperations):
-# ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
-# IDEMPOTENT_WRITE 12, CREATE 5.
-CLUSTER_OPERATIONS = (5, 7, 8, 9, 10, 11, 12)
-
-
-def operations_bitfield(codes: tuple[int, ...]) -> int:
-    """Kafka's Utils.to32BitField: bit ``code`` set for each operation."""
-    field = 0
-    for code in codes:
-        field |= 1 << code
-    return field
-
 
 async def _describe_cluster(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     version = ctx.api_version
@@ -66,7 +53,12 @@ async def _describe_cluster(services: BrokerServices, ctx: RequestContext, reque
         controller = -1
     operations = AUTHORIZED_OPERATIONS_OMITTED
     if request.include_cluster_authorized_operations:
-        operations = operations_bitfield(CLUSTER_OPERATIONS)  # no authorizer: all allowed
+        auth = services.auth
+        operations = (
+            auth.operations(ctx, ResourceType.CLUSTER, CLUSTER_NAME)
+            if auth.cluster(ctx, AclOperation.DESCRIBE)
+            else 0
+        )
     return rb(
         None,
         throttle_time=NO_THROTTLE,
@@ -96,6 +88,13 @@ def _cluster_error(rb: ResponseBuilder, code: ErrorCode, message: str) -> Any:
 
 async def _describe_log_dirs(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     rb = ResponseBuilder(DESCRIBE_LOG_DIRS, ctx.api_version)
+    if not services.auth.cluster(ctx, AclOperation.DESCRIBE):
+        return rb(
+            None,
+            throttle_time=NO_THROTTLE,
+            error_code=ErrorCode.cluster_authorization_failed,
+            results=(),
+        )
     wanted: set[tuple[str, int]] | None = None
     if request.topics is not None:
         wanted = {(t.topic, int(p)) for t in request.topics for p in t.partitions}

@@ -22,6 +22,7 @@ from broker.handlers.admin_topics import error_of
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from broker.topic_manager import topic_name_error
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 from storage.log_config import TOPIC_CONFIGS, ConfigDef, ConfigEntry, ConfigSource, ConfigType
@@ -137,6 +138,24 @@ def _alter_loggers(ops: Sequence[Any], validate_only: bool) -> None:
             log.warning("Unset the log level of %s", op.name)
 
 
+# --- authorization (Kafka's ConfigHelper / KafkaApis) ------------------------------------
+
+
+def _unauthorized(
+    services: BrokerServices, ctx: RequestContext, resource: Any, operation: AclOperation
+) -> tuple[ErrorCode, str] | None:
+    """(error, message) when the request may not ``operation`` the resource's configs:
+    topics need it on the topic, broker and logger configs on the cluster."""
+    rtype = int(resource.resource_type)
+    auth = services.auth
+    if rtype == TOPIC:
+        if not auth.authorize(ctx, operation, ResourceType.TOPIC, resource.resource_name):
+            return ErrorCode.topic_authorization_failed, "Topic authorization failed."
+    elif rtype in (BROKER, BROKER_LOGGER) and not auth.cluster(ctx, operation):
+        return ErrorCode.cluster_authorization_failed, "Cluster authorization failed."
+    return None
+
+
 # --- DescribeConfigs --------------------------------------------------------------------
 
 
@@ -202,8 +221,15 @@ async def _describe_configs(services: BrokerServices, ctx: RequestContext, reque
     docs = bool(getattr(request, "include_documentation", False))
     results = []
     for resource in request.resources:
+        entries: list[ConfigEntry]
+        code: ErrorCode
+        message: str | None
         try:
-            entries, code, message = _describe_entries(services, resource)
+            denied = _unauthorized(services, ctx, resource, AclOperation.DESCRIBE_CONFIGS)
+            if denied is not None:
+                entries, (code, message) = [], denied
+            else:
+                entries, code, message = _describe_entries(services, resource)
         except Exception as exc:
             entries = []
             code, message = error_of(exc, "DescribeConfigs")
@@ -367,6 +393,9 @@ async def _alter(
         try:
             if i in errors:
                 raise errors[i]
+            denied = _unauthorized(services, ctx, resource, AclOperation.ALTER_CONFIGS)
+            if denied is not None:
+                raise KafkaError(denied[1], denied[0])
             await _alter_one(services, resource, validate_only, incremental)
         except Exception as exc:
             code, message = error_of(exc, "AlterConfigs")

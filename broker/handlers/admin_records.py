@@ -14,6 +14,7 @@ from kio.schema.errors import ErrorCode
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from broker.topic_manager import INTERNAL_TOPICS
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
@@ -52,13 +53,19 @@ def delete_records_on_partition(
 
 async def _delete_records(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     rb = ResponseBuilder(DELETE_RECORDS, ctx.api_version)
+    deletable = services.auth.filter(
+        ctx, AclOperation.DELETE, ResourceType.TOPIC, (t.name for t in request.topics)
+    )
     topics = []
     for t in request.topics:
         parts = []
         for p in t.partitions:
-            code, low = delete_records_on_partition(
-                services, t.name, int(p.partition_index), int(p.offset)
-            )
+            if t.name not in deletable:
+                code, low = ErrorCode.topic_authorization_failed, -1
+            else:
+                code, low = delete_records_on_partition(
+                    services, t.name, int(p.partition_index), int(p.offset)
+                )
             parts.append(
                 rb(
                     "DeleteRecordsPartitionResult",
@@ -91,17 +98,27 @@ async def _offset_for_leader_epoch(
     services: BrokerServices, ctx: RequestContext, request: Any
 ) -> Any:
     rb = ResponseBuilder(OFFSET_FOR_LEADER_EPOCH, ctx.api_version)
+    auth = services.auth
+    # Followers (CLUSTER_ACTION) may ask about any topic, consumers about those they describe.
+    allowed: set[str] | None = None
+    if not auth.cluster(ctx, AclOperation.CLUSTER_ACTION):
+        allowed = auth.filter(
+            ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, (t.topic for t in request.topics)
+        )
     topics = []
     for t in request.topics:
         parts = []
         for p in t.partitions:
-            code, epoch, end = end_offset_for(
-                services,
-                t.topic,
-                int(p.partition),
-                int(p.current_leader_epoch),
-                int(p.leader_epoch),
-            )
+            if allowed is not None and t.topic not in allowed:
+                code, epoch, end = ErrorCode.topic_authorization_failed, -1, -1
+            else:
+                code, epoch, end = end_offset_for(
+                    services,
+                    t.topic,
+                    int(p.partition),
+                    int(p.current_leader_epoch),
+                    int(p.leader_epoch),
+                )
             parts.append(
                 rb(
                     "EpochEndOffset",

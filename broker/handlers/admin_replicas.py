@@ -22,6 +22,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
+from cluster.acls import AclOperation
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 ELECT_LEADERS, ELECT_LEADERS_MIN, ELECT_LEADERS_MAX = 43, 0, 2
@@ -294,17 +295,65 @@ async def _list_reassignments(services: BrokerServices, ctx: RequestContext, req
     )
 
 
+# --- authorization (ALTER / DESCRIBE on the cluster, as Kafka's KafkaApis) -----------------
+
+
+def _denied(api_key: int, ctx: RequestContext, **empty: Any) -> Any:
+    rb = ResponseBuilder(api_key, ctx.api_version)
+    return rb(
+        None,
+        throttle_time=NO_THROTTLE,
+        error_code=ErrorCode.cluster_authorization_failed,
+        error_message=None,
+        **empty,
+    )
+
+
+def _elect_denied(ctx: RequestContext, request: Any) -> Any:
+    """Every requested partition fails with CLUSTER_AUTHORIZATION_FAILED (none listed when
+    all partitions were asked for)."""
+    rb = ResponseBuilder(ELECT_LEADERS, ctx.api_version)
+    results = tuple(
+        rb(
+            "ReplicaElectionResult",
+            topic=t.topic,
+            partition_result=tuple(
+                rb(
+                    "PartitionResult",
+                    partition_id=int(p),
+                    error_code=ErrorCode.cluster_authorization_failed,
+                    error_message=None,
+                )
+                for p in t.partitions
+            ),
+        )
+        for t in request.topic_partitions or ()
+    )
+    return rb(
+        None,
+        throttle_time=NO_THROTTLE,
+        error_code=ErrorCode.cluster_authorization_failed,
+        replica_election_results=results,
+    )
+
+
 def register(services: BrokerServices) -> None:
     if services.cluster is None:
         return  # standalone: one broker leads everything, nothing to move
 
     async def elect_leaders(ctx: RequestContext, request: Any) -> Any:
+        if not services.auth.cluster(ctx, AclOperation.ALTER):
+            return _elect_denied(ctx, request)
         return await _elect_leaders(services, ctx, request)
 
     async def alter_reassignments(ctx: RequestContext, request: Any) -> Any:
+        if not services.auth.cluster(ctx, AclOperation.ALTER):
+            return _denied(ALTER_REASSIGNMENTS, ctx, responses=())
         return await _alter_reassignments(services, ctx, request)
 
     async def list_reassignments(ctx: RequestContext, request: Any) -> Any:
+        if not services.auth.cluster(ctx, AclOperation.DESCRIBE):
+            return _denied(LIST_REASSIGNMENTS, ctx, topics=())
         return await _list_reassignments(services, ctx, request)
 
     registry = services.registry

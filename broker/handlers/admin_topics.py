@@ -8,6 +8,7 @@ a zero timeout with REQUEST_TIMED_OUT while the change is still in flight.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections import Counter
@@ -20,6 +21,7 @@ from broker.network.context import RequestContext
 from broker.partition_limits import RequestPartitionCap
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
@@ -106,6 +108,16 @@ async def _create_one(
     )
 
 
+def _without_configs(rb: ResponseBuilder) -> dict[str, Any]:
+    fields = {
+        "topic_config_error_code": ErrorCode.topic_authorization_failed,
+        "num_partitions": -1,
+        "replication_factor": -1,
+        "configs": (),
+    }
+    return {k: v for k, v in fields.items() if rb.has("CreatableTopicResult", k)}
+
+
 def _create_result(rb: ResponseBuilder, name: str, code: ErrorCode, message: str | None) -> Any:
     return rb(
         "CreatableTopicResult",
@@ -171,6 +183,16 @@ async def _delete_topics(services: BrokerServices, ctx: RequestContext, request:
             name = topic.name
         else:
             name = requested_name or ""
+        auth = services.auth
+        if topic_id != NULL_UUID and not auth.authorize(
+            ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name, False
+        ):
+            # Asked by id without DESCRIBE: the name is not disclosed.
+            results.append(result(None, topic_id, ErrorCode.topic_authorization_failed, None))
+            continue
+        if not auth.authorize(ctx, AclOperation.DELETE, ResourceType.TOPIC, name):
+            results.append(result(name, topic_id, ErrorCode.topic_authorization_failed, None))
+            continue
         if name not in done:
             existing = metadata.topic(name)
             if existing is None:
@@ -207,6 +229,9 @@ async def _create_partitions(services: BrokerServices, ctx: RequestContext, requ
         seen.add(name)
         if counts[name] > 1:
             code, message = ErrorCode.invalid_request, "Duplicate topic in request."
+        elif not services.auth.authorize(ctx, AclOperation.ALTER, ResourceType.TOPIC, name):
+            code = ErrorCode.topic_authorization_failed
+            message = "The topic authorization is failed."
         else:
             assignment = (
                 [list(a.broker_ids) for a in topic.assignments]
@@ -236,6 +261,16 @@ def register(services: BrokerServices) -> None:
         rb = ResponseBuilder(CREATE_TOPICS, ctx.api_version)
         counts = Counter(t.name for t in request.topics)
         validate_only = bool(request.validate_only)
+        auth = services.auth
+        names = [t.name for t in request.topics if counts[t.name] == 1]
+        creatable = (
+            set(names)
+            if auth.cluster(ctx, AclOperation.CREATE)
+            else auth.filter(ctx, AclOperation.CREATE, ResourceType.TOPIC, names)
+        )
+        configs_visible = auth.filter(
+            ctx, AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, names, False
+        )
         cap = RequestPartitionCap()
         results = []
         for topic in request.topics:
@@ -248,10 +283,22 @@ def register(services: BrokerServices) -> None:
                         "Found multiple entries for this topic.",
                     )
                 )
-            else:
+            elif topic.name not in creatable:
                 results.append(
-                    await _create_one(services, rb, topic, validate_only, _timeout_ms(request), cap)
+                    _create_result(
+                        rb,
+                        topic.name,
+                        ErrorCode.topic_authorization_failed,
+                        "Authorization failed.",
+                    )
                 )
+            else:
+                wait_ms = _timeout_ms(request)
+                created = await _create_one(services, rb, topic, validate_only, wait_ms, cap)
+                if topic.name not in configs_visible and created.error_code == ErrorCode.none:
+                    # Without DESCRIBE_CONFIGS the topic's settings are not returned.
+                    created = dataclasses.replace(created, **_without_configs(rb))
+                results.append(created)
         return rb(None, throttle_time=NO_THROTTLE, topics=tuple(results))
 
     async def delete_topics(ctx: RequestContext, request: Any) -> Any:

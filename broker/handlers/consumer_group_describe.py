@@ -11,6 +11,7 @@ from broker.group.consumer_group_records import Partitions
 from broker.handlers.consumer_group_heartbeat import consumer_protocol
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import AUTHORIZED_OPERATIONS_OMITTED, NO_THROTTLE, ResponseBuilder
 
 API_KEY = 69
@@ -52,7 +53,12 @@ def register(services: BrokerServices) -> None:
             )
 
         groups = []
+        auth = services.auth
+        include_ops = bool(getattr(request, "include_authorized_operations", False))
         for group_id in request.group_ids:
+            if not auth.authorize(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+                groups.append(failed(group_id, ErrorCode.group_authorization_failed))
+                continue
             if protocol is None:
                 groups.append(failed(group_id, ErrorCode.coordinator_not_available))
                 continue
@@ -105,7 +111,11 @@ def register(services: BrokerServices) -> None:
                     assignment_epoch=group.assignment_epoch,
                     assignor_name=group.preferred_assignor(),
                     members=members,
-                    authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+                    authorized_operations=(
+                        auth.operations(ctx, ResourceType.GROUP, group_id)
+                        if include_ops
+                        else AUTHORIZED_OPERATIONS_OMITTED
+                    ),
                 )
             )
         return rb(None, throttle_time=NO_THROTTLE, groups=tuple(groups))

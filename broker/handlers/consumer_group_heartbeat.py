@@ -16,6 +16,7 @@ from broker.group.consumer_member import HeartbeatRequest, HeartbeatResponse
 from broker.group.consumer_protocol import ConsumerProtocol
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 API_KEY = 68
@@ -80,6 +81,11 @@ def consumer_protocol(services: BrokerServices) -> ConsumerProtocol | None:
 def register(services: BrokerServices) -> None:
     async def handle(ctx: RequestContext, request: Any) -> Any:
         rb = ResponseBuilder(API_KEY, ctx.api_version)
+        group_id = request.group_id
+        if not services.auth.authorize(ctx, AclOperation.READ, ResourceType.GROUP, group_id):
+            return to_response(
+                rb, HeartbeatResponse(error_code=ErrorCode.group_authorization_failed)
+            )
         protocol = consumer_protocol(services)
         if protocol is None:
             return to_response(

@@ -12,6 +12,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.network.context import RequestContext
 from broker.network.dispatch import PreEncoded
+from broker.quota.manager import ClientQuotaManager
 from broker.replica.fetch_session import (
     FINAL_EPOCH,
     INITIAL_EPOCH,
@@ -23,12 +24,16 @@ from broker.replica.fetch_session import (
 from broker.replica.partition import FetchResult
 from broker.replica.replica_selector import preferred_read_replica
 from broker.services import BrokerServices
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 from protocol.fetch_response import PartitionResponse, TopicResponse, encode_fetch_response
 
 API_KEY = 1
 MIN_VERSION, MAX_VERSION = 4, 16
+# Fixed bytes of a response and of each partition in it, for consumer_byte_rate.
+_RESPONSE_OVERHEAD = 20
+_PARTITION_OVERHEAD = 40
 _NULL_UUID = uuid.UUID(int=0)
 
 log = logging.getLogger(__name__)
@@ -227,6 +232,26 @@ def register(services: BrokerServices) -> None:
             remaining = max(0, remaining - size)
         return total, errors
 
+    def authorize(ctx: RequestContext, wanted: list[_PartitionFetch], replica_id: int) -> None:
+        """Followers need CLUSTER_ACTION, consumers READ on each topic (Kafka's checks)."""
+        auth = services.auth
+        if not auth.enabled:
+            return
+        if replica_id >= 0:
+            if not auth.cluster(ctx, AclOperation.CLUSTER_ACTION):
+                for w in wanted:
+                    w.error = ErrorCode.topic_authorization_failed
+            return
+        readable = auth.filter(
+            ctx,
+            AclOperation.READ,
+            ResourceType.TOPIC,
+            (w.topic for w in wanted if w.topic is not None and w.error == ErrorCode.none),
+        )
+        for w in wanted:
+            if w.error == ErrorCode.none and w.topic not in readable:
+                w.error = ErrorCode.topic_authorization_failed
+
     def _in_metadata(topic: str, index: int) -> bool:
         meta = metadata.topic(topic)
         return meta is not None and index in meta.partitions
@@ -245,6 +270,15 @@ def register(services: BrokerServices) -> None:
             else int(getattr(request, "replica_id", -1))
         )
         rb = ResponseBuilder(API_KEY, version)
+        quotas = services.quotas
+        fetch_quota = (
+            quotas.fetch if quotas is not None and quotas.fetch.enabled and replica_id < 0 else None
+        )
+        if fetch_quota is not None:
+            # Kafka: no more than the quota window can take without a certain throttle.
+            window = fetch_quota.max_value_in_window(ctx.user, ctx.client_id)
+            max_bytes = max(1, min(max_bytes, int(min(window, 2**31 - 1))))
+            min_bytes = min(min_bytes, max_bytes)
         session: FetchSession | None = None
         new_session = False
         if version < 7:
@@ -266,6 +300,7 @@ def register(services: BrokerServices) -> None:
                     None, throttle_time=NO_THROTTLE, error_code=error, session_id=0, responses=()
                 )
             wanted = apply_incremental(session, request, version)
+        authorize(ctx, wanted, replica_id)
         deadline = clock.monotonic() + max_wait_s
         rack_id = str(getattr(request, "rack_id", "") or "")
         total, errors = read_all(wanted, max_bytes, isolation, replica_id, version, rack_id)
@@ -277,15 +312,25 @@ def register(services: BrokerServices) -> None:
             if not await rm.fetch_purgatory.wait(keys, left):
                 break
             total, errors = read_all(wanted, max_bytes, isolation, replica_id, version, rack_id)
+        corr = ctx.header.correlation_id
         if session is not None:
             # Incremental: answer only partitions with news, remember what was sent.
             changed = []
             for w in wanted:
                 entry = session.partitions.get(key_of(w, version))
-                if entry is not None and _remember(entry, w):
-                    changed.append(w)
+                if entry is not None and _remember(entry, w, apply=False):
+                    changed.append((entry, w))
             session.next_epoch()
-            return build_response(ctx.header.correlation_id, version, changed, session.session_id)
+            throttle = _record_fetch(fetch_quota, ctx, [w for _, w in changed])
+            if throttle:
+                # Kafka's throttled response: nothing, and nothing remembered as sent.
+                return build_response(corr, version, [], session.session_id, throttle)
+            for entry, w in changed:
+                _remember(entry, w)
+            return build_response(corr, version, [w for _, w in changed], session.session_id)
+        throttle = _record_fetch(fetch_quota, ctx, wanted)
+        if throttle:
+            return build_response(corr, version, [], 0, throttle)
         response_session_id = 0
         if new_session:
             created = sessions.create(cache_entries(wanted, version))
@@ -296,26 +341,52 @@ def register(services: BrokerServices) -> None:
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)
 
 
-def _remember(entry: CachedPartition, w: _PartitionFetch) -> bool:
-    """Record what the client is told; True if the partition must be in the response."""
+def _remember(entry: CachedPartition, w: _PartitionFetch, apply: bool = True) -> bool:
+    """Record what the client is told (unless ``apply`` is False); True if the partition
+    must be in the response."""
     r = w.result
     if r is None:
         return True
     must = bool(r.records) or w.error != ErrorCode.none or w.preferred_read_replica >= 0
     if r.high_watermark != entry.high_watermark:
-        entry.high_watermark = r.high_watermark
+        if apply:
+            entry.high_watermark = r.high_watermark
         must = True
     if r.last_stable_offset != entry.last_stable_offset:
-        entry.last_stable_offset = r.last_stable_offset
+        if apply:
+            entry.last_stable_offset = r.last_stable_offset
         must = True
     if r.log_start_offset != entry.log_start_offset:
-        entry.log_start_offset = r.log_start_offset
+        if apply:
+            entry.log_start_offset = r.log_start_offset
         must = True
     return must
 
 
+def _record_fetch(
+    quota: ClientQuotaManager | None, ctx: RequestContext, sent: list[_PartitionFetch]
+) -> int:
+    """Count the response against consumer_byte_rate; the throttle time (0 within quota).
+
+    A throttled fetch returns nothing, so its bytes are taken back (as Kafka does)."""
+    if quota is None:
+        return 0
+    size = _RESPONSE_OVERHEAD + sum(
+        _PARTITION_OVERHEAD + (len(w.result.records) if w.result is not None else 0) for w in sent
+    )
+    throttle = quota.record(ctx.user, ctx.client_id, size)
+    if throttle > 0:
+        quota.unrecord(ctx.user, ctx.client_id, size)
+        ctx.throttle.at_least(throttle)
+    return throttle
+
+
 def build_response(
-    correlation_id: int, version: int, wanted: list[_PartitionFetch], session_id: int
+    correlation_id: int,
+    version: int,
+    wanted: list[_PartitionFetch],
+    session_id: int,
+    throttle_time_ms: int = 0,
 ) -> PreEncoded:
     topics: list[TopicResponse] = []
     current: list[PartitionResponse] = []
@@ -346,4 +417,8 @@ def build_response(
                 diverging_epoch=r.diverging_epoch if version >= 12 else None,
             )
         )
-    return PreEncoded(encode_fetch_response(version, correlation_id, topics, session_id=session_id))
+    parts = encode_fetch_response(
+        version, correlation_id, topics, session_id=session_id, throttle_time_ms=throttle_time_ms
+    )
+    # throttle_time_ms follows the size and the response header (v12+: one tag byte more).
+    return PreEncoded(parts, throttle_at=9 if version >= 12 else 8)

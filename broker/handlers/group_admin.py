@@ -11,11 +11,10 @@ from broker.group.classic_group import ClassicGroup, GroupState
 from broker.handlers.group_coordinator import coordinator
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import AUTHORIZED_OPERATIONS_OMITTED, NO_THROTTLE, ResponseBuilder
 
 DESCRIBE_GROUPS, LIST_GROUPS, DELETE_GROUPS = 15, 16, 42
-# Kafka's authorized operations of a group without an authorizer: READ, DESCRIBE, DELETE.
-_GROUP_OPERATIONS = (1 << 3) | (1 << 8) | (1 << 6)
 
 
 def register(services: BrokerServices) -> None:
@@ -23,9 +22,28 @@ def register(services: BrokerServices) -> None:
         rb = ResponseBuilder(DESCRIBE_GROUPS, ctx.api_version)
         coord = coordinator(services)
         include_ops = getattr(request, "include_authorized_operations", False)
-        ops = _GROUP_OPERATIONS if include_ops else AUTHORIZED_OPERATIONS_OMITTED
+        auth = services.auth
         described = []
         for group_id in request.groups:
+            if not auth.authorize(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+                described.append(
+                    rb(
+                        "DescribedGroup",
+                        error_code=ErrorCode.group_authorization_failed,
+                        group_id=group_id,
+                        group_state="",
+                        protocol_type="",
+                        protocol_data="",
+                        members=(),
+                        authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+                    )
+                )
+                continue
+            ops = (
+                auth.operations(ctx, ResourceType.GROUP, group_id)
+                if include_ops
+                else AUTHORIZED_OPERATIONS_OMITTED
+            )
             error = await coord.check_group(group_id) if group_id else ErrorCode.invalid_group_id
             group = coord.groups.get(group_id) if error == ErrorCode.none else None
             if error != ErrorCode.none or group is None:
@@ -81,9 +99,16 @@ def register(services: BrokerServices) -> None:
         error = ErrorCode.none
         if any(s is PartitionStatus.LOADING for s in coord.partitions.values()):
             error = ErrorCode.coordinator_load_in_progress
+        auth = services.auth
+        # DESCRIBE on the cluster lists every group; otherwise those the principal describes.
+        all_groups = auth.cluster(ctx, AclOperation.DESCRIBE)
         listed = []
         for group_id, group in sorted(coord.groups.items()):
             if coord.check_group_id(group_id) != ErrorCode.none:
+                continue
+            if not all_groups and not auth.authorize(
+                ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id, False
+            ):
                 continue
             if states and group.state_name.lower() not in states:
                 continue
@@ -102,7 +127,17 @@ def register(services: BrokerServices) -> None:
 
     async def delete_groups(ctx: RequestContext, request: Any) -> Any:
         rb = ResponseBuilder(DELETE_GROUPS, ctx.api_version)
-        results = await coordinator(services).delete_groups(request.groups_names)
+        deletable = services.auth.filter(
+            ctx, AclOperation.DELETE, ResourceType.GROUP, request.groups_names
+        )
+        results = dict(
+            await coordinator(services).delete_groups(
+                [g for g in request.groups_names if g in deletable]
+            )
+        )
+        for g in request.groups_names:
+            if g not in deletable:
+                results[g] = ErrorCode.group_authorization_failed
         return rb(
             None,
             throttle_time=NO_THROTTLE,

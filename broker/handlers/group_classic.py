@@ -11,6 +11,7 @@ from broker.group.classic_protocol import JoinRequest, SyncRequest
 from broker.handlers.group_coordinator import coordinator
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 JOIN_GROUP, SYNC_GROUP, HEARTBEAT, LEAVE_GROUP = 11, 14, 12, 13
@@ -23,9 +24,25 @@ def _ms(value: Any) -> int:
 
 
 def register(services: BrokerServices) -> None:
+    def denied(ctx: RequestContext, group_id: str) -> bool:
+        return not services.auth.authorize(ctx, AclOperation.READ, ResourceType.GROUP, group_id)
+
     async def join_group(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version
         rb = ResponseBuilder(JOIN_GROUP, version)
+        if denied(ctx, request.group_id):
+            return rb(
+                None,
+                throttle_time=NO_THROTTLE,
+                error_code=ErrorCode.group_authorization_failed,
+                generation_id=-1,
+                protocol_type=None,
+                protocol_name=None if version >= 7 else "",
+                leader="",
+                skip_assignment=False,
+                member_id="",
+                members=(),
+            )
         session = _ms(request.session_timeout)
         rebalance = _ms(request.rebalance_timeout) if version >= 1 else session
         req = JoinRequest(
@@ -64,6 +81,15 @@ def register(services: BrokerServices) -> None:
 
     async def sync_group(ctx: RequestContext, request: Any) -> Any:
         rb = ResponseBuilder(SYNC_GROUP, ctx.api_version)
+        if denied(ctx, request.group_id):
+            return rb(
+                None,
+                throttle_time=NO_THROTTLE,
+                error_code=ErrorCode.group_authorization_failed,
+                protocol_type=None,
+                protocol_name=None,
+                assignment=b"",
+            )
         req = SyncRequest(
             group_id=request.group_id,
             generation_id=request.generation_id,
@@ -85,6 +111,9 @@ def register(services: BrokerServices) -> None:
 
     async def heartbeat(ctx: RequestContext, request: Any) -> Any:
         rb = ResponseBuilder(HEARTBEAT, ctx.api_version)
+        if denied(ctx, request.group_id):
+            error = ErrorCode.group_authorization_failed
+            return rb(None, throttle_time=NO_THROTTLE, error_code=error)
         error = await coordinator(services).classic.heartbeat(
             request.group_id,
             request.generation_id,
@@ -96,6 +125,13 @@ def register(services: BrokerServices) -> None:
     async def leave_group(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version
         rb = ResponseBuilder(LEAVE_GROUP, version)
+        if denied(ctx, request.group_id):
+            return rb(
+                None,
+                throttle_time=NO_THROTTLE,
+                error_code=ErrorCode.group_authorization_failed,
+                members=(),
+            )
         if version >= 3:
             members = [(m.member_id, m.group_instance_id) for m in request.members]
         else:

@@ -9,6 +9,7 @@ from kio.schema.errors import ErrorCode
 from broker.group.coordinator import OFFSETS_TOPIC, GroupCoordinator
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 API_KEY = 10
@@ -29,11 +30,16 @@ def register(services: BrokerServices) -> None:
         ctx: RequestContext, key: str, key_type: int
     ) -> tuple[ErrorCode, str | None, int, str, int]:
         """(error, message, node id, host, port) for one key."""
+        auth = services.auth
         if key_type == KEY_TYPE_TRANSACTION:
+            if not auth.authorize(ctx, AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key):
+                return ErrorCode.transactional_id_authorization_failed, None, -1, "", -1
             # The transaction coordinator arrives with the transactions issue.
             return ErrorCode.coordinator_not_available, None, -1, "", -1
         if key_type != KEY_TYPE_GROUP:
             return ErrorCode.invalid_request, f"Unknown key type {key_type}", -1, "", -1
+        if not auth.authorize(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, key):
+            return ErrorCode.group_authorization_failed, None, -1, "", -1
         coord = coordinator(services)
         if not await coord.ensure_topic():
             return ErrorCode.coordinator_not_available, None, -1, "", -1

@@ -11,6 +11,7 @@ from broker.group.coordinator import OffsetAndMetadata
 from broker.handlers.group_coordinator import coordinator
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 OFFSET_COMMIT, OFFSET_FETCH, OFFSET_DELETE = 8, 9, 47
@@ -28,6 +29,15 @@ def register(services: BrokerServices) -> None:
     async def offset_commit(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version
         rb = ResponseBuilder(OFFSET_COMMIT, version)
+        auth = services.auth
+        group_ok = auth.authorize(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id)
+        readable = (
+            auth.filter(
+                ctx, AclOperation.READ, ResourceType.TOPIC, (t.name for t in request.topics)
+            )
+            if group_ok
+            else set()
+        )
         offsets = [
             (
                 t.name,
@@ -37,6 +47,7 @@ def register(services: BrokerServices) -> None:
                 p.committed_metadata,
             )
             for t in request.topics
+            if t.name in readable
             for p in t.partitions
         ]
         expire = -1
@@ -44,14 +55,17 @@ def register(services: BrokerServices) -> None:
             retention = _ms(request.retention_time)
             if retention >= 0:
                 expire = services.clock.milliseconds() + retention
-        group_error, results = await coordinator(services).commit_offsets(
-            request.group_id,
-            request.member_id,
-            getattr(request, "group_instance_id", None),
-            request.generation_id_or_member_epoch,
-            offsets,
-            expire,
-        )
+        group_error = ErrorCode.none if group_ok else ErrorCode.group_authorization_failed
+        results: dict[tuple[str, int], ErrorCode] = {}
+        if offsets:
+            group_error, results = await coordinator(services).commit_offsets(
+                request.group_id,
+                request.member_id,
+                getattr(request, "group_instance_id", None),
+                request.generation_id_or_member_epoch,
+                offsets,
+                expire,
+            )
         topics = tuple(
             rb(
                 "OffsetCommitResponseTopic",
@@ -61,7 +75,9 @@ def register(services: BrokerServices) -> None:
                         "OffsetCommitResponsePartition",
                         partition_index=p.partition_index,
                         error_code=(
-                            group_error
+                            ErrorCode.topic_authorization_failed
+                            if group_ok and t.name not in readable
+                            else group_error
                             if group_error != ErrorCode.none
                             else results.get((t.name, p.partition_index), ErrorCode.none)
                         ),
@@ -86,6 +102,7 @@ def register(services: BrokerServices) -> None:
         )
 
     async def fetch_group(
+        ctx: RequestContext,
         rb: ResponseBuilder,
         group_id: str,
         topics: Any,
@@ -94,19 +111,41 @@ def register(services: BrokerServices) -> None:
         part_cls: str,
         topic_cls: str,
     ) -> tuple[ErrorCode, tuple[Any, ...]]:
+        auth = services.auth
+        if not auth.authorize(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            return ErrorCode.group_authorization_failed, ()
+        # Offsets of topics the principal may not describe are not shown.
+        describable = auth.filter(
+            ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, (t.name for t in topics or ())
+        )
         wanted = (
-            None if topics is None else [(t.name, p) for t in topics for p in t.partition_indexes]
+            None
+            if topics is None
+            else [(t.name, p) for t in topics if t.name in describable for p in t.partition_indexes]
         )
         error, offsets = await coordinator(services).fetch_offsets(
             group_id, wanted, member_id, member_epoch
         )
         if error != ErrorCode.none:
             return error, ()
+        visible: set[str] | None = None
+        if topics is None and auth.enabled:
+            visible = auth.filter(
+                ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, {t for t, _ in offsets}, False
+            )
         by_topic: dict[str, list[Any]] = {}
         for (topic, index), om in offsets.items():
+            if visible is not None and topic not in visible:
+                continue
             by_topic.setdefault(topic, []).append(
                 _partition(rb, part_cls, index, om, ErrorCode.none)
             )
+        for t in topics or ():
+            if t.name not in describable:
+                by_topic.setdefault(t.name, []).extend(
+                    _partition(rb, part_cls, p, None, ErrorCode.topic_authorization_failed)
+                    for p in t.partition_indexes
+                )
         return ErrorCode.none, tuple(
             rb(topic_cls, name=name, partitions=tuple(parts)) for name, parts in by_topic.items()
         )
@@ -118,6 +157,7 @@ def register(services: BrokerServices) -> None:
             groups = []
             for g in request.groups:
                 error, topics = await fetch_group(
+                    ctx,
                     rb,
                     g.group_id,
                     g.topics,
@@ -136,6 +176,7 @@ def register(services: BrokerServices) -> None:
                 )
             return rb(None, throttle_time=NO_THROTTLE, groups=tuple(groups))
         error, topics = await fetch_group(
+            ctx,
             rb,
             request.group_id,
             request.topics,
@@ -161,8 +202,29 @@ def register(services: BrokerServices) -> None:
 
     async def offset_delete(ctx: RequestContext, request: Any) -> Any:
         rb = ResponseBuilder(OFFSET_DELETE, ctx.api_version)
-        wanted = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
+        auth = services.auth
+        if not auth.authorize(ctx, AclOperation.DELETE, ResourceType.GROUP, request.group_id):
+            return rb(
+                None,
+                error_code=ErrorCode.group_authorization_failed,
+                throttle_time=NO_THROTTLE,
+                topics=(),
+            )
+        readable = auth.filter(
+            ctx, AclOperation.READ, ResourceType.TOPIC, (t.name for t in request.topics)
+        )
+        wanted = [
+            (t.name, p.partition_index)
+            for t in request.topics
+            if t.name in readable
+            for p in t.partitions
+        ]
         error, results = await coordinator(services).delete_offsets(request.group_id, wanted)
+        results = dict(results)
+        for t in request.topics:
+            if t.name not in readable:
+                for p in t.partitions:
+                    results[(t.name, p.partition_index)] = ErrorCode.topic_authorization_failed
         topics: tuple[Any, ...] = ()
         if error == ErrorCode.none:
             topics = tuple(

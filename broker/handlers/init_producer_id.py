@@ -8,6 +8,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
+from cluster.acls import CLUSTER_NAME, AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
@@ -18,6 +19,26 @@ MIN_VERSION, MAX_VERSION = 0, 4
 def register(services: BrokerServices) -> None:
     async def handle(ctx: RequestContext, request: Any) -> Any:
         rb = ResponseBuilder(API_KEY, ctx.api_version)
+        auth = services.auth
+        denied = None
+        if request.transactional_id is not None:
+            if not auth.authorize(
+                ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id
+            ):
+                denied = ErrorCode.transactional_id_authorization_failed
+        elif not auth.authorize(
+            ctx, AclOperation.IDEMPOTENT_WRITE, ResourceType.CLUSTER, CLUSTER_NAME, False
+        ) and not auth.by_resource_type(ctx, AclOperation.WRITE, ResourceType.TOPIC):
+            # Idempotence needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
+            denied = ErrorCode.cluster_authorization_failed
+        if denied is not None:
+            return rb(
+                None,
+                throttle_time=NO_THROTTLE,
+                error_code=denied,
+                producer_id=-1,
+                producer_epoch=-1,
+            )
         if request.transactional_id is not None:
             # The transaction coordinator arrives with the transactions issue.
             return rb(

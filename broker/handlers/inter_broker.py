@@ -19,8 +19,10 @@ from typing import Any, Protocol
 from kio.schema.errors import ErrorCode
 
 from broker.network.context import RequestContext
+from broker.network.dispatch import Handler
 from broker.replica.replica_manager import PartitionRole
 from broker.services import BrokerServices
+from cluster.acls import AclOperation
 from cluster.metadata import BrokerEndpoint, BrokerRegistration, PartitionState
 from cluster.metadata_cache import PartitionUpdate
 from protocol.builders import NO_THROTTLE, ResponseBuilder
@@ -254,9 +256,30 @@ def register(services: BrokerServices) -> None:
             )
         return await controller.alter_partition(request, ctx.api_version)
 
+    def cluster_action(api_key: int, handler: Handler) -> Handler:
+        """Only brokers (CLUSTER_ACTION on the cluster) may send these, as in Kafka."""
+
+        async def checked(ctx: RequestContext, request: Any) -> Any:
+            if services.auth.cluster(ctx, AclOperation.CLUSTER_ACTION):
+                return await handler(ctx, request)
+            rb = ResponseBuilder(api_key, ctx.api_version)
+            return rb(
+                None,
+                throttle_time=NO_THROTTLE,
+                error_code=ErrorCode.cluster_authorization_failed,
+                topics=(),
+                partition_errors=(),
+                remaining_partitions=(),
+            )
+
+        return checked
+
     registry = services.registry
-    registry.register(LEADER_AND_ISR, *LEADER_AND_ISR_VERSIONS, leader_and_isr)
-    registry.register(STOP_REPLICA, *STOP_REPLICA_VERSIONS, stop_replica)
-    registry.register(UPDATE_METADATA, *UPDATE_METADATA_VERSIONS, update_metadata)
-    registry.register(CONTROLLED_SHUTDOWN, *CONTROLLED_SHUTDOWN_VERSIONS, controlled_shutdown)
-    registry.register(ALTER_PARTITION, *ALTER_PARTITION_VERSIONS, alter_partition)
+    for api_key, versions, handler in (
+        (LEADER_AND_ISR, LEADER_AND_ISR_VERSIONS, leader_and_isr),
+        (STOP_REPLICA, STOP_REPLICA_VERSIONS, stop_replica),
+        (UPDATE_METADATA, UPDATE_METADATA_VERSIONS, update_metadata),
+        (CONTROLLED_SHUTDOWN, CONTROLLED_SHUTDOWN_VERSIONS, controlled_shutdown),
+        (ALTER_PARTITION, ALTER_PARTITION_VERSIONS, alter_partition),
+    ):
+        registry.register(api_key, *versions, cluster_action(api_key, handler))

@@ -9,6 +9,7 @@ from kio.schema.errors import ErrorCode
 from broker.network.context import RequestContext
 from broker.replica.partition import ListOffsetResult, Partition
 from broker.services import BrokerServices
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
@@ -74,13 +75,18 @@ def register(services: BrokerServices) -> None:
         isolation = int(getattr(request, "isolation_level", 0))
         replica_id = int(getattr(request, "replica_id", -1))
         rb = ResponseBuilder(API_KEY, version)
+        describable = services.auth.filter(
+            ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, (t.name for t in request.topics)
+        )
         topics = []
         for t in request.topics:
             seen: set[int] = set()
             parts = []
             for p in t.partitions:
-                if p.partition_index in seen:
-                    fields: dict[str, Any] = {"error_code": ErrorCode.invalid_request}
+                if t.name not in describable:
+                    fields: dict[str, Any] = {"error_code": ErrorCode.topic_authorization_failed}
+                elif p.partition_index in seen:
+                    fields = {"error_code": ErrorCode.invalid_request}
                 else:
                     seen.add(p.partition_index)
                     fields = lookup(t.name, p, version, isolation, replica_id)

@@ -8,20 +8,17 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.handlers.admin_cluster import CLUSTER_OPERATIONS, operations_bitfield
 from broker.network.context import RequestContext
 from broker.partition_limits import RequestPartitionCap
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec, topic_name_error
+from cluster.acls import CLUSTER_NAME, AclOperation, ResourceType
 from cluster.metadata import TopicMetadata
 from protocol.builders import AUTHORIZED_OPERATIONS_OMITTED, NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
 API_KEY = 3
 MIN_VERSION, MAX_VERSION = 0, 12
-# READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS; with no
-# authorizer every operation is allowed (Kafka reports the same).
-TOPIC_OPERATIONS = (3, 4, 5, 6, 7, 8, 10, 11)
 _NULL_UUID = uuid.UUID(int=0)
 
 log = logging.getLogger(__name__)
@@ -36,24 +33,36 @@ def register(services: BrokerServices) -> None:
         if version == 0 and not requested:
             requested = None  # v0: an empty list means all topics
         allow_auto = bool(getattr(request, "allow_auto_topic_creation", True))
-        topic_ops = (
-            operations_bitfield(TOPIC_OPERATIONS)
-            if getattr(request, "include_topic_authorized_operations", False)
-            else AUTHORIZED_OPERATIONS_OMITTED
-        )
-        cluster_ops = (
-            operations_bitfield(CLUSTER_OPERATIONS)
-            if getattr(request, "include_cluster_authorized_operations", False)
-            else AUTHORIZED_OPERATIONS_OMITTED
-        )
+        auth = services.auth
+        want_topic_ops = bool(getattr(request, "include_topic_authorized_operations", False))
+
+        def topic_ops(name: str) -> int:
+            if not want_topic_ops:
+                return AUTHORIZED_OPERATIONS_OMITTED
+            return auth.operations(ctx, ResourceType.TOPIC, name)
+
+        cluster_ops = AUTHORIZED_OPERATIONS_OMITTED
+        if getattr(request, "include_cluster_authorized_operations", False):
+            cluster_ops = (
+                auth.operations(ctx, ResourceType.CLUSTER, CLUSTER_NAME)
+                if auth.cluster(ctx, AclOperation.DESCRIBE)
+                else 0
+            )
 
         if version < 12 and requested and any(_needs_v12(entry) for entry in requested):
             return _invalid_request(rb, requested)
         topics_out: list[Any] = []
         cap = RequestPartitionCap()  # auto-creation, bounded as one CreateTopics
         if requested is None:
+            # Topics the principal may not describe are left out, not reported.
+            visible = auth.filter(
+                ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, metadata.topics(), False
+            )
             for topic in sorted(metadata.topics().values(), key=lambda t: t.name):
-                topics_out.append(_topic(rb, services, topic, ErrorCode.none, topic_ops))
+                if topic.name in visible:
+                    topics_out.append(
+                        _topic(rb, services, topic, ErrorCode.none, topic_ops(topic.name))
+                    )
         else:
             for entry in requested:
                 name = entry.name
@@ -75,17 +84,43 @@ def register(services: BrokerServices) -> None:
                                 is_internal=False,
                             )
                         )
+                    elif not auth.authorize(
+                        ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, by_id.name
+                    ):
+                        # Topic ids are not secret: the error names the id, not the topic.
+                        topics_out.append(
+                            rb(
+                                "MetadataResponseTopic",
+                                error_code=ErrorCode.topic_authorization_failed,
+                                name=None,
+                                topic_id=by_id.topic_id,
+                                partitions=(),
+                                is_internal=False,
+                            )
+                        )
                     else:
-                        topics_out.append(_topic(rb, services, by_id, ErrorCode.none, topic_ops))
+                        topics_out.append(
+                            _topic(rb, services, by_id, ErrorCode.none, topic_ops(by_id.name))
+                        )
                     continue
                 by_name = metadata.topic(name)
-                if by_name is not None:
-                    topics_out.append(_topic(rb, services, by_name, ErrorCode.none, topic_ops))
+                if not auth.authorize(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+                    # Whether it exists is not disclosed.
+                    error = ErrorCode.topic_authorization_failed
+                elif by_name is not None:
+                    topics_out.append(
+                        _topic(rb, services, by_name, ErrorCode.none, topic_ops(name))
+                    )
                     continue
-                if topic_name_error(name) is not None:
+                elif topic_name_error(name) is not None:
                     error = ErrorCode.invalid_topic_exception
                 elif allow_auto and services.auto_create_topics:
-                    error = await _auto_create(services, name, cap)
+                    if auth.cluster(ctx, AclOperation.CREATE) or auth.authorize(
+                        ctx, AclOperation.CREATE, ResourceType.TOPIC, name
+                    ):
+                        error = await _auto_create(services, name, cap)
+                    else:
+                        error = ErrorCode.topic_authorization_failed
                 else:
                     error = ErrorCode.unknown_topic_or_partition
                 topics_out.append(

@@ -12,6 +12,7 @@ from broker.network.context import RequestContext
 from broker.network.dispatch import CloseConnection
 from broker.replica.replica_manager import ProduceResult
 from broker.services import BrokerServices
+from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 API_KEY = 0
@@ -71,10 +72,18 @@ def register(services: BrokerServices) -> None:
                     )
                 )
         else:
+            writable = services.auth.filter(
+                ctx, AclOperation.WRITE, ResourceType.TOPIC, (t.name for t in request.topic_data)
+            )
             for topic in request.topic_data:
                 name = topic.name
                 partition_results = []
                 for p in topic.partition_data:
+                    if name not in writable:
+                        partition_results.append(
+                            (p.index, ProduceResult(ErrorCode.topic_authorization_failed))
+                        )
+                        continue
                     if p.records is None:
                         partition_results.append((p.index, ProduceResult(ErrorCode.invalid_record)))
                         continue
@@ -94,6 +103,10 @@ def register(services: BrokerServices) -> None:
                     [r for _, parts in results for _, r in parts],
                     int(request.timeout.total_seconds() * 1000),
                 )
+        quotas = services.quotas
+        if quotas is not None and quotas.produce.enabled:
+            # Kafka counts the whole request against producer_byte_rate.
+            ctx.throttle.at_least(quotas.produce.record(ctx.user, ctx.client_id, ctx.size))
         if acks == 0:
             failed = [(n, i, r.error) for n, parts in results for i, r in parts if r.error]
             if failed:

@@ -20,6 +20,7 @@ from kio.schema.errors import ErrorCode
 from broker.network.context import RequestContext
 from broker.security.scram import MAX_ITERATIONS, MECHANISMS_BY_TYPE, ScramCredential
 from broker.services import BrokerServices
+from cluster.acls import AclOperation
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 SASL_HANDSHAKE, SASL_AUTHENTICATE = 17, 36
@@ -44,9 +45,34 @@ def register(services: BrokerServices) -> None:
         )
 
     async def describe(ctx: RequestContext, request: Any) -> Any:
+        if not services.auth.cluster(ctx, AclOperation.DESCRIBE):
+            rb = ResponseBuilder(DESCRIBE_SCRAM, ctx.api_version)
+            return rb(
+                None,
+                throttle_time=NO_THROTTLE,
+                error_code=ErrorCode.cluster_authorization_failed,
+                error_message="Cluster authorization failed.",
+                results=(),
+            )
         return _describe(services, ctx, request)
 
     async def alter(ctx: RequestContext, request: Any) -> Any:
+        if not services.auth.cluster(ctx, AclOperation.ALTER):
+            rb = ResponseBuilder(ALTER_SCRAM, ctx.api_version)
+            users = dict.fromkeys(c.name for c in (*request.upsertions, *request.deletions))
+            return rb(
+                None,
+                throttle_time=NO_THROTTLE,
+                results=tuple(
+                    rb(
+                        "AlterUserScramCredentialsResult",
+                        user=name,
+                        error_code=ErrorCode.cluster_authorization_failed,
+                        error_message="Cluster authorization failed.",
+                    )
+                    for name in users
+                ),
+            )
         return await _alter(services, ctx, request)
 
     services.registry.register(SASL_HANDSHAKE, 0, 1, handshake)

@@ -60,6 +60,7 @@ class KafkaConnection(asyncio.Protocol):
         self._wakeup: asyncio.Future[None] | None = None
         self._paused_for_queue = False
         self._paused_for_budget = False
+        self._paused_for_throttle = False
         self._reading = True
         self._admission = FrameAdmission(
             listener.request_budget,
@@ -73,6 +74,8 @@ class KafkaConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
+        # Quota throttling: the loop time until which the channel stays muted.
+        self._muted_until = 0.0
         security = listener.security
         # SASL listeners: frames go to the authenticator until the client is authenticated,
         # and may be no larger than sasl.server.max.receive.size until then.
@@ -184,7 +187,7 @@ class KafkaConnection(asyncio.Protocol):
                 else:
                     if auth is not None:
                         auth.check_session()
-                    response = await dispatcher.dispatch(frame, self._info)
+                    response = await dispatcher.dispatch(frame, self._info, self._throttle)
             except (ProtocolViolation, CloseConnection) as exc:
                 self._close_with_log(f"{exc} in {describe_frame(frame)}")
                 return
@@ -212,15 +215,37 @@ class KafkaConnection(asyncio.Protocol):
                     self._drained = self._loop.create_future()
                     await self._drained
                     self._drained = None
+            if self._muted_until:
+                await self._wait_unmuted()
         self._close()
 
     # -- helpers -------------------------------------------------------------
+    def _throttle(self, throttle_ms: int) -> None:
+        """A quota was violated: mute the channel for ``throttle_ms`` after this response
+        (Kafka's channel throttling; nothing more is read or processed meanwhile)."""
+        until = self._loop.time() + throttle_ms / 1000.0
+        self._muted_until = max(self._muted_until, until)
+
+    async def _wait_unmuted(self) -> None:
+        delay = self._muted_until - self._loop.time()
+        if delay > 0:
+            self._paused_for_throttle = True
+            self._sync_reading()
+            self._admission.reading_paused()
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self._paused_for_throttle = False
+                self._sync_reading()
+                self._admission.reading_resumed()
+        self._muted_until = 0.0
+
     def _sync_reading(self) -> None:
         """Pause or resume the transport to match the reasons to pause."""
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        paused = self._paused_for_queue or self._paused_for_budget
+        paused = self._paused_for_queue or self._paused_for_budget or self._paused_for_throttle
         if paused and self._reading:
             self._reading = False
             transport.pause_reading()

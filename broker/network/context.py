@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protocol.headers import RequestHeader
 
@@ -27,10 +27,26 @@ class ConnectionInfo:
     sasl_mechanism: str | None = None
 
 
+class Throttle:
+    """The throttle time a request earned (quota violations), filled in while handling it."""
+
+    __slots__ = ("ms",)
+
+    def __init__(self) -> None:
+        self.ms = 0
+
+    def at_least(self, ms: int) -> None:
+        if ms > self.ms:
+            self.ms = ms
+
+
 @dataclass(frozen=True, slots=True)
 class RequestContext:
     header: RequestHeader
     connection: ConnectionInfo
+    # Size of the request frame in bytes (what produce quotas count).
+    size: int = 0
+    throttle: Throttle = field(default_factory=Throttle)
 
     @property
     def api_version(self) -> int:
@@ -39,3 +55,8 @@ class RequestContext:
     @property
     def client_id(self) -> str:
         return self.header.client_id or ""
+
+    @property
+    def user(self) -> str:
+        """The principal's name (``alice`` for ``User:alice``), as quotas name users."""
+        return self.connection.principal.partition(":")[2]

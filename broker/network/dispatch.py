@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+import struct
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
@@ -14,19 +18,76 @@ from protocol.codec import decode_request, encode_response, request_is_flexible
 from protocol.errors import ProtocolViolation
 from protocol.headers import API_VERSIONS_KEY, peek_api, read_request_header
 
+if TYPE_CHECKING:
+    from broker.quota.manager import QuotaManagers
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[RequestContext, Any], Awaitable[Any]]
 Registry = ApiRegistry[Handler]
+ThrottleCallback = Callable[[int], None]
+
+# Not counted against request quotas (Kafka: cluster actions and SASL).
+_REQUEST_QUOTA_EXEMPT = frozenset({4, 5, 6, 7, 17, 36, 56, 67})
+_FETCH_KEY = 1
+_NANOS_TO_PERCENT = 100.0 / 1e9
+_I32 = struct.Struct(">i")
 
 
 class PreEncoded:
-    """A response a handler already framed as buffers (the Fetch hot path)."""
+    """A response a handler already framed as buffers (the Fetch hot path).
 
-    __slots__ = ("parts",)
+    ``throttle_at``: offset in ``parts[0]`` (a bytearray) of its throttle_time_ms field,
+    so that a request-quota throttle found after the handler ran can be written in.
+    """
 
-    def __init__(self, parts: list[bytes | bytearray | memoryview]) -> None:
+    __slots__ = ("parts", "throttle_at")
+
+    def __init__(
+        self, parts: list[bytes | bytearray | memoryview], throttle_at: int | None = None
+    ) -> None:
         self.parts = parts
+        self.throttle_at = throttle_at
+
+
+class _Timed:
+    """Awaits a handler coroutine and adds up the time each of its steps runs on the loop:
+    the request's "thread time" for request quotas, waits (purgatory, I/O) left out."""
+
+    __slots__ = ("coro", "nanos")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self.coro = coro
+        self.nanos = 0
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self.coro
+        value: Any = None
+        error: BaseException | None = None
+        clock = time.perf_counter_ns
+        while True:
+            start = clock()
+            try:
+                if error is not None:
+                    pending, error = error, None
+                    yielded = coro.throw(pending)
+                else:
+                    yielded = coro.send(value)
+            except StopIteration as stop:
+                self.nanos += clock() - start
+                return stop.value
+            except BaseException:
+                self.nanos += clock() - start
+                raise
+            self.nanos += clock() - start
+            try:
+                value = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # cancellation and the like go to the handler
+                error = exc
+                value = None
 
 
 class CloseConnection(Exception):
@@ -38,9 +99,11 @@ class RequestDispatcher:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        #: Client quotas (set once the broker's components exist).
+        self.quotas: QuotaManagers | None = None
 
     async def dispatch(
-        self, frame: bytes, connection: ConnectionInfo
+        self, frame: bytes, connection: ConnectionInfo, on_throttle: ThrottleCallback | None = None
     ) -> bytes | list[bytes | bytearray | memoryview] | None:
         api_key, api_version, correlation_id = peek_api(frame)
         route = self.registry.get(api_key)
@@ -55,8 +118,26 @@ class RequestDispatcher:
             )
         header, body_offset = read_request_header(frame, request_is_flexible(api_key, api_version))
         request = decode_request(api_key, api_version, frame, body_offset)
-        ctx = RequestContext(header, connection)
-        response = await route.handler(ctx, request)
+        ctx = RequestContext(header, connection, len(frame))
+        quotas = self.quotas
+        if (
+            quotas is not None
+            and quotas.request.enabled
+            and api_key not in _REQUEST_QUOTA_EXEMPT
+            and not (api_key == _FETCH_KEY and _replica_fetch(request, api_version))
+        ):
+            timed = _Timed(route.handler(ctx, request))  # type: ignore[arg-type]
+            response = await timed
+            ctx.throttle.at_least(
+                quotas.request.record(ctx.user, ctx.client_id, timed.nanos * _NANOS_TO_PERCENT)
+            )
+        else:
+            response = await route.handler(ctx, request)
+        throttle_ms = ctx.throttle.ms
+        if throttle_ms > 0:
+            if on_throttle is not None:
+                on_throttle(throttle_ms)
+            response = _with_throttle(response, throttle_ms)
         if response is None:
             return None
         if isinstance(response, PreEncoded):
@@ -79,6 +160,31 @@ class RequestDispatcher:
             ),
         )
         return encode_response(API_VERSIONS_KEY, 0, correlation_id, response)
+
+
+def _replica_fetch(request: Any, version: int) -> bool:
+    """A Fetch from a follower replica (exempt from request quotas, as in Kafka)."""
+    state = getattr(request, "replica_state", None)
+    replica_id = state.replica_id if state is not None else getattr(request, "replica_id", -1)
+    return int(replica_id) >= 0
+
+
+def _with_throttle(response: Any, throttle_ms: int) -> Any:
+    """The response carrying ``throttle_ms`` in its throttle_time field, if it has one."""
+    if response is None:
+        return None
+    if isinstance(response, PreEncoded):
+        head = response.parts[0] if response.parts else None
+        if response.throttle_at is not None and isinstance(head, bytearray):
+            (current,) = _I32.unpack_from(head, response.throttle_at)
+            if throttle_ms > current:
+                _I32.pack_into(head, response.throttle_at, throttle_ms)
+        return response
+    current = getattr(response, "throttle_time", None)
+    wanted = datetime.timedelta(milliseconds=throttle_ms)
+    if isinstance(current, datetime.timedelta) and current < wanted:
+        return dataclasses.replace(response, throttle_time=wanted)
+    return response
 
 
 def describe_frame(frame: bytes) -> str:

@@ -247,6 +247,15 @@ class FrameAdmission:
         self._resume()
         return True
 
+    def reading_paused(self) -> None:
+        """The broker stopped reading (a quota throttle): a frame stalled meanwhile is not
+        the client's fault, so its deadline stops."""
+        self._cancel_deadline()
+
+    def reading_resumed(self) -> None:
+        if not self._closed and self._decoder.buffered and not self._waiting_for:
+            self._start_deadline()
+
     def handled(self, size: int) -> None:
         """A queued request was answered: its bytes go back to the budget."""
         if self._closed:

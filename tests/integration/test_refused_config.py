@@ -55,9 +55,11 @@ def test_jks_key_store_is_refused_with_a_hint(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("setting", "key", "fragment"),
     [
-        ("authorizer.class.name=kafka.security.authorizer.AclAuthorizer",
-         "authorizer.class.name", "ACL authorization is not implemented yet"),
-        ("super.users=User:admin", "super.users", "ACL"),
+        ("authorizer.class.name=com.example.MyAuthorizer",
+         "authorizer.class.name", "com.example.MyAuthorizer is not supported"),
+        ("super.users=admin", "super.users", "principalType:principalName"),
+        ("client.quota.callback.class=com.example.Quotas",
+         "client.quota.callback.class", "custom client quota callbacks are not supported"),
         ("zookeeper.set.acl=true",
          "zookeeper.set.acl", "ZooKeeper ACLs on Josef's znodes are not implemented yet"),
         ("transaction.max.timeout.ms=60000", "transaction.max.timeout.ms", "transactions"),
