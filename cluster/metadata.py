@@ -100,6 +100,14 @@ class BrokersChanged:
     brokers: tuple[BrokerRegistration, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerConfigChanged:
+    """Dynamic broker configs of an entity changed (Kafka's ``/config/brokers/<entity>``):
+    ``<default>`` for the cluster-wide default, else a broker id."""
+
+    entity: str
+
+
 MetadataEvent = (
     TopicCreated
     | TopicDeleted
@@ -107,6 +115,7 @@ MetadataEvent = (
     | TopicConfigChanged
     | PartitionStatesChanged
     | BrokersChanged
+    | BrokerConfigChanged
 )
 MetadataListener = Callable[[MetadataEvent], None]
 
@@ -160,6 +169,18 @@ class MetadataStore(Protocol):
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None: ...
 
     async def allocate_producer_id_block(self, block_size: int) -> int: ...
+
+    def broker_configs(self, entity: str) -> dict[str, str]:
+        """Dynamic broker configs of ``<default>`` or a broker id, as last seen."""
+        ...
+
+    async def read_broker_configs(self, entity: str) -> dict[str, str]:
+        """The same, read from the source of truth (for read-modify-write)."""
+        ...
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replace an entity's dynamic broker configs; every broker is told."""
+        ...
 
     def subscribe(self, listener: MetadataListener) -> None:
         """Receive every change event, on the event loop, after the change is visible."""

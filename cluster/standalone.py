@@ -2,9 +2,10 @@
 
 The document ``josef-metadata.json`` at the top of the first log dir holds the
 cluster id, the topics (id, partition states, config overrides), the next
-producer id block and per-user entity configs (SCRAM credentials, as Kafka's
-``/config/users``). It is rewritten atomically (tmp + fsync + rename) off the
-event loop on every change.
+producer id block, per-user entity configs (SCRAM credentials, as Kafka's
+``/config/users``) and the dynamic broker configs (Kafka's ``/config/brokers/<default>`` and
+``/config/brokers/<id>``, under ``broker_configs``). It is rewritten atomically
+(tmp + fsync + rename) off the event loop on every change.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.metadata import (
+    BrokerConfigChanged,
     BrokerRegistration,
     MetadataListener,
     MetadataPublisher,
@@ -66,6 +68,7 @@ class StandaloneMetadataStore:
         self._cluster_id = ""
         self._next_producer_id = 0
         self._users: dict[str, dict[str, str]] = {}
+        self._broker_configs: dict[str, dict[str, str]] = {}
         self._lock = asyncio.Lock()
         self._events = MetadataPublisher()
 
@@ -86,6 +89,10 @@ class StandaloneMetadataStore:
         self._users = {
             str(user): {str(k): str(v) for k, v in configs.items()}
             for user, configs in doc.get("users", {}).items()
+        }
+        self._broker_configs = {
+            str(entity): {str(k): str(v) for k, v in configs.items()}
+            for entity, configs in doc.get("broker_configs", {}).items()
         }
         for name, t in doc.get("topics", {}).items():
             topic = TopicMetadata(
@@ -114,6 +121,7 @@ class StandaloneMetadataStore:
             "cluster_id": self._cluster_id,
             "next_producer_id": self._next_producer_id,
             "users": self._users,
+            "broker_configs": self._broker_configs,
             "topics": {
                 t.name: {
                     "topic_id": str(t.topic_id),
@@ -242,6 +250,23 @@ class StandaloneMetadataStore:
             else:
                 self._users.pop(user, None)
             await self._persist()
+
+    def broker_configs(self, entity: str) -> dict[str, str]:
+        """Dynamic broker configs of ``<default>`` or a broker id (KIP-226)."""
+        return dict(self._broker_configs.get(entity, {}))
+
+    async def read_broker_configs(self, entity: str) -> dict[str, str]:
+        return self.broker_configs(entity)
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replace an entity's dynamic broker configs durably; an empty dict clears them."""
+        async with self._lock:
+            if configs:
+                self._broker_configs[entity] = dict(configs)
+            else:
+                self._broker_configs.pop(entity, None)
+            await self._persist()
+        self._events.publish(BrokerConfigChanged(entity))
 
     async def close(self) -> None:
         return None

@@ -21,6 +21,7 @@ import uuid
 from kio.schema.errors import ErrorCode
 
 from cluster.metadata import (
+    BrokerConfigChanged,
     BrokerRegistration,
     MetadataListener,
     MetadataPublisher,
@@ -37,6 +38,7 @@ from cluster.zk.registration import allocate_producer_id_block
 from cluster.zk.topic_znodes import ReplicaAssignment, TopicAssignment
 from cluster.zk.watchers import ChildrenWatcher
 from cluster.zk.znodes import BrokerInfo
+from cluster.zk_broker_configs import ZkBrokerConfigs
 from protocol.errors import KafkaError
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class ZooKeeperMetadataStore:
         self._events = MetadataPublisher()
         self._configs: dict[str, dict[str, str]] = {}
         self._users: dict[str, dict[str, str]] = {}
+        self.broker_configs_zk = ZkBrokerConfigs(zk, broker_id)
         self.cache = MetadataCache(self._events, self._topic_configs, internal_topics)
         self._registered: dict[int, BrokerRegistration] = {}
         self._watchers: list[ChildrenWatcher] = []
@@ -75,6 +78,7 @@ class ZooKeeperMetadataStore:
         self._last_change = max(changes) if changes else None
         for child in await self._children(paths.config_entity_type(paths.CONFIG_TYPE_USERS)):
             await self._reload_user_config(paths.desanitize_entity_name(child))
+        await self.broker_configs_zk.load()
         self._watchers.append(self.zk.watch_children(paths.BROKER_IDS, self._on_brokers))
         self._watchers.append(self.zk.watch_children(paths.CONFIG_CHANGES, self._on_changes))
 
@@ -127,6 +131,13 @@ class ZooKeeperMetadataStore:
                 await self._reload_topic_config(paths.desanitize_entity_name(note.entity_name))
             elif note.entity_type == paths.CONFIG_TYPE_USERS and "/" not in note.entity_name:
                 await self._reload_user_config(paths.desanitize_entity_name(note.entity_name))
+            elif note.entity_type == paths.CONFIG_TYPE_BROKERS:
+                await self._reload_broker_config(note.entity_name)
+
+    async def _reload_broker_config(self, entity: str) -> None:
+        if self.broker_configs_zk.followed(entity):
+            await self.broker_configs_zk.reload(entity)
+            self._events.publish(BrokerConfigChanged(entity))
 
     async def _reload_user_config(self, user: str) -> None:
         path = paths.config_entity(paths.CONFIG_TYPE_USERS, paths.sanitize_entity_name(user))
@@ -328,6 +339,24 @@ class ZooKeeperMetadataStore:
         )
         self._last_change = max(self._last_change or "", created.rsplit("/", 1)[-1])
         await self._reload_user_config(user)
+
+    # -- dynamic broker configs (KIP-226, /config/brokers/<default> and /<id>) ----------
+
+    def broker_configs(self, entity: str) -> dict[str, str]:
+        return dict(self.broker_configs_zk.entities.get(entity, {}))
+
+    async def read_broker_configs(self, entity: str) -> dict[str, str]:
+        return await self.broker_configs_zk.read(entity)
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Write ``/config/brokers/<entity>`` and notify every broker (this one at once).
+
+        The notification is not marked as seen: a notification of another broker's change
+        with a lower sequence number may still be on its way here, and re-reading our own
+        change later is harmless."""
+        await self.broker_configs_zk.write(entity, configs)
+        if self.broker_configs_zk.followed(entity):
+            self._events.publish(BrokerConfigChanged(entity))
 
     async def allocate_producer_id_block(self, block_size: int) -> int:
         block = await allocate_producer_id_block(self.zk, self.broker_id, block_size)

@@ -15,7 +15,6 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.config.broker_config import describe_topic
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec
@@ -85,7 +84,7 @@ async def _create_one(
                 config_source=int(e.source),
                 is_sensitive=e.is_sensitive,
             )
-            for e in describe_topic(services.config, final_configs)
+            for e in services.dynamic.describe_topic(final_configs)
         )
     return rb(
         "CreatableTopicResult",
