@@ -23,9 +23,14 @@ from broker.config.broker_config import BrokerConfig
 from cluster.alter_partition_manager import AlterPartitionManager
 from cluster.broker_client import BrokerClient
 from cluster.controller.api import KafkaController
-from cluster.controller.config import ControllerConfig
+from cluster.controller.config import UNCLEAN_LEADER_ELECTION_ENABLE, ControllerConfig
 from cluster.controller.wire import broker_channel_factory
-from cluster.metadata import BrokerEndpoint, BrokerRegistration
+from cluster.metadata import (
+    BrokerEndpoint,
+    BrokerRegistration,
+    MetadataEvent,
+    TopicConfigChanged,
+)
 from cluster.metadata_cache import PartitionUpdate
 from cluster.replica_fetcher import FetcherConfig, FollowerLogs, ReplicaFetcherManager
 from cluster.zk import paths
@@ -188,7 +193,18 @@ class ClusterNode:
             self.clock,
         )
         await self._controller.startup()
+        assert self.store is not None
+        self.store.subscribe(self._on_metadata_event)
         return self._broker_epoch
+
+    def _on_metadata_event(self, event: MetadataEvent) -> None:
+        # Kafka's TopicConfigHandler: once a topic allows unclean elections, the controller
+        # elects leaders for its leaderless partitions at once.
+        if not isinstance(event, TopicConfigChanged) or self._controller is None:
+            return
+        value = event.topic.configs.get(UNCLEAN_LEADER_ELECTION_ENABLE, "")
+        if value.strip().lower() == "true":
+            self._controller.enable_topic_unclean_leader_election(event.topic.name)
 
     def _controller_config(self) -> ControllerConfig:
         c = self.config
@@ -316,6 +332,11 @@ class ClusterNode:
         c = self.config
         if not c.controlled_shutdown_enable or self._broker_epoch < 0:
             return False
+        if not self.zk.connected:
+            # The controller could not record any leadership move without ZooKeeper, and
+            # our session (hence our registration) is in doubt: shut down at once.
+            log.warning("controlled shutdown skipped: not connected to ZooKeeper")
+            return False
         schema = request_schema(7, 3)
         for attempt in range(1, c.controlled_shutdown_max_retries + 1):
             client = self.controller_client()
@@ -353,9 +374,13 @@ class ClusterNode:
 
     async def close(self) -> None:
         """Resign as controller, deregister (close the session), release connections."""
+        # Bounded: with ZooKeeper gone the controller's resignation cannot complete.
+        bound = self.config.zookeeper_session_timeout_ms / 1000.0
         if self._controller is not None:
             try:
-                await self._controller.shutdown()
+                await asyncio.wait_for(self._controller.shutdown(), bound)
+            except TimeoutError:
+                log.warning("controller did not resign within %.0f s; leaving anyway", bound)
             except Exception:
                 log.exception("controller shutdown failed")
         if self.registrar is not None:
@@ -366,6 +391,9 @@ class ClusterNode:
             await self._controller_client.close()
         if self._session_listener is not None:
             self._session_listener()
-        await self.zk.close()
+        try:
+            await asyncio.wait_for(self.zk.close(), bound)
+        except TimeoutError:
+            log.warning("closing the ZooKeeper session took longer than %.0f s", bound)
         log.info("left the cluster (ZooKeeper session closed, %s released)",
                  paths.broker(self.broker_id))

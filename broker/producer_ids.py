@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+from kio.schema.errors import ErrorCode
 
 from cluster.metadata import MetadataStore
+from protocol.errors import KafkaError
+
+log = logging.getLogger(__name__)
 
 PRODUCER_ID_BLOCK_SIZE = 1000
 
@@ -23,7 +29,15 @@ class ProducerIdManager:
     async def generate(self) -> int:
         async with self._lock:
             if self._next >= self._end:
-                first = await self._metadata.allocate_producer_id_block(self._block_size)
+                try:
+                    first = await self._metadata.allocate_producer_id_block(self._block_size)
+                except OSError as exc:
+                    # Kafka answers a producer id block it cannot get with a retriable error.
+                    log.error("cannot reserve producer ids: %s", exc)
+                    raise KafkaError(
+                        f"cannot reserve producer ids: {exc}",
+                        ErrorCode.coordinator_load_in_progress,
+                    ) from exc
                 self._next, self._end = first, first + self._block_size
             pid = self._next
             self._next += 1

@@ -19,6 +19,19 @@ from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
 from broker.network.dispatch import RequestDispatcher
 from broker.network.listener import Listener
+from broker.network.request_budget import RequestBudget
+from broker.open_files import (
+    HOW_TO_RAISE,
+    exhausted_message,
+    is_exhausted,
+    raise_open_file_limit,
+)
+from broker.partition_limits import (
+    FD_RESERVE,
+    PartitionLimits,
+    open_file_count,
+    open_file_limit,
+)
 from broker.producer_ids import ProducerIdManager
 from broker.replica.local_leadership import LocalLeadership
 from broker.replica.replica_manager import ReplicaManager
@@ -28,13 +41,16 @@ from broker.services import BrokerServices
 from broker.topic_manager import INTERNAL_TOPICS, TopicManager
 from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
 from cluster.standalone import StandaloneMetadataStore
+from protocol.errors import KafkaError
 from storage.clock import Clock, SystemClock
 from storage.log import parse_partition_dir_name
+from storage.log_dir_failure import LogDirFailureChannel
 from storage.log_manager import LogManager
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_S = 10.0
+ALL_DIRS_FAILED_GRACE_S = 1.0
 
 
 class KafkaBroker:
@@ -51,6 +67,10 @@ class KafkaBroker:
         self.services: BrokerServices | None = None
         self.cluster: ClusterNode | None = None
         self.endpoints: tuple[BrokerEndpoint, ...] = ()
+        self.request_budget = RequestBudget(config.queued_max_request_bytes)
+        #: Process exit status: 1 when every log dir failed (Kafka halts with 1 then).
+        self.exit_code = 0
+        self.log_dir_failures = LogDirFailureChannel()
 
     # -- start ---------------------------------------------------------------
     async def start(self) -> None:
@@ -64,6 +84,7 @@ class KafkaBroker:
 
         registry = Registry()
         dispatcher = RequestDispatcher(registry)
+        self.request_budget = RequestBudget(config.queued_max_request_bytes)
         scram_credentials = ScramCredentialStore()
         security = await build_listener_security_async(config, scram_credentials)
         for lst in config.listeners:
@@ -79,6 +100,8 @@ class KafkaBroker:
                 send_buffer_bytes=config.socket_send_buffer_bytes,
                 receive_buffer_bytes=config.socket_receive_buffer_bytes,
                 security=security[lst.name],
+                request_budget=self.request_budget,
+                receive_timeout_ms=config.josef_request_receive_timeout_ms,
             )
             self.listeners.append(listener)
         bound = {}
@@ -116,12 +139,19 @@ class KafkaBroker:
             cluster.config = config
         defaults = config.log_config_defaults()
         scram_credentials.attach(metadata)
+        loop = asyncio.get_running_loop()
+
+        def on_failure(log_dir: Path, reason: str) -> None:  # any thread
+            loop.call_soon_threadsafe(self._on_log_dir_failure, log_dir, reason)
+
+        self.log_dir_failures.add_listener(on_failure)
         log_manager = LogManager(
             log_dirs,
             defaults,
             self.clock,
             recovery_threads=config.num_recovery_threads_per_data_dir,
             producer_id_expiration_ms=config.producer_id_expiration_ms,
+            failure_channel=self.log_dir_failures,
         )
         replica_manager = ReplicaManager(
             self.broker_id,
@@ -149,6 +179,7 @@ class KafkaBroker:
         metadata.subscribe(replica_manager.on_metadata_event)
         if cluster is None:
             LocalLeadership(metadata, replica_manager).start()
+        _warn_if_few_descriptors_left(len(replica_manager.partitions))
         # Compaction runs in its own threads (log.cleaner.threads), never on this loop.
         log_manager.start_cleaner(cleaner_config(config))
         topic_manager = TopicManager(
@@ -157,6 +188,8 @@ class KafkaBroker:
             config.num_partitions,
             config.default_replication_factor,
             config.delete_topic_enable,
+            PartitionLimits(config.josef_max_partitions, lambda: len(replica_manager.partitions)),
+            standalone=cluster is None,
         )
         services = BrokerServices(
             broker_id=self.broker_id,
@@ -224,6 +257,33 @@ class KafkaBroker:
             len(replica_manager.partitions),
             ", ".join(str(d) for d in log_dirs),
         )
+
+    def _on_log_dir_failure(self, log_dir: Path, reason: str) -> None:
+        """On the loop, after the LogManager closed the dir's logs (storage.log_dir_failure)."""
+        services = self.services
+        if services is not None:
+            offline = services.replica_manager.handle_log_dir_failure(log_dir)
+            log.warning(
+                "stopped serving %d partition(s) in failed log dir %s (%s); a restart "
+                "recovers them once the disk is usable again",
+                len(offline),
+                log_dir,
+                reason,
+            )
+            # Cluster mode: tell the controller here (Kafka's /log_dir_event_notification
+            # znode), so that it moves leadership of ``offline`` to other replicas.
+        live = services.log_manager.live_log_dirs if services is not None else None
+        if live is not None and not live and not self._stopping.is_set():
+            log.error(
+                "shutting down broker %d because all log dirs in %s have failed",
+                self.broker_id,
+                ", ".join(str(d) for d in self.config.log_dirs),
+            )
+            self.exit_code = 1
+            # A moment for the answers already sent (KAFKA_STORAGE_ERROR) to be read before
+            # the connections close: kafka-python 3.0 drops a response that arrives in the
+            # same read as the end of the stream.
+            asyncio.get_running_loop().call_later(ALL_DIRS_FAILED_GRACE_S, self.request_stop)
 
     def _schedule(
         self,
@@ -326,7 +386,28 @@ class KafkaBroker:
             await self.services.metadata.close()
         if cluster is not None:
             await cluster.close()
-        log.info("broker %d shut down cleanly", self.broker_id)
+        offline = self.log_dir_failures.offline_dirs()
+        if offline:
+            log.warning(
+                "broker %d shut down; offline log dir(s) %s get recovered at the next start",
+                self.broker_id,
+                ", ".join(str(d) for d in offline),
+            )
+        else:
+            log.info("broker %d shut down cleanly", self.broker_id)
+
+
+def _warn_if_few_descriptors_left(partitions: int) -> None:
+    used, limit = open_file_count(), open_file_limit()
+    if used + FD_RESERVE > limit:
+        log.warning(
+            "%d of %d descriptors in use after loading %d partition(s): new partitions will "
+            "be refused and clients may fail to connect; %s",
+            used,
+            limit,
+            partitions,
+            HOW_TO_RAISE,
+        )
 
 
 def _topics_on_disk(log_dirs: list[Path]) -> set[str]:
@@ -356,21 +437,24 @@ async def _main(config: BrokerConfig) -> int:
         loop.add_signal_handler(sig, broker.request_stop)
     try:
         await broker.start()
-    except ClusterStartupError as exc:
-        log.error("broker failed to start: %s", exc)
-        await broker.shutdown()
-        return 1
-    except Exception:
-        log.exception("broker failed to start")
+    except Exception as exc:
+        if is_exhausted(exc):
+            # One line, no traceback: the operator's fix is the limit, not the code.
+            log.error("broker failed to start: %s", exhausted_message("while loading the logs"))
+        elif isinstance(exc, (ClusterStartupError, KafkaError)):
+            log.error("broker failed to start: %s", exc)
+        else:
+            log.exception("broker failed to start")
         await broker.shutdown()
         return 1
     await broker.wait_stopped()
     await broker.shutdown()
-    return 0
+    return broker.exit_code
 
 
 def run_broker(config: BrokerConfig) -> int:
     """Run a broker until SIGTERM/SIGINT; returns the process exit status."""
+    raise_open_file_limit()
     try:
         import uvloop
 

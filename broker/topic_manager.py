@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
+from broker.partition_limits import (
+    DEFAULT_MAX_PARTITIONS,
+    PartitionLimits,
+    RequestPartitionCap,
+)
 from broker.replica.replica_manager import ReplicaManager
+from cluster.assignment import (
+    AdminOperationError,
+    BrokerMetadata,
+    RackAwareMode,
+    assign_replicas_to_brokers,
+    broker_metadatas,
+    check_manual_assignment,
+    new_partitions_assignment,
+)
 from cluster.metadata import MetadataStore, TopicMetadata
 from protocol.errors import KafkaError
 from storage.log_config import LogConfig
@@ -37,6 +52,19 @@ def topic_name_error(name: str) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _metadata_write(what: str) -> Iterator[None]:
+    """The metadata could not be written (e.g. the standalone document on a full disk)."""
+    try:
+        yield
+    except OSError as exc:
+        log.error("%s failed: cannot write the cluster metadata: %s", what, exc)
+        raise KafkaError(
+            f"{what} failed: cannot write the cluster metadata: {exc}",
+            ErrorCode.kafka_storage_error,
+        ) from exc
+
+
 def _collision_key(name: str) -> str:
     return name.replace(".", "_")
 
@@ -60,18 +88,39 @@ class TopicManager:
         default_num_partitions: int,
         default_replication_factor: int,
         delete_topic_enable: bool,
+        limits: PartitionLimits | None = None,
+        *,
+        standalone: bool = True,
     ) -> None:
         self.metadata = metadata
         self.replica_manager = replica_manager
         self.default_num_partitions = default_num_partitions
         self.default_replication_factor = default_replication_factor
         self.delete_topic_enable = delete_topic_enable
+        self.limits = limits or PartitionLimits(
+            DEFAULT_MAX_PARTITIONS, lambda: len(replica_manager.partitions)
+        )
+        # Standalone, the broker is its own controller: the metadata write creates the
+        # local replicas before it returns, so a creation that failed can be undone.
+        self.standalone = standalone
 
     def live_broker_ids(self) -> list[int]:
         return sorted(b.broker_id for b in self.metadata.brokers())
 
-    def validate(self, spec: TopicSpec) -> tuple[dict[int, list[int]], dict[str, str]]:
-        """Raise KafkaError with Kafka's error code, or return (assignment, configs)."""
+    def live_brokers(self) -> list[BrokerMetadata]:
+        """The live brokers with their racks, sorted by id (what assignment spreads over)."""
+        return sorted(
+            (BrokerMetadata(b.broker_id, b.rack) for b in self.metadata.brokers()),
+            key=lambda b: b.broker_id,
+        )
+
+    def validate(
+        self, spec: TopicSpec, cap: RequestPartitionCap | None = None
+    ) -> tuple[dict[int, list[int]], dict[str, str]]:
+        """Raise KafkaError with Kafka's error code, or return (assignment, configs).
+
+        Partition counts are bounded (``cap`` for the request, josef.max.partitions and
+        open-file headroom for this broker) before the assignment is computed."""
         reason = topic_name_error(spec.name)
         if reason is not None:
             raise KafkaError(reason, ErrorCode.invalid_topic_exception)
@@ -98,13 +147,25 @@ class TopicManager:
                     ErrorCode.invalid_request,
                 )
             assignment = {p: list(r) for p, r in spec.assignment.items()}
-            if sorted(assignment) != list(range(len(assignment))):
+            # Kafka's AdminZkClient.validateTopicCreate, in its order.
+            if len({len(r) for r in assignment.values()}) != 1:
                 raise KafkaError(
-                    "Partitions should be a consecutive 0-based integer sequence",
+                    "All partitions should have the same number of replicas",
                     ErrorCode.invalid_replica_assignment,
                 )
-            for p, replicas in assignment.items():
-                if not replicas or len(set(replicas)) != len(replicas):
+            for replicas in assignment.values():
+                if len(set(replicas)) != len(replicas):
+                    raise KafkaError(
+                        f"Duplicate replica assignment found: {assignment}",
+                        ErrorCode.invalid_replica_assignment,
+                    )
+            if sorted(assignment) != list(range(len(assignment))):
+                raise KafkaError(
+                    "partitions should be a consecutive 0-based integer sequence",
+                    ErrorCode.invalid_replica_assignment,
+                )
+            for p, replicas in sorted(assignment.items()):
+                if not replicas:
                     raise KafkaError(
                         f"Invalid replica list for partition {p}: {replicas}",
                         ErrorCode.invalid_replica_assignment,
@@ -115,6 +176,7 @@ class TopicManager:
                         f"Unknown broker(s) {unknown} in replica assignment",
                         ErrorCode.invalid_replica_assignment,
                     )
+            self._reserve(cap, 1, assignment)
             return assignment, configs
         partitions = (
             self.default_num_partitions if spec.num_partitions == -1 else spec.num_partitions
@@ -132,42 +194,56 @@ class TopicManager:
             raise KafkaError(
                 "Replication factor must be larger than 0.", ErrorCode.invalid_replication_factor
             )
-        if rf > len(brokers):
-            raise KafkaError(
-                f"Replication factor: {rf} larger than available brokers: {len(brokers)}.",
-                ErrorCode.invalid_replication_factor,
-            )
-        return self.assign_replicas(partitions, rf, brokers, start_partition=0), configs
+        # Bounded before any assignment is built (issue 12: absurd counts).
+        self.limits.check_count(partitions)
+        if cap is not None:
+            cap.take(1, partitions)
+        try:
+            assignment = assign_replicas_to_brokers(self.live_brokers(), partitions, rf)
+        except KafkaError:
+            if cap is not None:
+                cap.give_back(1, partitions)
+            raise
+        self._check_local(cap, 1, assignment)
+        return assignment, configs
 
-    @staticmethod
-    def assign_replicas(
-        partitions: int, rf: int, brokers: list[int], start_partition: int
-    ) -> dict[int, list[int]]:
-        """Kafka's rack-unaware assignment: leaders round-robin over the brokers; each
-        follower is shifted from the leader by 1 + (shift + j) mod (n - 1), so a partition's
-        replicas are distinct, and the shift grows every n partitions to spread followers."""
-        n = len(brokers)
-        out: dict[int, list[int]] = {}
-        shift = 0
-        for i in range(partitions):
-            p = start_partition + i
-            if p > 0 and p % n == 0:
-                shift += 1
-            first = p % n
-            replicas = [brokers[first]]
-            for j in range(rf - 1):
-                replicas.append(brokers[(first + 1 + (shift + j) % max(1, n - 1)) % n])
-            out[p] = replicas
-        return out
+    def _reserve(
+        self, cap: RequestPartitionCap | None, topics: int, assignment: dict[int, list[int]]
+    ) -> None:
+        self.limits.check_count(len(assignment))
+        if cap is not None:
+            cap.take(topics, len(assignment))
+        self._check_local(cap, topics, assignment)
+
+    def _check_local(
+        self, cap: RequestPartitionCap | None, topics: int, assignment: dict[int, list[int]]
+    ) -> None:
+        """josef.max.partitions and descriptor headroom for the replicas hosted here (in a
+        cluster each broker's own count is the controller's to check: a seam for later)."""
+        me = self.replica_manager.broker_id
+        local = sum(1 for replicas in assignment.values() if me in replicas)
+        try:
+            self.limits.check_new_local(local)
+        except KafkaError:
+            if cap is not None:
+                cap.give_back(topics, len(assignment))
+            raise
 
     async def create(
-        self, spec: TopicSpec, is_internal: bool = False, wait_ms: int = 0
+        self,
+        spec: TopicSpec,
+        is_internal: bool = False,
+        wait_ms: int = 0,
+        cap: RequestPartitionCap | None = None,
     ) -> TopicMetadata:
         """Create a topic; with ``wait_ms`` > 0 wait until every partition has a leader
         (in a cluster the controller elects them after the write), as Kafka's CreateTopics
         waits, answering REQUEST_TIMED_OUT if that takes longer."""
-        assignment, configs = self.validate(spec)
-        topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
+        assignment, configs = self.validate(spec, cap)
+        with _metadata_write(f"creating topic {spec.name}"):
+            topic = await self.metadata.create_topic(spec.name, assignment, configs, is_internal)
+        if self.standalone:
+            await self._undo_if_not_created(topic.name, assignment)
         if wait_ms > 0 and not await self.metadata.wait_for_topic(spec.name, wait_ms):
             raise KafkaError(
                 f"topic {spec.name} was created but its partitions have no leader after "
@@ -189,7 +265,8 @@ class TopicManager:
         topic = self.metadata.topic(name)
         if topic is None:
             raise KafkaError(f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition)
-        await self.metadata.delete_topic(name)
+        with _metadata_write(f"deleting topic {name}"):
+            await self.metadata.delete_topic(name)
         if wait_ms > 0 and not await self.metadata.wait_for_topic_deleted(name, wait_ms):
             raise KafkaError(
                 f"topic {name} is marked for deletion but still exists after {wait_ms} ms",
@@ -197,12 +274,52 @@ class TopicManager:
             )
         log.info("deleted topic %s", name)
 
+    async def _undo_if_not_created(self, name: str, assignment: dict[int, list[int]]) -> None:
+        """All partitions usable or none left behind: if some local log could not be
+        created (no descriptor left, a failed log dir), the topic is deleted again."""
+        rm = self.replica_manager
+        me = rm.broker_id
+        missing = [
+            p for p, r in assignment.items() if me in r and rm.get_partition(name, p) is None
+        ]
+        if not missing:
+            return
+        reason = rm.last_creation_error or "see the broker log"
+        with contextlib.suppress(KafkaError), _metadata_write(f"removing {name}"):
+            await self.metadata.delete_topic(name)
+        log.error(
+            "creation of topic %s rolled back: %d partition(s) could not be created: %s",
+            name,
+            len(missing),
+            reason,
+        )
+        raise KafkaError(
+            f"cannot create {len(missing)} partition(s) of {name}: {reason}",
+            ErrorCode.kafka_storage_error,
+        )
+
     async def add_partitions(
-        self, name: str, total: int, assignment: list[list[int]] | None, validate_only: bool
+        self,
+        name: str,
+        total: int,
+        assignment: list[list[int]] | None,
+        validate_only: bool,
+        wait_ms: int = 0,
+        cap: RequestPartitionCap | None = None,
     ) -> None:
+        """CreatePartitions, as Kafka's ZkAdminManager: new partitions follow partition 0's
+        replication factor over the registered brokers; with ``wait_ms`` > 0 wait until
+        they have leaders (REQUEST_TIMED_OUT otherwise)."""
         topic = self.metadata.topic(name)
         if topic is None:
-            raise KafkaError(f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition)
+            raise KafkaError(
+                f"The topic '{name}' does not exist.", ErrorCode.unknown_topic_or_partition
+            )
+        if await self.metadata.reassigning_partitions(name):
+            raise KafkaError(
+                f"A partition reassignment is in progress for the topic '{name}'.",
+                ErrorCode.reassignment_in_progress,
+            )
         current = len(topic.partitions)
         if total < current:
             raise KafkaError(
@@ -214,9 +331,22 @@ class TopicManager:
             raise KafkaError(
                 f"Topic already has {current} partitions.", ErrorCode.invalid_partitions
             )
-        brokers = self.live_broker_ids()
-        rf = len(next(iter(topic.partitions.values())).replicas)
+        brokers = broker_metadatas(self.live_brokers(), RackAwareMode.ENFORCED)
+        ids = {b.broker_id for b in brokers}
+        partition0 = topic.partitions.get(0)
+        if partition0 is None or not partition0.replicas:
+            raise AdminOperationError(
+                f"Unexpected existing replica assignment for topic '{name}', partition id 0 "
+                "is missing."
+            )
         if assignment is not None:
+            unknown = sorted({r for replicas in assignment for r in replicas} - ids)
+            if unknown:
+                raise KafkaError(
+                    "Unknown broker(s) in replica assignment: "
+                    f"{', '.join(map(str, unknown))}.",
+                    ErrorCode.invalid_replica_assignment,
+                )
             if len(assignment) != total - current:
                 raise KafkaError(
                     f"Increasing the number of partitions by {total - current} but "
@@ -224,17 +354,35 @@ class TopicManager:
                     ErrorCode.invalid_replica_assignment,
                 )
             new = {current + i: list(r) for i, r in enumerate(assignment)}
-            for replicas in new.values():
-                if any(r not in brokers for r in replicas) or len(set(replicas)) != len(replicas):
-                    raise KafkaError(
-                        f"Invalid replica assignment {replicas}",
-                        ErrorCode.invalid_replica_assignment,
-                    )
+            check_manual_assignment(new, len(partition0.replicas), ids)
+            self._reserve(cap, 0, new)
         else:
-            new = self.assign_replicas(total - current, rf, brokers, start_partition=current)
+            self.limits.check_count(total - current)
+            if cap is not None:
+                cap.take(0, total - current)
+            new = new_partitions_assignment(brokers, partition0.replicas, current, total - current)
+            self._check_local(cap, 0, new)
         if validate_only:
             return
-        await self.metadata.add_partitions(name, new)
+        with _metadata_write(f"adding partitions to {name}"):
+            await self.metadata.add_partitions(name, new)
+        log.info("added partitions %s to topic %s", new, name)
+        if self.standalone:
+            rm = self.replica_manager
+            missing = [p for p in new if rm.get_partition(name, p) is None]
+            if missing:
+                # The metadata store cannot take partitions back: they stay, offline here
+                # until a restart creates their logs (as a Kafka broker's offline replicas).
+                raise KafkaError(
+                    f"cannot create {len(missing)} new partition(s) of {name}: "
+                    f"{rm.last_creation_error or 'see the broker log'}",
+                    ErrorCode.kafka_storage_error,
+                )
+        if wait_ms > 0 and not await self.metadata.wait_for_topic(name, wait_ms, total):
+            raise KafkaError(
+                f"partitions of {name} were created but have no leader after {wait_ms} ms",
+                ErrorCode.request_timed_out,
+            )
 
     async def set_configs(self, name: str, configs: dict[str, str], validate_only: bool) -> None:
         topic = self.metadata.topic(name)
@@ -246,4 +394,5 @@ class TopicManager:
             raise KafkaError(str(exc), ErrorCode.invalid_config) from exc
         if validate_only:
             return
-        await self.metadata.set_topic_configs(name, configs)
+        with _metadata_write(f"setting configs of {name}"):
+            await self.metadata.set_topic_configs(name, configs)

@@ -168,6 +168,15 @@ class MetadataStore(Protocol):
 
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None: ...
 
+    async def fetch_topic_configs(self, name: str) -> dict[str, str]:
+        """The topic's config overrides as stored (Kafka's ``fetchEntityConfig``), for a
+        read-modify-write such as IncrementalAlterConfigs."""
+        ...
+
+    async def reassigning_partitions(self, name: str) -> list[int]:
+        """Partitions of ``name`` with a reassignment in progress (none standalone)."""
+        ...
+
     async def allocate_producer_id_block(self, block_size: int) -> int: ...
 
     def broker_configs(self, entity: str) -> dict[str, str]:
@@ -186,12 +195,20 @@ class MetadataStore(Protocol):
         """Receive every change event, on the event loop, after the change is visible."""
         ...
 
-    async def wait_for_topic(self, name: str, timeout_ms: int) -> bool:
-        """True once every partition of ``name`` has a leader known to this broker."""
+    async def wait_for_topic(
+        self, name: str, timeout_ms: int, partitions: int | None = None
+    ) -> bool:
+        """True once every partition of ``name`` (at least ``partitions`` of them, if given)
+        has a leader known to this broker."""
         ...
 
     async def wait_for_topic_deleted(self, name: str, timeout_ms: int) -> bool:
         """True once ``name`` is gone from this broker's metadata."""
+        ...
+
+    async def wait_until(self, done: Callable[[], bool], timeout_ms: int) -> bool:
+        """Re-check ``done`` after each metadata change until it is true (True) or
+        ``timeout_ms`` has passed (False)."""
         ...
 
     async def close(self) -> None: ...

@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,13 @@ class StandaloneMetadataStore:
             await self._persist()
         self._events.publish(TopicConfigChanged(topic))
 
+    async def fetch_topic_configs(self, name: str) -> dict[str, str]:
+        topic = self._topics.get(name)
+        return dict(topic.configs) if topic is not None else {}
+
+    async def reassigning_partitions(self, name: str) -> list[int]:
+        return []  # one broker: nothing to reassign
+
     async def allocate_producer_id_block(self, block_size: int) -> int:
         async with self._lock:
             first = self._next_producer_id
@@ -231,12 +239,18 @@ class StandaloneMetadataStore:
     def subscribe(self, listener: MetadataListener) -> None:
         self._events.subscribe(listener)
 
-    async def wait_for_topic(self, name: str, timeout_ms: int) -> bool:
+    async def wait_for_topic(
+        self, name: str, timeout_ms: int, partitions: int | None = None
+    ) -> bool:
         # This broker leads every partition as soon as the topic exists.
-        return name in self._topics
+        topic = self._topics.get(name)
+        return topic is not None and len(topic.partitions) >= (partitions or 0)
 
     async def wait_for_topic_deleted(self, name: str, timeout_ms: int) -> bool:
         return name not in self._topics
+
+    async def wait_until(self, done: Callable[[], bool], timeout_ms: int) -> bool:
+        return done()  # every change is applied before the call that made it returns
 
     def user_configs(self) -> dict[str, dict[str, str]]:
         """Per-user entity configs (Kafka's /config/users/<user>)."""

@@ -17,16 +17,19 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 
 from kio.schema.errors import ErrorCode
 
 from cluster.metadata import (
     BrokerConfigChanged,
     BrokerRegistration,
+    MetadataEvent,
     MetadataListener,
     MetadataPublisher,
     PartitionState,
     TopicConfigChanged,
+    TopicDeleted,
     TopicMetadata,
 )
 from cluster.metadata_cache import MetadataCache
@@ -34,10 +37,11 @@ from cluster.zk import paths
 from cluster.zk.client import ZkClient
 from cluster.zk.config_znodes import ConfigChangeNotification, ConfigEntity
 from cluster.zk.errors import BadVersionError, NodeExistsError, NoNodeError
+from cluster.zk.ops import ZnodeStat
 from cluster.zk.registration import allocate_producer_id_block
 from cluster.zk.topic_znodes import ReplicaAssignment, TopicAssignment
-from cluster.zk.watchers import ChildrenWatcher
-from cluster.zk.znodes import BrokerInfo
+from cluster.zk.watchers import ChildrenWatcher, DataWatcher
+from cluster.zk.znodes import BrokerInfo, ControllerRegistration
 from cluster.zk_broker_configs import ZkBrokerConfigs
 from protocol.errors import KafkaError
 
@@ -63,10 +67,18 @@ class ZooKeeperMetadataStore:
         self.broker_configs_zk = ZkBrokerConfigs(zk, broker_id)
         self.cache = MetadataCache(self._events, self._topic_configs, internal_topics)
         self._registered: dict[int, BrokerRegistration] = {}
-        self._watchers: list[ChildrenWatcher] = []
+        self._watchers: list[ChildrenWatcher | DataWatcher] = []
+        self._elected_controller = -1
         self._last_change: str | None = None
         self._changed = asyncio.Event()
-        self._events.subscribe(lambda _event: self._changed.set())
+        self._events.subscribe(self._on_event)
+
+    def _on_event(self, event: MetadataEvent) -> None:
+        if isinstance(event, TopicDeleted):
+            # Its /config/topics znode goes with it; a topic created again under the same
+            # name must not inherit the old overrides.
+            self._configs.pop(event.name, None)
+        self._changed.set()
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -80,6 +92,7 @@ class ZooKeeperMetadataStore:
             await self._reload_user_config(paths.desanitize_entity_name(child))
         await self.broker_configs_zk.load()
         self._watchers.append(self.zk.watch_children(paths.BROKER_IDS, self._on_brokers))
+        self._watchers.append(self.zk.watch_data(paths.CONTROLLER, self._on_controller))
         self._watchers.append(self.zk.watch_children(paths.CONFIG_CHANGES, self._on_changes))
 
     async def close(self) -> None:
@@ -110,6 +123,15 @@ class ZooKeeperMetadataStore:
             except ValueError as exc:
                 log.warning("ignoring unreadable registration of broker %d: %s", broker_id, exc)
         self._registered = found
+
+    def _on_controller(self, data: bytes | None, stat: ZnodeStat | None) -> None:
+        controller = -1
+        if stat is not None:
+            try:
+                controller = ControllerRegistration.decode(data).broker_id
+            except ValueError as exc:
+                log.warning("ignoring unreadable %s: %s", paths.CONTROLLER, exc)
+        self._elected_controller = controller
 
     def _on_changes(self, children: list[str] | None) -> None:
         asyncio.get_running_loop().create_task(self._process_changes(children or []))
@@ -183,7 +205,10 @@ class ZooKeeperMetadataStore:
 
     @property
     def controller_id(self) -> int:
-        return self.cache.controller_id
+        # The controller's view once it has spoken; before its first UpdateMetadata reaches
+        # this broker, the one ZooKeeper shows elected (admin clients wait for one).
+        controller = self.cache.controller_id
+        return controller if controller >= 0 else self._elected_controller
 
     def brokers(self) -> list[BrokerRegistration]:
         # The controller's view once it has spoken; before that, ZooKeeper's registrations.
@@ -205,14 +230,23 @@ class ZooKeeperMetadataStore:
     def subscribe(self, listener: MetadataListener) -> None:
         self._events.subscribe(listener)
 
-    async def wait_for_topic(self, name: str, timeout_ms: int) -> bool:
-        return await self._wait(lambda: self.cache.has_leaders(name), timeout_ms)
+    async def wait_for_topic(
+        self, name: str, timeout_ms: int, partitions: int | None = None
+    ) -> bool:
+        def done() -> bool:
+            topic = self.cache.topics.get(name)
+            return (
+                topic is not None
+                and len(topic.partitions) >= (partitions or 0)
+                and self.cache.has_leaders(name)
+            )
+
+        return await self.wait_until(done, timeout_ms)
 
     async def wait_for_topic_deleted(self, name: str, timeout_ms: int) -> bool:
-        return await self._wait(lambda: name not in self.cache.topics, timeout_ms)
+        return await self.wait_until(lambda: name not in self.cache.topics, timeout_ms)
 
-    async def _wait(self, done: object, timeout_ms: int) -> bool:
-        assert callable(done)
+    async def wait_until(self, done: Callable[[], bool], timeout_ms: int) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_ms / 1000.0
         while not done():
@@ -290,6 +324,12 @@ class ZooKeeperMetadataStore:
                     f"Topic '{name}' does not exist", ErrorCode.unknown_topic_or_partition
                 ) from None
             current = TopicAssignment.decode(name, data)
+            if any(a.is_being_reassigned for a in current.partitions.values()):
+                # The controller may be rewriting this znode: Kafka refuses, too.
+                raise KafkaError(
+                    f"A partition reassignment is in progress for the topic '{name}'.",
+                    ErrorCode.reassignment_in_progress,
+                )
             parts = dict(current.partitions)
             for p, replicas in assignment.items():
                 if p in parts:
@@ -315,6 +355,17 @@ class ZooKeeperMetadataStore:
         # Our own notification: apply at once (the watcher will skip it).
         self._last_change = max(self._last_change or "", created.rsplit("/", 1)[-1])
         await self._reload_topic_config(name)
+
+    async def fetch_topic_configs(self, name: str) -> dict[str, str]:
+        return await self._read_topic_config(name)
+
+    async def reassigning_partitions(self, name: str) -> list[int]:
+        try:
+            data, _ = await self.zk.get(paths.topic(name))
+        except NoNodeError:
+            return []
+        assignment = TopicAssignment.decode(name, data)
+        return sorted(p for p, a in assignment.partitions.items() if a.is_being_reassigned)
 
     # -- user configs (SCRAM credentials, Kafka's /config/users/<user>) ----------------
 

@@ -16,8 +16,10 @@
 ``compress`` raises ``KafkaError`` with ``UNSUPPORTED_COMPRESSION_TYPE`` for
 an unknown id; ``decompress`` raises ``CorruptRecordError`` (a ``KafkaError``)
 for an unknown id (keeping that error code) and when the compressed bytes
-cannot be decoded. Used off the hot path only: the
-broker stores producers' compressed batches as they arrive.
+cannot be decoded. With ``max_size`` it decompresses incrementally and raises
+``DecompressedTooLarge`` (MESSAGE_TOO_LARGE) as soon as the output would pass
+it, so a small "compression bomb" never becomes gigabytes of memory. Used off
+the hot path only: the broker stores producers' compressed batches as they arrive.
 """
 
 from __future__ import annotations
@@ -59,6 +61,17 @@ _INT32: Final = struct.Struct(">i")
 Buffer = bytes | bytearray | memoryview
 
 
+class DecompressedTooLarge(CorruptRecordError):
+    """Compressed bytes that expand beyond the caller's bound."""
+
+    def __init__(self, codec: int, max_size: int) -> None:
+        name = ("none", "gzip", "snappy", "lz4", "zstd")[codec]
+        super().__init__(
+            f"{name} data decompresses to more than {max_size} bytes",
+            ErrorCode.message_too_large,
+        )
+
+
 def _unsupported(codec: int) -> KafkaError:
     return KafkaError(
         f"unsupported compression type {codec}",
@@ -93,9 +106,13 @@ def compress(codec: int, data: Buffer, level: int | None = None) -> bytes:
     raise _unsupported(codec)
 
 
-def decompress(codec: int, data: Buffer) -> bytes:
-    """Decompress ``data`` written with codec ``codec``; empty input gives empty output."""
+def decompress(codec: int, data: Buffer, max_size: int | None = None) -> bytes:
+    """Decompress ``data`` written with codec ``codec``; empty input gives empty output.
+
+    ``max_size`` bounds the output (DecompressedTooLarge beyond it)."""
     if codec == NONE:
+        if max_size is not None and len(data) > max_size:
+            raise DecompressedTooLarge(codec, max_size)
         return bytes(data)
     if codec not in CODECS:
         # Stored or produced bytes that name no codec are corrupt, and the
@@ -106,6 +123,8 @@ def decompress(codec: int, data: Buffer) -> bytes:
     if len(data) == 0:
         return b""
     try:
+        if max_size is not None:
+            return _bounded(codec, data, max_size)
         if codec == GZIP:
             return gzip.decompress(data)
         if codec == SNAPPY:
@@ -141,17 +160,22 @@ def _xerial_compress(data: Buffer) -> bytes:
     return b"".join(parts)
 
 
-def _snappy_block(block: Buffer) -> bytes:
+def _snappy_block(block: Buffer, budget: list[int] | None = None) -> bytes:
     claimed = cramjam.snappy.decompress_raw_len(block)
     if claimed > len(block) * _SNAPPY_MAX_RATIO + 64:
         raise CorruptRecordError(f"snappy block claims {claimed} bytes from {len(block)}")
+    if budget is not None:
+        # The raw block states its length up front: refuse before decompressing.
+        budget[0] -= claimed
+        if budget[0] < 0:
+            raise DecompressedTooLarge(SNAPPY, budget[1])
     return bytes(cramjam.snappy.decompress_raw(block))
 
 
-def _snappy_decompress(data: Buffer) -> bytes:
+def _snappy_decompress(data: Buffer, budget: list[int] | None = None) -> bytes:
     view = memoryview(data)
     if len(view) < 16 or bytes(view[:8]) != XERIAL_MAGIC:
-        return _snappy_block(view)
+        return _snappy_block(view, budget)
     # Version and compatible fields are ignored: some producers write them
     # little-endian, and there is only one xerial block format.
     parts: list[bytes] = []
@@ -164,7 +188,7 @@ def _snappy_decompress(data: Buffer) -> bytes:
         pos += 4
         if length < 0 or pos + length > end:
             raise CorruptRecordError(f"xerial snappy block length {length} out of range")
-        parts.append(_snappy_block(view[pos : pos + length]))
+        parts.append(_snappy_block(view[pos : pos + length], budget))
         pos += length
     return b"".join(parts)
 
@@ -198,3 +222,66 @@ def _zstd_decompress(data: Buffer) -> bytes:
             raise CorruptRecordError("zstd frame truncated")
         remaining = bytes(obj.unused_data)
     return b"".join(parts)
+
+
+# --- bounded decompression ----------------------------------------------------------
+
+
+def _bounded(codec: int, data: Buffer, max_size: int) -> bytes:
+    if codec == GZIP:
+        return _gzip_bounded(data, max_size)
+    if codec == SNAPPY:
+        return _snappy_decompress(data, [max_size, max_size])
+    if codec == LZ4:
+        return _lz4_bounded(data, max_size)
+    return _zstd_bounded(data, max_size)
+
+
+def _gzip_bounded(data: Buffer, max_size: int) -> bytes:
+    """gzip members one after another (as gzip.decompress), never past ``max_size``."""
+    parts: list[bytes] = []
+    total = 0
+    pending = bytes(data)
+    while pending:
+        member = zlib.decompressobj(31)
+        while True:
+            out = member.decompress(pending, max_size - total + 1)
+            total += len(out)
+            if total > max_size:
+                raise DecompressedTooLarge(GZIP, max_size)
+            parts.append(out)
+            if member.eof:
+                pending = member.unused_data
+                break
+            if not member.unconsumed_tail:
+                raise CorruptRecordError("gzip member truncated")
+            pending = member.unconsumed_tail
+        if pending.strip(b"\x00") == b"":
+            break  # gzip.decompress also ignores trailing zero padding
+    return b"".join(parts)
+
+
+def _lz4_bounded(data: Buffer, max_size: int) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    pending = bytes(data)
+    while pending:
+        frame = lz4.frame.LZ4FrameDecompressor()
+        out = frame.decompress(pending, max_length=max_size - total + 1)
+        total += len(out)
+        if total > max_size:
+            raise DecompressedTooLarge(LZ4, max_size)
+        if not frame.eof:
+            raise CorruptRecordError("lz4 frame truncated")
+        parts.append(bytes(out))
+        pending = bytes(frame.unused_data or b"")
+    return b"".join(parts)
+
+
+def _zstd_bounded(data: Buffer, max_size: int) -> bytes:
+    # The stream reader stops at the bound; the frame-by-frame decode then runs on
+    # input known to expand to at most max_size and detects truncation.
+    reader = zstandard.ZstdDecompressor().stream_reader(bytes(data), read_across_frames=True)
+    if len(reader.read(max_size + 1)) > max_size:
+        raise DecompressedTooLarge(ZSTD, max_size)
+    return _zstd_decompress(data)

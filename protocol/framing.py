@@ -39,7 +39,22 @@ class FrameDecoder:
 
     @property
     def buffered(self) -> int:
+        """Bytes of an incomplete frame held (its size prefix included)."""
         return len(self._buf)
+
+    def clear(self) -> None:
+        """Drop a partial frame (the connection is closing): its memory is freed now, not
+        when the connection object is eventually collected."""
+        self._buf = bytearray()
+
+    @property
+    def pending_size(self) -> int | None:
+        """The declared size of the incomplete frame being buffered, once its 4-byte prefix
+        has arrived (None otherwise). Already checked against the maximum."""
+        if len(self._buf) < 4:
+            return None
+        size: int = _SIZE.unpack_from(self._buf, 0)[0]
+        return size
 
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buf

@@ -131,8 +131,10 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
 # --------------------------------------------------------------------------- decode
 
 
-def _payload(buf: Buffer, pos: int, header: RecordBatchHeader) -> bytes:
-    """The uncompressed record bytes of the batch at ``pos``."""
+def _payload(
+    buf: Buffer, pos: int, header: RecordBatchHeader, max_size: int | None = None
+) -> bytes:
+    """The uncompressed record bytes of the batch at ``pos`` (at most ``max_size``)."""
     end = pos + header.size
     if end > len(buf):
         raise CorruptRecordError(
@@ -141,7 +143,7 @@ def _payload(buf: Buffer, pos: int, header: RecordBatchHeader) -> bytes:
     raw = memoryview(buf)[pos + HEADER_SIZE : end]
     if header.compression == 0 or len(raw) == 0:
         return bytes(raw)
-    return decompress(header.compression, raw)
+    return decompress(header.compression, raw, max_size)
 
 
 def _decode_records(data: bytes, header: RecordBatchHeader) -> list[Record]:
@@ -220,7 +222,7 @@ def _decode_records(data: bytes, header: RecordBatchHeader) -> list[Record]:
 
 
 def decode_batch(
-    buf: Buffer, pos: int = 0, *, check_crc: bool = False
+    buf: Buffer, pos: int = 0, *, check_crc: bool = False, max_uncompressed: int | None = None
 ) -> tuple[RecordBatchHeader, list[Record]]:
     """Decode the batch at ``pos`` with all its records (decompressing as needed).
 
@@ -231,7 +233,7 @@ def decode_batch(
     header = read_header(buf, pos)
     if check_crc and (pos + header.size > len(buf) or not crc_is_valid(buf, pos, header)):
         raise CorruptRecordError(f"record batch at {pos} fails its CRC check")
-    return header, _decode_records(_payload(buf, pos, header), header)
+    return header, _decode_records(_payload(buf, pos, header, max_uncompressed), header)
 
 
 def iter_records(buf: Buffer) -> Iterator[tuple[RecordBatchHeader, Record]]:
@@ -245,9 +247,11 @@ def iter_records(buf: Buffer) -> Iterator[tuple[RecordBatchHeader, Record]]:
             yield header, record
 
 
-def batch_keys(buf: Buffer, pos: int, header: RecordBatchHeader) -> list[bytes | None]:
+def batch_keys(
+    buf: Buffer, pos: int, header: RecordBatchHeader, max_uncompressed: int | None = None
+) -> list[bytes | None]:
     """The keys of the batch's records in order (values and headers are skipped)."""
-    data = _payload(buf, pos, header)
+    data = _payload(buf, pos, header, max_uncompressed)
     keys: list[bytes | None] = []
     read = _read_varint
     p = 0

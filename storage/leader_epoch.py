@@ -52,6 +52,7 @@ class LeaderEpochFileCache:
         self._offsets: list[int] = []
         for epoch, start_offset in self._checkpoint.read():
             self._assign(epoch, start_offset)
+        self._written: list[tuple[int, int]] | None = self.entries if path.exists() else None
 
     # ------------------------------------------------------------------ reads
 
@@ -180,7 +181,14 @@ class LeaderEpochFileCache:
 
     def flush(self) -> None:
         """Write the entries to the checkpoint file (blocking: fsync)."""
-        self._checkpoint.write(self.entries)
+        entries = self.entries
+        self._checkpoint.write(entries)
+        self._written = entries
+
+    def flush_if_changed(self) -> None:
+        """flush unless the file already holds exactly these entries (closing an idle log)."""
+        if self._written != self.entries:
+            self.flush()
 
     def clear(self) -> None:
         self._epochs.clear()

@@ -49,8 +49,10 @@ from protocol.record_batch import (
 from protocol.records import decode_batch, read_control_type
 from storage.checkpoint import fsync_dir, write_atomically
 from storage.clock import Clock
+from storage.index_base import fsync_path
 from storage.leader_epoch import LeaderEpochFileCache
 from storage.log_config import LogConfig
+from storage.log_dir_failure import KafkaStorageError, describe, io_guarded
 from storage.log_segment import (
     CLEANED_SUFFIX,
     DELETED_SUFFIX,
@@ -63,6 +65,9 @@ from storage.producer_state import ProducerStateManager
 from storage.transaction_index import AbortedTxn
 
 _Predicate = Callable[[LogSegment, "LogSegment | None"], bool]
+#: Told of an I/O failure on a log: (log, what failed, the error). Set by the LogManager,
+#: which takes the log's directory offline for a disk failure.
+IoErrorHandler = Callable[["Log", str, OSError], None]
 
 
 class SegmentsChangedError(Exception):
@@ -180,6 +185,9 @@ class Log:
         self._generation = 0  # bumped by truncations, so a racing flush cannot overshoot
         self._dir_dirty = False
         self.closed = False
+        #: In a failed log dir: every operation raises KafkaStorageError (storage.log_dir_failure).
+        self.offline = False
+        self.on_io_error: IoErrorHandler | None = None
         #: Test hook: called with the name of each completed step of ``replace_segments``
         #: ("dropped", "swap", "deleted", "live"); raising simulates a crash there.
         self.swap_step_hook: Callable[[str], None] | None = None
@@ -254,6 +262,7 @@ class Log:
 
     # -- append --------------------------------------------------------------------------
 
+    @io_guarded
     def append_as_leader(
         self,
         batches: bytearray,
@@ -369,6 +378,7 @@ class Log:
             if completed.is_aborted:
                 self.active_segment.txn_index.append(completed.to_aborted_txn(lso))
 
+    @io_guarded
     def append_as_follower(self, batches: bytearray) -> LogAppendInfo:
         """Append batches that already carry their offsets (replication). Batches at
         offsets below the log end offset are rejected."""
@@ -436,6 +446,7 @@ class Log:
             return self._roll(base)
         return segment
 
+    @io_guarded
     def roll(self) -> LogSegment:
         """Start a new active segment at the log end offset (no-op if the active one is empty)."""
         with self._lock:
@@ -456,6 +467,7 @@ class Log:
 
     # -- read ----------------------------------------------------------------------------
 
+    @io_guarded
     def read(
         self,
         fetch_offset: int,
@@ -511,12 +523,14 @@ class Log:
                 break
         return aborted
 
+    @io_guarded
     def collect_aborted_transactions(self, start: int, upper: int) -> list[AbortedTxn]:
         with self._lock:
             return self._collect_aborted(start, upper)
 
     # -- timestamps and epochs -----------------------------------------------------------
 
+    @io_guarded
     def fetch_offset_by_timestamp(self, timestamp: int) -> TimestampAndOffset | None:
         """The first record with timestamp >= ``timestamp`` (exact: its batch is decoded).
 
@@ -545,6 +559,7 @@ class Log:
                         return TimestampAndOffset(rec.timestamp, rec.offset, epoch)
             return None
 
+    @io_guarded
     def fetch_max_timestamp(self) -> TimestampAndOffset | None:
         """ListOffsets MAX_TIMESTAMP (-3), at batch granularity: the largest batch max
         timestamp and the *last* offset of the first batch that reached it (Kafka's
@@ -571,6 +586,7 @@ class Log:
 
     # -- log start offset and retention --------------------------------------------------
 
+    @io_guarded
     def maybe_increment_log_start_offset(self, new_offset: int) -> bool:
         """Advance the log start offset (DeleteRecords, retention); never past the HW."""
         with self._lock:
@@ -587,6 +603,7 @@ class Log:
             self.producer_state.on_log_start_offset_incremented(new_offset)
             return True
 
+    @io_guarded
     def delete_old_segments(self, now_ms: int | None = None) -> int:
         """Apply the log start offset and (for cleanup.policy=delete) retention.ms and
         retention.bytes. Deleted segments are renamed ``*.deleted`` and removed by
@@ -643,6 +660,7 @@ class Log:
             self.producer_state.on_log_start_offset_incremented(first)
         return len(deletable)
 
+    @io_guarded
     def delete_pending(self, now_ms: int | None = None) -> int:
         """Remove ``.deleted`` segments whose delay passed (all when now_ms is None).
         Blocking: worker thread."""
@@ -663,6 +681,7 @@ class Log:
                 for pid, e in self.producer_state.producers.items()
             }
 
+    @io_guarded
     def replace_segments(self, new: LogSegment, old: list[LogSegment]) -> None:
         """Swap the cleaned segment ``new`` (files ``*.cleaned``, fsynced, same base offset
         as ``old[0]``) in for the contiguous segments ``old``. Held under the lock; quick
@@ -727,6 +746,7 @@ class Log:
 
     # -- durability ----------------------------------------------------------------------
 
+    @io_guarded
     def flush(self, up_to_offset: int | None = None) -> None:
         """fsync the segments holding offsets below ``up_to_offset`` (default: LEO) and
         advance the recovery point. Blocking; safe against concurrent appends/rolls."""
@@ -738,16 +758,26 @@ class Log:
                 return
             generation = self._generation
             fds: list[int] = []
-            for segment in self._segments_from(self.recovery_point):
-                if segment.base_offset >= target and segment.base_offset > self.recovery_point:
-                    break
-                fds.extend(segment.dup_fds())
-            if self._dir_dirty:
-                fds.append(os.open(self.directory, os.O_RDONLY))
-                self._dir_dirty = False
+            paths: list[Path] = []
+            try:
+                for segment in self._segments_from(self.recovery_point):
+                    if segment.base_offset >= target and segment.base_offset > self.recovery_point:
+                        break
+                    fd, index_paths = segment.flush_targets()
+                    fds.append(fd)
+                    paths.extend(index_paths)
+                if self._dir_dirty:
+                    fds.append(os.open(self.directory, os.O_RDONLY))
+                    self._dir_dirty = False
+            except BaseException:
+                for fd in fds:
+                    os.close(fd)
+                raise
         try:
             for fd in fds:
                 os.fsync(fd)
+            for path in paths:
+                fsync_path(path)  # one short-lived descriptor at a time
         finally:
             for fd in fds:
                 os.close(fd)
@@ -760,16 +790,19 @@ class Log:
     def last_flush_ms(self) -> int:
         return self._last_flush_ms
 
+    @io_guarded
     def remove_expired_producers(self, now_ms: int | None = None) -> int:
         with self._lock:
             return self.producer_state.remove_expired_producers(now_ms)
 
+    @io_guarded
     def take_producer_snapshot(self) -> None:
         with self._lock:
             self.producer_state.take_snapshot(self._next_offset)
 
     # -- truncation ----------------------------------------------------------------------
 
+    @io_guarded
     def truncate_to(self, offset: int) -> bool:
         """Remove every offset >= ``offset`` (follower truncation). Returns True if any."""
         with self._lock:
@@ -802,6 +835,7 @@ class Log:
             replay_producer_state(self, replay_from, offset)
             return True
 
+    @io_guarded
     def truncate_fully_and_start_at(self, new_offset: int) -> None:
         with self._lock:
             self._truncate_fully(new_offset)
@@ -825,18 +859,54 @@ class Log:
 
     def close(self) -> None:
         """Snapshot producer state, write the final time-index entries, trim, close files.
-        Does not fsync segments: call ``flush`` first for a clean shutdown."""
+        Does not fsync segments: call ``flush`` first for a clean shutdown. Raises
+        KafkaStorageError on an I/O failure; an offline log is already closed."""
+        if self.offline:
+            return
+        try:
+            self._close()
+        except OSError as exc:
+            raise self.storage_error("close", exc) from exc
+
+    def _close(self) -> None:
         with self._lock:
             if self.closed:
                 return
             self.closed = True
-            self.leader_epoch_cache.flush()
-            self.producer_state.take_snapshot(self._next_offset)
+            self.leader_epoch_cache.flush_if_changed()
+            self.producer_state.take_snapshot_at_close(self._next_offset)
             for base in self._bases:
                 self._segments[base].close()
             pending, self._pending = self._pending, []
         for p in pending:
             p.segment.delete()
+
+    # -- storage failures (storage.log_dir_failure) ----------------------------------------
+
+    def offline_error(self) -> KafkaStorageError:
+        return KafkaStorageError(
+            f"{self.topic}-{self.partition} is in an offline log directory {self.directory.parent}"
+        )
+
+    def storage_error(self, what: str, exc: OSError) -> KafkaStorageError:
+        """Report an I/O failure (a disk failure takes the log dir offline) and wrap it."""
+        handler = self.on_io_error
+        if handler is not None:
+            handler(self, what, exc)
+        return KafkaStorageError(f"{what} on {self.topic}-{self.partition}: {describe(exc)}")
+
+    def close_handlers(self) -> None:
+        """The log dir failed: mark the log offline and release its descriptors and maps
+        without writing anything more (Kafka's closeHandlers)."""
+        with self._lock:
+            self.offline = True
+            if self.closed:
+                return
+            self.closed = True
+            for base in self._bases:
+                self._segments[base].close_handlers()
+            for p in self._pending:
+                p.segment.close_handlers()
 
     def _close_and_forget_segments(self) -> None:
         self.closed = True
@@ -846,6 +916,7 @@ class Log:
         self._bases.clear()
         self._pending.clear()
 
+    @io_guarded
     def delete(self) -> None:
         """Close and remove the whole partition directory. Blocking."""
         with self._lock:
@@ -853,6 +924,7 @@ class Log:
         shutil.rmtree(self.directory, ignore_errors=True)
         fsync_dir(self.directory.parent)
 
+    @io_guarded
     def close_for_deletion(self, new_directory: Path) -> None:
         """Close the files without snapshots or fsync and move the directory (fast)."""
         with self._lock:

@@ -7,6 +7,12 @@ by ``shutdown``, removed once loaded) and one ``<topic>-<partition>``
 directory per log. A deleted partition is first renamed
 ``<topic>-<partition>.<uuid hex>-delete`` and removed later.
 
+Failures: an I/O error on a log dir (ENOSPC, EIO, ...) is reported to the
+``LogDirFailureChannel``: the dir goes offline, its logs are closed without
+writing more and answer KAFKA_STORAGE_ERROR, background jobs and shutdown skip
+it (it gets no clean-shutdown marker, so it is recovered at the next start).
+See ``storage.log_dir_failure``.
+
 Threading: ``get_log``, ``get_or_create_log``, ``logs``, ``rename_for_deletion``
 and ``describe_log_dirs`` run on the loop thread; ``load``, ``flush_dirty_logs``,
 ``checkpoint_*``, ``cleanup_logs``, ``delete_pending_dirs`` and ``shutdown``
@@ -16,6 +22,7 @@ guard themselves (see ``storage.log``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import threading
@@ -32,6 +39,7 @@ from storage.checkpoint import OffsetCheckpointFile, fsync_dir, write_atomically
 from storage.clock import Clock
 from storage.log import Log, parse_partition_dir_name
 from storage.log_config import LogConfig
+from storage.log_dir_failure import KafkaStorageError, LogDirFailureChannel, is_disk_failure
 from storage.log_loader import load_log
 
 if TYPE_CHECKING:
@@ -107,10 +115,13 @@ class LogManager:
         recovery_threads: int = 1,
         *,
         producer_id_expiration_ms: int = 86_400_000,
+        failure_channel: LogDirFailureChannel | None = None,
     ) -> None:
         if not log_dirs:
             raise ValueError("at least one log dir is required")
         self.log_dirs = [Path(d) for d in log_dirs]
+        self.failure_channel = failure_channel or LogDirFailureChannel()
+        self.failure_channel.add_listener(self._close_logs_of_failed_dir)
         self.defaults = defaults
         self.clock = clock
         self.recovery_threads = max(1, recovery_threads)
@@ -132,49 +143,80 @@ class LogManager:
         """Open every log in every log dir (recovering after an unclean shutdown)."""
         configs = topic_configs or {}
         for log_dir in self.log_dirs:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            self._check_meta_properties(log_dir, broker_id, cluster_id)
-            marker = log_dir / CLEAN_SHUTDOWN_MARKER
-            clean = marker.exists()
-            recovery_points = self._read_checkpoint(log_dir / RECOVERY_POINT_CHECKPOINT)
-            start_offsets = self._read_checkpoint(log_dir / LOG_START_OFFSET_CHECKPOINT)
-            high_watermarks = self._read_checkpoint(log_dir / HIGH_WATERMARK_CHECKPOINT)
-            jobs: list[_LoadJob] = []
-            for child in sorted(log_dir.iterdir()):
-                if not child.is_dir():
-                    continue
-                if child.name.endswith(DELETE_DIR_SUFFIX):
-                    shutil.rmtree(child, ignore_errors=True)
-                    continue
-                tp = parse_partition_dir_name(child.name)
-                if tp is not None:
-                    jobs.append(
-                        _LoadJob(
-                            tp,
-                            child,
-                            configs.get(tp[0], self.defaults),
-                            start_offsets.get(tp, 0),
-                            recovery_points.get(tp, 0),
-                            clean,
-                        )
+            try:
+                self._load_dir(log_dir, configs, broker_id, cluster_id)
+            except OSError as exc:
+                if not is_disk_failure(exc):
+                    raise  # out of descriptors: the broker says how to raise the limit
+                # Kafka: a dir that cannot be loaded is offline; the others still serve.
+                self.failure_channel.maybe_add_offline_log_dir(log_dir, "loading logs", exc)
+        if not self.live_log_dirs:
+            raise KafkaStorageError(
+                "all log dirs failed to load: "
+                + "; ".join(f"{d}: {r}" for d, r in self.failure_channel.offline_dirs().items())
+            )
+
+    def _load_dir(
+        self,
+        log_dir: Path,
+        configs: Mapping[str, LogConfig],
+        broker_id: int,
+        cluster_id: str | None,
+    ) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._check_meta_properties(log_dir, broker_id, cluster_id)
+        marker = log_dir / CLEAN_SHUTDOWN_MARKER
+        clean = marker.exists()
+        recovery_points = self._read_checkpoint(log_dir / RECOVERY_POINT_CHECKPOINT)
+        start_offsets = self._read_checkpoint(log_dir / LOG_START_OFFSET_CHECKPOINT)
+        high_watermarks = self._read_checkpoint(log_dir / HIGH_WATERMARK_CHECKPOINT)
+        jobs: list[_LoadJob] = []
+        for child in sorted(log_dir.iterdir()):
+            if not child.is_dir():
+                continue
+            if child.name.endswith(DELETE_DIR_SUFFIX):
+                shutil.rmtree(child, ignore_errors=True)
+                continue
+            tp = parse_partition_dir_name(child.name)
+            if tp is not None:
+                jobs.append(
+                    _LoadJob(
+                        tp,
+                        child,
+                        configs.get(tp[0], self.defaults),
+                        start_offsets.get(tp, 0),
+                        recovery_points.get(tp, 0),
+                        clean,
                     )
-            with ThreadPoolExecutor(self.recovery_threads) as pool:
-                loaded = list(pool.map(self._load_one, jobs))
-            with self._lock:
-                for tp, log in loaded:
-                    hw = high_watermarks.get(tp)
-                    if hw is not None:
-                        # The replica manager moves it on from here (a leader: to the LEO).
-                        log.update_high_watermark(min(hw, log.log_end_offset))
-                    if tp in self._logs:
-                        raise KafkaError(
-                            f"duplicate log directories for {tp[0]}-{tp[1]}",
-                            ErrorCode.kafka_storage_error,
-                        )
-                    self._logs[tp] = log
-                    self._log_dir_of[tp] = log_dir
-            marker.unlink(missing_ok=True)
-            fsync_dir(log_dir)
+                )
+        loaded: list[tuple[TopicPartition, Log]] = []
+        failure: BaseException | None = None
+        with ThreadPoolExecutor(self.recovery_threads) as pool:
+            for future in [pool.submit(self._load_one, job) for job in jobs]:
+                try:
+                    loaded.append(future.result())
+                except BaseException as exc:
+                    failure = failure or exc
+        if failure is not None:
+            for _, log in loaded:  # release what did load before giving up on this dir
+                log.close_handlers()
+            raise failure
+        with self._lock:
+            for tp, log in loaded:
+                hw = high_watermarks.get(tp)
+                if hw is not None:
+                    # The replica manager moves it on from here (a leader: to the LEO).
+                    log.update_high_watermark(min(hw, log.log_end_offset))
+                if tp in self._logs:
+                    raise KafkaError(
+                        f"duplicate log directories for {tp[0]}-{tp[1]}",
+                        ErrorCode.kafka_storage_error,
+                    )
+                log.on_io_error = self._log_io_error
+                self._logs[tp] = log
+                self._log_dir_of[tp] = log_dir
+        marker.unlink(missing_ok=True)
+        fsync_dir(log_dir)
 
     def _load_one(self, job: _LoadJob) -> tuple[TopicPartition, Log]:
         log = load_log(
@@ -214,11 +256,45 @@ class LogManager:
             return {}
         return OffsetCheckpointFile(path).read()
 
+    # -- failed log dirs (storage.log_dir_failure) ----------------------------------------
+
+    @property
+    def live_log_dirs(self) -> list[Path]:
+        offline = self.failure_channel.offline_dirs()
+        return [d for d in self.log_dirs if d not in offline]
+
+    def is_offline(self, log_dir: Path) -> bool:
+        return self.failure_channel.is_offline(log_dir)
+
+    def _log_io_error(self, log: Log, what: str, exc: OSError) -> None:
+        if is_disk_failure(exc):
+            where = f"{what} on {log.topic}-{log.partition}"
+            self.failure_channel.maybe_add_offline_log_dir(log.directory.parent, where, exc)
+
+    def _dir_failed(self, log_dir: Path, what: str, exc: OSError) -> None:
+        if is_disk_failure(exc):
+            self.failure_channel.maybe_add_offline_log_dir(log_dir, what, exc)
+
+    def _close_logs_of_failed_dir(self, log_dir: Path, _reason: str) -> None:
+        """Kafka's LogManager.handleLogDirFailure: the dir's logs stop, nothing is written."""
+        with self._lock:
+            logs = [log for tp, log in self._logs.items() if self._log_dir_of[tp] == log_dir]
+        if self.cleaner is not None:
+            for log in logs:
+                self.cleaner.manager.abort_cleaning((log.topic, log.partition))
+        for log in logs:
+            log.close_handlers()
+
     # -- log cleaner ---------------------------------------------------------------------
 
     def logs_with_dirs(self) -> dict[TopicPartition, tuple[Log, Path]]:
+        """The online logs and their dirs (the cleaner's view)."""
         with self._lock:
-            return {tp: (log, self._log_dir_of[tp]) for tp, log in self._logs.items()}
+            return {
+                tp: (log, self._log_dir_of[tp])
+                for tp, log in self._logs.items()
+                if not log.offline
+            }
 
     def start_cleaner(self, config: CleanerConfig) -> LogCleaner:
         """Create the log cleaner (compaction) and start its threads if enabled."""
@@ -226,7 +302,7 @@ class LogManager:
         from storage.cleaner.manager import LogCleanerManager
 
         manager = LogCleanerManager(self.logs_with_dirs, self.clock)
-        self.cleaner = LogCleaner(config, manager, self.clock)
+        self.cleaner = LogCleaner(config, manager, self.clock, on_io_error=self._dir_failed)
         self.cleaner.start()
         return self.cleaner
 
@@ -277,18 +353,33 @@ class LogManager:
         log = self._logs.get(tp)
         if log is not None:
             return log
+        live = self.live_log_dirs
+        if not live:
+            raise KafkaStorageError(f"no online log dir for {topic}-{partition}")
         with self._lock:
-            counts = dict.fromkeys(self.log_dirs, 0)
+            counts = dict.fromkeys(live, 0)
             for d in self._log_dir_of.values():
-                counts[d] = counts.get(d, 0) + 1
-            log_dir = min(self.log_dirs, key=lambda d: counts[d])
-        log = load_log(
-            log_dir / f"{topic}-{partition}",
-            config,
-            self.clock,
-            topic_id=topic_id,
-            producer_id_expiration_ms=self.producer_id_expiration_ms,
-        )
+                if d in counts:
+                    counts[d] += 1
+            log_dir = min(live, key=lambda d: counts[d])
+        directory = log_dir / f"{topic}-{partition}"
+        is_new = not directory.exists()
+        try:
+            log = load_log(
+                directory,
+                config,
+                self.clock,
+                topic_id=topic_id,
+                producer_id_expiration_ms=self.producer_id_expiration_ms,
+            )
+        except BaseException as exc:
+            if is_new:  # leave no half-made partition behind for the next start to load
+                shutil.rmtree(directory, ignore_errors=True)
+            if isinstance(exc, OSError) and is_disk_failure(exc):
+                self._dir_failed(log_dir, f"creating {topic}-{partition}", exc)
+                raise KafkaStorageError(f"cannot create {topic}-{partition}: {exc}") from exc
+            raise
+        log.on_io_error = self._log_io_error
         with self._lock:
             self._logs[tp] = log
             self._log_dir_of[tp] = log_dir
@@ -313,18 +404,21 @@ class LogManager:
         with self._lock:
             log = self._logs.pop(tp, None)
             self._log_dir_of.pop(tp, None)
-        if log is None:
-            return None
+        if log is None or log.offline:
+            return None  # a failed dir is not touched; its leftovers stay until restart
         target = log.directory.with_name(
             f"{topic}-{partition}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}"
         )
-        log.close_for_deletion(target)
+        try:
+            log.close_for_deletion(target)
+        except KafkaStorageError:
+            return None
         return target
 
     def delete_pending_dirs(self) -> int:
         """Remove every ``-delete`` directory (blocking)."""
         removed = 0
-        for log_dir in self.log_dirs:
+        for log_dir in self.live_log_dirs:
             if not log_dir.exists():
                 continue
             for child in log_dir.iterdir():
@@ -349,7 +443,10 @@ class LogManager:
             if unflushed > 0 and (
                 unflushed >= cfg.flush_messages or now - log.last_flush_ms >= cfg.flush_ms
             ):
-                log.flush()
+                try:
+                    log.flush()
+                except KafkaError:
+                    continue  # reported: its dir is offline now
                 flushed += 1
         return flushed
 
@@ -366,9 +463,12 @@ class LogManager:
     def _write_checkpoints(self, name: str, value: _LogValue) -> None:
         with self._lock:
             items = [(tp, self._log_dir_of[tp], log) for tp, log in self._logs.items()]
-        for log_dir in self.log_dirs:
+        for log_dir in self.live_log_dirs:
             entries = {tp: value(log) for tp, d, log in items if d == log_dir and not log.closed}
-            OffsetCheckpointFile(log_dir / name).write(entries)
+            try:
+                OffsetCheckpointFile(log_dir / name).write(entries)
+            except OSError as exc:
+                self._dir_failed(log_dir, f"writing {name}", exc)
 
     def cleanup_logs(self, now_ms: int | None = None) -> int:
         """Retention for every log, removal of due ``.deleted`` segments, producer expiry.
@@ -380,33 +480,45 @@ class LogManager:
             if log.closed:
                 continue
             tp = (log.topic, log.partition)
-            # A compacted log being cleaned right now waits for the next round.
-            if manager is not None and log.config.compact:
-                if manager.pause_if_idle(tp):
-                    try:
-                        deleted += log.delete_old_segments(now)
-                    finally:
-                        manager.resume(tp)
-            else:
-                deleted += log.delete_old_segments(now)
-            log.delete_pending(now)
-            log.remove_expired_producers(now)
+            try:
+                # A compacted log being cleaned right now waits for the next round.
+                if manager is not None and log.config.compact:
+                    if manager.pause_if_idle(tp):
+                        try:
+                            deleted += log.delete_old_segments(now)
+                        finally:
+                            manager.resume(tp)
+                else:
+                    deleted += log.delete_old_segments(now)
+                log.delete_pending(now)
+                log.remove_expired_producers(now)
+            except KafkaError:
+                continue  # reported: its dir is offline now
         return deleted
 
     def shutdown(self) -> None:
-        """Flush and close every log, write checkpoints and the clean-shutdown marker."""
+        """Flush and close every log, write checkpoints and the clean-shutdown marker.
+
+        Never raises for I/O: a dir that fails on the way goes offline and gets no marker
+        (it is recovered at the next start, as after a crash)."""
         if self.cleaner is not None:
             self.cleaner.shutdown()
-        logs = self.logs()
+        logs = [log for log in self.logs() if not log.offline]
         for log in logs:
-            log.flush()
+            with contextlib.suppress(KafkaError):  # reported: its dir is offline now
+                log.flush()
         self.checkpoint_recovery_points()
         self.checkpoint_log_start_offsets()
         self.checkpoint_high_watermarks()
         for log in logs:
-            log.close()
-        for log_dir in self.log_dirs:
-            write_atomically(log_dir / CLEAN_SHUTDOWN_MARKER, b"")
+            with contextlib.suppress(KafkaError):
+                log.close()
+        for log_dir in self.live_log_dirs:
+            try:
+                write_atomically(log_dir / CLEAN_SHUTDOWN_MARKER, b"")
+            except OSError as exc:
+                self._dir_failed(log_dir, "writing the clean shutdown marker", exc)
+                (log_dir / CLEAN_SHUTDOWN_MARKER).unlink(missing_ok=True)
         with self._lock:
             self._logs.clear()
             self._log_dir_of.clear()
@@ -419,6 +531,10 @@ class LogManager:
         out: list[LogDirInfo] = []
         for log_dir in self.log_dirs:
             info = LogDirInfo(log_dir)
+            if self.is_offline(log_dir):
+                info.error_code = ErrorCode.kafka_storage_error  # as Kafka's DescribeLogDirs
+                out.append(info)
+                continue
             try:
                 usage = shutil.disk_usage(log_dir)
                 info.total_bytes, info.usable_bytes = usage.total, usage.free

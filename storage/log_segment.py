@@ -12,8 +12,15 @@ and every offset fits in an int32 relative to the base offset. Appends write
 at the end of the file (page cache; durability comes from ``flush``). Reads
 return copies (``os.pread``), never views of memory that may be unmapped.
 
-Not thread-safe: the owning ``Log`` serialises every call except ``dup_fds``
-consumers (fsync on duplicated descriptors may run on another thread).
+Descriptors: a segment keeps exactly one open, its ``.log`` file's (as Kafka
+keeps one ``FileChannel`` per segment); the indexes are mapped without one and
+the transaction index is opened per write (see their modules). The time
+index's last entry (the segment's max timestamp) is read on first use, so
+loading a log does not map the indexes of its older segments.
+
+Not thread-safe: the owning ``Log`` serialises every call except
+``flush_targets`` consumers (fsync on another thread of a duplicated
+descriptor and of the index files by name).
 """
 
 from __future__ import annotations
@@ -113,20 +120,33 @@ class LogSegment:
             )
         except BaseException:
             os.close(self._fd)
-            offset_index = self.__dict__.get("offset_index")
-            if isinstance(offset_index, OffsetIndex):
-                offset_index.close()
+            self._fd = -1
             raise
         self.txn_index = TransactionIndex(
             directory / (segment_file_name(base_offset, TXN_INDEX_SUFFIX) + suffix), base_offset
         )
         self._bytes_since_last_index_entry = 0
-        last = self.time_index.last_entry()
-        self.max_timestamp_so_far = last.timestamp
-        self.offset_of_max_timestamp_so_far = last.offset
+        self._max_ts: TimestampOffset | None = None  # loaded from the time index on first use
         self._rolling_based_timestamp: int | None = None
 
     # -- properties ----------------------------------------------------------------------
+
+    def _max_timestamp(self) -> TimestampOffset:
+        found = self._max_ts
+        if found is None:
+            found = self._max_ts = self.time_index.last_entry()
+        return found
+
+    @property
+    def max_timestamp_so_far(self) -> int:
+        return self._max_timestamp().timestamp
+
+    @property
+    def offset_of_max_timestamp_so_far(self) -> int:
+        return self._max_timestamp().offset
+
+    def _set_max_timestamp(self, timestamp: int, offset: int) -> None:
+        self._max_ts = TimestampOffset(timestamp, offset)
 
     @property
     def closed(self) -> bool:
@@ -206,8 +226,7 @@ class LogSegment:
         for size, last_offset, max_timestamp in batches:
             if max_timestamp > max_ts:
                 max_ts = max_timestamp
-                self.max_timestamp_so_far = max_timestamp
-                self.offset_of_max_timestamp_so_far = last_offset
+                self._set_max_timestamp(max_timestamp, last_offset)
             if since > interval:
                 self.offset_index.append(last_offset, position)
                 self.time_index.maybe_append(max_ts, self.offset_of_max_timestamp_so_far)
@@ -317,8 +336,7 @@ class LogSegment:
         self.time_index.reset()
         self.time_index.resize(self.max_index_size)
         self.txn_index.reset()
-        self.max_timestamp_so_far = -1
-        self.offset_of_max_timestamp_so_far = self.base_offset
+        self._set_max_timestamp(-1, self.base_offset)
         self._bytes_since_last_index_entry = 0
         self._rolling_based_timestamp = None
         file_size = os.fstat(self._fd).st_size
@@ -379,13 +397,11 @@ class LogSegment:
 
     def _reload_max_timestamp(self) -> None:
         last = self.time_index.last_entry()
-        self.max_timestamp_so_far = last.timestamp
-        self.offset_of_max_timestamp_so_far = last.offset
+        self._set_max_timestamp(last.timestamp, last.offset)
         start = self.offset_index.last_entry().position if self.offset_index.entries else 0
         for _, header in self.iter_batches(start):
             if header.max_timestamp > self.max_timestamp_so_far:
-                self.max_timestamp_so_far = header.max_timestamp
-                self.offset_of_max_timestamp_so_far = header.last_offset
+                self._set_max_timestamp(header.max_timestamp, header.last_offset)
 
     def max_timestamp_and_offset(self) -> TimestampOffset:
         return TimestampOffset(self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far)
@@ -405,9 +421,13 @@ class LogSegment:
         self.offset_index.resize(size)
         self.time_index.resize(size)
 
-    def dup_fds(self) -> list[int]:
-        """Duplicated descriptors of the log and index files, for fsync on another thread."""
-        return [os.dup(self._fd), self.offset_index.dup_fd(), self.time_index.dup_fd()]
+    def flush_targets(self) -> tuple[int, list[Path]]:
+        """A duplicated descriptor of the ``.log`` file and the index paths, for fsync on
+        another thread while this segment may roll, close or be renamed."""
+        paths = [i.path for i in (self.offset_index, self.time_index) if i.take_dirty()]
+        if self.txn_index.take_dirty():
+            paths.append(self.txn_index.path)
+        return os.dup(self._fd), paths
 
     def flush(self) -> None:
         os.fsync(self._fd)
@@ -418,13 +438,22 @@ class LogSegment:
     def close(self) -> None:
         if self.closed:
             return
-        if self.max_timestamp_so_far >= 0:
+        if self._max_ts is not None and self._max_ts.timestamp >= 0:
             self.time_index.maybe_append(
                 self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far, True
             )
         self.offset_index.close()
         self.time_index.close()
         self.txn_index.close()
+        os.close(self._fd)
+        self._fd = -1
+
+    def close_handlers(self) -> None:
+        """Release the descriptor and maps without writing anything (failed log dir)."""
+        if self.closed:
+            return
+        self.offset_index.close_handlers()
+        self.time_index.close_handlers()
         os.close(self._fd)
         self._fd = -1
 

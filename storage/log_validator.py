@@ -24,6 +24,12 @@ from protocol.record_batch import (
 from protocol.records import batch_keys, decode_batch, reencode_batch
 from storage.log_config import LogConfig
 
+#: Bound on what one produced batch may decompress to where records must be read (compacted
+#: topics, compression.type conversion). Kafka streams records and has no such bound; Josef
+#: decompresses a batch at once, so a small gzip or zstd "bomb" would otherwise become
+#: gigabytes. Producers bound batches by their uncompressed size (batch.size), far below it.
+MAX_UNCOMPRESSED_BATCH_BYTES = 128 * 1024 * 1024
+
 
 class RecordValidationError(KafkaError):
     """A produce payload Kafka would reject, with the error code to answer."""
@@ -102,9 +108,9 @@ def validate_produce_records(
             )
         if config.compact:
             try:
-                keys = batch_keys(data, pos, header)
+                keys = batch_keys(data, pos, header, MAX_UNCOMPRESSED_BATCH_BYTES)
             except CorruptRecordError as exc:
-                raise RecordValidationError(str(exc), ErrorCode.corrupt_message) from exc
+                raise RecordValidationError(str(exc), _corrupt_code(exc)) from exc
             if any(k is None for k in keys):
                 raise RecordValidationError(
                     "compacted topic cannot accept a record without a key",
@@ -115,6 +121,13 @@ def validate_produce_records(
         records += header.records_count
         pos += batch_size
     return ValidatedBatches(headers, positions, records, size)
+
+
+def _corrupt_code(exc: CorruptRecordError) -> ErrorCode:
+    """CORRUPT_MESSAGE, or MESSAGE_TOO_LARGE for a batch that decompresses past the bound."""
+    if exc.error_code == ErrorCode.message_too_large:
+        return ErrorCode.message_too_large
+    return ErrorCode.corrupt_message
 
 
 #: compression.type values → codec ids ("producer" keeps the producer's codec).
@@ -154,9 +167,9 @@ def recompress_if_needed(
             out += data[pos : pos + header.size]
             continue
         try:
-            _, records = decode_batch(data, pos)
+            _, records = decode_batch(data, pos, max_uncompressed=MAX_UNCOMPRESSED_BATCH_BYTES)
         except CorruptRecordError as exc:
-            raise RecordValidationError(str(exc), ErrorCode.corrupt_message) from exc
+            raise RecordValidationError(str(exc), _corrupt_code(exc)) from exc
         batch = reencode_batch(
             header, records, compression=target, base_timestamp=header.base_timestamp
         )

@@ -30,7 +30,7 @@ class OffsetIndex(MappedIndex):
     REL_OFFSET_AT: ClassVar[int] = 0
 
     def entry(self, slot: int) -> OffsetPosition:
-        rel, pos = _ENTRY.unpack_from(self._buf(), slot * 8)
+        rel, pos = self._unpack(_ENTRY, slot * 8)
         return OffsetPosition(self.base_offset + rel, pos)
 
     @property
@@ -48,7 +48,7 @@ class OffsetIndex(MappedIndex):
             )
         if self.is_full:
             raise InvalidOffsetError(f"offset index {self.path} is full")
-        _ENTRY.pack_into(self._buf(), self.entries * 8, self._relative(offset), position)
+        self._pack(_ENTRY, self.entries * 8, self._relative(offset), position)
         self.entries += 1
 
     def lookup(self, target: int) -> OffsetPosition:

@@ -698,6 +698,13 @@ class ProducerStateManager:
         self._last_snap_offset = offset
         return path
 
+    def take_snapshot_at_close(self, offset: int) -> None:
+        """The snapshot a closing log writes, unless one at ``offset`` exists already (an
+        idle partition's state did not move since it was loaded or last rolled)."""
+        if offset == self._last_snap_offset and snapshot_path(self.partition_dir, offset).exists():
+            return
+        self.take_snapshot(offset)
+
     def load_snapshot(self, log_start_offset: int, log_end_offset: int) -> int:
         """Reset the state from the newest valid snapshot in [log_start, log_end].
 

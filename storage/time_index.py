@@ -31,7 +31,7 @@ class TimeIndex(MappedIndex):
     REL_OFFSET_AT: ClassVar[int] = 8
 
     def entry(self, slot: int) -> TimestampOffset:
-        ts, rel = _ENTRY.unpack_from(self._buf(), slot * 12)
+        ts, rel = self._unpack(_ENTRY, slot * 12)
         return TimestampOffset(ts, self.base_offset + rel)
 
     def last_entry(self) -> TimestampOffset:
@@ -53,7 +53,7 @@ class TimeIndex(MappedIndex):
             if not skip_full_check:
                 raise InvalidOffsetError(f"time index {self.path} is full")
             self.resize((self.entries + 1) * self.ENTRY_SIZE)
-        _ENTRY.pack_into(self._buf(), self.entries * 12, timestamp, self._relative(offset))
+        self._pack(_ENTRY, self.entries * 12, timestamp, self._relative(offset))
         self.entries += 1
 
     def lookup(self, target_timestamp: int) -> TimestampOffset:

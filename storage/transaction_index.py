@@ -14,8 +14,10 @@ appended in log order). A transaction may start in an earlier segment, so
 
 The file is created only when the first entry is appended (as in Kafka). The
 entries are also kept in memory, read once on first use, so a read_committed
-fetch does not touch the disk. ``flush`` blocks on fsync. Not thread-safe: the
-owning segment/log serialises calls.
+fetch does not touch the disk. No descriptor is kept open: aborted transactions
+are rare, so each append opens, writes and closes the file (a partition costs
+no descriptor for its transaction index). ``flush`` blocks on fsync. Not
+thread-safe: the owning segment/log serialises calls.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from storage.index_base import fsync_path
 
 __all__ = [
     "ENTRY_SIZE",
@@ -86,7 +90,7 @@ class TransactionIndex:
         self.start_offset = (
             _start_offset_from_name(self.path) if start_offset is None else start_offset
         )
-        self._fd: int | None = None
+        self._dirty = False
         self._entries: list[AbortedTxn] | None = None  # loaded lazily
         self._last_offsets: list[int] = []  # parallel to _entries, for bisect
 
@@ -109,11 +113,6 @@ class TransactionIndex:
         self._entries = entries
         self._last_offsets = [e.last_offset for e in entries]
         return entries
-
-    def _open(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        return self._fd
 
     @property
     def entries(self) -> list[AbortedTxn]:
@@ -141,10 +140,14 @@ class TransactionIndex:
                 f"greater than {entries[-1].last_offset} in {self.path}"
             )
         data = txn.to_bytes()
-        fd = self._open()
-        written = os.write(fd, data)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            written = os.write(fd, data)
+        finally:
+            os.close(fd)
         if written != len(data):  # pragma: no cover - regular files write fully
             raise OSError(f"short write to {self.path}")
+        self._dirty = True
         entries.append(txn)
         self._last_offsets.append(txn.last_offset)
 
@@ -156,24 +159,27 @@ class TransactionIndex:
             return
         del entries[keep:]
         del self._last_offsets[keep:]
-        if self._fd is not None or self.path.exists():
+        if self.path.exists():
             os.truncate(self.path, keep * ENTRY_SIZE)
 
     def reset(self) -> None:
         """Remove all entries (the file stays, empty, if it exists)."""
         self._entries = []
         self._last_offsets = []
-        if self._fd is not None or self.path.exists():
+        if self.path.exists():
             os.truncate(self.path, 0)
 
     def flush(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
+        if self.take_dirty():
+            fsync_path(self.path)
+
+    def take_dirty(self) -> bool:
+        """True (once) if appended to since the last flush: the caller fsyncs it by path."""
+        dirty, self._dirty = self._dirty, False
+        return dirty
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Nothing to release (no descriptor is kept); kept for the segment's symmetry."""
 
     def delete(self) -> bool:
         """Close and delete the file; True if a file was removed."""

@@ -1,6 +1,6 @@
-"""Admin commands (``josef topics|configs|groups|produce|consume``) and the small
-synchronous Kafka protocol client they share; standard protocol only, so they work
-against Josef and Apache Kafka alike."""
+"""Admin commands (``josef topics|configs|groups|produce|consume|elect-leaders|reassign``)
+and the small synchronous Kafka protocol client they share; standard protocol only, so they
+work against Josef and Apache Kafka alike."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 
 def register_commands(commands: Any) -> None:
     """Add the admin subcommands to ``josef``'s argparse subparsers table."""
-    from broker.admin import console, groups, topics
+    from broker.admin import console, groups, replicas, topics
 
     topics.register(commands)
     groups.register(commands)
     console.register(commands)
+    replicas.register(commands)

@@ -4,6 +4,7 @@
 * ``topics describe [TOPIC ...]`` (Kafka's kafka-topics.sh --describe layout)
 * ``topics create TOPIC [--partitions N] [--replication-factor R] [--config k=v ...]
   [--if-not-exists]``
+* ``topics alter TOPIC --partitions N`` (CreatePartitions: Kafka's assignment for the new ones)
 * ``topics delete TOPIC ... [--if-exists]``
 * ``configs describe (--topic T | --broker ID) [--all]``
 * ``configs alter (--topic T | --broker ID) [--set k=v ...] [--delete k ...]``
@@ -19,6 +20,7 @@ from typing import Any, Final, TextIO
 from kio.schema.errors import ErrorCode
 
 from broker.admin.client import (
+    CREATE_PARTITIONS,
     CREATE_TOPICS,
     DELETE_TOPICS,
     DESCRIBE_CONFIGS,
@@ -188,6 +190,23 @@ def _create(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _alter(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
+    if args.partitions is None:
+        raise UsageError("nothing to alter: give --partitions N")
+    _v, plain = client.controller().request(
+        CREATE_PARTITIONS,
+        {
+            "topics": [{"name": args.topic, "count": args.partitions, "assignments": None}],
+            "timeout": ADMIN_TIMEOUT_MS,
+            "validate_only": False,
+        },
+    )
+    result = plain["results"][0]
+    check(result["error_code"], result.get("error_message"), f"alter topic {args.topic}")
+    print(f"Topic {args.topic} now has {args.partitions} partitions.", file=out)
+    return 0
+
+
 def _delete(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
     conn = client.controller()
 
@@ -282,7 +301,7 @@ def _configs_alter(client: AdminClient, args: argparse.Namespace, out: TextIO) -
 
 
 def register(commands: Any) -> None:
-    topics = commands.add_parser("topics", help="list, describe, create and delete topics")
+    topics = commands.add_parser("topics", help="list, describe, create, alter and delete topics")
     sub = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
 
     p = sub.add_parser("list", help="list topic names")
@@ -309,6 +328,12 @@ def register(commands: Any) -> None:
     p.add_argument("--if-not-exists", action="store_true", help="succeed if it exists")
     p.add_argument("--validate-only", action="store_true", help="check, do not create")
     p.set_defaults(handler=handler(_create))
+
+    p = sub.add_parser("alter", help="add partitions to a topic")
+    add_connection_args(p)
+    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument("--partitions", type=int, help="the new, higher partition count")
+    p.set_defaults(handler=handler(_alter))
 
     p = sub.add_parser("delete", help="delete topics")
     add_connection_args(p)

@@ -327,6 +327,8 @@ class BrokerConfig:
     authorizer_class_name: str
     super_users: str | None
     allow_everyone_if_no_acl_found: bool
+    josef_request_receive_timeout_ms: int
+    josef_max_partitions: int
     josef_metrics_port: int | None
     josef_metrics_host: str
     values: dict[str, ConfigValue] = field(repr=False, compare=False)
@@ -537,6 +539,15 @@ def _resolve(values: Mapping[str, ConfigValue], originals: Mapping[str, str]) ->
     if threads > 0 and dedupe // threads < 1024 * 1024:
         raise ConfigError(
             "log.cleaner.dedupe.buffer.size", "must be at least 1 MiB per cleaner thread"
+        )
+
+    queued = as_int("queued.max.request.bytes")
+    request_max = as_int("socket.request.max.bytes")
+    if queued is not None and request_max is not None and 0 < queued < request_max:
+        # Kafka's KafkaConfig check: a request that can never fit would wait forever.
+        raise ConfigError(
+            "queued.max.request.bytes",
+            f"{queued} must be -1 or at least socket.request.max.bytes ({request_max})",
         )
 
     cluster_id = as_str("josef.cluster.id")

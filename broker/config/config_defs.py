@@ -76,8 +76,9 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
     _D("background.threads", _T.INT, 10, "Threads for background tasks.", Range(1), _H),
     _D("queued.max.requests", _T.INT, 500,
        "Requests queued per connection before reading pauses.", Range(1), _H),
-    _D("queued.max.request.bytes", _T.LONG, -1,
-       "Bytes of queued requests before reading pauses (-1 = no limit).", None, _M),
+    _D("queued.max.request.bytes", _T.LONG, 268_435_456,
+       "Bytes of requests being received and queued, broker-wide, before reading pauses "
+       "(-1 = no limit, Kafka's default; Josef's is 256 MiB).", None, _M),
     _D("socket.send.buffer.bytes", _T.INT, 102_400,
        "SO_SNDBUF of listener sockets (-1 = OS default).", None, _H),
     _D("socket.receive.buffer.bytes", _T.INT, 102_400,
@@ -386,6 +387,12 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
     _D("allow.everyone.if.no.acl.found", _T.BOOLEAN, False,
        "Allow access to resources that have no ACL.", None, _L),
     # --- josef
+    _D("josef.request.receive.timeout.ms", _T.LONG, 30_000,
+       "A request that has started arriving must be complete within this time, or its "
+       "connection is closed (0 = no deadline).", Range(0), _M),
+    _D("josef.max.partitions", _T.INT, 100_000,
+       "Partition replicas this broker may host; creations beyond it get POLICY_VIOLATION.",
+       Range(1), _M),
     _D("josef.metrics.port", _T.INT, None,
        "Port of the Prometheus metrics endpoint; unset disables it.", Range(0, 65535), _L),
     _D("josef.metrics.host", _T.STRING, "127.0.0.1",

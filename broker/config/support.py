@@ -109,6 +109,9 @@ _IMPLEMENTED = (
     # SASL (broker/security/sasl_config.py, authenticator.py)
     "sasl.enabled.mechanisms", "sasl.jaas.config", "sasl.server.max.receive.size",
     "connections.max.reauth.ms", "connection.failed.authentication.delay.ms",
+    # limits (issue 12: broker/partition_limits.py, broker/network/request_budget.py)
+    "fetch.max.bytes", "queued.max.request.bytes", "josef.request.receive.timeout.ms",
+    "josef.max.partitions",
 )
 
 KEY_SUPPORT: dict[str, KeySupport] = {
@@ -145,11 +148,8 @@ KEY_SUPPORT: dict[str, KeySupport] = {
         "brokers do not authenticate to each other with SASL yet (the inter-broker listener "
         "must be PLAINTEXT)"),
     # --- refused until implemented
-    "fetch.max.bytes": _refused("a broker-side cap on fetch responses is not implemented yet"),
     "max.connections": _refused("connection limits are not implemented yet"),
     "max.connections.per.ip": _refused("connection limits are not implemented yet"),
-    "queued.max.request.bytes": _refused(
-        "a broker-wide budget of queued request bytes is not implemented yet"),
     "log.message.timestamp.difference.max.ms": _refused(
         "deprecated and not implemented; use log.message.timestamp.before.max.ms and "
         "log.message.timestamp.after.max.ms"),

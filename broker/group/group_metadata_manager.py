@@ -51,6 +51,7 @@ from broker.group.records import (
 from broker.group.timer import LoopTimer, Timer
 from broker.replica.replica_manager import ReplicaManager
 from broker.topic_manager import TopicManager, TopicSpec
+from protocol.records import NewRecord, encode_batch
 from storage.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -372,12 +373,26 @@ class GroupMetadataManager:
                 value = OffsetAndMetadata(offset, epoch, metadata or "", now, expire_timestamp)
                 records.append(self.offset_record(group_id, topic, partition, value))
         if records:
-            error = await self.write(group_id, records)
+            if self._commit_too_large(records):
+                # Kafka's storeOffsets: a commit whose records exceed max.message.bytes
+                # (RECORD_TOO_LARGE) is refused as a whole with INVALID_COMMIT_OFFSET_SIZE,
+                # so one request cannot write unbounded state.
+                error = ErrorCode.invalid_commit_offset_size
+            else:
+                error = await self.write(group_id, records)
             if error != ErrorCode.none:
                 for tp, e in results.items():
                     if e == ErrorCode.none:
                         results[tp] = error
         return ErrorCode.none, results
+
+    def _commit_too_large(self, records: list[RecordPair]) -> bool:
+        limit = int(getattr(self.config, "message_max_bytes", 1_048_588))
+        # An upper bound first (batch header + per-record framing); encode only near it.
+        bound = 61 + sum(len(k) + len(v or b"") + 24 for k, v in records)
+        if bound <= limit:
+            return False
+        return len(encode_batch([NewRecord(k, v) for k, v in records])) > limit
 
     async def fetch_offsets(
         self,

@@ -268,8 +268,10 @@ async def _alter_one(
 ) -> None:
     rtype, name = int(resource.resource_type), resource.resource_name
     if rtype == TOPIC:
-        current = _require_topic(services, name)
+        _require_topic(services, name)
         if incremental:
+            # From the store, not this broker's view: another broker may have just written.
+            current = await services.metadata.fetch_topic_configs(name)
             new = apply_incremental(current, resource.configs, TOPIC_CONFIGS)
         else:
             new = {c.name: c.value for c in resource.configs}

@@ -16,6 +16,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.network.context import RequestContext
+from broker.partition_limits import RequestPartitionCap
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec
 from protocol.builders import NO_THROTTLE, ResponseBuilder
@@ -42,7 +43,12 @@ def error_of(exc: Exception, what: str) -> tuple[ErrorCode, str | None]:
 
 
 async def _create_one(
-    services: BrokerServices, rb: ResponseBuilder, topic: Any, validate_only: bool, wait_ms: int
+    services: BrokerServices,
+    rb: ResponseBuilder,
+    topic: Any,
+    validate_only: bool,
+    wait_ms: int,
+    cap: RequestPartitionCap,
 ) -> Any:
     name = topic.name
     try:
@@ -63,10 +69,10 @@ async def _create_one(
         )
         tm = services.topic_manager
         if validate_only:
-            resolved, final_configs = tm.validate(spec)
+            resolved, final_configs = tm.validate(spec, cap)
             topic_id = NULL_UUID
         else:
-            created = await tm.create(spec, wait_ms=wait_ms)
+            created = await tm.create(spec, wait_ms=wait_ms, cap=cap)
             resolved = {p: list(s.replicas) for p, s in created.partitions.items()}
             final_configs = dict(created.configs)
             topic_id = created.topic_id
@@ -190,6 +196,7 @@ async def _delete_topics(services: BrokerServices, ctx: RequestContext, request:
 async def _create_partitions(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     rb = ResponseBuilder(CREATE_PARTITIONS, ctx.api_version)
     counts = Counter(t.name for t in request.topics)
+    cap = RequestPartitionCap()
     seen: set[str] = set()
     results: list[Any] = []
     for topic in request.topics:
@@ -207,7 +214,12 @@ async def _create_partitions(services: BrokerServices, ctx: RequestContext, requ
             )
             try:
                 await services.topic_manager.add_partitions(
-                    name, int(topic.count), assignment, bool(request.validate_only)
+                    name,
+                    int(topic.count),
+                    assignment,
+                    bool(request.validate_only),
+                    wait_ms=_timeout_ms(request),
+                    cap=cap,
                 )
                 code, message = ErrorCode.none, None
             except Exception as exc:
@@ -223,6 +235,7 @@ def register(services: BrokerServices) -> None:
         rb = ResponseBuilder(CREATE_TOPICS, ctx.api_version)
         counts = Counter(t.name for t in request.topics)
         validate_only = bool(request.validate_only)
+        cap = RequestPartitionCap()
         results = []
         for topic in request.topics:
             if counts[topic.name] > 1:
@@ -236,7 +249,7 @@ def register(services: BrokerServices) -> None:
                 )
             else:
                 results.append(
-                    await _create_one(services, rb, topic, validate_only, _timeout_ms(request))
+                    await _create_one(services, rb, topic, validate_only, _timeout_ms(request), cap)
                 )
         return rb(None, throttle_time=NO_THROTTLE, topics=tuple(results))
 

@@ -53,6 +53,9 @@ def register(services: BrokerServices) -> None:
     rm = services.replica_manager
     metadata = services.metadata
     clock = services.clock
+    # Kafka's KafkaApis: fetchMaxBytes = min(request max_bytes, fetch.max.bytes) and
+    # fetchMinBytes = min(request min_bytes, fetchMaxBytes).
+    broker_max_bytes = int(getattr(services.config, "fetch_max_bytes", 57_671_680))
     sessions = FetchSessionCache(
         int(getattr(services.config, "max_incremental_fetch_session_cache_slots", 1000)), clock
     )
@@ -211,6 +214,9 @@ def register(services: BrokerServices) -> None:
                 w.error = ErrorCode.none
             except KafkaError as exc:
                 w.error = exc.error_code
+                if w.error == ErrorCode.kafka_storage_error and version <= 5:
+                    # Kafka's down-conversion: older clients retry on this one.
+                    w.error = ErrorCode.not_leader_or_follower
                 w.result = partition.empty_fetch_result()
                 errors = True
                 continue
@@ -228,8 +234,8 @@ def register(services: BrokerServices) -> None:
     async def handle(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version
         isolation = int(getattr(request, "isolation_level", 0))
-        max_bytes = int(request.max_bytes)
-        min_bytes = int(request.min_bytes)
+        max_bytes = min(int(request.max_bytes), broker_max_bytes)
+        min_bytes = min(int(request.min_bytes), max_bytes)
         max_wait_s = request.max_wait.total_seconds()
         session_id = int(getattr(request, "session_id", 0))
         session_epoch = int(getattr(request, "session_epoch", -1))

@@ -9,6 +9,7 @@ from kio.schema.errors import ErrorCode
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from protocol.builders import NO_THROTTLE, ResponseBuilder
+from protocol.errors import KafkaError
 
 API_KEY = 22
 MIN_VERSION, MAX_VERSION = 0, 4
@@ -28,7 +29,16 @@ def register(services: BrokerServices) -> None:
             )
         # Kafka hands an idempotent producer a fresh id (epoch 0) on every call,
         # whatever id/epoch it sends (v3+), and v0-v2 carry none.
-        producer_id = await services.producer_ids.generate()
+        try:
+            producer_id = await services.producer_ids.generate()
+        except KafkaError as exc:
+            return rb(
+                None,
+                throttle_time=NO_THROTTLE,
+                error_code=exc.error_code,
+                producer_id=-1,
+                producer_epoch=-1,
+            )
         return rb(
             None,
             throttle_time=NO_THROTTLE,

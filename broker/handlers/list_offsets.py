@@ -7,9 +7,10 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.network.context import RequestContext
-from broker.replica.partition import ListOffsetResult
+from broker.replica.partition import ListOffsetResult, Partition
 from broker.services import BrokerServices
 from protocol.builders import NO_THROTTLE, ResponseBuilder
+from protocol.errors import KafkaError
 
 API_KEY = 2
 MIN_VERSION, MAX_VERSION = 1, 9
@@ -34,7 +35,14 @@ def register(services: BrokerServices) -> None:
         serving = partition.check_serving(getattr(p, "current_leader_epoch", -1))
         if serving != ErrorCode.none:
             return {"error_code": serving}
-        ts = int(p.timestamp)
+        if rm.is_offline(topic, index):
+            return {"error_code": ErrorCode.kafka_storage_error}
+        try:
+            return _lookup(partition, int(p.timestamp), version, isolation)
+        except KafkaError as exc:  # e.g. an I/O failure reading the time index
+            return {"error_code": exc.error_code}
+
+    def _lookup(partition: Partition, ts: int, version: int, isolation: int) -> dict[str, Any]:
         found: ListOffsetResult | None
         if ts == LATEST:
             found = partition.latest_offset(isolation)

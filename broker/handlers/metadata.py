@@ -10,6 +10,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.handlers.admin_cluster import CLUSTER_OPERATIONS, operations_bitfield
 from broker.network.context import RequestContext
+from broker.partition_limits import RequestPartitionCap
 from broker.services import BrokerServices
 from broker.topic_manager import TopicSpec, topic_name_error
 from cluster.metadata import TopicMetadata
@@ -49,6 +50,7 @@ def register(services: BrokerServices) -> None:
         if version < 12 and requested and any(_needs_v12(entry) for entry in requested):
             return _invalid_request(rb, requested)
         topics_out: list[Any] = []
+        cap = RequestPartitionCap()  # auto-creation, bounded as one CreateTopics
         if requested is None:
             for topic in sorted(metadata.topics().values(), key=lambda t: t.name):
                 topics_out.append(_topic(rb, services, topic, ErrorCode.none, topic_ops))
@@ -83,7 +85,7 @@ def register(services: BrokerServices) -> None:
                 if topic_name_error(name) is not None:
                     error = ErrorCode.invalid_topic_exception
                 elif allow_auto and services.auto_create_topics:
-                    error = await _auto_create(services, name)
+                    error = await _auto_create(services, name, cap)
                 else:
                     error = ErrorCode.unknown_topic_or_partition
                 topics_out.append(
@@ -157,13 +159,17 @@ def _invalid_request(rb: ResponseBuilder, requested: Any) -> Any:
     )
 
 
-async def _auto_create(services: BrokerServices, name: str) -> ErrorCode:
+async def _auto_create(services: BrokerServices, name: str, cap: RequestPartitionCap) -> ErrorCode:
     try:
-        await services.topic_manager.create(TopicSpec(name, -1, -1))
+        await services.topic_manager.create(TopicSpec(name, -1, -1), cap=cap)
     except KafkaError as exc:
         if exc.error_code == ErrorCode.topic_already_exists:
             return ErrorCode.leader_not_available
-        log.warning("auto-creation of topic %s failed: %s", name, exc)
+        if cap.refused == 0 or exc.error_code != ErrorCode.policy_violation:
+            # One line per request for a refused batch, not one per requested topic.
+            log.warning("auto-creation of topic %s failed: %s", name, exc)
+        if exc.error_code == ErrorCode.policy_violation:
+            cap.refused += 1
         return exc.error_code
     # Kafka answers a topic it has just created with LEADER_NOT_AVAILABLE; clients retry.
     return ErrorCode.leader_not_available
@@ -177,10 +183,16 @@ def _topic(
     authorized_operations: int,
 ) -> Any:
     live = {b.broker_id for b in services.metadata.brokers()}
+    me = services.broker_id
     partitions = []
     for index in sorted(topic.partitions):
         state = topic.partitions[index]
-        leader_alive = state.leader in live
+        # A replica in a failed log dir of this broker is offline, as a dead broker's is
+        # (Kafka's controller then leaves such a single-replica partition without leader).
+        offline = {r for r in state.replicas if r not in live}
+        if me in state.replicas and services.replica_manager.is_offline(topic.name, index):
+            offline.add(me)
+        leader_alive = state.leader in live and state.leader not in offline
         partitions.append(
             rb(
                 "MetadataResponsePartition",
@@ -190,7 +202,7 @@ def _topic(
                 leader_epoch=state.leader_epoch,
                 replica_nodes=tuple(state.replicas),
                 isr_nodes=tuple(r for r in state.isr if r in live),
-                offline_replicas=tuple(r for r in state.replicas if r not in live),
+                offline_replicas=tuple(r for r in state.replicas if r in offline),
             )
         )
     return rb(

@@ -27,6 +27,17 @@ def _append_time(ms: int) -> datetime.datetime | None:
     return datetime.datetime.fromtimestamp(ms / 1000.0, tz=_UTC)
 
 
+def _fail_unflushed(
+    results: list[tuple[str, list[tuple[int, ProduceResult]]]], failed: set[tuple[str, int]]
+) -> list[tuple[str, list[tuple[int, ProduceResult]]]]:
+    """Partitions whose fsync failed are not acknowledged (KAFKA_STORAGE_ERROR)."""
+    storage_error = ProduceResult(ErrorCode.kafka_storage_error, message="flush failed")
+    return [
+        (name, [(i, storage_error if (name, i) in failed else r) for i, r in parts])
+        for name, parts in results
+    ]
+
+
 def register(services: BrokerServices) -> None:
     rm = services.replica_manager
 
@@ -74,7 +85,9 @@ def register(services: BrokerServices) -> None:
             pending = rm.take_flush_requests()
             if pending:
                 # log.flush.interval.messages/ms reached: durable before the ack, as Kafka.
-                await rm.flush_partitions(pending)
+                unflushed = await rm.flush_partitions(pending)
+                if unflushed:
+                    results = _fail_unflushed(results, unflushed)
             if acks == -1:
                 # Kafka's DelayedProduce: wait until the ISR has the records.
                 await rm.wait_for_replication(

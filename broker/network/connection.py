@@ -11,6 +11,7 @@ from typing import Protocol
 
 from broker.network.context import ConnectionInfo
 from broker.network.dispatch import CloseConnection, RequestDispatcher, describe_frame
+from broker.network.request_budget import FrameAdmission, RequestBudget
 from broker.security.channel import AuthenticationFailed, ListenerSecurity
 from protocol.errors import ProtocolViolation
 from protocol.framing import FrameDecoder
@@ -33,6 +34,8 @@ class ConnectionOwner(Protocol):
     idle_timeout_s: float
     connections: set[KafkaConnection]
     security: ListenerSecurity | None
+    request_budget: RequestBudget
+    receive_timeout_s: float
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -40,7 +43,9 @@ class KafkaConnection(asyncio.Protocol):
 
     Like Kafka's network layer, a connection processes one request at a time;
     clients pipeline requests and read responses in order. Reading pauses when
-    too many requests wait, so a fast producer cannot exhaust memory.
+    too many requests wait, so a fast producer cannot exhaust memory, and while
+    the broker-wide request budget (queued.max.request.bytes) has no room for
+    the frame being received (see ``request_budget``).
     """
 
     def __init__(self, listener: ConnectionOwner) -> None:
@@ -53,7 +58,16 @@ class KafkaConnection(asyncio.Protocol):
         self._info: ConnectionInfo | None = None
         self._worker: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
-        self._reading_paused = False
+        self._paused_for_queue = False
+        self._paused_for_budget = False
+        self._reading = True
+        self._admission = FrameAdmission(
+            listener.request_budget,
+            self._decoder,
+            receive_timeout_s=listener.receive_timeout_s,
+            resume=self._budget_admitted,
+            on_timeout=self._receive_timed_out,
+        )
         self._closing = False
         self._idle_handle: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
@@ -93,18 +107,16 @@ class KafkaConnection(asyncio.Protocol):
         except ProtocolViolation as exc:
             self._close_with_log(str(exc))
             return
-        if not frames:
-            return
+        if not self._admission.after_feed(frames):
+            self._paused_for_budget = True
         for f in frames:
             self._queue.append(f)
             self._queued_bytes += len(f)
-        if (
-            (len(self._queue) >= MAX_QUEUED_FRAMES or self._queued_bytes >= MAX_QUEUED_BYTES)
-            and not self._reading_paused
-            and self._transport is not None
-        ):
-            self._reading_paused = True
-            self._transport.pause_reading()
+        if len(self._queue) >= MAX_QUEUED_FRAMES or self._queued_bytes >= MAX_QUEUED_BYTES:
+            self._paused_for_queue = True
+        self._sync_reading()
+        if not frames:
+            return
         w = self._wakeup
         if w is not None and not w.done():
             w.set_result(None)
@@ -119,6 +131,9 @@ class KafkaConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        self._queue.clear()
+        self._decoder.clear()
+        self._admission.close()
         self._listener.connections.discard(self)
         if self._idle_handle is not None:
             self._idle_handle.cancel()
@@ -152,10 +167,9 @@ class KafkaConnection(asyncio.Protocol):
                 continue
             frame = queue.popleft()
             self._queued_bytes -= len(frame)
-            if self._reading_paused and len(queue) < MAX_QUEUED_FRAMES // 2:
-                self._reading_paused = False
-                if self._transport is not None:
-                    self._transport.resume_reading()
+            if self._paused_for_queue and len(queue) < MAX_QUEUED_FRAMES // 2:
+                self._paused_for_queue = False
+                self._sync_reading()
             try:
                 auth = self._authenticator
                 if auth is not None and auth.wants(frame):
@@ -184,6 +198,8 @@ class KafkaConnection(asyncio.Protocol):
                 )
                 self._close()
                 return
+            finally:
+                self._admission.handled(len(frame))
             transport = self._transport
             if transport is None or transport.is_closing():
                 return
@@ -199,13 +215,37 @@ class KafkaConnection(asyncio.Protocol):
         self._close()
 
     # -- helpers -------------------------------------------------------------
+    def _sync_reading(self) -> None:
+        """Pause or resume the transport to match the reasons to pause."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        paused = self._paused_for_queue or self._paused_for_budget
+        if paused and self._reading:
+            self._reading = False
+            transport.pause_reading()
+        elif not paused and not self._reading:
+            self._reading = True
+            transport.resume_reading()
+
+    def _budget_admitted(self) -> None:
+        self._paused_for_budget = False
+        self._sync_reading()
+
+    def _receive_timed_out(self, size: int, received: int) -> None:
+        timeout_ms = round(self._listener.receive_timeout_s * 1000)
+        self._close_with_log(
+            f"a request of {size} bytes did not arrive within "
+            f"josef.request.receive.timeout.ms={timeout_ms} ({received} bytes received)"
+        )
+
     async def _close_after(
         self, response: bytes | list[bytes | bytearray | memoryview] | None, delay_s: float
     ) -> None:
         """Failed authentication: wait, send the last response, close (nothing else is read)."""
         self._queue.clear()
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.pause_reading()
+        self._paused_for_queue = True  # read nothing more (through _sync_reading's flags)
+        self._sync_reading()
         if delay_s > 0:
             await asyncio.sleep(delay_s)
         transport = self._transport
@@ -269,6 +309,8 @@ class KafkaConnection(asyncio.Protocol):
     def _close(self) -> None:
         self._closing = True
         self._queue.clear()
+        self._decoder.clear()
+        self._admission.close()
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
 
@@ -278,6 +320,14 @@ class KafkaConnection(asyncio.Protocol):
         return bool(self._queue) or (
             self._worker is not None and not self._worker.done() and self._wakeup is None
         )
+
+    @property
+    def unsent(self) -> int:
+        """Bytes of responses written but not yet handed to the kernel."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return 0
+        return int(transport.get_write_buffer_size())
 
     def close(self) -> None:
         self._close()

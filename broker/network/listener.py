@@ -10,6 +10,7 @@ from typing import Any
 
 from broker.network.connection import KafkaConnection
 from broker.network.dispatch import RequestDispatcher
+from broker.network.request_budget import RequestBudget
 from broker.security.channel import ListenerSecurity
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class Listener:
         send_buffer_bytes: int = -1,
         receive_buffer_bytes: int = -1,
         security: ListenerSecurity | None = None,
+        request_budget: RequestBudget | None = None,
+        receive_timeout_ms: int = 0,
     ) -> None:
         self.name = name
         self.security_protocol = security_protocol
@@ -43,6 +46,9 @@ class Listener:
         self.dispatcher = dispatcher
         self.max_request_size = max_request_size
         self.idle_timeout_s = idle_timeout_ms / 1000.0 if idle_timeout_ms > 0 else 0.0
+        # Shared by every listener of the broker (queued.max.request.bytes is broker-wide).
+        self.request_budget = request_budget or RequestBudget(-1)
+        self.receive_timeout_s = receive_timeout_ms / 1000.0 if receive_timeout_ms > 0 else 0.0
         self.connections: set[KafkaConnection] = set()
         self._server: asyncio.Server | None = None
         self.security = security
@@ -99,6 +105,10 @@ class Listener:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while any(c.busy for c in self.connections) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        # Let written responses leave (uvloop flushes writes after the current iteration).
+        await asyncio.sleep(0)
+        while any(c.unsent for c in self.connections) and loop.time() < deadline:
             await asyncio.sleep(0.02)
         for c in list(self.connections):
             c.close()

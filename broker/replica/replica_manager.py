@@ -15,10 +15,12 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from kio.schema.errors import ErrorCode
 
+from broker.open_files import exhausted_message, is_exhausted
 from broker.replica.partition import IsrUpdater, Partition
 from broker.replica.purgatory import Purgatory
 from cluster.metadata import MetadataEvent, PartitionState, TopicConfigChanged, TopicMetadata
@@ -97,6 +99,8 @@ class ReplicaManager:
         self._needs_flush: set[Partition] = set()
         self._role_listeners: list[RoleListener] = []
         self.controller_epoch = -1
+        #: Why the last local log could not be created (standalone creation rolls back).
+        self.last_creation_error: str | None = None
 
     # -- configuration ---------------------------------------------------------------
 
@@ -172,7 +176,15 @@ class ReplicaManager:
                 errors[key] = ErrorCode.fenced_leader_epoch
                 continue
             if partition is None:
-                partition = self._create_partition(role)
+                try:
+                    partition = self._create_partition(role)
+                except (KafkaError, OSError) as exc:
+                    # Kafka's makeLeaders/makeFollowers: this partition answers
+                    # KAFKA_STORAGE_ERROR; the others of the request go on.
+                    self.last_creation_error = _why(exc)
+                    log.error("cannot create the log of %s-%d: %s", *key, self.last_creation_error)
+                    errors[key] = ErrorCode.kafka_storage_error
+                    continue
             if state.leader == self.broker_id:
                 was_leader = partition.is_leader
                 new_epoch = partition.make_leader(state)
@@ -300,7 +312,7 @@ class ReplicaManager:
                 p = r.partition
                 if r.error != ErrorCode.none or p is None:
                     continue
-                done, error = p.check_enough_replicas_reach_offset(r.required_offset)
+                done, error = self._replication_done(p, r.required_offset)
                 if not done:
                     waiting.append((p.topic, p.partition))
                     continue
@@ -316,12 +328,20 @@ class ReplicaManager:
                     continue
                 for r in results:
                     if r.partition is not None and r.error == ErrorCode.none:
-                        done, error = r.partition.check_enough_replicas_reach_offset(
-                            r.required_offset
-                        )
+                        done, error = self._replication_done(r.partition, r.required_offset)
                         r.error = error if done else ErrorCode.request_timed_out
                         r.partition = None
                 return
+
+    def _replication_done(
+        self, partition: Partition, required_offset: int
+    ) -> tuple[bool, ErrorCode]:
+        if self.partitions.get((partition.topic, partition.partition)) is not partition:
+            # Stopped here (StopReplica, e.g. a reassignment moved the leader away without a
+            # LeaderAndIsr to this broker): answer now, as Kafka completes delayed produces
+            # of stopped partitions, instead of at the request timeout.
+            return True, ErrorCode.not_leader_or_follower
+        return partition.check_enough_replicas_reach_offset(required_offset)
 
     def append_internal(self, topic: str, index: int, data: bytes) -> tuple[int, int]:
         """Append batches built by the broker itself (coordinators' internal topics).
@@ -350,11 +370,13 @@ class ReplicaManager:
     def request_flush(self, partition: Partition) -> None:
         self._needs_flush.add(partition)
 
-    async def flush_partitions(self, partitions: Iterable[Partition]) -> None:
-        """fsync the given logs off the event loop (log.flush.interval.* policy)."""
+    async def flush_partitions(self, partitions: Iterable[Partition]) -> set[TopicPartition]:
+        """fsync the given logs off the event loop (log.flush.interval.* policy); returns
+        the partitions whose flush failed (their log dir is offline now)."""
         logs = [p.log for p in partitions]
-        if logs:
-            await asyncio.to_thread(_flush_all, logs)
+        if not logs:
+            return set()
+        return await asyncio.to_thread(_flush_all, logs)
 
     # -- follower logs (called by the replica fetchers) ---------------------------------
 
@@ -396,7 +418,34 @@ class ReplicaManager:
         self.fetch_purgatory.notify_all()
         self.produce_purgatory.notify_all()
 
+    # -- failed log dirs -------------------------------------------------------------
+    def handle_log_dir_failure(self, log_dir: Path) -> list[Partition]:
+        """Kafka's handleLogDirFailure: the partitions whose log is in ``log_dir`` are
+        offline (their logs answer KAFKA_STORAGE_ERROR); wake requests waiting on them.
+        Returns them: in cluster mode they are reported to the controller."""
+        offline = [p for p in self.partitions.values() if p.log.directory.parent == log_dir]
+        for p in offline:
+            self.fetch_purgatory.notify(p.topic, p.partition)
+            self.produce_purgatory.notify(p.topic, p.partition)
+        return offline
 
-def _flush_all(logs: list[Log]) -> None:
+    def is_offline(self, topic: str, index: int) -> bool:
+        """True when this broker's replica of the partition is in an offline log dir."""
+        partition = self.partitions.get((topic, index))
+        return partition is not None and partition.log.offline
+
+
+def _why(exc: BaseException) -> str:
+    if is_exhausted(exc):
+        return exhausted_message("creating a log")
+    return str(exc)
+
+
+def _flush_all(logs: list[Log]) -> set[TopicPartition]:
+    failed: set[TopicPartition] = set()
     for plog in logs:
-        plog.flush()
+        try:
+            plog.flush()
+        except KafkaError:
+            failed.add((plog.topic, plog.partition))
+    return failed

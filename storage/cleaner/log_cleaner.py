@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from storage.cleaner.offset_map import OffsetMap
 from storage.cleaner.throttler import Throttler
 from storage.clock import Clock
 from storage.log import Log, SegmentsChangedError
+from storage.log_dir_failure import KafkaStorageError
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +69,14 @@ class LogCleaner:
         config: CleanerConfig,
         manager: LogCleanerManager,
         clock: Clock,
+        *,
+        on_io_error: Callable[[Path, str, OSError], None] | None = None,
     ) -> None:
         self.config = config
         self.manager = manager
         self.clock = clock
+        # Kafka's cleaner takes a log dir offline on an IOException (LogDirFailureChannel).
+        self.on_io_error = on_io_error
         self._stop = threading.Event()
         self.throttler = Throttler(config.io_max_bytes_per_second, wake=self._stop)
         self._threads: list[threading.Thread] = []
@@ -153,6 +159,9 @@ class LogCleaner:
         while not stop.is_set():
             try:
                 did_work = self.clean_once(cleaner)
+            except OSError as exc:  # e.g. the cleaner offset checkpoint on a full disk
+                logger.warning("log cleaner pass failed: %s", exc)
+                did_work = False
             except Exception:  # never let a thread die silently
                 logger.exception("log cleaner pass failed")
                 did_work = False
@@ -177,6 +186,13 @@ class LogCleaner:
             logger.info("cleaning of %s-%s stopped: %s", tp[0], tp[1], exc)
             with self._lock:
                 self._totals.aborted += 1
+        except (OSError, KafkaStorageError) as exc:
+            cause = exc if isinstance(exc, OSError) else exc.__cause__
+            if isinstance(cause, OSError) and self.on_io_error is not None:
+                self.on_io_error(log_dir, f"cleaning {tp[0]}-{tp[1]}", cause)
+            logger.warning("cleaning of %s-%s failed: %s", tp[0], tp[1], exc)
+            with self._lock:
+                self._totals.failed += 1
         except Exception:
             logger.exception("cleaning of %s-%s failed; marking it uncleanable", tp[0], tp[1])
             self.manager.mark_uncleanable(tp)

@@ -123,6 +123,8 @@ class BrokerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self.starts = 0
+        #: (soft, hard) RLIMIT_NOFILE for the broker process, as `ulimit -Sn/-Hn` would set.
+        self.rlimit_nofile: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -202,8 +204,16 @@ class BrokerProcess:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            preexec_fn=self._set_limits if self.rlimit_nofile is not None else None,
         )
         return self
+
+    def _set_limits(self) -> None:
+        """In the child before exec: apply ``rlimit_nofile``."""
+        import resource
+
+        assert self.rlimit_nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, self.rlimit_nofile)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

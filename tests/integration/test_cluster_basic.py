@@ -144,3 +144,23 @@ def test_leader_failover_keeps_acknowledged_records(josef_cluster: ClusterFactor
     # The old leader comes back as a follower and catches up.
     cluster[leader].start()
     cluster.wait_isr("fo", 0, {1, 2, 3})
+
+
+def test_sigterm_without_zookeeper_exits_promptly(
+    tmp_path: Path, zk_ensemble_factory: Any
+) -> None:
+    """With the whole ensemble gone no controlled shutdown can happen: the broker says so
+    and exits cleanly instead of retrying against a controller that cannot act."""
+    ensemble = zk_ensemble_factory(1)
+    cluster = JosefCluster(tmp_path, ensemble.connect_string("/nozk"), size=2)
+    try:
+        cluster.start()
+        cluster.create_topic("t", 1, 2)
+        ensemble.stop()
+        b = cluster[1]
+        started = time.monotonic()
+        assert b.stop(timeout=25) == 0
+        assert time.monotonic() - started < 25
+        assert "controlled shutdown skipped: not connected to ZooKeeper" in b.log_text()
+    finally:
+        cluster.close()

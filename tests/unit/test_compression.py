@@ -184,3 +184,32 @@ def test_flipped_compressed_bytes_raise_only_corrupt(codec: int, data: bytes, fl
     packed[index // 8] ^= 1 << (index % 8)
     with contextlib.suppress(CorruptRecordError):
         decompress(codec, bytes(packed))
+
+
+# --- bounded decompression (issue 12 §2: compression bombs) ---------------------------
+
+
+@pytest.mark.parametrize("codec", COMPRESSED)
+def test_bounded_decompress_matches_unbounded(codec: int) -> None:
+    for data in (b"", b"x", bytes(range(256)) * 300, b"a" * 1_000_000):
+        packed = compress(codec, data)
+        assert decompress(codec, packed, len(data)) == data
+        assert decompress(codec, packed, 10 * len(data) + 10) == decompress(codec, packed)
+
+
+@pytest.mark.parametrize("codec", COMPRESSED)
+def test_bomb_stops_at_the_bound(codec: int) -> None:
+    from protocol.compression import DecompressedTooLarge
+
+    bomb = compress(codec, bytes(64 * 1024 * 1024))  # 64 MiB of zeros, a few kB packed
+    assert len(bomb) < 4 * 1024 * 1024
+    with pytest.raises(DecompressedTooLarge) as info:
+        decompress(codec, bomb, 1024 * 1024)
+    assert info.value.error_code == ErrorCode.message_too_large
+
+
+@pytest.mark.parametrize("codec", COMPRESSED)
+def test_bounded_decompress_detects_truncation(codec: int) -> None:
+    packed = compress(codec, bytes(range(256)) * 100)
+    with pytest.raises(CorruptRecordError):
+        decompress(codec, packed[:-3], 1 << 20)

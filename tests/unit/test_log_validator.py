@@ -67,3 +67,25 @@ def test_compacted_topic_rejects_keyless_records() -> None:
     with pytest.raises(RecordValidationError) as info:
         validate_produce_records(batch, LogConfig(cleanup_policy="compact"), NOW)
     assert info.value.error_code == ErrorCode.invalid_record
+
+
+@pytest.mark.parametrize("codec", [CompressionType.GZIP, CompressionType.ZSTD, CompressionType.LZ4])
+def test_compression_bomb_on_compacted_topic_is_refused(
+    codec: CompressionType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small batch that decompresses past the bound is MESSAGE_TOO_LARGE, not gigabytes."""
+    from storage import log_validator
+
+    monkeypatch.setattr(log_validator, "MAX_UNCOMPRESSED_BATCH_BYTES", 1 << 20)
+    big = (1 << 20) // 8 + 1
+    records = [NewRecord(b"k%d" % i, bytes(big)) for i in range(10)]
+    batch = encode_batch(records, compression=codec)
+    assert len(batch) < 1_048_588
+    with pytest.raises(RecordValidationError) as info:
+        validate_produce_records(batch, LogConfig(cleanup_policy="compact"), NOW)
+    assert info.value.error_code == ErrorCode.message_too_large
+    config = LogConfig(compression_type="snappy")
+    validated = validate_produce_records(batch, config, NOW)
+    with pytest.raises(RecordValidationError) as info:
+        recompress_if_needed(batch, validated, config)
+    assert info.value.error_code == ErrorCode.message_too_large
