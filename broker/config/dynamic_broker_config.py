@@ -36,12 +36,12 @@ from broker.config.config_defs import BROKER_CONFIGS
 from broker.config.dynamic_keys import (
     BROKER_QUOTA_CONFIGS,
     DYNAMIC_SECURITY_CONFIGS,
-    PER_BROKER_CONFIGS,
     base_key,
     broker_config_synonyms,
     config_def,
     is_dynamic,
     is_non_dynamic,
+    is_per_broker,
     josef_refusal,
     kafka_type_error,
     validation_errors,
@@ -170,7 +170,7 @@ class DynamicBrokerConfig:
                 reason = "not a dynamic config"
             elif key in DYNAMIC_SECURITY_CONFIGS:
                 reason = "a security config without a listener prefix"
-            elif not per_broker and (key in PER_BROKER_CONFIGS or key.startswith("listener.")):
+            elif not per_broker and is_per_broker(key):
                 reason = "a per-broker config"
             else:
                 definition = config_def(key)

@@ -182,7 +182,10 @@ _STARTUP_ONLY = {
     "listener.security.protocol.map": "listeners are bound at startup; change them in the "
     "configuration and restart the broker",
 }
-_TLS_RELOAD = "TLS settings are read at startup (key store reloading is not implemented yet)"
+_TLS_RELOAD = (
+    "TLS settings are read at startup (reloading key stores and TLS settings is not "
+    "implemented yet)"
+)
 _SASL_RELOAD = "SASL settings are read at startup (changing them at run time is not implemented)"
 _NOT_IMPLEMENTED = {
     "compression.gzip.level": "compression levels are not implemented",
@@ -254,6 +257,8 @@ def _refusal_reason(key: str, standalone: bool) -> str | None:
     if key not in KAFKA_DYNAMIC_BROKER_KEYS:
         return None  # custom key: stored, no effect (Kafka too)
     if key not in BROKER_CONFIGS:
+        if key.startswith(("sasl.kerberos.", "sasl.login.")):
+            return "GSSAPI (Kerberos) and OAUTHBEARER logins are not supported"
         return "not implemented by Josef"
     support = KEY_SUPPORT[key]
     if support.status is Support.REFUSED:
@@ -290,6 +295,62 @@ def josef_refusal(key: str, raw: str | None, standalone: bool) -> str | None:
         if value == definition.default:
             return None
     return reason
+
+
+def is_per_broker(key: str) -> bool:
+    """Kafka's per-broker-only keys: listener, TLS and SASL settings (plain or prefixed),
+    which the cluster-wide default may not hold."""
+    if key in PER_BROKER_CONFIGS:
+        return True
+    return bool(_LISTENER_KEY.match(key)) and base_key(key) not in CLUSTER_LEVEL_LISTENER_CONFIGS
+
+
+def what_changes(key: str) -> str:
+    """For the README: what a run-time change of an applied key does in Josef."""
+    notes = {
+        "log.cleaner.threads": "the log cleaner's threads are replaced (half to double)",
+        "num.replica.fetchers": "followers move to the new number of fetchers (half to double)",
+        "num.recovery.threads.per.data.dir": "threads of the next log recovery or shutdown",
+        "producer.id.expiration.ms": "idle producer ids of every log expire after it",
+        "unclean.leader.election.enable": "default of the topic config; turned on, the "
+        "controller elects leaders where only that was missing",
+        "log.flush.interval.ms": "default of flush.ms, and the log flusher's schedule",
+        "message.max.bytes": "default of max.message.bytes; the log cleaner restarts",
+    }
+    if key in notes:
+        return notes[key]
+    if key in CLEANER_CONFIGS:
+        return "the log cleaner restarts with it"
+    topic = next(
+        (d.name for d in TOPIC_CONFIG_DEFS if d.synonyms and d.synonyms[0].name == key), None
+    )
+    if topic is not None:
+        return f"default of {topic} for every topic without its own"
+    return "applied at once"
+
+
+def dynamic_key_rows() -> list[tuple[str, str, str]]:
+    """(key, scope, what Josef does) for every key Kafka 3.9 can change at run time."""
+    rows: list[tuple[str, str, str]] = []
+    for key in sorted(KAFKA_DYNAMIC_BROKER_KEYS | set(BROKER_QUOTA_CONFIGS)):
+        if key in DYNAMIC_SECURITY_CONFIGS:
+            scope = "per listener of a broker"
+        elif is_per_broker(key):
+            scope = "per broker"
+        else:
+            scope = "cluster-wide or per broker"
+        reason = _refusal_reason(key, standalone=False)
+        support = KEY_SUPPORT.get(key)
+        if reason is not None:
+            what = f"refused: {reason}"
+        elif support is not None and support.status is Support.NO_EFFECT:
+            what = f"accepted without effect ({support.reason})"
+        else:
+            what = what_changes(key)
+            if support is not None and support.status is Support.CLUSTER_ONLY:
+                what += " (cluster mode only; refused on a standalone broker)"
+        rows.append((key, scope, what))
+    return rows
 
 
 def broker_config_synonyms(key: str, match_listener_override: bool = True) -> list[str]:
@@ -451,12 +512,7 @@ def validation_errors(
         if error is not None:
             return error
     if not per_broker:
-        per_broker_keys = [
-            k
-            for k in props
-            if k in PER_BROKER_CONFIGS
-            or (_LISTENER_KEY.match(k) and base_key(k) not in CLUSTER_LEVEL_LISTENER_CONFIGS)
-        ]
+        per_broker_keys = [k for k in props if is_per_broker(k)]
         if per_broker_keys:
             return (
                 "Cannot update these configs at default cluster level, broker id must be "

@@ -84,7 +84,7 @@ def test_refusals_name_a_reason_and_accept_the_default() -> None:
     )
     assert josef_refusal("max.connections", "2147483647", standalone=False) is None
     reason = josef_refusal("listener.name.ssl.ssl.keystore.location", "/k.p12", False)
-    assert reason is not None and "key store reloading" in reason
+    assert reason is not None and "reloading key stores" in reason
     assert josef_refusal("unclean.leader.election.enable", "true", standalone=True) == (
         "only takes effect in cluster mode (set zookeeper.connect)"
     )
