@@ -221,6 +221,20 @@ class ClusterNode:
             inter_broker_listener_name=c.inter_broker_listener_name,
         )
 
+    def reconfigure(self, old: BrokerConfig, new: BrokerConfig) -> None:
+        """Dynamic broker configs changed (KIP-226): the controller candidate takes the new
+        defaults (unclean.leader.election.enable, min.insync.replicas; turning unclean
+        election on elects leaders where only that was missing, as Kafka's
+        DynamicLogConfig does) and the fetchers the new num.replica.fetchers."""
+        self.config = new
+        controller = self._controller
+        if controller is not None:
+            controller.reconfigure(self._controller_config())
+            if new.unclean_leader_election_enable and not old.unclean_leader_election_enable:
+                controller.enable_default_unclean_leader_election()
+        if self.fetchers is not None:
+            self.fetchers.resize(new.num_replica_fetchers)
+
     def _on_reregistered(self, epoch: int) -> None:
         log.info("broker %d re-registered with broker epoch %d", self.broker_id, epoch)
         self._broker_epoch = epoch

@@ -42,6 +42,15 @@ def _reasons(rows: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_dynamic_config_table() -> str:
+    """Every key Kafka 3.9 can change at run time and what Josef does with it."""
+    from broker.config.dynamic_keys import dynamic_key_rows
+
+    lines = ["| name | set for | at run time |", "| --- | --- | --- |"]
+    lines += [f"| `{key}` | {scope} | {what} |" for key, scope, what in dynamic_key_rows()]
+    return "\n".join(lines) + "\n"
+
+
 def render_topic_config_table() -> str:
     from storage.log_config import TOPIC_CONFIG_DEFS
 
@@ -51,6 +60,7 @@ def render_topic_config_table() -> str:
 SECTIONS = {
     "apis": render_api_table,
     "broker-configs": render_broker_config_table,
+    "dynamic-broker-configs": render_dynamic_config_table,
     "topic-configs": render_topic_config_table,
 }
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from broker.cluster_node import ClusterNode, ClusterStartupError
 from broker.config.broker_config import BrokerConfig
+from broker.config.dynamic_broker_config import DynamicBrokerConfig
+from broker.dynamic_reconfiguration import cleaner_config, install_reconfigurables
 from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
 from broker.network.dispatch import RequestDispatcher
@@ -46,7 +48,6 @@ from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
 from cluster.standalone import StandaloneMetadataStore
 from cluster.zk_acl_store import ZkAclStore
 from protocol.errors import KafkaError
-from storage.cleaner.log_cleaner import CleanerConfig
 from storage.clock import Clock, SystemClock
 from storage.log import parse_partition_dir_name
 from storage.log_dir_failure import LogDirFailureChannel
@@ -68,6 +69,7 @@ class KafkaBroker:
         self.listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._flush_schedule = asyncio.Event()
         self.services: BrokerServices | None = None
         self.cluster: ClusterNode | None = None
         self.endpoints: tuple[BrokerEndpoint, ...] = ()
@@ -82,7 +84,6 @@ class KafkaBroker:
         log_dirs = [p.resolve() for p in config.log_dirs]
         for d in log_dirs:
             d.mkdir(parents=True, exist_ok=True)
-        defaults = config.log_config_defaults()
 
         # Listeners bind first so port 0 resolves before we advertise endpoints.
         from broker.network.dispatch import Registry
@@ -144,6 +145,12 @@ class KafkaBroker:
             # Configs from /config/topics, before the controller's metadata names the topic.
             config_source = zk_store.topic_configs
             acl_store = ZkAclStore(cluster.zk)
+        # Dynamic broker configs (KIP-226) apply before any component is built, as in Kafka.
+        dynamic = DynamicBrokerConfig(config, self.broker_id, metadata)
+        config = dynamic.load()
+        if cluster is not None:
+            cluster.config = config
+        defaults = config.log_config_defaults()
         scram_credentials.attach(metadata)
         auth = await _start_authorizer(config, acl_store)
         quotas = QuotaManagers(
@@ -196,16 +203,7 @@ class KafkaBroker:
             LocalLeadership(metadata, replica_manager).start()
         _warn_if_few_descriptors_left(len(replica_manager.partitions))
         # Compaction runs in its own threads (log.cleaner.threads), never on this loop.
-        log_manager.start_cleaner(
-            CleanerConfig(
-                enable=config.log_cleaner_enable,
-                threads=config.log_cleaner_threads,
-                io_max_bytes_per_second=config.log_cleaner_io_max_bytes_per_second,
-                dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size,
-                io_buffer_load_factor=config.log_cleaner_io_buffer_load_factor,
-                backoff_ms=config.log_cleaner_backoff_ms,
-            )
-        )
+        log_manager.start_cleaner(cleaner_config(config))
         topic_manager = TopicManager(
             metadata,
             replica_manager,
@@ -230,12 +228,15 @@ class KafkaBroker:
             scram_credentials=scram_credentials,
             auth=auth,
             quotas=quotas,
+            dynamic_config=dynamic,
         )
         services.group_coordinator = GroupCoordinator(
             config, self.clock, replica_manager, topic_manager
         )
         register_all(services)
         self.services = services
+        install_reconfigurables(dynamic, services, cluster, self._flush_schedule.set)
+        metadata.subscribe(dynamic.on_metadata_event)
         await services.group_coordinator.startup()
         for listener in self.listeners:
             await listener.start_serving()
@@ -251,9 +252,9 @@ class KafkaBroker:
         )
         self._schedule("log-retention", config.log_retention_check_interval_ms, self._retention)
         # Kafka flushes on time only from the scheduler; run it at least as often as
-        # log.flush.interval.ms so that key works on its own.
-        flush_every = min(config.log_flush_scheduler_interval_ms, config.log_flush_interval_ms)
-        self._schedule("log-flusher", flush_every, self._flush)
+        # log.flush.interval.ms so that key works on its own (and follow it when it changes
+        # at run time).
+        self._schedule("log-flusher", self._flush_interval_ms, self._flush, self._flush_schedule)
         self._schedule(
             "recovery-point-checkpoint",
             config.log_flush_offset_checkpoint_interval_ms,
@@ -308,13 +309,33 @@ class KafkaBroker:
             # same read as the end of the stream.
             asyncio.get_running_loop().call_later(ALL_DIRS_FAILED_GRACE_S, self.request_stop)
 
-    def _schedule(self, name: str, interval_ms: int, job: Callable[[], Awaitable[None]]) -> None:
-        if interval_ms <= 0 or interval_ms >= 2**62:
+    def _schedule(
+        self,
+        name: str,
+        interval_ms: int | Callable[[], int],
+        job: Callable[[], Awaitable[None]],
+        changed: asyncio.Event | None = None,
+    ) -> None:
+        """Run ``job`` every ``interval_ms`` (never when <= 0 or "forever"). A callable
+        interval is read again whenever ``changed`` is set (a dynamic broker config)."""
+        interval = interval_ms if callable(interval_ms) else (lambda: interval_ms)
+        if changed is None and not 0 < interval() < 2**62:
             return
 
         async def runner() -> None:
             while True:
-                await asyncio.sleep(interval_ms / 1000.0)
+                every = interval()
+                wait = every / 1000.0 if 0 < every < 2**62 else None
+                if changed is None:
+                    assert wait is not None
+                    await asyncio.sleep(wait)
+                else:
+                    changed.clear()
+                    try:
+                        await asyncio.wait_for(changed.wait(), wait)
+                        continue  # a new interval: start again from now
+                    except TimeoutError:
+                        pass
                 try:
                     await job()
                 except asyncio.CancelledError:
@@ -323,6 +344,10 @@ class KafkaBroker:
                     log.exception("background job %s failed", name)
 
         self._tasks.append(asyncio.get_running_loop().create_task(runner(), name=name))
+
+    def _flush_interval_ms(self) -> int:
+        config = self.services.config if self.services is not None else self.config
+        return int(min(config.log_flush_scheduler_interval_ms, config.log_flush_interval_ms))
 
     async def _retention(self) -> None:
         assert self.services is not None

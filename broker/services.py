@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from broker.config.dynamic_broker_config import DynamicBrokerConfig
 from broker.network.dispatch import Registry
 from broker.producer_ids import ProducerIdManager
 from broker.replica.replica_manager import ReplicaManager
@@ -39,6 +40,15 @@ class BrokerServices:
     auth: RequestAuthorizer = field(default_factory=RequestAuthorizer)
     #: Client quotas (broker.quota.manager.QuotaManagers); None in tests without them.
     quotas: Any = None
+    #: Dynamic broker configs (KIP-226); ``config`` follows its current configuration.
+    dynamic_config: DynamicBrokerConfig | None = None
+
+    @property
+    def dynamic(self) -> DynamicBrokerConfig:
+        """The dynamic broker configs (a broker built without them has only static ones)."""
+        if self.dynamic_config is None:
+            self.dynamic_config = DynamicBrokerConfig(self.config, self.broker_id)
+        return self.dynamic_config
 
     def registration(self, broker_id: int) -> BrokerRegistration | None:
         for b in self.metadata.brokers():

@@ -108,6 +108,14 @@ class EntityConfigChanged:
     entity_path: str
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerConfigChanged:
+    """Dynamic broker configs of an entity changed (Kafka's ``/config/brokers/<entity>``):
+    ``<default>`` for the cluster-wide default, else a broker id."""
+
+    entity: str
+
+
 MetadataEvent = (
     TopicCreated
     | TopicDeleted
@@ -116,6 +124,7 @@ MetadataEvent = (
     | PartitionStatesChanged
     | BrokersChanged
     | EntityConfigChanged
+    | BrokerConfigChanged
 )
 MetadataListener = Callable[[MetadataEvent], None]
 
@@ -178,6 +187,18 @@ class MetadataStore(Protocol):
         ...
 
     async def allocate_producer_id_block(self, block_size: int) -> int: ...
+
+    def broker_configs(self, entity: str) -> dict[str, str]:
+        """Dynamic broker configs of ``<default>`` or a broker id, as last seen."""
+        ...
+
+    async def read_broker_configs(self, entity: str) -> dict[str, str]:
+        """The same, read from the source of truth (for read-modify-write)."""
+        ...
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replace an entity's dynamic broker configs; every broker is told."""
+        ...
 
     def subscribe(self, listener: MetadataListener) -> None:
         """Receive every change event, on the event loop, after the change is visible."""

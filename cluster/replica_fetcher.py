@@ -16,6 +16,7 @@ resolved against the leader's log start and end offsets (Kafka's handleOutOfRang
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -518,6 +519,22 @@ class ReplicaFetcherManager:
 
     def fetching(self, key: TopicPartition) -> bool:
         return key in self._where
+
+    def resize(self, num_fetchers: int) -> None:
+        """``num.replica.fetchers`` changed at run time (Kafka's resizeFetcherThreadPool):
+        every followed partition moves to the fetcher its new id names; fetchers left idle
+        stop. Each partition fetches on from its log end offset."""
+        if num_fetchers == self.config.num_fetchers:
+            return
+        replicas = [s.replica for f in self.fetchers.values() for s in f.partitions.values()]
+        self.config = dataclasses.replace(self.config, num_fetchers=num_fetchers)
+        self.remove_partitions([(r.topic, r.partition) for r in replicas])
+        self.add_partitions(replicas)
+        log.info(
+            "replica fetchers resized to %d per source broker (%d fetcher(s) running)",
+            num_fetchers,
+            len(self.fetchers),
+        )
 
     async def shutdown(self) -> None:
         fetchers = list(self.fetchers.values())

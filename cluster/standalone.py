@@ -4,8 +4,10 @@ The document ``josef-metadata.json`` at the top of the first log dir holds the
 cluster id, the topics (id, partition states, config overrides), the next
 producer id block, per-user entity configs (SCRAM credentials and quotas, as Kafka's
 ``/config/users``), client-id and (user, client-id) quota configs (``/config/clients``,
-``/config/users/<u>/clients/<c>``) and the ACLs (as Kafka's ``/kafka-acl``).
-It is rewritten atomically (tmp + fsync + rename) off the event loop on every change.
+``/config/users/<u>/clients/<c>``), the ACLs (as Kafka's ``/kafka-acl``) and the dynamic
+broker configs (Kafka's ``/config/brokers/<default>`` and ``/config/brokers/<id>``, under
+``broker_configs``). It is rewritten atomically (tmp + fsync + rename) off the event loop
+on every change.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from cluster.acls import AccessControlEntry, PatternType, ResourcePattern, ResourceType
 from cluster.metadata import (
+    BrokerConfigChanged,
     BrokerRegistration,
     EntityConfigChanged,
     MetadataListener,
@@ -76,6 +79,7 @@ class StandaloneMetadataStore:
         # ("clients/<c>", "users/<u>/clients/<c>").
         self._entities: dict[str, dict[str, str]] = {}
         self._acls: dict[ResourcePattern, frozenset[AccessControlEntry]] = {}
+        self._broker_configs: dict[str, dict[str, str]] = {}
         self._lock = asyncio.Lock()
         self._events = MetadataPublisher()
 
@@ -102,6 +106,10 @@ class StandaloneMetadataStore:
             for path, configs in doc.get("entities", {}).items()
         }
         self._acls = _load_acls(doc.get("acls", []), self._path)
+        self._broker_configs = {
+            str(entity): {str(k): str(v) for k, v in configs.items()}
+            for entity, configs in doc.get("broker_configs", {}).items()
+        }
         for name, t in doc.get("topics", {}).items():
             topic = TopicMetadata(
                 name=name,
@@ -131,6 +139,7 @@ class StandaloneMetadataStore:
             "users": self._users,
             "entities": self._entities,
             "acls": _dump_acls(self._acls),
+            "broker_configs": self._broker_configs,
             "topics": {
                 t.name: {
                     "topic_id": str(t.topic_id),
@@ -304,6 +313,23 @@ class StandaloneMetadataStore:
             else:
                 self._acls.pop(pattern, None)
             await self._persist()
+
+    def broker_configs(self, entity: str) -> dict[str, str]:
+        """Dynamic broker configs of ``<default>`` or a broker id (KIP-226)."""
+        return dict(self._broker_configs.get(entity, {}))
+
+    async def read_broker_configs(self, entity: str) -> dict[str, str]:
+        return self.broker_configs(entity)
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replace an entity's dynamic broker configs durably; an empty dict clears them."""
+        async with self._lock:
+            if configs:
+                self._broker_configs[entity] = dict(configs)
+            else:
+                self._broker_configs.pop(entity, None)
+            await self._persist()
+        self._events.publish(BrokerConfigChanged(entity))
 
     async def close(self) -> None:
         return None

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from kio.schema.errors import ErrorCode
 
 from cluster.metadata import (
+    BrokerConfigChanged,
     BrokerRegistration,
     EntityConfigChanged,
     MetadataEvent,
@@ -42,6 +43,7 @@ from cluster.zk.registration import allocate_producer_id_block
 from cluster.zk.topic_znodes import ReplicaAssignment, TopicAssignment
 from cluster.zk.watchers import ChildrenWatcher, DataWatcher
 from cluster.zk.znodes import BrokerInfo, ControllerRegistration
+from cluster.zk_broker_configs import ZkBrokerConfigs
 from cluster.zk_entity_configs import ZkEntityConfigs, is_quota_entity_path, sanitize_user
 from protocol.errors import KafkaError
 
@@ -64,6 +66,7 @@ class ZooKeeperMetadataStore:
         self._events = MetadataPublisher()
         self._configs: dict[str, dict[str, str]] = {}
         self.entity_configs_zk = ZkEntityConfigs(zk)
+        self.broker_configs_zk = ZkBrokerConfigs(zk, broker_id)
         self.cache = MetadataCache(self._events, self._topic_configs, internal_topics)
         self._registered: dict[int, BrokerRegistration] = {}
         self._watchers: list[ChildrenWatcher | DataWatcher] = []
@@ -88,6 +91,7 @@ class ZooKeeperMetadataStore:
         # Notifications older than this start are already reflected in the znodes we read.
         self._last_change = max(changes) if changes else None
         await self.entity_configs_zk.load()
+        await self.broker_configs_zk.load()
         self._watchers.append(self.zk.watch_children(paths.BROKER_IDS, self._on_brokers))
         self._watchers.append(self.zk.watch_data(paths.CONTROLLER, self._on_controller))
         self._watchers.append(self.zk.watch_children(paths.CONFIG_CHANGES, self._on_changes))
@@ -151,6 +155,13 @@ class ZooKeeperMetadataStore:
             elif is_quota_entity_path(note.entity_path):
                 await self.entity_configs_zk.reload(note.entity_path)
                 self._events.publish(EntityConfigChanged(note.entity_path))
+            elif note.entity_type == paths.CONFIG_TYPE_BROKERS:
+                await self._reload_broker_config(note.entity_name)
+
+    async def _reload_broker_config(self, entity: str) -> None:
+        if self.broker_configs_zk.followed(entity):
+            await self.broker_configs_zk.reload(entity)
+            self._events.publish(BrokerConfigChanged(entity))
 
     async def _reload_topic_config(self, name: str) -> None:
         configs = await self._read_topic_config(name)
@@ -372,6 +383,24 @@ class ZooKeeperMetadataStore:
         # Our own notification: applied already (the watcher will skip it).
         self._last_change = max(self._last_change or "", created)
         self._events.publish(EntityConfigChanged(path))
+
+    # -- dynamic broker configs (KIP-226, /config/brokers/<default> and /<id>) ----------
+
+    def broker_configs(self, entity: str) -> dict[str, str]:
+        return dict(self.broker_configs_zk.entities.get(entity, {}))
+
+    async def read_broker_configs(self, entity: str) -> dict[str, str]:
+        return await self.broker_configs_zk.read(entity)
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Write ``/config/brokers/<entity>`` and notify every broker (this one at once).
+
+        The notification is not marked as seen: a notification of another broker's change
+        with a lower sequence number may still be on its way here, and re-reading our own
+        change later is harmless."""
+        await self.broker_configs_zk.write(entity, configs)
+        if self.broker_configs_zk.followed(entity):
+            self._events.publish(BrokerConfigChanged(entity))
 
     async def allocate_producer_id_block(self, block_size: int) -> int:
         block = await allocate_producer_id_block(self.zk, self.broker_id, block_size)

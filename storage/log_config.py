@@ -574,17 +574,31 @@ def describe(
     broker_config_values: Mapping[str, str],
     broker_defaults: Mapping[str, str | None] | None = None,
     names: Iterable[str] | None = None,
+    *,
+    dynamic_broker: Mapping[str, str] | None = None,
+    dynamic_default: Mapping[str, str] | None = None,
 ) -> list[ConfigEntry]:
     """DescribeConfigs entries for a topic.
 
     ``defaults`` is the broker-derived LogConfig, ``overrides`` the topic's
     own configs (raw strings), ``broker_config_values`` the broker keys set
-    statically in the server properties, ``broker_defaults`` the broker keys'
-    default values (for DEFAULT_CONFIG synonyms; omitted synonyms are left
-    out). ``names`` limits the result to those configs (unknown ones are
-    skipped, as Kafka does).
+    statically in the server properties, ``dynamic_broker`` / ``dynamic_default``
+    the dynamic broker configs of this broker and of the cluster (KIP-226),
+    ``broker_defaults`` the broker keys' default values (for DEFAULT_CONFIG
+    synonyms; omitted synonyms are left out). ``names`` limits the result to
+    those configs (unknown ones are skipped, as Kafka does).
+
+    Synonyms come in Kafka's order of precedence: the topic override, then per
+    layer (dynamic broker, dynamic default, static, default) each broker synonym
+    of the topic config (``log.retention.ms`` > ``minutes`` > ``hours``).
     """
     wanted = set(names) if names is not None else None
+    layers: tuple[tuple[Mapping[str, str | None], ConfigSource], ...] = (
+        (dynamic_broker or {}, ConfigSource.DYNAMIC_BROKER_CONFIG),
+        (dynamic_default or {}, ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG),
+        (broker_config_values, ConfigSource.STATIC_BROKER_CONFIG),
+        (broker_defaults or {}, ConfigSource.DEFAULT_CONFIG),
+    )
     entries: list[ConfigEntry] = []
     for d in TOPIC_CONFIG_DEFS:
         if wanted is not None and d.name not in wanted:
@@ -596,26 +610,13 @@ def describe(
             except ValueError:
                 value = overrides[d.name]
             synonyms.append(ConfigSynonym(d.name, value, ConfigSource.DYNAMIC_TOPIC_CONFIG))
-        for syn in d.synonyms:
-            if syn.name in broker_config_values:
-                synonyms.append(
-                    ConfigSynonym(
-                        syn.name,
-                        broker_config_values[syn.name].strip(),
-                        ConfigSource.STATIC_BROKER_CONFIG,
-                    )
-                )
-        if broker_defaults is not None:
-            for syn in d.synonyms:
-                default = broker_defaults.get(syn.name)
-                if default is not None:
-                    synonyms.append(ConfigSynonym(syn.name, default, ConfigSource.DEFAULT_CONFIG))
+        chain = [syn.name for syn in d.synonyms]
+        synonyms.extend(layered_synonyms(chain[0], chain, layers) if chain else ())
         if d.name in overrides:
             top_value, source = synonyms[0].value, ConfigSource.DYNAMIC_TOPIC_CONFIG
-        elif any(s.name in broker_config_values for s in d.synonyms):
-            top_value, source = _field_value_str(d, defaults), ConfigSource.STATIC_BROKER_CONFIG
         else:
-            top_value, source = _field_value_str(d, defaults), ConfigSource.DEFAULT_CONFIG
+            top_value = _field_value_str(d, defaults)
+            source = synonyms[0].source if synonyms else ConfigSource.DEFAULT_CONFIG
         entries.append(
             ConfigEntry(
                 name=d.name,
@@ -629,6 +630,30 @@ def describe(
             )
         )
     return entries
+
+
+def layered_synonyms(
+    name: str,
+    chain: list[str],
+    layers: Iterable[tuple[Mapping[str, str | None], ConfigSource]],
+    sensitive: bool = False,
+) -> list[ConfigSynonym]:
+    """Kafka's ConfigHelper.configSynonyms: every key of ``chain`` (the synonyms of
+    ``name`` in order of precedence) set in a layer, layer by layer, from the first entry
+    of ``name`` itself. When ``name`` is set nowhere Kafka answers nothing; Josef keeps the
+    synonyms of lower precedence than ``name`` that are set, which is what decides its
+    value (``log.retention.ms`` unset, ``log.retention.hours`` set)."""
+    found = [
+        ConfigSynonym(key, None if sensitive else layer[key], source)
+        for layer, source in layers
+        for key in chain
+        if layer.get(key) is not None
+    ]
+    for i, synonym in enumerate(found):
+        if synonym.name == name:
+            return found[i:]
+    lower = set(chain[chain.index(name) + 1 :]) if name in chain else set()
+    return [s for s in found if s.name in lower]
 
 
 def log_config_field_names() -> tuple[str, ...]:

@@ -391,6 +391,12 @@ class LogManager:
             if t == topic:
                 log.config = config
 
+    def set_producer_id_expiration_ms(self, expiration_ms: int) -> None:
+        """``producer.id.expiration.ms`` changed at run time: new and existing logs."""
+        self.producer_id_expiration_ms = expiration_ms
+        for log in self.logs():
+            log.producer_state.producer_id_expiration_ms = expiration_ms
+
     def rename_for_deletion(self, topic: str, partition: int) -> Path | None:
         """Close the log and rename its directory ``<tp>.<uuid hex>-delete`` (fast)."""
         tp = (topic, partition)

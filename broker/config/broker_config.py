@@ -32,8 +32,6 @@ from broker.config.properties import ConfigError, parse_properties
 from storage.log_config import (
     TOPIC_CONFIG_DEFS,
     ConfigEntry,
-    ConfigSource,
-    ConfigSynonym,
     ConfigValue,
     LogConfig,
     describe,
@@ -624,55 +622,23 @@ def is_valid_cluster_id(text: str) -> bool:
 
 # --- DescribeConfigs and documentation --------------------------------------------------
 
-_RESOLVED_IN_DESCRIBE = ("broker.id", "node.id")
-
-
 def describe_broker(config: BrokerConfig, names: Iterable[str] | None = None) -> list[ConfigEntry]:
-    """DescribeConfigs entries for the BROKER resource.
+    """DescribeConfigs entries for the BROKER resource of a broker without dynamic configs.
 
     Source is STATIC_BROKER_CONFIG for keys set in the properties file or an
-    override, DEFAULT_CONFIG otherwise. Josef has no dynamic broker configs,
-    so every entry is read-only. Passwords are reported as sensitive with a
-    null value. ``names`` limits the result (unknown names are skipped).
+    override, DEFAULT_CONFIG otherwise; every entry is read-only. Passwords are
+    reported as sensitive with a null value. ``names`` limits the result (unknown
+    names are skipped). A running broker answers through
+    :class:`broker.config.dynamic_broker_config.DynamicBrokerConfig`, which adds the
+    dynamic layers (KIP-226).
     """
-    wanted = set(names) if names is not None else None
-    entries: list[ConfigEntry] = []
-    for d in BROKER_CONFIG_DEFS:
-        if wanted is not None and d.name not in wanted:
-            continue
-        value: ConfigValue = config.values[d.name]
-        if d.name in _RESOLVED_IN_DESCRIBE:
-            value = config.broker_id
-        chain = [s.name for s in d.synonyms] or [d.name]
-        synonyms: list[ConfigSynonym] = []
-        for name in chain:
-            if name in config.originals:
-                shown = BROKER_CONFIGS[name].format(config.values[name])
-                synonyms.append(ConfigSynonym(name, shown, ConfigSource.STATIC_BROKER_CONFIG))
-        for name in chain:
-            default = BROKER_CONFIGS[name].default_str
-            if default is not None:
-                synonyms.append(ConfigSynonym(name, default, ConfigSource.DEFAULT_CONFIG))
-        if d.sensitive:
-            synonyms = [ConfigSynonym(s.name, None, s.source) for s in synonyms]
-        source = (
-            ConfigSource.STATIC_BROKER_CONFIG
-            if d.name in config.originals
-            else ConfigSource.DEFAULT_CONFIG
-        )
-        entries.append(
-            ConfigEntry(
-                name=d.name,
-                value=None if d.sensitive else d.format(value),
-                source=source,
-                read_only=True,
-                is_sensitive=d.sensitive,
-                synonyms=tuple(synonyms),
-                config_type=d.type,
-                documentation=d.doc,
-            )
-        )
-    return entries
+    from broker.config.broker_describe import ConfigLayers, broker_entries
+
+    return [
+        e
+        for e in broker_entries(config, ConfigLayers(config.originals), names)
+        if e.name in BROKER_CONFIGS
+    ]
 
 
 def broker_default_strings() -> dict[str, str | None]:
@@ -681,15 +647,26 @@ def broker_default_strings() -> dict[str, str | None]:
 
 
 def describe_topic(
-    config: BrokerConfig, overrides: Mapping[str, str], names: Iterable[str] | None = None
+    config: BrokerConfig,
+    overrides: Mapping[str, str],
+    names: Iterable[str] | None = None,
+    *,
+    static: Mapping[str, str] | None = None,
+    dynamic_broker: Mapping[str, str] | None = None,
+    dynamic_default: Mapping[str, str] | None = None,
 ) -> list[ConfigEntry]:
-    """DescribeConfigs entries for a topic with these overrides on this broker."""
+    """DescribeConfigs entries for a topic with these overrides on this broker.
+
+    ``config`` is the broker's current configuration; ``static`` the keys it was started
+    with (default: ``config.originals``) and ``dynamic_*`` its dynamic broker configs."""
     return describe(
         config.log_config_defaults(),
         overrides,
-        config.originals,
+        config.originals if static is None else static,
         broker_defaults=broker_default_strings(),
         names=names,
+        dynamic_broker=dynamic_broker,
+        dynamic_default=dynamic_default,
     )
 
 

@@ -1,9 +1,10 @@
 """DescribeConfigs (32), AlterConfigs (33) and IncrementalAlterConfigs (44).
 
 Resources: TOPIC configs are the per-topic overrides kept by the metadata
-store; BROKER configs are static (read from the properties file and
-``--override``), so describing them works and altering them is refused with
-INVALID_REQUEST, as Kafka refuses a key that cannot be updated dynamically;
+store; BROKER configs are the static configuration overlaid with the dynamic
+broker configs of KIP-226 (a broker id, or the empty name for the cluster-wide
+default), described and altered through
+:class:`~broker.config.dynamic_broker_config.DynamicBrokerConfig`;
 BROKER_LOGGER maps to Python's ``logging`` loggers and can be described and
 changed at run time, as Kafka does with its log4j loggers.
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.config.broker_config import BROKER_CONFIGS, describe_broker, describe_topic
+from broker.config.incremental import OP_APPEND, OP_DELETE, OP_SET, OP_SUBTRACT, apply_incremental
 from broker.handlers.admin_topics import error_of
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
@@ -25,7 +26,7 @@ from broker.topic_manager import topic_name_error
 from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
-from storage.log_config import TOPIC_CONFIGS, ConfigDef, ConfigEntry, ConfigSource, ConfigType
+from storage.log_config import TOPIC_CONFIGS, ConfigEntry, ConfigSource, ConfigType
 
 DESCRIBE_CONFIGS, DESCRIBE_CONFIGS_MIN, DESCRIBE_CONFIGS_MAX = 32, 1, 4
 ALTER_CONFIGS, ALTER_CONFIGS_MIN, ALTER_CONFIGS_MAX = 33, 0, 2
@@ -35,7 +36,6 @@ TOPIC = 2
 BROKER = 4
 BROKER_LOGGER = 8
 
-OP_SET, OP_DELETE, OP_APPEND, OP_SUBTRACT = 0, 1, 2, 3
 _OP_NAMES = {OP_APPEND: "APPEND", OP_SUBTRACT: "SUBTRACT"}
 
 ROOT_LOGGER = "root"
@@ -171,24 +171,12 @@ def _describe_entries(
         topic = services.metadata.topic(name)
         if topic is None:
             return [], ErrorCode.unknown_topic_or_partition, None
-        return describe_topic(services.config, topic.configs, keys), ErrorCode.none, None
+        return services.dynamic.describe_topic(topic.configs, keys), ErrorCode.none, None
     if rtype == BROKER:
-        if not name:
-            return [], ErrorCode.none, None  # cluster-wide dynamic defaults: none here
         try:
-            requested = int(name)
-        except ValueError:
-            return [], ErrorCode.invalid_request, f"Broker id must be an integer, but it is: {name}"
-        if requested != services.broker_id:
-            return (
-                [],
-                ErrorCode.invalid_request,
-                (
-                    f"Unexpected broker id, expected {services.broker_id} or empty string, "
-                    f"but received {name}"
-                ),
-            )
-        return describe_broker(services.config, keys), ErrorCode.none, None
+            return services.dynamic.describe(name, keys), ErrorCode.none, None
+        except KafkaError as exc:
+            return [], exc.error_code, str(exc)
     if rtype == BROKER_LOGGER:
         if not name:
             return [], ErrorCode.invalid_request, "Broker id must not be empty"
@@ -301,60 +289,6 @@ def _require_topic(services: BrokerServices, name: str) -> dict[str, str]:
     return dict(topic.configs)
 
 
-def _refuse_broker_changes(services: BrokerServices, name: str, changed: Iterable[str]) -> None:
-    if name:
-        _check_node_id(services, name)
-    keys = sorted(changed)
-    if keys:
-        raise _invalid(
-            f"Cannot update these configs dynamically: {', '.join(keys)} "
-            "(Josef reads broker configs only at startup)"
-        )
-
-
-def _list_def(name: str, table: dict[str, ConfigDef], op: int) -> ConfigDef:
-    definition = table.get(name)
-    if definition is None:
-        raise KafkaError(f"Unknown config name: {name}", ErrorCode.invalid_config)
-    if definition.type is not ConfigType.LIST:
-        verb = "append" if op == OP_APPEND else "subtract"
-        raise KafkaError(
-            f"Config value {verb} is not allowed for config key: {name}", ErrorCode.invalid_config
-        )
-    return definition
-
-
-def apply_incremental(
-    current: dict[str, str], ops: Sequence[Any], table: dict[str, ConfigDef]
-) -> dict[str, str]:
-    """Kafka's incremental semantics over ``current`` (a resource's dynamic configs)."""
-    props = dict(current)
-    for op in ops:
-        operation, name, value = int(op.config_operation), op.name, op.value
-        if operation == OP_SET:
-            props[name] = value
-        elif operation == OP_DELETE:
-            props.pop(name, None)
-        elif operation in (OP_APPEND, OP_SUBTRACT):
-            definition = _list_def(name, table, operation)
-            old = props.get(name)
-            if old is None:
-                old = definition.default_str or ""
-            items = value.split(",")
-            if operation == OP_APPEND:
-                old_list = [v for v in old.split(",") if v] if old else []
-                props[name] = ",".join(old_list + [v for v in items if v not in old_list])
-            else:
-                remaining = old.split(",")
-                for v in items:
-                    if v in remaining:
-                        remaining.remove(v)
-                props[name] = ",".join(remaining)
-        else:
-            raise _invalid(f"Unknown operations type {operation}")
-    return props
-
-
 async def _alter_one(
     services: BrokerServices, resource: Any, validate_only: bool, incremental: bool
 ) -> None:
@@ -369,11 +303,7 @@ async def _alter_one(
             new = {c.name: c.value for c in resource.configs}
         await services.topic_manager.set_configs(name, new, validate_only)
     elif rtype == BROKER:
-        if incremental:
-            changed = apply_incremental({}, resource.configs, BROKER_CONFIGS)
-        else:
-            changed = {c.name: c.value for c in resource.configs}
-        _refuse_broker_changes(services, name, changed)
+        await services.dynamic.alter(name, resource.configs, incremental, validate_only)
     elif rtype == BROKER_LOGGER and incremental:
         _check_node_id(services, name)
         _alter_loggers(resource.configs, validate_only)

@@ -16,7 +16,6 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.config.broker_config import describe_topic
 from broker.network.context import RequestContext
 from broker.partition_limits import RequestPartitionCap
 from broker.services import BrokerServices
@@ -93,7 +92,7 @@ async def _create_one(
                 config_source=int(e.source),
                 is_sensitive=e.is_sensitive,
             )
-            for e in describe_topic(services.config, final_configs)
+            for e in services.dynamic.describe_topic(final_configs)
         )
     return rb(
         "CreatableTopicResult",

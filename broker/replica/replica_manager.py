@@ -127,6 +127,19 @@ class ReplicaManager:
     def update_topic_config(self, topic: TopicMetadata) -> None:
         self.log_manager.update_config(topic.name, self.topic_log_config(topic))
 
+    def reconfigure_default_log_config(self, defaults: LogConfig) -> None:
+        """New broker-level log defaults (dynamic broker configs): every log gets them under
+        its topic's overrides, as Kafka's DynamicLogConfig.updateLogsConfig."""
+        self.default_config = defaults
+        self.log_manager.defaults = defaults
+        for topic in sorted({log.topic for log in self.log_manager.logs()}):
+            try:
+                config = self.log_config_for(topic)
+            except KafkaError as exc:  # an override that no longer validates: keep the old
+                log.error("log config of topic %s not updated: %s", topic, exc)
+                continue
+            self.log_manager.update_config(topic, config)
+
     def on_metadata_event(self, event: MetadataEvent) -> None:
         if isinstance(event, TopicConfigChanged):
             self.update_topic_config(event.topic)

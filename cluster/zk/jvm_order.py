@@ -9,6 +9,7 @@ diffing ``zkCli.sh`` output against a Kafka cluster do, and it costs little to m
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 
 def _to_int32(value: int) -> int:
@@ -100,3 +101,49 @@ def _chm_transfer(table: list[list[tuple[int, str]]], n: int) -> list[list[tuple
             (low if node[0] & n == 0 else high).insert(0, node)
         new[i], new[i + n] = low, high
     return new
+
+
+def _scala_improve(h: int) -> int:
+    # scala.collection.Hashing.improve, which Scala 2.13's immutable HashSet (CHAMP) uses.
+    h = _to_int32(h + ~_to_int32(h << 9))
+    h = _to_int32(h ^ ((h & 0xFFFFFFFF) >> 14))
+    h = _to_int32(h + _to_int32(h << 4))
+    return _to_int32(h ^ ((h & 0xFFFFFFFF) >> 10))
+
+
+def scala_immutable_set_order(keys: Iterable[str]) -> list[str]:
+    """Order of a Scala 2.13 immutable ``Set[String]`` built from ``keys`` in order: up to
+    four elements keep insertion order (Set1..Set4), more become a ``HashSet`` (a CHAMP trie:
+    a node's own elements by 5-bit hash slot, then its sub-nodes by slot). Kafka prints such
+    sets in error messages ("Cannot update these configs dynamically: Set(...)")."""
+    items = list(dict.fromkeys(keys))
+    if len(items) <= 4:
+        return items
+    root: dict[int, Any] = {}
+
+    def insert(node: dict[int, Any], key: str, h: int, shift: int) -> None:
+        slot = ((h & 0xFFFFFFFF) >> shift) & 31
+        existing = node.get(slot)
+        if existing is None:
+            node[slot] = (key, h)
+        elif isinstance(existing, dict):
+            insert(existing, key, h, shift + 5)
+        else:
+            child: dict[int, Any] = {}
+            insert(child, existing[0], existing[1], shift + 5)
+            insert(child, key, h, shift + 5)
+            node[slot] = child
+
+    for key in items:
+        insert(root, key, _scala_improve(java_string_hash(key)), 0)
+    out: list[str] = []
+
+    def walk(node: dict[int, Any]) -> None:
+        slots = sorted(node)
+        out.extend(node[s][0] for s in slots if not isinstance(node[s], dict))
+        for s in slots:
+            if isinstance(node[s], dict):
+                walk(node[s])
+
+    walk(root)
+    return out

@@ -5,7 +5,9 @@ manager for the filthiest cleanable log, clean it with their own ``Cleaner``
 (each owns an ``OffsetMap`` of ``dedupe.buffer.size / threads`` bytes), record
 the checkpoint, and sleep ``log.cleaner.backoff.ms`` when nothing is
 cleanable. All threads share one I/O throttler
-(``log.cleaner.io.max.bytes.per.second``). After each pass one INFO line
+(``log.cleaner.io.max.bytes.per.second``). :meth:`LogCleaner.reconfigure` applies new
+settings at run time as Kafka does (dynamic broker configs): the throttle rate changes and
+the threads are replaced by new ones. After each pass one INFO line
 reports the partition, offsets, bytes read/written, duration and dirty ratio;
 ``stats()`` returns the same numbers plus every compacted partition's dirty
 ratio.
@@ -79,6 +81,8 @@ class LogCleaner:
         self.throttler = Throttler(config.io_max_bytes_per_second, wake=self._stop)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._lifecycle = threading.Lock()
+        self._closed = False
         self._totals = _Totals()
         threads = max(config.threads, 1)
         self._map_bytes = max(config.dedupe_buffer_size // threads, MIN_BUFFER_PER_THREAD)
@@ -104,8 +108,8 @@ class LogCleaner:
             return
         for i in range(self.config.threads):
             t = threading.Thread(
-                target=self._run, args=(self.new_cleaner(),), name=f"log-cleaner-{i}",
-                daemon=True,
+                target=self._run, args=(self.new_cleaner(), self._stop),
+                name=f"log-cleaner-{i}", daemon=True,
             )
             t.start()
             self._threads.append(t)
@@ -116,18 +120,43 @@ class LogCleaner:
 
     def shutdown(self, timeout_s: float = 30.0) -> None:
         """Stop the threads; a pass in progress is abandoned (its .cleaned files removed)."""
+        with self._lifecycle:
+            self._closed = True
+            self._stop_threads(timeout_s)
+
+    def _stop_threads(self, timeout_s: float) -> None:
         self._stop.set()
         deadline = time.monotonic() + timeout_s
         for t in self._threads:
             t.join(max(deadline - time.monotonic(), 0.0))
         self._threads.clear()
 
+    def reconfigure(self, config: CleanerConfig, timeout_s: float = 30.0) -> None:
+        """New settings at run time (Kafka's LogCleaner.reconfigure): update the throttle,
+        stop the threads (a pass in progress is abandoned) and start ``config.threads`` new
+        ones with offset maps of the new size. Blocking: run it off the event loop."""
+        with self._lifecycle:
+            if self._closed:
+                return
+            self._stop_threads(timeout_s)
+            self.config = config
+            self._stop = threading.Event()
+            self.throttler.update_rate(config.io_max_bytes_per_second, wake=self._stop)
+            threads = max(config.threads, 1)
+            self._map_bytes = max(config.dedupe_buffer_size // threads, MIN_BUFFER_PER_THREAD)
+            logger.info(
+                "log cleaner reconfigured: %d thread(s), I/O limit %s bytes/s, backoff %d ms",
+                config.threads, config.io_max_bytes_per_second, config.backoff_ms,
+            )
+            self.start()
+
     @property
     def running(self) -> bool:
         return any(t.is_alive() for t in self._threads)
 
-    def _run(self, cleaner: Cleaner) -> None:
-        while not self._stop.is_set():
+    def _run(self, cleaner: Cleaner, stop: threading.Event) -> None:
+        # ``stop`` is this generation's event: reconfigure() replaces self._stop.
+        while not stop.is_set():
             try:
                 did_work = self.clean_once(cleaner)
             except OSError as exc:  # e.g. the cleaner offset checkpoint on a full disk
@@ -137,7 +166,7 @@ class LogCleaner:
                 logger.exception("log cleaner pass failed")
                 did_work = False
             if not did_work:
-                self._stop.wait(self.config.backoff_ms / 1000.0)
+                stop.wait(self.config.backoff_ms / 1000.0)
 
     # -- one pass ------------------------------------------------------------------------
 

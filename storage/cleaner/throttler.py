@@ -31,6 +31,16 @@ class Throttler:
         self._observed = 0.0
         self.throttled_s = 0.0
 
+    def update_rate(self, bytes_per_second: float, wake: threading.Event | None = None) -> None:
+        """A new rate from now on (Kafka's updateDesiredRatePerSec); ``wake`` replaces the
+        event that cuts a sleep short."""
+        with self._lock:
+            self.rate = bytes_per_second
+            self._period_start = self._monotonic()
+            self._observed = 0.0
+            if wake is not None:
+                self._wake = wake
+
     @property
     def enabled(self) -> bool:
         return 0 < self.rate < float("inf") and self.rate < 1.7e308
