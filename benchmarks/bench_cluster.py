@@ -74,6 +74,10 @@ class BenchCluster:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        # kill -9: the data is thrown away, and the last broker of a cluster would spend
+        # controlled.shutdown.max.retries x backoff failing to hand its leadership on
+        for b in self.brokers.values():
+            b.signal(signal.SIGKILL)
         for b in self.brokers.values():
             b.stop()
         if self._zk is not None:
@@ -154,9 +158,12 @@ class BenchCluster:
                 p._connect()
             t0 = time.perf_counter()
             old.signal(sig)
-            probe_until_written(probes, topic, t0, FAILOVER_TIMEOUT_S, result)
+            probe_until_written(
+                probes, topic, t0, FAILOVER_TIMEOUT_S, result, lambda: not old.alive()
+            )
             old.wait_exit(FAILOVER_TIMEOUT_S)
-            result.old_leader_exit_s = time.perf_counter() - t0
+            if result.old_leader_exit_s is None:
+                result.old_leader_exit_s = time.perf_counter() - t0
         finally:
             for p in probes.values():
                 p.close()

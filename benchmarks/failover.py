@@ -17,6 +17,7 @@ import struct
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,7 @@ class FailoverResult:
     seconds: float | None = None
     attempts: int = 0
     errors: Counter[int] = field(default_factory=Counter)
+    write_s: float | None = None  # how long the successful write itself took
     old_leader_exit_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -129,6 +131,7 @@ class FailoverResult:
             "old_leader": self.old_leader,
             "new_leader": self.new_leader,
             "failover_s": None if self.seconds is None else round(self.seconds, 3),
+            "write_s": None if self.write_s is None else round(self.write_s, 3),
             "attempts": self.attempts,
             "error_codes": {str(k): v for k, v in sorted(self.errors.items())},
             "old_leader_exit_s": (
@@ -138,19 +141,30 @@ class FailoverResult:
 
 
 def probe_until_written(
-    probes: dict[int, ProduceProbe], topic: str, t0: float, timeout: float, result: FailoverResult
+    probes: dict[int, ProduceProbe],
+    topic: str,
+    t0: float,
+    timeout: float,
+    result: FailoverResult,
+    old_leader_exited: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Probe each broker in turn until one acknowledges a write; fills ``result``."""
+    """Probe each broker in turn until one acknowledges a write; fills ``result`` (and
+    ``old_leader_exit_s`` when ``old_leader_exited`` turns true meanwhile)."""
     deadline = t0 + timeout
     while time.perf_counter() < deadline:
         for broker_id, probe in probes.items():
+            sent = time.perf_counter()
             code = probe.produce(topic)
             result.attempts += 1
             if code == 0:
-                result.seconds = time.perf_counter() - t0
+                now = time.perf_counter()
+                result.seconds = now - t0
+                result.write_s = now - sent
                 result.new_leader = broker_id
                 return
             result.errors[code] += 1
+        if result.old_leader_exit_s is None and old_leader_exited():
+            result.old_leader_exit_s = time.perf_counter() - t0
         time.sleep(PROBE_INTERVAL_S)
 
 

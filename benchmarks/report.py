@@ -86,7 +86,7 @@ def render(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for k, row in enumerate(rows):
-        lines.append(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        lines.append(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
         if k == 0:
             lines.append("-+-".join("-" * w for w in widths))
     return "\n".join(lines)
