@@ -306,6 +306,9 @@ def end_to_end_latency(
                 "bootstrap.servers": bootstrap,
                 "acks": "all",
                 "linger.ms": 1,
+                # the Java producer's default: while requests wait for the ISR, records
+                # gather into the next batch instead of queueing as more tiny requests
+                "max.in.flight.requests.per.connection": 5,
                 "compression.type": "none",
                 "enable.idempotence": False,
                 "delivery.report.only.error": True,
