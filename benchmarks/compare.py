@@ -417,8 +417,13 @@ def run_all(args: argparse.Namespace, plan: Plan, workdir: Path, stamp: str) -> 
     need_zk = (libs is not None and "single" in plan.topologies) or "rf3" in plan.topologies
     try:
         if need_zk:
-            zk = jvm.ZooKeeperServer(workdir, libs)
-            zk.start()
+            try:
+                zk = jvm.ZooKeeperServer(workdir, libs)
+                zk.start()
+            except RuntimeError as exc:
+                plan.notes.append(f"no ZooKeeper, so no Kafka and no clusters: {exc}")
+                print("!! " + plan.notes[-1])
+                zk = None
         if "single" in plan.topologies:
             for peer in plan.peers:
                 if peer == "tansu":
@@ -453,12 +458,14 @@ def run_all(args: argparse.Namespace, plan: Plan, workdir: Path, stamp: str) -> 
 
 
 def _drop_data(workdir: Path, name: str, keep: bool) -> None:
-    """Free the disk (and the next target's page cache) of a stopped target's data."""
+    """Free the disk (and the next target's page cache) of a stopped target's data:
+    ``<name>-data`` (single Josef), ``<name>/data`` (single Kafka), ``<name>/<broker>/data``
+    and ``<name>/<broker>-data`` (clusters)."""
     if keep:
         return
-    for d in (workdir / f"{name}-data", workdir / name):
-        for sub in [d] if d.name.endswith("-data") else [*d.glob("*/data"), *d.glob("*-data")]:
-            shutil.rmtree(sub, ignore_errors=True)
+    base = workdir / name
+    for d in (workdir / f"{name}-data", base / "data", *base.glob("*/data"), *base.glob("*-data")):
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def _client_version() -> str:

@@ -254,3 +254,18 @@ def test_kafka_fetch_command_and_properties(tmp_path: Path) -> None:
     assert props["listeners"] == props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:9093"
     assert props["zookeeper.connect"] == "127.0.0.1:2181/k"
     assert props["num.partitions"] == "1"
+
+
+def test_drop_data_removes_every_targets_data(tmp_path: Path) -> None:
+    dirs = [tmp_path / "josef-data", tmp_path / "kafka" / "data",
+            tmp_path / "kafka-rf3" / "kafka1" / "data", tmp_path / "josef-rf3" / "josef2-data"]
+    for d in dirs:
+        (d / "t-0").mkdir(parents=True)
+    (tmp_path / "kafka" / "kafka.log").write_text("kept")
+    for name in ("josef", "kafka", "kafka-rf3", "josef-rf3"):
+        compare._drop_data(tmp_path, name, keep=False)
+    assert not any(d.exists() for d in dirs)
+    assert (tmp_path / "kafka" / "kafka.log").read_text() == "kept"
+    (tmp_path / "josef-data").mkdir()
+    compare._drop_data(tmp_path, "josef", keep=True)
+    assert (tmp_path / "josef-data").exists()
