@@ -61,9 +61,10 @@ class BenchCluster:
         for b in self.brokers.values():
             b.start()
 
-    def wait_ready(self, timeout: float = 2 * STARTUP_TIMEOUT_S) -> None:
+    def wait_ready(self, timeout: float | None = None) -> None:
         for b in self.brokers.values():
-            b.wait_ready(timeout)
+            b.wait_ready()  # each broker's own start-up timeout
+        timeout = timeout or 2 * STARTUP_TIMEOUT_S
         deadline = time.monotonic() + timeout
         while self.registered() != set(self.brokers):
             if time.monotonic() > deadline:
@@ -169,7 +170,7 @@ class BenchCluster:
                 p.close()
         # bring it back and wait until it has caught up, for the next run
         old.start()
-        old.wait_ready(2 * STARTUP_TIMEOUT_S)
+        old.wait_ready()
         self.wait_full_isr(topic)
         if result.seconds is None:
             raise TimeoutError(

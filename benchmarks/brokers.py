@@ -19,7 +19,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 REPO = Path(__file__).resolve().parent.parent
-STARTUP_TIMEOUT_S = 30.0
+STARTUP_TIMEOUT_S = 60.0
 QUIET: dict[str, Any] = {"log_level": 3}  # errors only from librdkafka
 
 
@@ -59,6 +59,7 @@ class BrokerProcess:
     workdir: Path
     cwd: Path | None = None
     env: dict[str, str] | None = None
+    startup_timeout: float = STARTUP_TIMEOUT_S
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -89,8 +90,10 @@ class BrokerProcess:
             log.close()
         _LIVE.append(self)
 
-    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
+    def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until the port accepts connections and a metadata request succeeds."""
+        if timeout is None:
+            timeout = self.startup_timeout
         deadline = time.monotonic() + timeout
         last_error = "no attempt"
         while time.monotonic() < deadline:

@@ -37,6 +37,7 @@ KAFKA_JVM_FLAGS = (
     "-Djava.awt.headless=true",
     "-Djava.net.preferIPv4Stack=true",
 )
+KAFKA_STARTUP_TIMEOUT_S = 180.0
 ZK_JVM_FLAGS = ("-Xms64m", "-Xmx256m", "-Djava.net.preferIPv4Stack=true")
 DEBIAN_ZK_JARS = ("zookeeper.jar", "slf4j-log4j12.jar", "log4j-1.2.jar")
 
@@ -248,4 +249,6 @@ def make_kafka(
         "kafka.Kafka",
         str(cfg),
     ]
-    return BrokerProcess(name, argv, port, bdir)
+    # a JVM with ~100 jars takes 10-20 s to serve on a quiet 2-core machine, much longer on
+    # a loaded one
+    return BrokerProcess(name, argv, port, bdir, startup_timeout=KAFKA_STARTUP_TIMEOUT_S)
