@@ -156,7 +156,7 @@ class BenchCluster:
         old = self.brokers[leader]
         try:
             for p in probes.values():  # connections open before the clock starts
-                p._connect()
+                p.connect()
             t0 = time.perf_counter()
             old.signal(sig)
             probe_until_written(

@@ -77,7 +77,7 @@ class ProduceProbe:
         self.sock: socket.socket | None = None
         self.correlation_id = 0
 
-    def _connect(self) -> socket.socket:
+    def connect(self) -> socket.socket:
         if self.sock is None:
             self.sock = socket.create_connection(self.addr, timeout=1.0)
             self.sock.settimeout(REQUEST_TIMEOUT_MS / 1000 + 2)
@@ -95,7 +95,7 @@ class ProduceProbe:
     def produce(self, topic: str, partition: int = 0) -> int:
         """The error code of one write; -1 for a connection failure (the broker is down)."""
         try:
-            sock = self._connect()
+            sock = self.connect()
             self.correlation_id += 1
             sock.sendall(produce_request(self.correlation_id, topic, partition, b"failover"))
             (size,) = struct.unpack(">i", self._recv_exact(sock, 4))
