@@ -19,7 +19,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 REPO = Path(__file__).resolve().parent.parent
-STARTUP_TIMEOUT_S = 30.0
+STARTUP_TIMEOUT_S = 60.0
 QUIET: dict[str, Any] = {"log_level": 3}  # errors only from librdkafka
 
 
@@ -59,6 +59,7 @@ class BrokerProcess:
     workdir: Path
     cwd: Path | None = None
     env: dict[str, str] | None = None
+    startup_timeout: float = STARTUP_TIMEOUT_S
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -74,7 +75,7 @@ class BrokerProcess:
         return self.proc.pid if self.proc else None
 
     def start(self) -> None:
-        log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the child
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child (restarts append)
         try:
             self.proc = subprocess.Popen(
                 self.argv,
@@ -89,8 +90,10 @@ class BrokerProcess:
             log.close()
         _LIVE.append(self)
 
-    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
+    def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until the port accepts connections and a metadata request succeeds."""
+        if timeout is None:
+            timeout = self.startup_timeout
         deadline = time.monotonic() + timeout
         last_error = "no attempt"
         while time.monotonic() < deadline:
@@ -127,6 +130,22 @@ class BrokerProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the broker process itself (kill -9, SIGTERM for controlled
+        shutdown) without waiting."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, sig)
+
+    def wait_exit(self, timeout: float = 60.0) -> int | None:
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return self.proc.returncode
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the broker process has used so far (Linux /proc)."""
@@ -187,30 +206,32 @@ def make_tansu(workdir: Path) -> BrokerProcess:
     return BrokerProcess("tansu", argv, port, workdir)
 
 
-def make_josef(workdir: Path, src: Path = REPO) -> BrokerProcess:
-    """Josef from the source tree ``src`` (which goes first on PYTHONPATH)."""
+def make_josef(
+    workdir: Path,
+    src: Path = REPO,
+    overrides: dict[str, str] | None = None,
+    name: str = "josef",
+) -> BrokerProcess:
+    """Josef from the source tree ``src`` (which goes first on PYTHONPATH); ``overrides``
+    are more ``--override key=value`` settings (e.g. ``zookeeper.connect``, ``broker.id``)."""
     port = free_port()
-    data = workdir / "josef-data"
+    data = workdir / f"{name}-data"
     data.mkdir(parents=True, exist_ok=True)
     listener = f"PLAINTEXT://127.0.0.1:{port}"
     python = os.environ.get("JOSEF_PYTHON", sys.executable)
-    argv = [
-        python,
-        "-m",
-        "broker",
-        "start",
-        "--override",
-        f"listeners={listener}",
-        "--override",
-        f"advertised.listeners={listener}",
-        "--override",
-        f"log.dirs={data}",
-        "--override",
-        "num.partitions=1",
-    ]
+    settings = {
+        "listeners": listener,
+        "advertised.listeners": listener,
+        "log.dirs": str(data),
+        "num.partitions": "1",
+        **(overrides or {}),
+    }
+    argv = [python, "-m", "broker", "start"]
+    for key, value in settings.items():
+        argv += ["--override", f"{key}={value}"]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
-    return BrokerProcess("josef", argv, port, workdir, cwd=src, env=env)
+    return BrokerProcess(name, argv, port, workdir, cwd=src, env=env)
 
 
 class PySpy:
