@@ -168,3 +168,46 @@ def test_rolling_restart_under_load_loses_nothing(josef_cluster: ClusterFactory)
     assert not errors, errors[:10]
     assert len(acked) > 100
     assert set(acked) <= set(consumed), f"{len(set(acked) - set(consumed))} acked not consumed"
+
+
+def test_offsets_topic_waits_for_enough_brokers(josef_cluster: ClusterFactory) -> None:
+    """With one broker of three alive, __consumer_offsets (offsets.topic.replication.factor
+    3) cannot be created: FindCoordinator answers COORDINATOR_NOT_AVAILABLE, the broker logs
+    why once, and groups work as soon as the other two have started."""
+    from helpers.raw import RawConn, string
+
+    cluster = josef_cluster(3, start=False)
+    first = cluster[1]
+    first.launch()
+    first.wait_ready(60)
+    cluster.wait_registered({1})
+    cluster.wait_controller()
+    with RawConn(first.host, first.port, timeout=30) as c:
+        codes = [c.request(10, 0, string("early")).i16() for _ in range(5)]
+    assert codes == [15] * 5  # COORDINATOR_NOT_AVAILABLE, every time
+    line = "fewer than its replication factor 3 (offsets.topic.replication.factor)"
+    assert first.log_path.read_text().count(line) == 1
+    for b in (cluster[2], cluster[3]):
+        b.launch()
+    for b in (cluster[2], cluster[3]):
+        b.wait_ready(60)
+    cluster.wait_registered({1, 2, 3})
+    cluster.create_topic("late", partitions=1, rf=3)
+    values = [b"l-%02d" % i for i in range(20)]
+    produce_all(cluster, "late", values)
+    got = consume(
+        {"bootstrap.servers": cluster.bootstrap, "group.id": "early",
+         "auto.offset.reset": "earliest", "enable.auto.commit": False},
+        "late", len(values),
+    )
+    assert got == values
+    kp = KafkaConsumer(
+        "late", bootstrap_servers=cluster.bootstrap, group_id="early-kp",
+        auto_offset_reset="earliest", consumer_timeout_ms=30000,
+    )
+    try:
+        read = [m.value for _, m in zip(values, kp, strict=False)]
+        kp.commit()
+    finally:
+        kp.close()
+    assert read == values
