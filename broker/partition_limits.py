@@ -12,7 +12,9 @@ partitions costs a few comparisons and gets Kafka's error code back.
   Metadata request.
 * Per broker: ``josef.max.partitions`` (Josef's key; Kafka has none, KIP-578
   proposed one and was not adopted) bounds the partition replicas a broker
-  hosts. A creation that would exceed it is refused with POLICY_VIOLATION.
+  hosts. A creation that would exceed it is refused with POLICY_VIOLATION. In a
+  cluster the broker that receives the request checks every broker's count from
+  the metadata (assuming the same limit everywhere: each broker reads its own key).
 * Open files: each hosted partition keeps descriptors open (see
   ``storage.log_segment``); a creation that would not leave headroom under the
   process's RLIMIT_NOFILE is refused with POLICY_VIOLATION instead of failing
@@ -133,6 +135,18 @@ class PartitionLimits:
                 "(partitions one broker may host).",
                 ErrorCode.policy_violation,
             )
+
+    def check_brokers(self, hosted: dict[int, int], new: dict[int, int]) -> None:
+        """Raise POLICY_VIOLATION if a broker would host more than josef.max.partitions
+        replicas (``hosted``: replicas per broker now, ``new``: replicas added)."""
+        for broker, added in sorted(new.items()):
+            now = hosted.get(broker, 0)
+            if added > 0 and now + added > self.max_partitions:
+                raise KafkaError(
+                    f"Broker {broker} hosts {now} partition(s); {added} more would exceed "
+                    f"josef.max.partitions={self.max_partitions}.",
+                    ErrorCode.policy_violation,
+                )
 
     def check_new_local(self, new_local: int) -> None:
         """Raise POLICY_VIOLATION unless this broker can host ``new_local`` more replicas."""

@@ -218,16 +218,27 @@ class TopicManager:
     def _check_local(
         self, cap: RequestPartitionCap | None, topics: int, assignment: dict[int, list[int]]
     ) -> None:
-        """josef.max.partitions and descriptor headroom for the replicas hosted here (in a
-        cluster each broker's own count is the controller's to check: a seam for later)."""
+        """josef.max.partitions and descriptor headroom for the replicas hosted here; in a
+        cluster also josef.max.partitions of every broker the assignment names."""
         me = self.replica_manager.broker_id
         local = sum(1 for replicas in assignment.values() if me in replicas)
         try:
             self.limits.check_new_local(local)
+            if not self.standalone:
+                self.limits.check_brokers(self._replicas_per_broker(), _count(assignment))
         except KafkaError:
             if cap is not None:
                 cap.give_back(topics, len(assignment))
             raise
+
+    def _replicas_per_broker(self) -> dict[int, int]:
+        """Partition replicas each broker hosts, from the metadata (one pass: admin path)."""
+        counts: dict[int, int] = {}
+        for topic in self.metadata.topics().values():
+            for state in topic.partitions.values():
+                for broker in state.replicas:
+                    counts[broker] = counts.get(broker, 0) + 1
+        return counts
 
     async def create(
         self,
@@ -396,3 +407,11 @@ class TopicManager:
             return
         with _metadata_write(f"setting configs of {name}"):
             await self.metadata.set_topic_configs(name, configs)
+
+
+def _count(assignment: dict[int, list[int]]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for replicas in assignment.values():
+        for broker in replicas:
+            counts[broker] = counts.get(broker, 0) + 1
+    return counts

@@ -330,3 +330,34 @@ def test_delete_topic_disabled(josef_cluster: ClusterFactory) -> None:
 def _exists(cluster: JosefCluster, path: str) -> bool:
     with cluster.zk() as zk:
         return zk.exists(path) is not None
+
+
+def test_partition_limit_of_every_broker(josef_cluster: ClusterFactory) -> None:
+    """josef.max.partitions bounds the replicas of every broker, checked by whichever broker
+    receives the request (from the cluster's metadata) before anything is created."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.admin import NewTopic as KpNewTopic
+    from kafka.errors import PolicyViolationError
+
+    cluster = josef_cluster(3, overrides={"josef.max.partitions": "10"})
+    cluster.create_topic("fits", partitions=8, rf=3)  # 8 replicas on each broker
+    admin = cluster.admin()
+    fut = admin.create_topics([NewTopic("over", num_partitions=3, replication_factor=3)])
+    with pytest.raises(KafkaException) as info:
+        fut["over"].result(30)
+    err = info.value.args[0]
+    assert err.code() == KafkaError.POLICY_VIOLATION
+    assert "8 partition(s); 3 more would exceed josef.max.partitions=10" in err.str()
+    kp = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    try:
+        with pytest.raises(PolicyViolationError):
+            kp.create_topics([KpNewTopic("over", 3, 3)])
+        kp.create_topics([KpNewTopic("two-more", 2, 3)])  # 10 each: at the limit
+    finally:
+        kp.close()
+    assert assignment(cluster, "over") is None
+    assert len(cluster.wait_leaders("two-more", 2)) == 2
+    fut = admin.create_partitions([NewPartitions("fits", 9)])
+    with pytest.raises(KafkaException) as info:
+        fut["fits"].result(30)
+    assert info.value.args[0].code() == KafkaError.POLICY_VIOLATION

@@ -171,3 +171,15 @@ def test_is_exhausted_follows_causes() -> None:
     except RuntimeError as exc:
         assert is_exhausted(exc)
     assert not is_exhausted(OSError(errno.ENOSPC, "full"))
+
+
+def test_cluster_check_names_the_broker_that_would_exceed_the_limit() -> None:
+    limits = PartitionLimits(10, lambda: 0)
+    limits.check_brokers({1: 9, 2: 4}, {1: 1, 2: 6})  # exactly at the limit: allowed
+    with pytest.raises(KafkaError) as info:
+        limits.check_brokers({1: 9, 2: 4, 3: 10}, {1: 1, 2: 7})
+    assert info.value.error_code == ErrorCode.policy_violation
+    assert str(info.value) == (
+        "Broker 2 hosts 4 partition(s); 7 more would exceed josef.max.partitions=10."
+    )
+    limits.check_brokers({3: 10}, {1: 10})  # a full broker not named by the assignment
