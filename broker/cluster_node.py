@@ -32,7 +32,12 @@ from cluster.metadata import (
     TopicConfigChanged,
 )
 from cluster.metadata_cache import PartitionUpdate
-from cluster.replica_fetcher import FetcherConfig, FollowerLogs, ReplicaFetcherManager
+from cluster.replica_fetcher import (
+    FetcherConfig,
+    FollowerLogs,
+    FollowerThrottle,
+    ReplicaFetcherManager,
+)
 from cluster.zk import paths
 from cluster.zk.client import SessionEvent, SessionState, ZkClient
 from cluster.zk.errors import ConnectTimeoutError, ZooKeeperError
@@ -148,7 +153,9 @@ class ClusterNode:
                     return int(value)
         return None
 
-    def build_replication(self, follower_logs: FollowerLogs) -> None:
+    def build_replication(
+        self, follower_logs: FollowerLogs, throttle: FollowerThrottle | None = None
+    ) -> None:
         """The fetchers and the ISR channel the replica manager needs (before roles arrive)."""
         c = self.config
         self.fetchers = ReplicaFetcherManager(
@@ -168,6 +175,7 @@ class ClusterNode:
                 host, port, client_id=f"broker-{self.broker_id}-fetcher-0"
             ),
             lambda: self._broker_epoch,
+            throttle,
         )
         self.alter_partition = AlterPartitionManager(
             self.broker_id,

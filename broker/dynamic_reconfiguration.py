@@ -14,7 +14,9 @@ BrokerReconfigurables, KIP-226).
   ``num.io.threads``, ``num.network.threads`` and ``background.threads`` are validated as
   Kafka does and have no effect (one event loop, worker threads on demand);
 * ``producer.id.expiration.ms`` (DynamicProducerStateManagerConfig) for every log;
-* the log flusher's schedule (``log.flush.interval.ms``).
+* the log flusher's schedule (``log.flush.interval.ms``);
+* the replication throttles (``leader/follower.replication.throttled.rate``, KIP-73), which
+  exist only as dynamic configs (a value in the static file has no effect, as in Kafka).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from broker.config.dynamic_keys import (
     cleaner_threads_error,
     thread_pool_error,
 )
+from broker.replica.replication_quota import FOLLOWER_RATE, LEADER_RATE, rate_of
 from storage.cleaner.log_cleaner import CleanerConfig
 from storage.log_config import TOPIC_CONFIG_DEFS
 
@@ -107,9 +110,16 @@ def install_reconfigurables(
     def flush(old: BrokerConfig, new: BrokerConfig) -> None:
         flush_schedule_changed()
 
+    def throttles(old: BrokerConfig | None = None, new: BrokerConfig | None = None) -> None:
+        layers = {**dynamic.default_layer, **dynamic.broker_layer}
+        replica_manager.leader_throttle.set_rate(rate_of(layers, LEADER_RATE))
+        replica_manager.follower_throttle.set_rate(rate_of(layers, FOLLOWER_RATE))
+
+    throttles()  # the rates stored before this start
     dynamic.add_reconfigurable("broker config", (), follow)  # every change
     dynamic.add_reconfigurable("log defaults", LOG_DEFAULT_KEYS, log_defaults)
     dynamic.add_reconfigurable("log cleaner", CLEANER_CONFIGS, cleaner, validate_cleaner)
     dynamic.add_reconfigurable("thread pools", THREAD_POOL_CONFIGS, threads, validate_threads)
     dynamic.add_reconfigurable("producer state", {"producer.id.expiration.ms"}, producer_state)
     dynamic.add_reconfigurable("log flusher", FLUSH_KEYS, flush)
+    dynamic.add_reconfigurable("replication throttles", {LEADER_RATE, FOLLOWER_RATE}, throttles)

@@ -37,6 +37,7 @@ from broker.quota.entities import EntityConfigSource
 from broker.quota.manager import QuotaManagers, QuotaSettings
 from broker.replica.local_leadership import LocalLeadership
 from broker.replica.replica_manager import ReplicaManager
+from broker.replica.replication_quota import FollowerSide
 from broker.security.auth_helper import RequestAuthorizer
 from broker.security.authorizer import AclAuthorizer, parse_super_users
 from broker.security.channel import build_listener_security_async
@@ -183,7 +184,10 @@ class KafkaBroker:
             replica_lag_time_max_ms=config.replica_lag_time_max_ms,
         )
         if cluster is not None:
-            cluster.build_replication(replica_manager)
+            cluster.build_replication(
+                replica_manager,
+                FollowerSide(replica_manager.follower_throttle, replica_manager.follower_throttled),
+            )
             replica_manager.isr_updater = cluster.alter_partition
             replica_manager.replica_eligible = cluster.is_broker_alive
             replica_manager.follower_fetching = cluster.fetchers

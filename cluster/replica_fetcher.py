@@ -84,6 +84,16 @@ class BrokerConnection(Protocol):
     async def close(self) -> None: ...
 
 
+class FollowerThrottle(Protocol):
+    """The follower side of the replication throttle (KIP-73)."""
+
+    def exceeded(self) -> bool: ...
+
+    def record(self, size: int) -> None: ...
+
+    def throttled(self, topic: str, partition: int) -> bool: ...
+
+
 Endpoint = tuple[str, int]
 EndpointLookup = Callable[[int], Endpoint | None]
 ConnectionFactory = Callable[[str, int], BrokerConnection]
@@ -108,6 +118,9 @@ class _FetchState:
     replica: FollowerReplica
     leader_epoch: int
     delayed_until: float = 0.0
+    #: The last response left it at the leader's high watermark (Kafka: lag 0); a
+    #: replica caught up is never throttled.
+    caught_up: bool = False
 
 
 class ReplicaFetcher:
@@ -122,8 +135,10 @@ class ReplicaFetcher:
         endpoint_of: EndpointLookup,
         connect: ConnectionFactory,
         broker_epoch: Callable[[], int],
+        throttle: FollowerThrottle | None = None,
     ) -> None:
         self.name = name
+        self.throttle = throttle
         self.leader_id = leader_id
         self.config = config
         self.logs = logs
@@ -216,6 +231,9 @@ class ReplicaFetcher:
             if client is None:
                 self._delay(ready, backoff)
                 continue
+            ready = self._unthrottled(ready)
+            if not ready:
+                continue
             request = self._build_request(ready)
             try:
                 response = await client.send(
@@ -234,6 +252,22 @@ class ReplicaFetcher:
                 self._delay(ready, backoff)
                 continue
             await self._process_response(ready, response)
+
+    def _unthrottled(
+        self, ready: dict[TopicPartition, _FetchState]
+    ) -> dict[TopicPartition, _FetchState]:
+        """Leave out, for one fetch round, the throttled partitions not caught up while the
+        follower's replication rate is above its bound (Kafka's shouldFollowerThrottle)."""
+        throttle = self.throttle
+        if throttle is None or not throttle.exceeded():
+            return ready
+        held = {
+            k: s for k, s in ready.items() if not s.caught_up and throttle.throttled(*k)
+        }
+        if not held:
+            return ready
+        self._delay(held, self.config.fetch_wait_max_ms / 1000.0)
+        return {k: s for k, s in ready.items() if k not in held}
 
     def _delay(self, states: dict[TopicPartition, _FetchState], seconds: float) -> None:
         until = asyncio.get_running_loop().time() + seconds
@@ -279,6 +313,8 @@ class ReplicaFetcher:
     ) -> None:
         by_id = {s.replica.topic_id: s.replica.topic for s in ready.values()}
         backoff = self.config.fetch_backoff_ms / 1000.0
+        throttle = self.throttle
+        throttled_bytes = 0
         for topic in response.responses:
             name = by_id.get(topic.topic_id)
             if name is None:
@@ -289,6 +325,8 @@ class ReplicaFetcher:
                 if state is None or state is not ready.get(key):
                     continue  # removed or re-added while the fetch was in flight
                 error = ErrorCode(p.error_code)
+                if throttle is not None and p.records and throttle.throttled(*key):
+                    throttled_bytes += len(p.records)
                 try:
                     await self._process_partition(state, p, error)
                 except asyncio.CancelledError:
@@ -296,6 +334,9 @@ class ReplicaFetcher:
                 except Exception:
                     log.exception("%s: processing %s-%d failed", self.name, *key)
                     self._delay({key: state}, backoff)
+        if throttled_bytes:
+            assert throttle is not None
+            throttle.record(throttled_bytes)
 
     async def _process_partition(self, state: _FetchState, p: Any, error: ErrorCode) -> None:
         replica = state.replica
@@ -319,6 +360,7 @@ class ReplicaFetcher:
                 replica.append_records_to_follower(
                     b"", int(p.high_watermark), int(p.log_start_offset)
                 )
+            state.caught_up = replica.log_end_offset >= int(p.high_watermark)
             return
         if error == ErrorCode.offset_out_of_range:
             await self._handle_out_of_range(state)
@@ -465,8 +507,10 @@ class ReplicaFetcherManager:
         endpoint_of: EndpointLookup,
         connect: ConnectionFactory,
         broker_epoch: Callable[[], int],
+        throttle: FollowerThrottle | None = None,
     ) -> None:
         self.config = config
+        self.throttle = throttle
         self.logs = logs
         self.endpoint_of = endpoint_of
         self.connect = connect
@@ -495,6 +539,7 @@ class ReplicaFetcherManager:
                     self.endpoint_of,
                     self.connect,
                     self.broker_epoch,
+                    self.throttle,
                 )
                 self.fetchers[fid] = fetcher
             fetcher.add(replica)

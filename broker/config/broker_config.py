@@ -135,6 +135,14 @@ def parse_listeners(raw: str, key: str, protocol_map: Mapping[str, str]) -> tupl
 # Keys whose configuration is valid Kafka but has a per-listener or per-mechanism
 # prefix; they are kept in ``BrokerConfig.unknown`` without a warning.
 _KNOWN_PREFIXES = ("listener.name.",)
+# Kafka's dynamic-only broker keys (QuotaConfigs.brokerQuotaConfigs): no static meaning.
+_DYNAMIC_ONLY = frozenset(
+    {
+        "leader.replication.throttled.rate",
+        "follower.replication.throttled.rate",
+        "replica.alter.log.dirs.io.max.bytes.per.second",
+    }
+)
 _warned_unknown: set[str] = set()
 
 
@@ -350,7 +358,7 @@ class BrokerConfig:
                 originals[key] = text
             else:
                 unknown[key] = text
-                if not key.startswith(_KNOWN_PREFIXES):
+                if not key.startswith(_KNOWN_PREFIXES) and key not in _DYNAMIC_ONLY:
                     _warn_unknown(key)
         values: dict[str, ConfigValue] = {}
         for d in BROKER_CONFIG_DEFS:

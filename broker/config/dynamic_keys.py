@@ -202,7 +202,7 @@ _NOT_IMPLEMENTED = {
     "metric.reporters": "metrics reporters are not supported",
     "transaction.partition.verification.enable": "transactions are not implemented yet",
 }
-_THROTTLES = "replication throttles are not implemented yet"
+_LOG_DIR_MOVES = "moving replicas between log dirs (AlterReplicaLogDirs) is not supported"
 
 
 def base_key(key: str) -> str:
@@ -250,8 +250,10 @@ def _refusal_reason(key: str, standalone: bool) -> str | None:
         if base.startswith("sasl.") or base == "connections.max.reauth.ms":
             return _SASL_RELOAD
         return f"per-listener {base} is read at startup"
-    if key in BROKER_QUOTA_CONFIGS:
-        return _THROTTLES
+    if key == "replica.alter.log.dirs.io.max.bytes.per.second":
+        return _LOG_DIR_MOVES
+    if key in BROKER_QUOTA_CONFIGS:  # the replication throttles (KIP-73)
+        return "only takes effect in cluster mode (set zookeeper.connect)" if standalone else None
     if key in _NOT_IMPLEMENTED:
         return _NOT_IMPLEMENTED[key]
     if key not in KAFKA_DYNAMIC_BROKER_KEYS:

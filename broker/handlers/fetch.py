@@ -52,6 +52,8 @@ class _PartitionFetch:
     last_fetched_epoch: int = -1
     log_start_offset: int = -1
     preferred_read_replica: int = -1
+    #: Listed in leader.replication.throttled.replicas (a follower's fetch, KIP-73).
+    throttle_listed: bool = False
 
 
 def register(services: BrokerServices) -> None:
@@ -166,6 +168,7 @@ def register(services: BrokerServices) -> None:
     ) -> tuple[int, bool]:
         # KIP-392: consumers on Fetch v11+ may read from followers (up to their HW).
         leader_only = replica_id >= 0 or version < 11
+        throttle = rm.leader_throttle if replica_id >= 0 and rm.leader_throttle.enabled else None
         remaining = max_bytes
         total = 0
         errors = False
@@ -206,12 +209,19 @@ def register(services: BrokerServices) -> None:
                 w.result = partition.empty_fetch_result()
                 errors = True
                 continue
+            limit = min(w.max_bytes, remaining)
+            if throttle is not None:
+                w.throttle_listed = throttle.throttles(
+                    partition.log.config.leader_replication_throttled_replicas, w.partition
+                )
+                if w.throttle_listed and replica_id not in partition.isr and throttle.exceeded():
+                    limit = 0  # Kafka: no records, the follower's position still recorded
             try:
                 w.result = partition.fetch_records(
                     w.fetch_offset,
-                    min(w.max_bytes, remaining),
+                    limit,
                     isolation,
-                    min_one_message=total == 0,
+                    min_one_message=total == 0 and limit > 0,
                     replica_id=replica_id,
                     last_fetched_epoch=w.last_fetched_epoch,
                     replica_log_start_offset=w.log_start_offset,
@@ -312,6 +322,10 @@ def register(services: BrokerServices) -> None:
             if not await rm.fetch_purgatory.wait(keys, left):
                 break
             total, errors = read_all(wanted, max_bytes, isolation, replica_id, version, rack_id)
+        if replica_id >= 0 and rm.leader_throttle.enabled:
+            rm.leader_throttle.record(
+                sum(len(w.result.records) for w in wanted if w.throttle_listed and w.result)
+            )
         corr = ctx.header.correlation_id
         if session is not None:
             # Incremental: answer only partitions with news, remember what was sent.

@@ -23,6 +23,7 @@ from kio.schema.errors import ErrorCode
 from broker.open_files import exhausted_message, is_exhausted
 from broker.replica.partition import IsrUpdater, Partition
 from broker.replica.purgatory import Purgatory
+from broker.replica.replication_quota import ReplicationQuota
 from cluster.metadata import (
     BrokersChanged,
     MetadataEvent,
@@ -110,6 +111,12 @@ class ReplicaManager:
         #: Whether a follower's broker may join an ISR (cluster: alive in the metadata).
         self.replica_eligible: Callable[[int], bool] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # Replication throttles (KIP-73), bounded by dynamic broker configs when set.
+        def monotonic_ms() -> int:
+            return int(clock.monotonic() * 1000)
+
+        self.leader_throttle = ReplicationQuota(broker_id, monotonic_ms)
+        self.follower_throttle = ReplicationQuota(broker_id, monotonic_ms)
 
     # -- configuration ---------------------------------------------------------------
 
@@ -470,6 +477,15 @@ class ReplicaManager:
             self.fetch_purgatory.notify(p.topic, p.partition)
             self.produce_purgatory.notify(p.topic, p.partition)
         return offline
+
+    def follower_throttled(self, topic: str, index: int) -> bool:
+        """Whether this broker's follower of the partition is listed in its topic's
+        follower.replication.throttled.replicas (KIP-73)."""
+        partition = self.partitions.get((topic, index))
+        if partition is None:
+            return False
+        listed = partition.log.config.follower_replication_throttled_replicas
+        return self.follower_throttle.throttles(listed, index)
 
     def is_offline(self, topic: str, index: int) -> bool:
         """True when this broker's replica of the partition is in an offline log dir."""

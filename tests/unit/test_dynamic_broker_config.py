@@ -89,8 +89,12 @@ def test_refusals_name_a_reason_and_accept_the_default() -> None:
         "only takes effect in cluster mode (set zookeeper.connect)"
     )
     assert josef_refusal("unclean.leader.election.enable", "true", standalone=False) is None
-    assert josef_refusal("leader.replication.throttled.rate", "1000", False) == (
-        "replication throttles are not implemented yet"
+    assert josef_refusal("leader.replication.throttled.rate", "1000", False) is None
+    assert josef_refusal("follower.replication.throttled.rate", "1000", True) == (
+        "only takes effect in cluster mode (set zookeeper.connect)"
+    )
+    assert josef_refusal("replica.alter.log.dirs.io.max.bytes.per.second", "1000", False) == (
+        "moving replicas between log dirs (AlterReplicaLogDirs) is not supported"
     )
     assert josef_refusal("custom.key", "x", standalone=False) is None
 

@@ -216,3 +216,51 @@ async def test_former_leader_truncates_to_the_new_leader_and_catches_up(
         assert old.log.leader_epoch_cache.entries == new.log.leader_epoch_cache.entries
     finally:
         await fetchers.shutdown()
+
+
+class Throttle:
+    """A follower throttle whose bound is exceeded until ``lifted``."""
+
+    def __init__(self) -> None:
+        self.over = True
+        self.recorded = 0
+
+    def exceeded(self) -> bool:
+        return self.over
+
+    def record(self, size: int) -> None:
+        self.recorded += size
+
+    def throttled(self, topic: str, partition: int) -> bool:
+        return True
+
+
+async def test_throttled_follower_fetches_nothing_until_the_rate_falls(tmp_path: Path) -> None:
+    clock = ManualClock()
+    leader, follower = partition(tmp_path, 1, clock), partition(tmp_path, 2, clock)
+    leader.make_leader(state(1, 3, [1]))
+    leader.append_records_to_leader(records(5), 1)
+    follower.make_follower(state(1, 3, [1]))
+    conn = FakeLeaderConnection(leader)
+    throttle = Throttle()
+    fetchers = ReplicaFetcherManager(
+        FetcherConfig(broker_id=2, fetch_wait_max_ms=10, fetch_backoff_ms=20),
+        Logs(follower),
+        lambda _broker: ("127.0.0.1", 1),
+        lambda _host, _port: conn,
+        lambda: 1,
+        throttle,
+    )
+    fetchers.add_partitions([follower])
+    try:
+        await asyncio.sleep(0.2)
+        assert follower.log_end_offset == 0 and throttle.recorded == 0
+        throttle.over = False
+        await wait_for(lambda: follower.log_end_offset == 5)
+        assert throttle.recorded == len(leader.log.read(0, 1 << 20).records)
+        # Caught up: never held back again, even over the bound.
+        throttle.over = True
+        leader.append_records_to_leader(records(2, 5), 1)
+        await wait_for(lambda: follower.log_end_offset == 7)
+    finally:
+        await fetchers.shutdown()
