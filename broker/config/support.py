@@ -145,8 +145,11 @@ KEY_SUPPORT: dict[str, KeySupport] = {
         "opens none"),
     "sasl.kerberos.principal.to.local.rules": _no(
         "maps GSSAPI principals only, and GSSAPI is not supported"),
-    "inter.broker.listener.name": _cluster(),
-    "security.inter.broker.protocol": _cluster(),
+    # Single-node compose files set these like a cluster's; harmless without peers.
+    "inter.broker.listener.name": _no(
+        "names the listener other brokers connect to; a standalone broker has none"),
+    "security.inter.broker.protocol": _no(
+        "names the listener other brokers connect to; a standalone broker has none"),
     "sasl.mechanism.inter.broker.protocol": _refused(
         "brokers do not authenticate to each other with SASL yet (the inter-broker listener "
         "must be PLAINTEXT)"),
