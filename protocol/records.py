@@ -278,6 +278,41 @@ def batch_keys(
     return keys
 
 
+def scan_records(
+    buf: Buffer, pos: int, header: RecordBatchHeader, max_uncompressed: int | None = None
+) -> list[tuple[int, int, bool]]:
+    """(offset delta, timestamp delta, has key) of each record, in order.
+
+    Keys, values and headers are skipped, not copied: this is what produce-time record
+    validation reads (keys on compacted topics, timestamp bounds).
+    """
+    data = _payload(buf, pos, header, max_uncompressed)
+    out: list[tuple[int, int, bool]] = []
+    read = _read_varint
+    p = 0
+    end = len(data)
+    try:
+        while p < end:
+            length, p = read(data, p)
+            rec_end = p + length
+            if length < 6 or rec_end > end:
+                raise CorruptRecordError(f"record length {length} out of range")
+            ts_delta, p = read(data, p + 1)  # after the attributes byte
+            offset_delta, p = read(data, p)
+            n, p = read(data, p)
+            if n < -1 or p + max(n, 0) > rec_end:
+                raise CorruptRecordError(f"key length {n}")
+            out.append((offset_delta, ts_delta, n != -1))
+            p = rec_end
+    except IndexError as exc:
+        raise CorruptRecordError(f"malformed record: {exc}") from exc
+    if len(out) != header.records_count:
+        raise CorruptRecordError(
+            f"batch header says {header.records_count} records, body has {len(out)}"
+        )
+    return out
+
+
 def count_records(buf: Buffer, pos: int, header: RecordBatchHeader) -> int:
     """Number of records in the batch, found by walking the record length varints.
 

@@ -350,6 +350,21 @@ class LogConfig:
         return "delete" in self.cleanup_policy.split(",")
 
     @property
+    def timestamp_before_max_ms(self) -> int:
+        """message.timestamp.before.max.ms, or the deprecated difference.max.ms while the
+        former is unset (Kafka 3.9's LogConfig keeps both during the transition)."""
+        if self.message_timestamp_before_max_ms != LONG_MAX:
+            return self.message_timestamp_before_max_ms
+        return self.message_timestamp_difference_max_ms
+
+    @property
+    def timestamp_after_max_ms(self) -> int:
+        """message.timestamp.after.max.ms, or the deprecated difference.max.ms."""
+        if self.message_timestamp_after_max_ms != LONG_MAX:
+            return self.message_timestamp_after_max_ms
+        return self.message_timestamp_difference_max_ms
+
+    @property
     def log_append_time(self) -> bool:
         return self.message_timestamp_type == "LogAppendTime"
 

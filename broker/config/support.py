@@ -84,6 +84,7 @@ _IMPLEMENTED = (
     "log.flush.start.offset.checkpoint.interval.ms", "log.index.interval.bytes",
     "log.index.size.max.bytes", "log.message.timestamp.type",
     "log.message.timestamp.before.max.ms", "log.message.timestamp.after.max.ms",
+    "log.message.timestamp.difference.max.ms",
     "log.cleanup.policy", "group.consumer.session.timeout.ms",
     "group.consumer.heartbeat.interval.ms", "group.consumer.max.size",
     "group.consumer.assignors", "min.insync.replicas", "num.recovery.threads.per.data.dir",
@@ -153,9 +154,6 @@ KEY_SUPPORT: dict[str, KeySupport] = {
     # --- refused until implemented
     "max.connections": _refused("connection limits are not implemented yet"),
     "max.connections.per.ip": _refused("connection limits are not implemented yet"),
-    "log.message.timestamp.difference.max.ms": _refused(
-        "deprecated and not implemented; use log.message.timestamp.before.max.ms and "
-        "log.message.timestamp.after.max.ms"),
     "producer.id.expiration.check.interval.ms": _refused(
         "not implemented yet: idle producer ids are expired on the "
         "log.retention.check.interval.ms schedule"),

@@ -633,3 +633,22 @@ def test_cli_invalid_config_in_process(capsys: pytest.CaptureFixture[str]) -> No
     assert cli.main(["start", "-o", "num.partitions=zero"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("josef: invalid configuration: num.partitions: ")
+
+
+def test_deprecated_timestamp_difference_is_accepted_and_in_effect() -> None:
+    """log.message.timestamp.difference.max.ms (deprecated in Kafka 3.6) still bounds
+    CreateTime timestamps while before/after.max.ms are unset, as in Kafka 3.9."""
+    from broker.config.support import check_supported
+
+    c = BrokerConfig.from_properties({"log.message.timestamp.difference.max.ms": "60000"})
+    check_supported(c)
+    defaults = c.log_config_defaults()
+    assert (defaults.timestamp_before_max_ms, defaults.timestamp_after_max_ms) == (60000, 60000)
+    c = BrokerConfig.from_properties(
+        {
+            "log.message.timestamp.difference.max.ms": "60000",
+            "log.message.timestamp.before.max.ms": "1000",
+        }
+    )
+    defaults = c.log_config_defaults()
+    assert (defaults.timestamp_before_max_ms, defaults.timestamp_after_max_ms) == (1000, 60000)
