@@ -123,6 +123,18 @@ SCHEMAS: Final[Mapping[tuple[int, int], tuple[str, str]]] = MappingProxyType(
             "protocol.schema.controlled_shutdown.v3.request:ControlledShutdownRequest",
             "protocol.schema.controlled_shutdown.v3.response:ControlledShutdownResponse",
         ),
+        (8, 0): (
+            "protocol.schema.offset_commit.v0.request:OffsetCommitRequest",
+            "protocol.schema.offset_commit.v0.response:OffsetCommitResponse",
+        ),
+        (8, 1): (
+            "protocol.schema.offset_commit.v1.request:OffsetCommitRequest",
+            "protocol.schema.offset_commit.v1.response:OffsetCommitResponse",
+        ),
+        (9, 0): (
+            "protocol.schema.offset_fetch.v0.request:OffsetFetchRequest",
+            "protocol.schema.offset_fetch.v0.response:OffsetFetchResponse",
+        ),
         (56, 0): (
             "protocol.schema.alter_partition.v0.request:AlterPartitionRequest",
             "protocol.schema.alter_partition.v0.response:AlterPartitionResponse",

@@ -41,6 +41,9 @@ APIS: dict[str, tuple[str, range | None]] = {
     "UpdateMetadata": ("update_metadata", None),
     "ControlledShutdown": ("controlled_shutdown", None),
     "AlterPartition": ("alter_partition", range(0, 2)),  # kio has v2-v3
+    # Client APIs whose oldest versions kio 0.6.5 dropped (Kafka 3.9 still serves them).
+    "OffsetCommit": ("offset_commit", range(0, 2)),  # kio has v2-v9
+    "OffsetFetch": ("offset_fetch", range(0, 1)),  # kio has v1-v9
 }
 
 # Our own words for each class (message name, struct name).
@@ -102,6 +105,26 @@ DOCS: dict[tuple[str, str], str] = {
     ),
     ("AlterPartitionResponse", "TopicData"): "The partitions of one topic.",
     ("AlterPartitionResponse", "PartitionData"): "The recorded state of one partition.",
+    ("OffsetCommitRequest", "OffsetCommitRequest"): (
+        "A consumer stores its positions for a group (v0: offsets kept in ZooKeeper; v1: "
+        "with group generation and member, kept by the group coordinator)."
+    ),
+    ("OffsetCommitRequest", "OffsetCommitRequestTopic"): "The partitions of one topic.",
+    ("OffsetCommitRequest", "OffsetCommitRequestPartition"): (
+        "The offset (and metadata) to store for one partition."
+    ),
+    ("OffsetCommitResponse", "OffsetCommitResponse"): "The outcome of each committed offset.",
+    ("OffsetCommitResponse", "OffsetCommitResponseTopic"): "The partitions of one topic.",
+    ("OffsetCommitResponse", "OffsetCommitResponsePartition"): "The outcome for one partition.",
+    ("OffsetFetchRequest", "OffsetFetchRequest"): (
+        "A consumer asks for a group's stored positions (v0: the offsets kept in ZooKeeper)."
+    ),
+    ("OffsetFetchRequest", "OffsetFetchRequestTopic"): "The partitions of one topic.",
+    ("OffsetFetchResponse", "OffsetFetchResponse"): "The group's stored positions.",
+    ("OffsetFetchResponse", "OffsetFetchResponseTopic"): "The partitions of one topic.",
+    ("OffsetFetchResponse", "OffsetFetchResponsePartition"): (
+        "The stored offset of one partition (-1 when none)."
+    ),
 }
 
 # Our own notes on fields whose meaning is not evident from the name (snake-case name).
@@ -384,7 +407,7 @@ def write_index(rows: list[tuple[int, str, int, str, str]]) -> None:
         "API_KEY_NAMES: Final[Mapping[int, str]] = MappingProxyType(",
         "    {",
     ]
-    known_to_kio = {"alter_partition"}
+    known_to_kio = {"alter_partition", "offset_commit", "offset_fetch"}
     for key, package in names:
         if package not in known_to_kio:
             lines.append(f'        {key}: "{package}",')
