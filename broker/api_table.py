@@ -76,8 +76,7 @@ KAFKA_3_9_DIFFERENCES: dict[int, str] = {
     66: _TXN,
     67: "Josef allocates producer id blocks in ZooKeeper (/latest_producer_id_block) as "
     "Kafka does without a KRaft controller",
-    68: "Josef also serves v1 (Kafka 4.0), the only version librdkafka's KIP-848 consumer "
-    "sends",
+    68: "Josef also serves v1 (Kafka 4.0), the only version librdkafka's KIP-848 consumer sends",
 }
 
 
