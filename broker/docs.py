@@ -68,8 +68,26 @@ def render_api_differences() -> str:
     return render_differences({key: (lo, hi) for key, lo, hi in recorded})
 
 
+def render_broker_key_gaps() -> str:
+    import json
+
+    from broker.config.broker_config import BROKER_CONFIGS
+    from broker.config.kafka_parity import render_broker_key_gaps as render
+
+    recorded = json.loads(KAFKA_WIRE_FIXTURE.read_text())["describe_configs"]["broker"]
+    return render([e["name"] for e in recorded if e["name"] not in BROKER_CONFIGS])
+
+
+def render_config_differences() -> str:
+    from broker.config.kafka_parity import render_other_differences
+
+    return render_other_differences()
+
+
 SECTIONS = {
     "apis": render_api_table,
+    "kafka-broker-key-gaps": render_broker_key_gaps,
+    "kafka-config-differences": render_config_differences,
     "api-differences": render_api_differences,
     "broker-configs": render_broker_config_table,
     "dynamic-broker-configs": render_dynamic_config_table,

@@ -419,6 +419,7 @@ def encode_batch(
     partition_leader_epoch: int = -1,
     base_timestamp: int | None = None,
     last_offset_delta: int | None = None,
+    compression_level: int | None = None,
 ) -> bytes:
     """Encode ``records`` as one CRC'd RecordBatch v2.
 
@@ -451,7 +452,7 @@ def encode_batch(
     if not records:
         # As Kafka writes empty batches: nothing to compress, codec none.
         compression = 0
-    payload = compress(compression, body) if compression else body
+    payload = compress(compression, body, compression_level) if compression else body
 
     attributes = compression & 0x07
     if timestamp_type:
@@ -492,11 +493,13 @@ def reencode_batch(
     *,
     compression: int | None = None,
     base_timestamp: int | None = None,
+    compression_level: int | None = None,
 ) -> bytes:
     """Encode ``records`` (decoded from the batch ``header`` describes) as that batch again:
     same base offset, last offset delta, producer fields, flags and leader epoch; the codec
     is the batch's own unless ``compression`` is given (the cleaner and compression.type
-    conversion both rewrite batches this way)."""
+    conversion both rewrite batches this way), at ``compression_level`` (None: the codec's
+    default)."""
     base = header.base_offset
     return encode_batch(
         [NewRecord(r.key, r.value, r.headers, r.timestamp, r.offset - base) for r in records],
@@ -511,6 +514,7 @@ def reencode_batch(
         partition_leader_epoch=header.partition_leader_epoch,
         base_timestamp=base_timestamp,
         last_offset_delta=header.last_offset_delta,
+        compression_level=compression_level,
     )
 
 

@@ -268,6 +268,18 @@ def target_codec(config: LogConfig) -> int | None:
     return TARGET_CODECS.get(config.compression_type.lower())
 
 
+def compression_level(config: LogConfig, codec: int) -> int | None:
+    """compression.<codec>.level for the codecs that have levels (None: the default)."""
+    if codec == 1:
+        level = config.compression_gzip_level
+        return None if level == -1 else level
+    if codec == 3:
+        return config.compression_lz4_level
+    if codec == 4:
+        return config.compression_zstd_level
+    return None
+
+
 def recompress_if_needed(
     data: bytes | bytearray | memoryview,
     validated: ValidatedBatches,
@@ -293,7 +305,11 @@ def recompress_if_needed(
         except CorruptRecordError as exc:
             raise RecordValidationError(str(exc), _corrupt_code(exc)) from exc
         batch = reencode_batch(
-            header, records, compression=target, base_timestamp=header.base_timestamp
+            header,
+            records,
+            compression=target,
+            base_timestamp=header.base_timestamp,
+            compression_level=compression_level(config, target),
         )
         if len(batch) > config.max_message_bytes:
             raise RecordValidationError(

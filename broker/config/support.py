@@ -89,7 +89,8 @@ _IMPLEMENTED = (
     "group.consumer.heartbeat.interval.ms", "group.consumer.max.size",
     "group.consumer.assignors", "min.insync.replicas", "num.recovery.threads.per.data.dir",
     "producer.id.expiration.ms", "max.incremental.fetch.session.cache.slots",
-    "compression.type", "log.cleaner.enable", "log.cleaner.threads",
+    "compression.type", "compression.gzip.level", "compression.lz4.level",
+    "compression.zstd.level", "log.cleaner.enable", "log.cleaner.threads",
     "log.cleaner.io.max.bytes.per.second", "log.cleaner.dedupe.buffer.size",
     "log.cleaner.io.buffer.load.factor", "log.cleaner.backoff.ms",
     "log.cleaner.min.cleanable.ratio", "log.cleaner.delete.retention.ms",
@@ -130,6 +131,16 @@ KEY_SUPPORT: dict[str, KeySupport] = {
     "ssl.keymanager.algorithm": _no(_JVM + " (TLS comes from OpenSSL)"),
     "ssl.trustmanager.algorithm": _no(_JVM + " (TLS comes from OpenSSL)"),
     "ssl.secure.random.implementation": _no(_JVM + " (TLS comes from OpenSSL)"),
+    "log.message.format.version": _no(
+        "deprecated: Kafka ignores it since inter.broker.protocol.version 3.0, and so does "
+        "Josef (every batch is message format v2)"),
+    "log.local.retention.bytes": _no(
+        "applies to tiered storage only, which is off (as in Kafka without "
+        "remote.log.storage.system.enable)"),
+    "log.local.retention.ms": _no(
+        "applies to tiered storage only, which is off (as in Kafka without "
+        "remote.log.storage.system.enable)"),
+    "remote.log.storage.system.enable": _refused("tiered storage (KIP-405) is not implemented"),
     "log.message.downconversion.enable": _no(
         "no Fetch version Josef serves needs down-conversion"),
     "log.preallocate": _no("segment files are not preallocated; their contents are the same"),

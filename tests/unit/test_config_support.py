@@ -91,6 +91,10 @@ def test_implemented_and_no_effect_keys_are_accepted(d: ConfigDef) -> None:
         raw = "range"
     elif d.name == "log.cleaner.io.max.bytes.per.second":
         raw = "1000000"
+    elif d.name == "log.message.format.version":
+        raw = "2.8-IV1"
+    elif d.name == "compression.gzip.level":
+        raw = "9"
     elif d.name == "authorizer.class.name":
         raw = "kafka.security.authorizer.AclAuthorizer"
     elif d.name == "super.users":

@@ -238,3 +238,23 @@ def test_produce_response_v8_encodes_record_errors() -> None:
         (2, "no key")
     ]
     assert got.error_message == "One or more records have been rejected"
+
+
+@pytest.mark.parametrize(
+    ("target", "key", "levels"),
+    [("gzip", "compression_gzip_level", (1, 9)), ("zstd", "compression_zstd_level", (1, 19))],
+)
+def test_recompression_uses_the_topic_compression_level(
+    target: str, key: str, levels: tuple[int, int]
+) -> None:
+    records = [NewRecord(b"k%d" % i, b"abcdefgh" * 50 + b"%d" % (i % 7)) for i in range(400)]
+    batch = encode_batch(records)
+    sizes = []
+    for level in levels:
+        config = LogConfig(compression_type=target, **{key: level})  # type: ignore[arg-type]
+        out = bytes(
+            recompress_if_needed(batch, validate_produce_records(batch, config, NOW), config)
+        )
+        assert [r.value for r in decode_batch(out)[1]] == [r.value for r in records]
+        sizes.append(len(out))
+    assert sizes[0] != sizes[1]
