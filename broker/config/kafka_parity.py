@@ -89,6 +89,30 @@ KAFKA_BROKER_KEYS_NOT_IN_JOSEF: dict[str, str] = {
     "transaction.partition.verification.enable": "transactions are not implemented yet",
 }
 
+# Reasons whose keys only tune Kafka's JVM machinery or have no effect in ZooKeeper mode:
+# accepted at any value (with the unknown-key warning). Every other key of
+# KAFKA_BROKER_KEYS_NOT_IN_JOSEF is refused at startup unless set to Kafka's default, as
+# Josef refuses the settings it does not implement.
+_NO_EFFECT_REASONS = frozenset(
+    {
+        _JVM_METRICS,
+        _PURGATORY,
+        _QUOTA_WINDOWS,
+        _NEW_COORDINATOR,
+        _KRAFT + " (KIP-858)",
+        KAFKA_BROKER_KEYS_NOT_IN_JOSEF["inter.broker.protocol.version"],
+        KAFKA_BROKER_KEYS_NOT_IN_JOSEF["max.request.partition.size.limit"],
+        KAFKA_BROKER_KEYS_NOT_IN_JOSEF["num.replica.alter.log.dirs.threads"],
+        KAFKA_BROKER_KEYS_NOT_IN_JOSEF["offsets.commit.required.acks"],
+        KAFKA_BROKER_KEYS_NOT_IN_JOSEF["offsets.topic.compression.codec"],
+        KAFKA_BROKER_KEYS_NOT_IN_JOSEF["request.timeout.ms"],
+        KAFKA_BROKER_KEYS_NOT_IN_JOSEF["socket.connection.setup.timeout.ms"],
+        KAFKA_BROKER_KEYS_NOT_IN_JOSEF["socket.connection.setup.timeout.max.ms"],
+        KAFKA_BROKER_KEYS_NOT_IN_JOSEF["telemetry.max.bytes"],
+        KAFKA_BROKER_KEYS_NOT_IN_JOSEF["transaction.partition.verification.enable"],
+    }
+)
+
 #: Josef's broker keys that Kafka's DescribeConfigs does not list, and why.
 JOSEF_ONLY_BROKER_KEYS: dict[str, str] = {
     "allow.everyone.if.no.acl.found": "an AclAuthorizer property: Kafka reads it from the "
@@ -122,14 +146,28 @@ def reason_not_in_josef(key: str) -> str | None:
     return None
 
 
+def refused_unless_default(key: str) -> str | None:
+    """The reason to refuse Kafka's broker key ``key`` at startup unless it has Kafka's
+    default value; None when any value is accepted (no effect) or the key is not Kafka's."""
+    reason = reason_not_in_josef(key)
+    if reason is None or reason in _NO_EFFECT_REASONS:
+        return None
+    return reason
+
+
 def render_broker_key_gaps(kafka_keys: list[str]) -> str:
     """Markdown: every Kafka 3.9.1 broker key Josef does not know, grouped by reason."""
     groups: dict[str, list[str]] = {}
     for key in sorted(kafka_keys):
         groups.setdefault(reason_not_in_josef(key) or "(no reason recorded)", []).append(key)
-    lines = ["| why | keys |", "| --- | --- |"]
+    lines = ["| why | at startup | keys |", "| --- | --- | --- |"]
     for reason, keys in sorted(groups.items()):
-        lines.append(f"| {reason} | {', '.join(f'`{k}`' for k in keys)} |")
+        what = (
+            "accepted, no effect"
+            if reason in _NO_EFFECT_REASONS
+            else "refused unless Kafka's default"
+        )
+        lines.append(f"| {reason} | {what} | {', '.join(f'`{k}`' for k in keys)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from broker.config.broker_config import BROKER_CONFIGS, BrokerConfig, ConfigError
+from broker.config.kafka_broker_defaults import KAFKA_BROKER_DEFAULTS
+from broker.config.kafka_parity import refused_unless_default
 from broker.security.authorizer import AUTHORIZER_CLASSES, parse_super_users
 from storage.log_config import ConfigValue
 
@@ -285,6 +287,20 @@ def _check_authorizer(config: BrokerConfig) -> None:
         raise ConfigError("super.users", str(exc)) from None
 
 
+def _check_kafka_only_keys(config: BrokerConfig) -> None:
+    """Kafka 3.9 keys missing from Josef's table: refused unless at Kafka's default, when
+    their feature is missing (tiered storage, KRaft, ZooKeeper TLS, ...)."""
+    for key, raw in config.unknown.items():
+        if key not in KAFKA_BROKER_DEFAULTS:
+            continue
+        reason = refused_unless_default(key)
+        if reason is None:
+            continue
+        default = KAFKA_BROKER_DEFAULTS[key] or ""
+        if raw.strip().lower() != default.lower():
+            raise ConfigError(key, f"{reason} (accepted only at Kafka's default {default!r})")
+
+
 def check_supported(config: BrokerConfig) -> None:
     """Raise :class:`ConfigError` for the first setting Josef would otherwise ignore."""
     standalone = config.standalone
@@ -318,6 +334,7 @@ def check_supported(config: BrokerConfig) -> None:
         if reason is not None:
             raise ConfigError(full, reason)
     _check_authorizer(config)
+    _check_kafka_only_keys(config)
     for lsn in config.listeners:
         if lsn.security_protocol not in SUPPORTED_PROTOCOLS:
             raise ConfigError(
