@@ -288,6 +288,7 @@ def scan_records(
     """
     data = _payload(buf, pos, header, max_uncompressed)
     out: list[tuple[int, int, bool]] = []
+    append = out.append
     read = _read_varint
     p = 0
     end = len(data)
@@ -297,12 +298,26 @@ def scan_records(
             rec_end = p + length
             if length < 6 or rec_end > end:
                 raise CorruptRecordError(f"record length {length} out of range")
-            ts_delta, p = read(data, p + 1)  # after the attributes byte
-            offset_delta, p = read(data, p)
-            n, p = read(data, p)
-            if n < -1 or p + max(n, 0) > rec_end:
+            # One-byte varints (the usual timestamp delta, offset delta and key length)
+            # are decoded inline: this loop runs per record on the produce path.
+            b = data[p + 1]  # after the attributes byte
+            if b < 0x80:
+                ts_delta, p = (b >> 1) ^ -(b & 1), p + 2
+            else:
+                ts_delta, p = read(data, p + 1)
+            b = data[p]
+            if b < 0x80:
+                offset_delta, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                offset_delta, p = read(data, p)
+            b = data[p]
+            if b < 0x80:
+                n, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                n, p = read(data, p)
+            if n < -1 or (n > 0 and p + n > rec_end):
                 raise CorruptRecordError(f"key length {n}")
-            out.append((offset_delta, ts_delta, n != -1))
+            append((offset_delta, ts_delta, n != -1))
             p = rec_end
     except IndexError as exc:
         raise CorruptRecordError(f"malformed record: {exc}") from exc
