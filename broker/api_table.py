@@ -48,8 +48,6 @@ KAFKA_3_9_DIFFERENCES: dict[int, str] = {
     5: "inter-broker, cluster mode: as LeaderAndIsr",
     6: "inter-broker, cluster mode: as LeaderAndIsr",
     7: "inter-broker, cluster mode: as LeaderAndIsr",
-    19: "v0-1: " + _KIP_896,
-    20: "v0: " + _KIP_896,
     22: "v5 (KIP-890 transactions): " + _TXN,
     23: "v0-1: " + _KIP_896,
     24: _TXN,

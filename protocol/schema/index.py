@@ -135,6 +135,18 @@ SCHEMAS: Final[Mapping[tuple[int, int], tuple[str, str]]] = MappingProxyType(
             "protocol.schema.offset_fetch.v0.request:OffsetFetchRequest",
             "protocol.schema.offset_fetch.v0.response:OffsetFetchResponse",
         ),
+        (19, 0): (
+            "protocol.schema.create_topics.v0.request:CreateTopicsRequest",
+            "protocol.schema.create_topics.v0.response:CreateTopicsResponse",
+        ),
+        (19, 1): (
+            "protocol.schema.create_topics.v1.request:CreateTopicsRequest",
+            "protocol.schema.create_topics.v1.response:CreateTopicsResponse",
+        ),
+        (20, 0): (
+            "protocol.schema.delete_topics.v0.request:DeleteTopicsRequest",
+            "protocol.schema.delete_topics.v0.response:DeleteTopicsResponse",
+        ),
         (56, 0): (
             "protocol.schema.alter_partition.v0.request:AlterPartitionRequest",
             "protocol.schema.alter_partition.v0.response:AlterPartitionResponse",

@@ -44,6 +44,8 @@ APIS: dict[str, tuple[str, range | None]] = {
     # Client APIs whose oldest versions kio 0.6.5 dropped (Kafka 3.9 still serves them).
     "OffsetCommit": ("offset_commit", range(0, 2)),  # kio has v2-v9
     "OffsetFetch": ("offset_fetch", range(0, 1)),  # kio has v1-v9
+    "CreateTopics": ("create_topics", range(0, 2)),  # kio has v2-v7
+    "DeleteTopics": ("delete_topics", range(0, 1)),  # kio has v1-v6
 }
 
 # Our own words for each class (message name, struct name).
@@ -122,6 +124,17 @@ DOCS: dict[tuple[str, str], str] = {
     ("OffsetFetchRequest", "OffsetFetchRequestTopic"): "The partitions of one topic.",
     ("OffsetFetchResponse", "OffsetFetchResponse"): "The group's stored positions.",
     ("OffsetFetchResponse", "OffsetFetchResponseTopic"): "The partitions of one topic.",
+    ("CreateTopicsRequest", "CreateTopicsRequest"): "An admin client asks for new topics.",
+    ("CreateTopicsRequest", "CreatableTopic"): (
+        "One topic to create: partitions and replication factor, or explicit assignments."
+    ),
+    ("CreateTopicsRequest", "CreatableReplicaAssignment"): "The replicas of one partition.",
+    ("CreateTopicsRequest", "CreatableTopicConfig"): "One topic config override.",
+    ("CreateTopicsResponse", "CreateTopicsResponse"): "The outcome for each topic.",
+    ("CreateTopicsResponse", "CreatableTopicResult"): "The outcome for one topic.",
+    ("DeleteTopicsRequest", "DeleteTopicsRequest"): "An admin client asks to delete topics.",
+    ("DeleteTopicsResponse", "DeleteTopicsResponse"): "The outcome for each topic.",
+    ("DeleteTopicsResponse", "DeletableTopicResult"): "The outcome for one topic.",
     ("OffsetFetchResponse", "OffsetFetchResponsePartition"): (
         "The stored offset of one partition (-1 when none)."
     ),
@@ -407,7 +420,13 @@ def write_index(rows: list[tuple[int, str, int, str, str]]) -> None:
         "API_KEY_NAMES: Final[Mapping[int, str]] = MappingProxyType(",
         "    {",
     ]
-    known_to_kio = {"alter_partition", "offset_commit", "offset_fetch"}
+    known_to_kio = {
+        "alter_partition",
+        "offset_commit",
+        "offset_fetch",
+        "create_topics",
+        "delete_topics",
+    }
     for key, package in names:
         if package not in known_to_kio:
             lines.append(f'        {key}: "{package}",')
