@@ -147,6 +147,18 @@ SCHEMAS: Final[Mapping[tuple[int, int], tuple[str, str]]] = MappingProxyType(
             "protocol.schema.delete_topics.v0.request:DeleteTopicsRequest",
             "protocol.schema.delete_topics.v0.response:DeleteTopicsResponse",
         ),
+        (23, 0): (
+            "protocol.schema.offset_for_leader_epoch.v0.request:OffsetForLeaderEpochRequest",
+            "protocol.schema.offset_for_leader_epoch.v0.response:OffsetForLeaderEpochResponse",
+        ),
+        (23, 1): (
+            "protocol.schema.offset_for_leader_epoch.v1.request:OffsetForLeaderEpochRequest",
+            "protocol.schema.offset_for_leader_epoch.v1.response:OffsetForLeaderEpochResponse",
+        ),
+        (35, 0): (
+            "protocol.schema.describe_log_dirs.v0.request:DescribeLogDirsRequest",
+            "protocol.schema.describe_log_dirs.v0.response:DescribeLogDirsResponse",
+        ),
         (56, 0): (
             "protocol.schema.alter_partition.v0.request:AlterPartitionRequest",
             "protocol.schema.alter_partition.v0.response:AlterPartitionResponse",

@@ -3,6 +3,8 @@ protocol/schema holds ones generated from Kafka 3.9's definitions)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from helpers.broker_process import BrokerProcess
 from helpers.clients import unique_topic, wait_for_topic
 from kio.static.primitive import i16, i32
@@ -86,3 +88,48 @@ async def test_create_topics_v0_v1_and_delete_topics_v0(shared: BrokerProcess) -
         assert sorted((t.name, int(t.error_code)) for t in deleted.responses) == sorted(
             [(a, NONE), (b, UNKNOWN_TOPIC)]
         )
+
+
+async def test_offset_for_leader_epoch_v0_v1_and_describe_log_dirs_v0(
+    shared: BrokerProcess,
+) -> None:
+    from helpers.clients import Record, create_topic, produce
+
+    from protocol.schema.describe_log_dirs.v0 import request as log_dirs_v0
+    from protocol.schema.offset_for_leader_epoch.v0 import request as epoch_v0
+    from protocol.schema.offset_for_leader_epoch.v1 import request as epoch_v1
+
+    topic = unique_topic("ofle")
+    create_topic(shared.bootstrap, topic)
+    produce("kafka-python", shared.bootstrap, topic, [Record(b"k", b"v%d" % i) for i in range(4)])
+    async with BrokerClient(shared.host, shared.port, client_id="old-admin") as client:
+        for module in (epoch_v0, epoch_v1):
+            module_any: Any = module
+            r = await client.send(
+                module_any.OffsetForLeaderEpochRequest(
+                    topics=(
+                        module_any.OffsetForLeaderTopic(
+                            topic=topic,
+                            partitions=(
+                                module_any.OffsetForLeaderPartition(
+                                    partition=i32(0), leader_epoch=i32(0)
+                                ),
+                            ),
+                        ),
+                    )
+                )
+            )
+            [p] = r.topics[0].partitions
+            assert (int(p.error_code), int(p.end_offset)) == (NONE, 4)
+            if module is epoch_v1:
+                assert int(p.leader_epoch) == 0
+        dirs = await client.send(
+            log_dirs_v0.DescribeLogDirsRequest(
+                topics=(log_dirs_v0.DescribableLogDirTopic(topic=topic, partitions=(i32(0),)),)
+            )
+        )
+    [result] = dirs.results
+    assert int(result.error_code) == NONE
+    [t] = result.topics
+    assert t.name == topic and [int(p.partition_index) for p in t.partitions] == [0]
+    assert int(t.partitions[0].partition_size) > 0

@@ -46,6 +46,8 @@ APIS: dict[str, tuple[str, range | None]] = {
     "OffsetFetch": ("offset_fetch", range(0, 1)),  # kio has v1-v9
     "CreateTopics": ("create_topics", range(0, 2)),  # kio has v2-v7
     "DeleteTopics": ("delete_topics", range(0, 1)),  # kio has v1-v6
+    "OffsetForLeaderEpoch": ("offset_for_leader_epoch", range(0, 2)),  # kio has v2-v4
+    "DescribeLogDirs": ("describe_log_dirs", range(0, 1)),  # kio has v1-v4
 }
 
 # Our own words for each class (message name, struct name).
@@ -135,6 +137,28 @@ DOCS: dict[tuple[str, str], str] = {
     ("DeleteTopicsRequest", "DeleteTopicsRequest"): "An admin client asks to delete topics.",
     ("DeleteTopicsResponse", "DeleteTopicsResponse"): "The outcome for each topic.",
     ("DeleteTopicsResponse", "DeletableTopicResult"): "The outcome for one topic.",
+    ("OffsetForLeaderEpochRequest", "OffsetForLeaderEpochRequest"): (
+        "A consumer or follower asks where each leader epoch ends in the leader's log."
+    ),
+    ("OffsetForLeaderEpochRequest", "OffsetForLeaderTopic"): "The partitions of one topic.",
+    ("OffsetForLeaderEpochRequest", "OffsetForLeaderPartition"): (
+        "One partition and the epoch asked about."
+    ),
+    ("OffsetForLeaderEpochResponse", "OffsetForLeaderEpochResponse"): (
+        "The end offset of each asked epoch."
+    ),
+    ("OffsetForLeaderEpochResponse", "OffsetForLeaderTopicResult"): "The partitions of one topic.",
+    ("OffsetForLeaderEpochResponse", "EpochEndOffset"): (
+        "The largest epoch not above the asked one and where it ends."
+    ),
+    ("DescribeLogDirsRequest", "DescribeLogDirsRequest"): (
+        "An admin client asks for the broker's log directories and the replicas in them."
+    ),
+    ("DescribeLogDirsRequest", "DescribableLogDirTopic"): "The partitions of one topic.",
+    ("DescribeLogDirsResponse", "DescribeLogDirsResponse"): "The broker's log directories.",
+    ("DescribeLogDirsResponse", "DescribeLogDirsResult"): "One log directory and its replicas.",
+    ("DescribeLogDirsResponse", "DescribeLogDirsTopic"): "The replicas of one topic in it.",
+    ("DescribeLogDirsResponse", "DescribeLogDirsPartition"): "One replica: its size and lag.",
     ("OffsetFetchResponse", "OffsetFetchResponsePartition"): (
         "The stored offset of one partition (-1 when none)."
     ),
@@ -426,6 +450,8 @@ def write_index(rows: list[tuple[int, str, int, str, str]]) -> None:
         "offset_fetch",
         "create_topics",
         "delete_topics",
+        "offset_for_leader_epoch",
+        "describe_log_dirs",
     }
     for key, package in names:
         if package not in known_to_kio:
