@@ -155,6 +155,18 @@ SCHEMAS: Final[Mapping[tuple[int, int], tuple[str, str]]] = MappingProxyType(
             "protocol.schema.offset_for_leader_epoch.v1.request:OffsetForLeaderEpochRequest",
             "protocol.schema.offset_for_leader_epoch.v1.response:OffsetForLeaderEpochResponse",
         ),
+        (29, 0): (
+            "protocol.schema.describe_acls.v0.request:DescribeAclsRequest",
+            "protocol.schema.describe_acls.v0.response:DescribeAclsResponse",
+        ),
+        (30, 0): (
+            "protocol.schema.create_acls.v0.request:CreateAclsRequest",
+            "protocol.schema.create_acls.v0.response:CreateAclsResponse",
+        ),
+        (31, 0): (
+            "protocol.schema.delete_acls.v0.request:DeleteAclsRequest",
+            "protocol.schema.delete_acls.v0.response:DeleteAclsResponse",
+        ),
         (35, 0): (
             "protocol.schema.describe_log_dirs.v0.request:DescribeLogDirsRequest",
             "protocol.schema.describe_log_dirs.v0.response:DescribeLogDirsResponse",

@@ -48,6 +48,9 @@ APIS: dict[str, tuple[str, range | None]] = {
     "DeleteTopics": ("delete_topics", range(0, 1)),  # kio has v1-v6
     "OffsetForLeaderEpoch": ("offset_for_leader_epoch", range(0, 2)),  # kio has v2-v4
     "DescribeLogDirs": ("describe_log_dirs", range(0, 1)),  # kio has v1-v4
+    "DescribeAcls": ("describe_acls", range(0, 1)),  # kio has v1-v3
+    "CreateAcls": ("create_acls", range(0, 1)),  # kio has v1-v3
+    "DeleteAcls": ("delete_acls", range(0, 1)),  # kio has v1-v3
 }
 
 # Our own words for each class (message name, struct name).
@@ -159,6 +162,21 @@ DOCS: dict[tuple[str, str], str] = {
     ("DescribeLogDirsResponse", "DescribeLogDirsResult"): "One log directory and its replicas.",
     ("DescribeLogDirsResponse", "DescribeLogDirsTopic"): "The replicas of one topic in it.",
     ("DescribeLogDirsResponse", "DescribeLogDirsPartition"): "One replica: its size and lag.",
+    ("DescribeAclsRequest", "DescribeAclsRequest"): (
+        "An admin client asks for the ACLs matching a filter (v0: literal resource names)."
+    ),
+    ("DescribeAclsResponse", "DescribeAclsResponse"): "The matching ACLs by resource.",
+    ("DescribeAclsResponse", "DescribeAclsResource"): "One resource and its ACLs.",
+    ("DescribeAclsResponse", "AclDescription"): "One ACL entry.",
+    ("CreateAclsRequest", "CreateAclsRequest"): "An admin client adds ACLs.",
+    ("CreateAclsRequest", "AclCreation"): "One ACL binding to add.",
+    ("CreateAclsResponse", "CreateAclsResponse"): "The outcome for each ACL, in order.",
+    ("CreateAclsResponse", "AclCreationResult"): "The outcome for one ACL.",
+    ("DeleteAclsRequest", "DeleteAclsRequest"): "An admin client removes the ACLs of filters.",
+    ("DeleteAclsRequest", "DeleteAclsFilter"): "One filter; every matching ACL is removed.",
+    ("DeleteAclsResponse", "DeleteAclsResponse"): "The outcome for each filter, in order.",
+    ("DeleteAclsResponse", "DeleteAclsFilterResult"): "The ACLs one filter removed.",
+    ("DeleteAclsResponse", "DeleteAclsMatchingAcl"): "One removed ACL.",
     ("OffsetFetchResponse", "OffsetFetchResponsePartition"): (
         "The stored offset of one partition (-1 when none)."
     ),
@@ -452,6 +470,9 @@ def write_index(rows: list[tuple[int, str, int, str, str]]) -> None:
         "delete_topics",
         "offset_for_leader_epoch",
         "describe_log_dirs",
+        "describe_acls",
+        "create_acls",
+        "delete_acls",
     }
     for key, package in names:
         if package not in known_to_kio:
