@@ -54,7 +54,6 @@ KAFKA_3_9_DIFFERENCES: dict[int, str] = {
     26: _TXN,
     27: _TXN,
     28: _TXN,
-    32: "v0: " + _KIP_896,
     34: "moving replicas between log directories is not implemented",
     38: "delegation tokens are not supported",
     39: "delegation tokens are not supported",

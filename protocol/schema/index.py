@@ -167,6 +167,10 @@ SCHEMAS: Final[Mapping[tuple[int, int], tuple[str, str]]] = MappingProxyType(
             "protocol.schema.delete_acls.v0.request:DeleteAclsRequest",
             "protocol.schema.delete_acls.v0.response:DeleteAclsResponse",
         ),
+        (32, 0): (
+            "protocol.schema.describe_configs.v0.request:DescribeConfigsRequest",
+            "protocol.schema.describe_configs.v0.response:DescribeConfigsResponse",
+        ),
         (35, 0): (
             "protocol.schema.describe_log_dirs.v0.request:DescribeLogDirsRequest",
             "protocol.schema.describe_log_dirs.v0.response:DescribeLogDirsResponse",

@@ -121,3 +121,33 @@ async def offsets_exchange(c: BrokerClient) -> dict[str, Any]:
     out["fetch_v0_after_v1"] = _fetch_parts(await _fetch(c, 0, [0], TOPIC_NAME))
     out["znode_path"] = f"/consumers/{GROUP}/offsets/{TOPIC_NAME}/0"
     return out
+
+
+async def describe_configs_v0(c: BrokerClient, topic: str) -> dict[str, Any]:
+    """DescribeConfigs v0 of a topic (retention.ms overridden by the caller) and broker 0,
+    a few keys each: (value, read_only, is_default, is_sensitive)."""
+    from protocol.schema.describe_configs.v0 import request as describe_v0
+
+    def entries(result: Any) -> dict[str, list[Any]]:
+        return {
+            e.name: [e.value, e.read_only, e.is_default, e.is_sensitive] for e in result.configs
+        }
+
+    r = await c.send(
+        describe_v0.DescribeConfigsRequest(
+            resources=(
+                describe_v0.DescribeConfigsResource(
+                    resource_type=i8(2),
+                    resource_name=topic,
+                    configuration_keys=("retention.ms", "segment.bytes", "cleanup.policy"),
+                ),
+                describe_v0.DescribeConfigsResource(
+                    resource_type=i8(4),
+                    resource_name="0",
+                    configuration_keys=("num.partitions", "log.segment.bytes", "broker.id"),
+                ),
+            )
+        )
+    )
+    topic_result, broker_result = r.results
+    return {"topic": entries(topic_result), "broker": entries(broker_result)}

@@ -175,3 +175,31 @@ def test_kafka_3_9_topic_keys_through_admin_clients(shared: BrokerProcess) -> No
     assert configs["leader.replication.throttled.replicas"] == "0:0"
     assert configs["compression.zstd.level"] == "7"
     assert configs["remote.storage.enable"] == "false"
+
+
+async def test_describe_configs_v0_as_kafka_3_9(broker: BrokerProcess) -> None:
+    """v0 (is_default instead of sources) answers as the recorded Kafka 3.9.1 broker."""
+    require_josef("Josef's config tables")
+    from helpers.kafka_wire import describe_configs_v0
+
+    recorded = json.loads(FIXTURE.read_text())["describe_configs_v0"]
+    async with BrokerClient(broker.host, broker.port, client_id="config-v0") as c:
+        await c.send(
+            create_v5.CreateTopicsRequest(
+                topics=(
+                    create_v5.CreatableTopic(
+                        name="wire-v0",
+                        num_partitions=i32(1),
+                        replication_factor=i16(1),
+                        assignments=(),
+                        configs=(
+                            create_v5.CreatableTopicConfig(name="retention.ms", value="1000"),
+                        ),
+                    ),
+                ),
+                timeout=datetime.timedelta(seconds=30),
+                validate_only=False,
+            )
+        )
+        ours = await describe_configs_v0(c, "wire-v0")
+    assert ours == recorded

@@ -51,6 +51,7 @@ APIS: dict[str, tuple[str, range | None]] = {
     "DescribeAcls": ("describe_acls", range(0, 1)),  # kio has v1-v3
     "CreateAcls": ("create_acls", range(0, 1)),  # kio has v1-v3
     "DeleteAcls": ("delete_acls", range(0, 1)),  # kio has v1-v3
+    "DescribeConfigs": ("describe_configs", range(0, 1)),  # kio has v1-v4
 }
 
 # Our own words for each class (message name, struct name).
@@ -177,6 +178,15 @@ DOCS: dict[tuple[str, str], str] = {
     ("DeleteAclsResponse", "DeleteAclsResponse"): "The outcome for each filter, in order.",
     ("DeleteAclsResponse", "DeleteAclsFilterResult"): "The ACLs one filter removed.",
     ("DeleteAclsResponse", "DeleteAclsMatchingAcl"): "One removed ACL.",
+    ("DescribeConfigsRequest", "DescribeConfigsRequest"): (
+        "An admin client asks for the configs of topics or brokers."
+    ),
+    ("DescribeConfigsRequest", "DescribeConfigsResource"): (
+        "One resource and the keys wanted (null: all)."
+    ),
+    ("DescribeConfigsResponse", "DescribeConfigsResponse"): "The configs of each resource.",
+    ("DescribeConfigsResponse", "DescribeConfigsResult"): "One resource's configs or error.",
+    ("DescribeConfigsResponse", "DescribeConfigsResourceResult"): "One config key.",
     ("OffsetFetchResponse", "OffsetFetchResponsePartition"): (
         "The stored offset of one partition (-1 when none)."
     ),
@@ -473,6 +483,7 @@ def write_index(rows: list[tuple[int, str, int, str, str]]) -> None:
         "describe_acls",
         "create_acls",
         "delete_acls",
+        "describe_configs",
     }
     for key, package in names:
         if package not in known_to_kio:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers.kafka_process import KafkaBroker  # noqa: E402
-from helpers.kafka_wire import TOPIC_NAME, offsets_exchange  # noqa: E402
+from helpers.kafka_wire import TOPIC_NAME, describe_configs_v0, offsets_exchange  # noqa: E402
 from helpers.zookeeper import ZooKeeperEnsemble  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402
 from kio.schema.api_versions.v3 import request as api_versions_v3  # noqa: E402
@@ -48,6 +48,7 @@ from cluster.broker_client import BrokerClient  # noqa: E402
 FIXTURE = ROOT / "tests" / "fixtures" / "kafka_3_9_1_wire.json"
 DEFAULTS_MODULE = ROOT / "broker" / "config" / "kafka_broker_defaults.py"
 BROKER, TOPIC = 4, 2
+V0_TOPIC = "wire-v0"
 
 
 def _client(bootstrap: str) -> BrokerClient:
@@ -125,12 +126,32 @@ async def _record(bootstrap: str, zk: str) -> dict[str, Any]:
         offsets["znode"] = _znode(zk, offsets["znode_path"])
         topic = await _describe(c, TOPIC, TOPIC_NAME)
         broker = await _describe(c, BROKER, "0")
+        await c.send(
+            create_v5.CreateTopicsRequest(
+                topics=(
+                    create_v5.CreatableTopic(
+                        name=V0_TOPIC,
+                        num_partitions=i32(1),
+                        replication_factor=i16(1),
+                        assignments=(),
+                        configs=(
+                            create_v5.CreatableTopicConfig(name="retention.ms", value="1000"),
+                        ),
+                    ),
+                ),
+                timeout=datetime.timedelta(seconds=30),
+                validate_only=False,
+            )
+        )
+        await asyncio.sleep(2)
+        configs_v0 = await describe_configs_v0(c, V0_TOPIC)
     return {
         "recorded_with": "Apache Kafka 3.9.1, ZooKeeper mode, Kafka's defaults, "
         "tests/tools/record_kafka_wire.py",
         "api_versions": versions,
         "offsets_v0": offsets,
         "describe_configs": {"topic": topic, "broker": broker},
+        "describe_configs_v0": configs_v0,
     }
 
 
