@@ -10,6 +10,7 @@ import re
 import sys
 from pathlib import Path
 
+from broker.api_table import render_differences
 from broker.api_table import render_markdown as render_api_table
 from broker.config.broker_config import BROKER_CONFIG_DEFS
 from broker.config.support import KEY_SUPPORT, Support
@@ -57,8 +58,37 @@ def render_topic_config_table() -> str:
     return render_markdown_table(TOPIC_CONFIG_DEFS)
 
 
+KAFKA_WIRE_FIXTURE = Path(__file__).resolve().parents[1] / "tests/fixtures/kafka_3_9_1_wire.json"
+
+
+def render_api_differences() -> str:
+    import json
+
+    recorded = json.loads(KAFKA_WIRE_FIXTURE.read_text())["api_versions"]
+    return render_differences({key: (lo, hi) for key, lo, hi in recorded})
+
+
+def render_broker_key_gaps() -> str:
+    import json
+
+    from broker.config.broker_config import BROKER_CONFIGS
+    from broker.config.kafka_parity import render_broker_key_gaps as render
+
+    recorded = json.loads(KAFKA_WIRE_FIXTURE.read_text())["describe_configs"]["broker"]
+    return render([e["name"] for e in recorded if e["name"] not in BROKER_CONFIGS])
+
+
+def render_config_differences() -> str:
+    from broker.config.kafka_parity import render_other_differences
+
+    return render_other_differences()
+
+
 SECTIONS = {
     "apis": render_api_table,
+    "kafka-broker-key-gaps": render_broker_key_gaps,
+    "kafka-config-differences": render_config_differences,
+    "api-differences": render_api_differences,
     "broker-configs": render_broker_config_table,
     "dynamic-broker-configs": render_dynamic_config_table,
     "topic-configs": render_topic_config_table,

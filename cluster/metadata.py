@@ -200,6 +200,18 @@ class MetadataStore(Protocol):
         """Replace an entity's dynamic broker configs; every broker is told."""
         ...
 
+    async def set_consumer_offset(
+        self, group: str, topic: str, partition: int, offset: int
+    ) -> None:
+        """Store an OffsetCommit v0 offset where Kafka 3.9 keeps it in ZooKeeper mode
+        (``/consumers/<group>/offsets/<topic>/<partition>``), apart from the group
+        coordinator's offsets."""
+        ...
+
+    async def consumer_offset(self, group: str, topic: str, partition: int) -> int | None:
+        """The offset stored by OffsetCommit v0, or None (read by OffsetFetch v0)."""
+        ...
+
     def subscribe(self, listener: MetadataListener) -> None:
         """Receive every change event, on the event loop, after the change is visible."""
         ...

@@ -80,6 +80,9 @@ class StandaloneMetadataStore:
         self._entities: dict[str, dict[str, str]] = {}
         self._acls: dict[ResourcePattern, frozenset[AccessControlEntry]] = {}
         self._broker_configs: dict[str, dict[str, str]] = {}
+        # OffsetCommit v0 offsets: group -> "topic/partition" -> offset (Kafka keeps them
+        # in ZooKeeper under /consumers; the standalone document stands in for it).
+        self._consumer_offsets: dict[str, dict[str, int]] = {}
         self._lock = asyncio.Lock()
         self._events = MetadataPublisher()
 
@@ -109,6 +112,10 @@ class StandaloneMetadataStore:
         self._broker_configs = {
             str(entity): {str(k): str(v) for k, v in configs.items()}
             for entity, configs in doc.get("broker_configs", {}).items()
+        }
+        self._consumer_offsets = {
+            str(group): {str(k): int(v) for k, v in offsets.items()}
+            for group, offsets in doc.get("consumer_offsets", {}).items()
         }
         for name, t in doc.get("topics", {}).items():
             topic = TopicMetadata(
@@ -140,6 +147,7 @@ class StandaloneMetadataStore:
             "entities": self._entities,
             "acls": _dump_acls(self._acls),
             "broker_configs": self._broker_configs,
+            "consumer_offsets": self._consumer_offsets,
             "topics": {
                 t.name: {
                     "topic_id": str(t.topic_id),
@@ -330,6 +338,16 @@ class StandaloneMetadataStore:
                 self._broker_configs.pop(entity, None)
             await self._persist()
         self._events.publish(BrokerConfigChanged(entity))
+
+    async def set_consumer_offset(
+        self, group: str, topic: str, partition: int, offset: int
+    ) -> None:
+        async with self._lock:
+            self._consumer_offsets.setdefault(group, {})[f"{topic}/{partition}"] = offset
+            await self._persist()
+
+    async def consumer_offset(self, group: str, topic: str, partition: int) -> int | None:
+        return self._consumer_offsets.get(group, {}).get(f"{topic}/{partition}")
 
     async def close(self) -> None:
         return None

@@ -402,6 +402,27 @@ class ZooKeeperMetadataStore:
         if self.broker_configs_zk.followed(entity):
             self._events.publish(BrokerConfigChanged(entity))
 
+    async def set_consumer_offset(
+        self, group: str, topic: str, partition: int, offset: int
+    ) -> None:
+        """Kafka's ``setOrCreateConsumerOffset``: set the znode, creating it if absent."""
+        path = paths.consumer_offset(group, topic, partition)
+        data = str(offset).encode()
+        try:
+            await self.zk.set(path, data)
+        except NoNodeError:
+            try:
+                await self.zk.create(path, data, makepath=True)
+            except NodeExistsError:
+                await self.zk.set(path, data)
+
+    async def consumer_offset(self, group: str, topic: str, partition: int) -> int | None:
+        try:
+            data, _ = await self.zk.get(paths.consumer_offset(group, topic, partition))
+        except NoNodeError:
+            return None
+        return int(data) if data else None
+
     async def allocate_producer_id_block(self, block_size: int) -> int:
         block = await allocate_producer_id_block(self.zk, self.broker_id, block_size)
         return block.first_producer_id

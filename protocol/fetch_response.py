@@ -1,4 +1,4 @@
-"""Fetch responses (v4-v16) encoded by hand as a list of buffers.
+"""Fetch responses (v4-v17) encoded by hand as a list of buffers.
 
 The record bytes read from segments are handed to the socket as they are
 (``transport.writelines``) instead of being copied into a serialisation
@@ -27,7 +27,7 @@ _EPOCH_END_OFFSET: Final = struct.Struct(">iqB")  # epoch, end offset, no tagged
 _LEADER_ID_AND_EPOCH: Final = struct.Struct(">iiB")  # leader id, epoch, no tagged fields
 
 MIN_VERSION: Final = 4
-MAX_VERSION: Final = 16
+MAX_VERSION: Final = 17
 FLEXIBLE_FROM: Final = 12
 TOPIC_IDS_FROM: Final = 13
 

@@ -278,6 +278,56 @@ def batch_keys(
     return keys
 
 
+def scan_records(
+    buf: Buffer, pos: int, header: RecordBatchHeader, max_uncompressed: int | None = None
+) -> list[tuple[int, int, bool]]:
+    """(offset delta, timestamp delta, has key) of each record, in order.
+
+    Keys, values and headers are skipped, not copied: this is what produce-time record
+    validation reads (keys on compacted topics, timestamp bounds).
+    """
+    data = _payload(buf, pos, header, max_uncompressed)
+    out: list[tuple[int, int, bool]] = []
+    append = out.append
+    read = _read_varint
+    p = 0
+    end = len(data)
+    try:
+        while p < end:
+            length, p = read(data, p)
+            rec_end = p + length
+            if length < 6 or rec_end > end:
+                raise CorruptRecordError(f"record length {length} out of range")
+            # One-byte varints (the usual timestamp delta, offset delta and key length)
+            # are decoded inline: this loop runs per record on the produce path.
+            b = data[p + 1]  # after the attributes byte
+            if b < 0x80:
+                ts_delta, p = (b >> 1) ^ -(b & 1), p + 2
+            else:
+                ts_delta, p = read(data, p + 1)
+            b = data[p]
+            if b < 0x80:
+                offset_delta, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                offset_delta, p = read(data, p)
+            b = data[p]
+            if b < 0x80:
+                n, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                n, p = read(data, p)
+            if n < -1 or (n > 0 and p + n > rec_end):
+                raise CorruptRecordError(f"key length {n}")
+            append((offset_delta, ts_delta, n != -1))
+            p = rec_end
+    except IndexError as exc:
+        raise CorruptRecordError(f"malformed record: {exc}") from exc
+    if len(out) != header.records_count:
+        raise CorruptRecordError(
+            f"batch header says {header.records_count} records, body has {len(out)}"
+        )
+    return out
+
+
 def count_records(buf: Buffer, pos: int, header: RecordBatchHeader) -> int:
     """Number of records in the batch, found by walking the record length varints.
 
@@ -384,6 +434,7 @@ def encode_batch(
     partition_leader_epoch: int = -1,
     base_timestamp: int | None = None,
     last_offset_delta: int | None = None,
+    compression_level: int | None = None,
 ) -> bytes:
     """Encode ``records`` as one CRC'd RecordBatch v2.
 
@@ -416,7 +467,7 @@ def encode_batch(
     if not records:
         # As Kafka writes empty batches: nothing to compress, codec none.
         compression = 0
-    payload = compress(compression, body) if compression else body
+    payload = compress(compression, body, compression_level) if compression else body
 
     attributes = compression & 0x07
     if timestamp_type:
@@ -457,11 +508,13 @@ def reencode_batch(
     *,
     compression: int | None = None,
     base_timestamp: int | None = None,
+    compression_level: int | None = None,
 ) -> bytes:
     """Encode ``records`` (decoded from the batch ``header`` describes) as that batch again:
     same base offset, last offset delta, producer fields, flags and leader epoch; the codec
     is the batch's own unless ``compression`` is given (the cleaner and compression.type
-    conversion both rewrite batches this way)."""
+    conversion both rewrite batches this way), at ``compression_level`` (None: the codec's
+    default)."""
     base = header.base_offset
     return encode_batch(
         [NewRecord(r.key, r.value, r.headers, r.timestamp, r.offset - base) for r in records],
@@ -476,6 +529,7 @@ def reencode_batch(
         partition_leader_epoch=header.partition_leader_epoch,
         base_timestamp=base_timestamp,
         last_offset_delta=header.last_offset_delta,
+        compression_level=compression_level,
     )
 
 

@@ -14,6 +14,7 @@ field name with ``_`` replaced by ``.``, and vice versa.
 
 from __future__ import annotations
 
+import decimal
 import enum
 import re
 from collections.abc import Iterable, Mapping
@@ -144,7 +145,46 @@ class ThrottledReplicas:
         return "[partitionId]:[brokerId],[partitionId]:[brokerId],..."
 
 
-Validator = Range | OneOf | ThrottledReplicas
+@dataclass(frozen=True, slots=True)
+class RangeOr:
+    """Numeric bounds, or one extra value (gzip's -1: the codec's default level)."""
+
+    min: int
+    max: int
+    extra: int
+
+    def check(self, value: ConfigValue) -> None:
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and value != self.extra
+            and not self.min <= value <= self.max
+        ):
+            raise ValueError(
+                f"value {value} must be between {self.min} and {self.max} or {self.extra}"
+            )
+
+    def describe(self) -> str:
+        return f"[{self.min},...,{self.max}] or {self.extra}"
+
+
+# Kafka's MetadataVersion names: 0.8.0 ... 3.9, optionally with -IV<n>.
+_METADATA_VERSION = re.compile(r"^(0\.(8\.[0-2]|9\.0|10\.[0-2]|11\.0)|[1-3]\.[0-9])(-IV[0-9])?$")
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataVersionString:
+    """A Kafka release version (message.format.version, inter.broker.protocol.version)."""
+
+    def check(self, value: ConfigValue) -> None:
+        if isinstance(value, str) and not _METADATA_VERSION.match(value):
+            raise ValueError(f"Version `{value}` is not a valid version")
+
+    def describe(self) -> str:
+        return "[0.8.0, ..., 3.9-IV0]"
+
+
+Validator = Range | OneOf | ThrottledReplicas | RangeOr | MetadataVersionString
 
 
 def _fmt_num(value: float) -> str:
@@ -204,8 +244,22 @@ def format_value(config_type: ConfigType, value: ConfigValue) -> str | None:
     if isinstance(value, tuple):
         return ",".join(value)
     if config_type is ConfigType.DOUBLE and isinstance(value, int | float):
-        return str(float(value))
+        return java_double(float(value))
     return str(value)
+
+
+def java_double(value: float) -> str:
+    """Java's Double.toString, which Kafka's DescribeConfigs uses: shortest digits,
+    scientific (``1.7976931348623157E308``) outside [1e-3, 1e7)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)]
+    magnitude = abs(value)
+    if value == 0 or 1e-3 <= magnitude < 1e7:
+        return repr(value)
+    d = decimal.Decimal(repr(value))
+    digits = "".join(map(str, d.as_tuple().digits)).rstrip("0") or "0"
+    sign = "-" if value < 0 else ""
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{d.adjusted()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +394,19 @@ class LogConfig:
     message_downconversion_enable: bool = True
     leader_replication_throttled_replicas: str = ""
     follower_replication_throttled_replicas: str = ""
+    # Levels used where the broker recompresses (compression.type other than producer).
+    compression_gzip_level: int = -1
+    compression_lz4_level: int = 9
+    compression_zstd_level: int = 3
+    # Deprecated since Kafka 3.0: accepted and shown, without effect.
+    message_format_version: str = "3.0-IV1"
+    # Tiered storage (KIP-405): off in Josef, as in a Kafka broker without
+    # remote.log.storage.system.enable; local.retention.* only act with it.
+    local_retention_bytes: int = -2
+    local_retention_ms: int = -2
+    remote_storage_enable: bool = False
+    remote_log_copy_disable: bool = False
+    remote_log_delete_on_disable: bool = False
 
     @property
     def compact(self) -> bool:
@@ -348,6 +415,21 @@ class LogConfig:
     @property
     def delete(self) -> bool:
         return "delete" in self.cleanup_policy.split(",")
+
+    @property
+    def timestamp_before_max_ms(self) -> int:
+        """message.timestamp.before.max.ms, or the deprecated difference.max.ms while the
+        former is unset (Kafka 3.9's LogConfig keeps both during the transition)."""
+        if self.message_timestamp_before_max_ms != LONG_MAX:
+            return self.message_timestamp_before_max_ms
+        return self.message_timestamp_difference_max_ms
+
+    @property
+    def timestamp_after_max_ms(self) -> int:
+        """message.timestamp.after.max.ms, or the deprecated difference.max.ms."""
+        if self.message_timestamp_after_max_ms != LONG_MAX:
+            return self.message_timestamp_after_max_ms
+        return self.message_timestamp_difference_max_ms
 
     @property
     def log_append_time(self) -> bool:
@@ -376,6 +458,7 @@ class LogConfig:
                 raise InvalidConfigError(key, "a value is required")
             changes[definition.attr] = ",".join(value) if isinstance(value, tuple) else value
         result = replace(defaults, **changes) if changes else defaults
+        _check_tiered_storage(result, overrides)
         if result.min_compaction_lag_ms > result.max_compaction_lag_ms:
             key = "min.compaction.lag.ms"
             if key not in overrides:
@@ -394,6 +477,28 @@ class LogConfig:
     def as_strings(self) -> dict[str, str | None]:
         """Every topic config as DescribeConfigs would show its value."""
         return {d.name: _field_value_str(d, self) for d in TOPIC_CONFIG_DEFS}
+
+
+def _check_tiered_storage(config: LogConfig, overrides: Mapping[str, str]) -> None:
+    """Kafka 3.9's checks in ZooKeeper mode, where remote.log.storage.system.enable is off
+    (Josef has no tiered storage): no remote storage, and none of its KRaft-only switches."""
+    if config.remote_log_delete_on_disable or config.remote_log_copy_disable:
+        key = (
+            "remote.log.delete.on.disable"
+            if config.remote_log_delete_on_disable
+            else "remote.log.copy.disable"
+        )
+        raise InvalidConfigError(
+            key,
+            "It is invalid to set `remote.log.delete.on.disable` or `remote.log.copy.disable` "
+            "under Zookeeper's mode.",
+        )
+    if config.remote_storage_enable:
+        raise InvalidConfigError(
+            "remote.storage.enable",
+            "Tiered Storage functionality is disabled in the broker. Topic cannot be "
+            "configured with remote log storage.",
+        )
 
 
 def validate_topic_overrides(overrides: Mapping[str, str]) -> None:
@@ -416,9 +521,24 @@ TOPIC_CONFIG_DEFS: tuple[ConfigDef, ...] = (
         OneOf(("compact", "delete")), _M, (_S("log.cleanup.policy"),),
     ),
     ConfigDef(
+        "compression.gzip.level", _T.INT, -1,
+        "gzip level of batches the broker recompresses (-1: the codec's default, 6).",
+        RangeOr(1, 9, -1), _M, (_S("compression.gzip.level"),),
+    ),
+    ConfigDef(
+        "compression.lz4.level", _T.INT, 9,
+        "lz4 level of batches the broker recompresses.",
+        Range(1, 17), _M, (_S("compression.lz4.level"),),
+    ),
+    ConfigDef(
         "compression.type", _T.STRING, "producer",
         "Final compression of the topic's batches; 'producer' keeps the producer's codec.",
         _COMPRESSION, _M, (_S("compression.type"),),
+    ),
+    ConfigDef(
+        "compression.zstd.level", _T.INT, 3,
+        "zstd level of batches the broker recompresses.",
+        Range(-131072, 22), _M, (_S("compression.zstd.level"),),
     ),
     ConfigDef(
         "delete.retention.ms", _T.LONG, 86_400_000,
@@ -457,6 +577,16 @@ TOPIC_CONFIG_DEFS: tuple[ConfigDef, ...] = (
         ThrottledReplicas(), _M, (_S("leader.replication.throttled.replicas"),),
     ),
     ConfigDef(
+        "local.retention.bytes", _T.LONG, -2,
+        "Tiered storage only: bytes kept on local disk (-2: retention.bytes).",
+        Range(-2), _M, (_S("log.local.retention.bytes"),),
+    ),
+    ConfigDef(
+        "local.retention.ms", _T.LONG, -2,
+        "Tiered storage only: time segments stay on local disk (-2: retention.ms).",
+        Range(-2), _M, (_S("log.local.retention.ms"),),
+    ),
+    ConfigDef(
         "max.compaction.lag.ms", _T.LONG, LONG_MAX,
         "Maximum time a message stays ineligible for compaction.",
         Range(1), _M, (_S("log.cleaner.max.compaction.lag.ms"),),
@@ -470,6 +600,12 @@ TOPIC_CONFIG_DEFS: tuple[ConfigDef, ...] = (
         "message.downconversion.enable", _T.BOOLEAN, True,
         "Whether old-format consumers may receive down-converted messages.",
         None, _L, (_S("log.message.downconversion.enable"),),
+    ),
+    ConfigDef(
+        "message.format.version", _T.STRING, "3.0-IV1",
+        "Deprecated and without effect (since inter.broker.protocol.version 3.0 every "
+        "batch is stored in message format v2).",
+        MetadataVersionString(), _M, (_S("log.message.format.version"),),
     ),
     ConfigDef(
         "message.timestamp.after.max.ms", _T.LONG, LONG_MAX,
@@ -510,6 +646,21 @@ TOPIC_CONFIG_DEFS: tuple[ConfigDef, ...] = (
         "preallocate", _T.BOOLEAN, False,
         "Preallocate the file on disk when creating a new log segment.",
         None, _M, (_S("log.preallocate"),),
+    ),
+    ConfigDef(
+        "remote.log.copy.disable", _T.BOOLEAN, False,
+        "Tiered storage, KRaft mode only: stop copying segments to remote storage.",
+        None, _M,
+    ),
+    ConfigDef(
+        "remote.log.delete.on.disable", _T.BOOLEAN, False,
+        "Tiered storage, KRaft mode only: delete remote data when it is disabled.",
+        None, _M,
+    ),
+    ConfigDef(
+        "remote.storage.enable", _T.BOOLEAN, False,
+        "Tiered storage for this topic; refused, since the broker has none.",
+        None, _M,
     ),
     ConfigDef(
         "retention.bytes", _T.LONG, -1,
@@ -640,9 +791,9 @@ def layered_synonyms(
 ) -> list[ConfigSynonym]:
     """Kafka's ConfigHelper.configSynonyms: every key of ``chain`` (the synonyms of
     ``name`` in order of precedence) set in a layer, layer by layer, from the first entry
-    of ``name`` itself. When ``name`` is set nowhere Kafka answers nothing; Josef keeps the
-    synonyms of lower precedence than ``name`` that are set, which is what decides its
-    value (``log.retention.ms`` unset, ``log.retention.hours`` set)."""
+    of ``name`` itself; nothing when ``name`` is set in no layer (as Kafka 3.9 answers for
+    retention.ms while log.retention.ms is unset, even though log.retention.hours decides
+    the value)."""
     found = [
         ConfigSynonym(key, None if sensitive else layer[key], source)
         for layer, source in layers
@@ -652,8 +803,7 @@ def layered_synonyms(
     for i, synonym in enumerate(found):
         if synonym.name == name:
             return found[i:]
-    lower = set(chain[chain.index(name) + 1 :]) if name in chain else set()
-    return [s for s in found if s.name in lower]
+    return []
 
 
 def log_config_field_names() -> tuple[str, ...]:

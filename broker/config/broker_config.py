@@ -230,8 +230,15 @@ class BrokerConfig:
     log_message_timestamp_before_max_ms: int
     log_message_timestamp_after_max_ms: int
     log_message_downconversion_enable: bool
+    log_message_format_version: str
+    log_local_retention_bytes: int
+    log_local_retention_ms: int
+    remote_log_storage_system_enable: bool
     num_recovery_threads_per_data_dir: int
     compression_type: str
+    compression_gzip_level: int
+    compression_lz4_level: int
+    compression_zstd_level: int
     min_insync_replicas: int
     unclean_leader_election_enable: bool
     log_cleaner_enable: bool

@@ -188,11 +188,6 @@ _TLS_RELOAD = (
 )
 _SASL_RELOAD = "SASL settings are read at startup (changing them at run time is not implemented)"
 _NOT_IMPLEMENTED = {
-    "compression.gzip.level": "compression levels are not implemented",
-    "compression.lz4.level": "compression levels are not implemented",
-    "compression.zstd.level": "compression levels are not implemented",
-    "log.local.retention.bytes": "tiered storage is not implemented",
-    "log.local.retention.ms": "tiered storage is not implemented",
     "remote.fetch.max.wait.ms": "tiered storage is not implemented",
     "remote.log.index.file.cache.total.size.bytes": "tiered storage is not implemented",
     "remote.log.manager.copy.max.bytes.per.second": "tiered storage is not implemented",

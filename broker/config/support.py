@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from broker.config.broker_config import BROKER_CONFIGS, BrokerConfig, ConfigError
+from broker.config.kafka_broker_defaults import KAFKA_BROKER_DEFAULTS
+from broker.config.kafka_parity import refused_unless_default
 from broker.security.authorizer import AUTHORIZER_CLASSES, parse_super_users
 from storage.log_config import ConfigValue
 
@@ -84,11 +86,13 @@ _IMPLEMENTED = (
     "log.flush.start.offset.checkpoint.interval.ms", "log.index.interval.bytes",
     "log.index.size.max.bytes", "log.message.timestamp.type",
     "log.message.timestamp.before.max.ms", "log.message.timestamp.after.max.ms",
+    "log.message.timestamp.difference.max.ms",
     "log.cleanup.policy", "group.consumer.session.timeout.ms",
     "group.consumer.heartbeat.interval.ms", "group.consumer.max.size",
     "group.consumer.assignors", "min.insync.replicas", "num.recovery.threads.per.data.dir",
     "producer.id.expiration.ms", "max.incremental.fetch.session.cache.slots",
-    "compression.type", "log.cleaner.enable", "log.cleaner.threads",
+    "compression.type", "compression.gzip.level", "compression.lz4.level",
+    "compression.zstd.level", "log.cleaner.enable", "log.cleaner.threads",
     "log.cleaner.io.max.bytes.per.second", "log.cleaner.dedupe.buffer.size",
     "log.cleaner.io.buffer.load.factor", "log.cleaner.backoff.ms",
     "log.cleaner.min.cleanable.ratio", "log.cleaner.delete.retention.ms",
@@ -129,6 +133,16 @@ KEY_SUPPORT: dict[str, KeySupport] = {
     "ssl.keymanager.algorithm": _no(_JVM + " (TLS comes from OpenSSL)"),
     "ssl.trustmanager.algorithm": _no(_JVM + " (TLS comes from OpenSSL)"),
     "ssl.secure.random.implementation": _no(_JVM + " (TLS comes from OpenSSL)"),
+    "log.message.format.version": _no(
+        "deprecated: Kafka ignores it since inter.broker.protocol.version 3.0, and so does "
+        "Josef (every batch is message format v2)"),
+    "log.local.retention.bytes": _no(
+        "applies to tiered storage only, which is off (as in Kafka without "
+        "remote.log.storage.system.enable)"),
+    "log.local.retention.ms": _no(
+        "applies to tiered storage only, which is off (as in Kafka without "
+        "remote.log.storage.system.enable)"),
+    "remote.log.storage.system.enable": _refused("tiered storage (KIP-405) is not implemented"),
     "log.message.downconversion.enable": _no(
         "no Fetch version Josef serves needs down-conversion"),
     "log.preallocate": _no("segment files are not preallocated; their contents are the same"),
@@ -156,9 +170,6 @@ KEY_SUPPORT: dict[str, KeySupport] = {
     # --- refused until implemented
     "max.connections": _refused("connection limits are not implemented yet"),
     "max.connections.per.ip": _refused("connection limits are not implemented yet"),
-    "log.message.timestamp.difference.max.ms": _refused(
-        "deprecated and not implemented; use log.message.timestamp.before.max.ms and "
-        "log.message.timestamp.after.max.ms"),
     "producer.id.expiration.check.interval.ms": _refused(
         "not implemented yet: idle producer ids are expired on the "
         "log.retention.check.interval.ms schedule"),
@@ -279,6 +290,20 @@ def _check_authorizer(config: BrokerConfig) -> None:
         raise ConfigError("super.users", str(exc)) from None
 
 
+def _check_kafka_only_keys(config: BrokerConfig) -> None:
+    """Kafka 3.9 keys missing from Josef's table: refused unless at Kafka's default, when
+    their feature is missing (tiered storage, KRaft, ZooKeeper TLS, ...)."""
+    for key, raw in config.unknown.items():
+        if key not in KAFKA_BROKER_DEFAULTS:
+            continue
+        reason = refused_unless_default(key)
+        if reason is None:
+            continue
+        default = KAFKA_BROKER_DEFAULTS[key] or ""
+        if raw.strip().lower() != default.lower():
+            raise ConfigError(key, f"{reason} (accepted only at Kafka's default {default!r})")
+
+
 def check_supported(config: BrokerConfig) -> None:
     """Raise :class:`ConfigError` for the first setting Josef would otherwise ignore."""
     standalone = config.standalone
@@ -312,6 +337,7 @@ def check_supported(config: BrokerConfig) -> None:
         if reason is not None:
             raise ConfigError(full, reason)
     _check_authorizer(config)
+    _check_kafka_only_keys(config)
     for lsn in config.listeners:
         if lsn.security_protocol not in SUPPORTED_PROTOCOLS:
             raise ConfigError(

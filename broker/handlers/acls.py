@@ -32,7 +32,9 @@ from cluster.acls import (
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 
 DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
-MIN_VERSION, MAX_VERSION = 1, 3
+MIN_VERSION, MAX_VERSION = 0, 3
+# PatternType.LITERAL: the only pattern type of the v0 requests.
+LITERAL = int(PatternType.LITERAL)
 _NO_AUTHORIZER = "No Authorizer is configured on the broker"
 _AUTHZ_FAILED = "Cluster authorization failed."
 
@@ -48,7 +50,7 @@ def _filter_of(f: Any, kind: str) -> tuple[AclBindingFilter, str | None]:
     binding_filter = acl_filter(
         int(f.resource_type_filter),
         f.resource_name_filter,
-        int(f.pattern_type_filter),
+        int(getattr(f, "pattern_type_filter", LITERAL)),  # v1+; v0 filters literal names
         f.principal_filter,
         f.host_filter,
         int(f.operation),
@@ -65,7 +67,7 @@ def _binding_of(c: Any) -> AclBinding:
         ResourcePattern(
             from_code(ResourceType, int(c.resource_type)),
             c.resource_name,
-            from_code(PatternType, int(c.resource_pattern_type)),
+            from_code(PatternType, int(getattr(c, "resource_pattern_type", LITERAL))),  # v1+
         ),
         AccessControlEntry(
             c.principal,

@@ -28,7 +28,7 @@ from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 from storage.log_config import TOPIC_CONFIGS, ConfigEntry, ConfigSource, ConfigType
 
-DESCRIBE_CONFIGS, DESCRIBE_CONFIGS_MIN, DESCRIBE_CONFIGS_MAX = 32, 1, 4
+DESCRIBE_CONFIGS, DESCRIBE_CONFIGS_MIN, DESCRIBE_CONFIGS_MAX = 32, 0, 4
 ALTER_CONFIGS, ALTER_CONFIGS_MIN, ALTER_CONFIGS_MAX = 33, 0, 2
 INCREMENTAL_ALTER, INCREMENTAL_ALTER_MIN, INCREMENTAL_ALTER_MAX = 44, 0, 1
 
@@ -228,6 +228,9 @@ async def _describe_configs(services: BrokerServices, ctx: RequestContext, reque
                 value=e.value,
                 read_only=e.read_only,
                 config_source=int(e.source),
+                # v0: Kafka 3.9's broker never sets IsDefault (recorded in
+                # tests/fixtures/kafka_3_9_1_wire.json); clients read false.
+                is_default=False,
                 is_sensitive=e.is_sensitive,
                 synonyms=tuple(
                     rb("DescribeConfigsSynonym", name=s.name, value=s.value, source=int(s.source))

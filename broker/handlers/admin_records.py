@@ -19,7 +19,7 @@ from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
 DELETE_RECORDS, DELETE_RECORDS_MIN, DELETE_RECORDS_MAX = 21, 0, 2
-OFFSET_FOR_LEADER_EPOCH, OFFSET_FOR_LEADER_EPOCH_MIN, OFFSET_FOR_LEADER_EPOCH_MAX = 23, 2, 4
+OFFSET_FOR_LEADER_EPOCH, OFFSET_FOR_LEADER_EPOCH_MIN, OFFSET_FOR_LEADER_EPOCH_MAX = 23, 0, 4
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ async def _offset_for_leader_epoch(
                     services,
                     t.topic,
                     int(p.partition),
-                    int(p.current_leader_epoch),
+                    int(getattr(p, "current_leader_epoch", -1)),  # v2+
                     int(p.leader_epoch),
                 )
             parts.append(

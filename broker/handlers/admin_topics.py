@@ -24,8 +24,8 @@ from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
-CREATE_TOPICS, CREATE_TOPICS_MIN, CREATE_TOPICS_MAX = 19, 2, 7
-DELETE_TOPICS, DELETE_TOPICS_MIN, DELETE_TOPICS_MAX = 20, 1, 6
+CREATE_TOPICS, CREATE_TOPICS_MIN, CREATE_TOPICS_MAX = 19, 0, 7
+DELETE_TOPICS, DELETE_TOPICS_MIN, DELETE_TOPICS_MAX = 20, 0, 6
 CREATE_PARTITIONS, CREATE_PARTITIONS_MIN, CREATE_PARTITIONS_MAX = 37, 0, 3
 
 NULL_UUID = uuid.UUID(int=0)
@@ -259,7 +259,7 @@ def register(services: BrokerServices) -> None:
     async def create_topics(ctx: RequestContext, request: Any) -> Any:
         rb = ResponseBuilder(CREATE_TOPICS, ctx.api_version)
         counts = Counter(t.name for t in request.topics)
-        validate_only = bool(request.validate_only)
+        validate_only = bool(getattr(request, "validate_only", False))  # v1+
         auth = services.auth
         names = [t.name for t in request.topics if counts[t.name] == 1]
         creatable = (

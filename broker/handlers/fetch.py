@@ -30,7 +30,7 @@ from protocol.errors import KafkaError
 from protocol.fetch_response import PartitionResponse, TopicResponse, encode_fetch_response
 
 API_KEY = 1
-MIN_VERSION, MAX_VERSION = 4, 16
+MIN_VERSION, MAX_VERSION = 4, 17
 # Fixed bytes of a response and of each partition in it, for consumer_byte_rate.
 _RESPONSE_OVERHEAD = 20
 _PARTITION_OVERHEAD = 40

@@ -1,4 +1,7 @@
-"""Committed offsets: OffsetCommit (8), OffsetFetch (9, v8+ many groups), OffsetDelete (47)."""
+"""Committed offsets: OffsetCommit (8), OffsetFetch (9, v8+ many groups), OffsetDelete (47).
+
+Version 0 of OffsetCommit and OffsetFetch bypasses the group coordinator (offsets_v0).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.group.coordinator import OffsetAndMetadata
 from broker.handlers.group_coordinator import coordinator
+from broker.handlers.offsets_v0 import commit_v0, fetch_v0
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from cluster.acls import AclOperation, ResourceType
@@ -28,6 +32,8 @@ def _ms(value: Any) -> int:
 def register(services: BrokerServices) -> None:
     async def offset_commit(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version
+        if version == 0:
+            return await commit_v0(services, ctx, request)
         rb = ResponseBuilder(OFFSET_COMMIT, version)
         auth = services.auth
         group_ok = auth.authorize(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id)
@@ -152,6 +158,8 @@ def register(services: BrokerServices) -> None:
 
     async def offset_fetch(ctx: RequestContext, request: Any) -> Any:
         version = ctx.api_version
+        if version == 0:
+            return await fetch_v0(services, ctx, request)
         rb = ResponseBuilder(OFFSET_FETCH, version)
         if version >= 8:
             groups = []
@@ -245,6 +253,6 @@ def register(services: BrokerServices) -> None:
         return rb(None, error_code=error, throttle_time=NO_THROTTLE, topics=topics)
 
     reg = services.registry
-    reg.register(OFFSET_COMMIT, 2, 9, offset_commit)
-    reg.register(OFFSET_FETCH, 1, 9, offset_fetch)
+    reg.register(OFFSET_COMMIT, 0, 9, offset_commit)
+    reg.register(OFFSET_FETCH, 0, 9, offset_fetch)
     reg.register(OFFSET_DELETE, 0, 0, offset_delete)

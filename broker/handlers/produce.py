@@ -116,6 +116,8 @@ def register(services: BrokerServices) -> None:
                 raise CloseConnection(f"acks=0 produce to {name}-{index} failed with {error.name}")
             return None
         rb = ResponseBuilder(API_KEY, ctx.api_version)
+        # v8+ carry KIP-467's per-record errors.
+        with_record_errors = ctx.api_version >= 8
         return rb(
             None,
             responses=tuple(
@@ -130,7 +132,18 @@ def register(services: BrokerServices) -> None:
                             base_offset=r.base_offset,
                             log_append_time=_append_time(r.log_append_time),
                             log_start_offset=r.log_start_offset,
-                            record_errors=(),
+                            record_errors=(
+                                tuple(
+                                    rb(
+                                        "BatchIndexAndErrorMessage",
+                                        batch_index=i,
+                                        batch_index_error_message=m,
+                                    )
+                                    for i, m in r.record_errors
+                                )
+                                if with_record_errors
+                                else ()
+                            ),
                             error_message=r.message if r.error != ErrorCode.none else None,
                         )
                         for index, r in parts

@@ -357,7 +357,7 @@ class Partition:
                 ErrorCode.not_enough_replicas,
             )
         try:
-            validated = validate_produce_records(data, config, self.clock_ms())
+            validated = validate_produce_records(data, config, self.clock_ms(), self.name)
         except RecordValidationError as exc:
             log.info("rejected produce to %s: %s", self.name, exc)
             raise

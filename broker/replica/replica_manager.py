@@ -36,6 +36,7 @@ from storage.clock import Clock
 from storage.log import Log
 from storage.log_config import LogConfig
 from storage.log_manager import LogManager
+from storage.log_validator import RecordValidationError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class ProduceResult:
     log_append_time: int = -1
     log_start_offset: int = -1
     message: str | None = None
+    #: KIP-467: (batch_index, message) of each record that made the batch invalid.
+    record_errors: tuple[tuple[int, str | None], ...] = ()
     partition: Partition | None = None
     #: acks=all: the offset the high watermark must reach (last offset + 1).
     required_offset: int = -1
@@ -323,6 +326,13 @@ class ReplicaManager:
             return ProduceResult(ErrorCode.unknown_topic_or_partition)
         try:
             appended = partition.append_records_to_leader(data, acks)
+        except RecordValidationError as exc:
+            return ProduceResult(
+                exc.error_code,
+                message=str(exc) or None,
+                record_errors=exc.record_errors,
+                log_start_offset=partition.log.log_start_offset,
+            )
         except KafkaError as exc:
             return ProduceResult(exc.error_code, message=str(exc) or None)
         info = appended.info

@@ -100,6 +100,11 @@ def topic_partition(name: str, partition: int) -> str:
     return f"{topic_partitions(name)}/{partition}"
 
 
+def consumer_offset(group: str, topic_name: str, partition: int) -> str:
+    """``/consumers/<group>/offsets/<t>/<p>``: an OffsetCommit v0 offset (decimal text)."""
+    return f"{CONSUMERS}/{group}/offsets/{topic_name}/{partition}"
+
+
 def partition_state(name: str, partition: int) -> str:
     """``/brokers/topics/<t>/partitions/<p>/state``: leader, ISR, epochs."""
     return f"{topic_partition(name, partition)}/state"

@@ -123,6 +123,58 @@ SCHEMAS: Final[Mapping[tuple[int, int], tuple[str, str]]] = MappingProxyType(
             "protocol.schema.controlled_shutdown.v3.request:ControlledShutdownRequest",
             "protocol.schema.controlled_shutdown.v3.response:ControlledShutdownResponse",
         ),
+        (8, 0): (
+            "protocol.schema.offset_commit.v0.request:OffsetCommitRequest",
+            "protocol.schema.offset_commit.v0.response:OffsetCommitResponse",
+        ),
+        (8, 1): (
+            "protocol.schema.offset_commit.v1.request:OffsetCommitRequest",
+            "protocol.schema.offset_commit.v1.response:OffsetCommitResponse",
+        ),
+        (9, 0): (
+            "protocol.schema.offset_fetch.v0.request:OffsetFetchRequest",
+            "protocol.schema.offset_fetch.v0.response:OffsetFetchResponse",
+        ),
+        (19, 0): (
+            "protocol.schema.create_topics.v0.request:CreateTopicsRequest",
+            "protocol.schema.create_topics.v0.response:CreateTopicsResponse",
+        ),
+        (19, 1): (
+            "protocol.schema.create_topics.v1.request:CreateTopicsRequest",
+            "protocol.schema.create_topics.v1.response:CreateTopicsResponse",
+        ),
+        (20, 0): (
+            "protocol.schema.delete_topics.v0.request:DeleteTopicsRequest",
+            "protocol.schema.delete_topics.v0.response:DeleteTopicsResponse",
+        ),
+        (23, 0): (
+            "protocol.schema.offset_for_leader_epoch.v0.request:OffsetForLeaderEpochRequest",
+            "protocol.schema.offset_for_leader_epoch.v0.response:OffsetForLeaderEpochResponse",
+        ),
+        (23, 1): (
+            "protocol.schema.offset_for_leader_epoch.v1.request:OffsetForLeaderEpochRequest",
+            "protocol.schema.offset_for_leader_epoch.v1.response:OffsetForLeaderEpochResponse",
+        ),
+        (29, 0): (
+            "protocol.schema.describe_acls.v0.request:DescribeAclsRequest",
+            "protocol.schema.describe_acls.v0.response:DescribeAclsResponse",
+        ),
+        (30, 0): (
+            "protocol.schema.create_acls.v0.request:CreateAclsRequest",
+            "protocol.schema.create_acls.v0.response:CreateAclsResponse",
+        ),
+        (31, 0): (
+            "protocol.schema.delete_acls.v0.request:DeleteAclsRequest",
+            "protocol.schema.delete_acls.v0.response:DeleteAclsResponse",
+        ),
+        (32, 0): (
+            "protocol.schema.describe_configs.v0.request:DescribeConfigsRequest",
+            "protocol.schema.describe_configs.v0.response:DescribeConfigsResponse",
+        ),
+        (35, 0): (
+            "protocol.schema.describe_log_dirs.v0.request:DescribeLogDirsRequest",
+            "protocol.schema.describe_log_dirs.v0.response:DescribeLogDirsResponse",
+        ),
         (56, 0): (
             "protocol.schema.alter_partition.v0.request:AlterPartitionRequest",
             "protocol.schema.alter_partition.v0.response:AlterPartitionResponse",

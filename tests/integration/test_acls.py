@@ -487,3 +487,61 @@ def test_acl_admin_needs_cluster_permissions(acl_broker: AclBroker) -> None:
     with pytest.raises(KafkaException) as info:
         admin.create_acls([b])[b].result(TIMEOUT)
     assert info.value.args[0].code() == CLUSTER_AUTHORIZATION_FAILED
+
+
+async def test_acl_apis_v0_use_literal_patterns(acl_broker: AclBroker) -> None:
+    """DescribeAcls/CreateAcls/DeleteAcls v0 (no pattern type: literal names), as Kafka 3.9
+    serves them; a prefixed ACL is invisible to a v0 filter."""
+    from kio.static.primitive import i8
+
+    from cluster.broker_client import BrokerClient
+    from protocol.schema.create_acls.v0 import request as create_v0
+    from protocol.schema.delete_acls.v0 import request as delete_v0
+    from protocol.schema.describe_acls.v0 import request as describe_v0
+
+    topic_type, read, allow, any_op, any_perm = 2, 3, 3, 1, 1
+    name = unique_topic("aclv0")
+    prefixed = AclBinding(
+        ResourceType.TOPIC, name, ResourcePatternType.PREFIXED, "User:bob", "*",
+        AclOperation.WRITE, AclPermissionType.ALLOW,
+    )  # fmt: skip
+    admin = acl_broker.admin()
+    for future in admin.create_acls([prefixed]).values():
+        future.result(timeout=TIMEOUT)
+    host, port = acl_broker.admin_bootstrap.rsplit(":", 1)
+    async with BrokerClient(host, int(port), client_id="acl-v0") as c:
+        created = await c.send(
+            create_v0.CreateAclsRequest(
+                creations=(
+                    create_v0.AclCreation(
+                        resource_type=i8(topic_type), resource_name=name,
+                        principal="User:alice", host="*",
+                        operation=i8(read), permission_type=i8(allow),
+                    ),
+                )
+            )
+        )  # fmt: skip
+        assert [int(r.error_code) for r in created.results] == [0]
+        filt: dict[str, Any] = {
+            "resource_type_filter": i8(topic_type),
+            "resource_name_filter": name,
+            "principal_filter": None,
+            "host_filter": None,
+            "operation": i8(any_op),
+            "permission_type": i8(any_perm),
+        }
+        described = await c.send(describe_v0.DescribeAclsRequest(**filt))
+        assert int(described.error_code) == 0
+        assert [
+            (r.resource_name, [(a.principal, int(a.operation)) for a in r.acls])
+            for r in described.resources
+        ] == [(name, [("User:alice", read)])]
+        deleted = await c.send(
+            delete_v0.DeleteAclsRequest(filters=(delete_v0.DeleteAclsFilter(**filt),))
+        )
+        [result] = deleted.filter_results
+        assert [(m.resource_name, m.principal) for m in result.matching_acls] == [
+            (name, "User:alice")
+        ]
+        again = await c.send(describe_v0.DescribeAclsRequest(**filt))
+        assert again.resources == ()

@@ -104,3 +104,18 @@ async def test_recreated_topic_does_not_keep_old_configs(store: ZooKeeperMetadat
     store.cache.update(1, 1, [], [partition("c", uuid.uuid4(), 1)])
     recreated = store.topic("c")
     assert recreated is not None and recreated.configs == {}
+
+
+async def test_offset_commit_v0_offsets_live_under_consumers(
+    store: ZooKeeperMetadataStore,
+) -> None:
+    """Kafka 3.9's setOrCreateConsumerOffset / getConsumerOffset: the offset as decimal text
+    at /consumers/<group>/offsets/<topic>/<partition> (recorded from Kafka in
+    tests/fixtures/kafka_3_9_1_wire.json)."""
+    assert await store.consumer_offset("g", "t", 0) is None
+    await store.set_consumer_offset("g", "t", 0, 11)
+    data, _ = await store.zk.get("/consumers/g/offsets/t/0")
+    assert data == b"11"
+    await store.set_consumer_offset("g", "t", 0, 12)
+    assert await store.consumer_offset("g", "t", 0) == 12
+    assert await store.consumer_offset("g", "t", 1) is None

@@ -41,6 +41,17 @@ APIS: dict[str, tuple[str, range | None]] = {
     "UpdateMetadata": ("update_metadata", None),
     "ControlledShutdown": ("controlled_shutdown", None),
     "AlterPartition": ("alter_partition", range(0, 2)),  # kio has v2-v3
+    # Client APIs whose oldest versions kio 0.6.5 dropped (Kafka 3.9 still serves them).
+    "OffsetCommit": ("offset_commit", range(0, 2)),  # kio has v2-v9
+    "OffsetFetch": ("offset_fetch", range(0, 1)),  # kio has v1-v9
+    "CreateTopics": ("create_topics", range(0, 2)),  # kio has v2-v7
+    "DeleteTopics": ("delete_topics", range(0, 1)),  # kio has v1-v6
+    "OffsetForLeaderEpoch": ("offset_for_leader_epoch", range(0, 2)),  # kio has v2-v4
+    "DescribeLogDirs": ("describe_log_dirs", range(0, 1)),  # kio has v1-v4
+    "DescribeAcls": ("describe_acls", range(0, 1)),  # kio has v1-v3
+    "CreateAcls": ("create_acls", range(0, 1)),  # kio has v1-v3
+    "DeleteAcls": ("delete_acls", range(0, 1)),  # kio has v1-v3
+    "DescribeConfigs": ("describe_configs", range(0, 1)),  # kio has v1-v4
 }
 
 # Our own words for each class (message name, struct name).
@@ -102,6 +113,83 @@ DOCS: dict[tuple[str, str], str] = {
     ),
     ("AlterPartitionResponse", "TopicData"): "The partitions of one topic.",
     ("AlterPartitionResponse", "PartitionData"): "The recorded state of one partition.",
+    ("OffsetCommitRequest", "OffsetCommitRequest"): (
+        "A consumer stores its positions for a group (v0: offsets kept in ZooKeeper; v1: "
+        "with group generation and member, kept by the group coordinator)."
+    ),
+    ("OffsetCommitRequest", "OffsetCommitRequestTopic"): "The partitions of one topic.",
+    ("OffsetCommitRequest", "OffsetCommitRequestPartition"): (
+        "The offset (and metadata) to store for one partition."
+    ),
+    ("OffsetCommitResponse", "OffsetCommitResponse"): "The outcome of each committed offset.",
+    ("OffsetCommitResponse", "OffsetCommitResponseTopic"): "The partitions of one topic.",
+    ("OffsetCommitResponse", "OffsetCommitResponsePartition"): "The outcome for one partition.",
+    ("OffsetFetchRequest", "OffsetFetchRequest"): (
+        "A consumer asks for a group's stored positions (v0: the offsets kept in ZooKeeper)."
+    ),
+    ("OffsetFetchRequest", "OffsetFetchRequestTopic"): "The partitions of one topic.",
+    ("OffsetFetchResponse", "OffsetFetchResponse"): "The group's stored positions.",
+    ("OffsetFetchResponse", "OffsetFetchResponseTopic"): "The partitions of one topic.",
+    ("CreateTopicsRequest", "CreateTopicsRequest"): "An admin client asks for new topics.",
+    ("CreateTopicsRequest", "CreatableTopic"): (
+        "One topic to create: partitions and replication factor, or explicit assignments."
+    ),
+    ("CreateTopicsRequest", "CreatableReplicaAssignment"): "The replicas of one partition.",
+    ("CreateTopicsRequest", "CreatableTopicConfig"): "One topic config override.",
+    ("CreateTopicsResponse", "CreateTopicsResponse"): "The outcome for each topic.",
+    ("CreateTopicsResponse", "CreatableTopicResult"): "The outcome for one topic.",
+    ("DeleteTopicsRequest", "DeleteTopicsRequest"): "An admin client asks to delete topics.",
+    ("DeleteTopicsResponse", "DeleteTopicsResponse"): "The outcome for each topic.",
+    ("DeleteTopicsResponse", "DeletableTopicResult"): "The outcome for one topic.",
+    ("OffsetForLeaderEpochRequest", "OffsetForLeaderEpochRequest"): (
+        "A consumer or follower asks where each leader epoch ends in the leader's log."
+    ),
+    ("OffsetForLeaderEpochRequest", "OffsetForLeaderTopic"): "The partitions of one topic.",
+    ("OffsetForLeaderEpochRequest", "OffsetForLeaderPartition"): (
+        "One partition and the epoch asked about."
+    ),
+    ("OffsetForLeaderEpochResponse", "OffsetForLeaderEpochResponse"): (
+        "The end offset of each asked epoch."
+    ),
+    ("OffsetForLeaderEpochResponse", "OffsetForLeaderTopicResult"): "The partitions of one topic.",
+    ("OffsetForLeaderEpochResponse", "EpochEndOffset"): (
+        "The largest epoch not above the asked one and where it ends."
+    ),
+    ("DescribeLogDirsRequest", "DescribeLogDirsRequest"): (
+        "An admin client asks for the broker's log directories and the replicas in them."
+    ),
+    ("DescribeLogDirsRequest", "DescribableLogDirTopic"): "The partitions of one topic.",
+    ("DescribeLogDirsResponse", "DescribeLogDirsResponse"): "The broker's log directories.",
+    ("DescribeLogDirsResponse", "DescribeLogDirsResult"): "One log directory and its replicas.",
+    ("DescribeLogDirsResponse", "DescribeLogDirsTopic"): "The replicas of one topic in it.",
+    ("DescribeLogDirsResponse", "DescribeLogDirsPartition"): "One replica: its size and lag.",
+    ("DescribeAclsRequest", "DescribeAclsRequest"): (
+        "An admin client asks for the ACLs matching a filter (v0: literal resource names)."
+    ),
+    ("DescribeAclsResponse", "DescribeAclsResponse"): "The matching ACLs by resource.",
+    ("DescribeAclsResponse", "DescribeAclsResource"): "One resource and its ACLs.",
+    ("DescribeAclsResponse", "AclDescription"): "One ACL entry.",
+    ("CreateAclsRequest", "CreateAclsRequest"): "An admin client adds ACLs.",
+    ("CreateAclsRequest", "AclCreation"): "One ACL binding to add.",
+    ("CreateAclsResponse", "CreateAclsResponse"): "The outcome for each ACL, in order.",
+    ("CreateAclsResponse", "AclCreationResult"): "The outcome for one ACL.",
+    ("DeleteAclsRequest", "DeleteAclsRequest"): "An admin client removes the ACLs of filters.",
+    ("DeleteAclsRequest", "DeleteAclsFilter"): "One filter; every matching ACL is removed.",
+    ("DeleteAclsResponse", "DeleteAclsResponse"): "The outcome for each filter, in order.",
+    ("DeleteAclsResponse", "DeleteAclsFilterResult"): "The ACLs one filter removed.",
+    ("DeleteAclsResponse", "DeleteAclsMatchingAcl"): "One removed ACL.",
+    ("DescribeConfigsRequest", "DescribeConfigsRequest"): (
+        "An admin client asks for the configs of topics or brokers."
+    ),
+    ("DescribeConfigsRequest", "DescribeConfigsResource"): (
+        "One resource and the keys wanted (null: all)."
+    ),
+    ("DescribeConfigsResponse", "DescribeConfigsResponse"): "The configs of each resource.",
+    ("DescribeConfigsResponse", "DescribeConfigsResult"): "One resource's configs or error.",
+    ("DescribeConfigsResponse", "DescribeConfigsResourceResult"): "One config key.",
+    ("OffsetFetchResponse", "OffsetFetchResponsePartition"): (
+        "The stored offset of one partition (-1 when none)."
+    ),
 }
 
 # Our own notes on fields whose meaning is not evident from the name (snake-case name).
@@ -384,7 +472,19 @@ def write_index(rows: list[tuple[int, str, int, str, str]]) -> None:
         "API_KEY_NAMES: Final[Mapping[int, str]] = MappingProxyType(",
         "    {",
     ]
-    known_to_kio = {"alter_partition"}
+    known_to_kio = {
+        "alter_partition",
+        "offset_commit",
+        "offset_fetch",
+        "create_topics",
+        "delete_topics",
+        "offset_for_leader_epoch",
+        "describe_log_dirs",
+        "describe_acls",
+        "create_acls",
+        "delete_acls",
+        "describe_configs",
+    }
     for key, package in names:
         if package not in known_to_kio:
             lines.append(f'        {key}: "{package}",')

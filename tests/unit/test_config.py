@@ -511,9 +511,13 @@ def test_describe_broker_sources_synonyms_and_secrets() -> None:
         ("num.partitions", "3", ConfigSource.STATIC_BROKER_CONFIG),
         ("num.partitions", "1", ConfigSource.DEFAULT_CONFIG),
     ]
+    # Kafka 3.9 (ConfigHelper.configSynonyms) lists synonyms from the key's own first entry:
+    # log.retention.ms is set nowhere, so none (tests/fixtures/kafka_3_9_1_wire.json).
     retention = entries["log.retention.ms"]
     assert retention.value is None and retention.source is ConfigSource.DEFAULT_CONFIG
-    assert [(s.name, s.value, s.source) for s in retention.synonyms] == [
+    assert retention.synonyms == ()
+    minutes = entries["log.retention.minutes"]
+    assert [(s.name, s.value, s.source) for s in minutes.synonyms] == [
         ("log.retention.minutes", "10", ConfigSource.STATIC_BROKER_CONFIG),
         ("log.retention.hours", "168", ConfigSource.DEFAULT_CONFIG),
     ]
@@ -531,13 +535,12 @@ def test_describe_broker_sources_synonyms_and_secrets() -> None:
 def test_describe_topic_uses_broker_values() -> None:
     c = BrokerConfig.from_properties({"log.retention.hours": "1"})
     entries = {e.name: e for e in describe_topic(c, {"segment.bytes": "1000"})}
+    # As Kafka 3.9: synonyms start at log.retention.ms, which is unset, so there are none
+    # and the source is DEFAULT_CONFIG although log.retention.hours gives the value.
     retention = entries["retention.ms"]
     assert retention.value == "3600000"
-    assert retention.source is ConfigSource.STATIC_BROKER_CONFIG
-    assert [(s.name, s.value, s.source) for s in retention.synonyms] == [
-        ("log.retention.hours", "1", ConfigSource.STATIC_BROKER_CONFIG),
-        ("log.retention.hours", "168", ConfigSource.DEFAULT_CONFIG),
-    ]
+    assert retention.source is ConfigSource.DEFAULT_CONFIG
+    assert retention.synonyms == ()
     segment = entries["segment.bytes"]
     assert segment.value == "1000" and segment.source is ConfigSource.DYNAMIC_TOPIC_CONFIG
     assert entries["cleanup.policy"].source is ConfigSource.DEFAULT_CONFIG
@@ -633,3 +636,22 @@ def test_cli_invalid_config_in_process(capsys: pytest.CaptureFixture[str]) -> No
     assert cli.main(["start", "-o", "num.partitions=zero"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("josef: invalid configuration: num.partitions: ")
+
+
+def test_deprecated_timestamp_difference_is_accepted_and_in_effect() -> None:
+    """log.message.timestamp.difference.max.ms (deprecated in Kafka 3.6) still bounds
+    CreateTime timestamps while before/after.max.ms are unset, as in Kafka 3.9."""
+    from broker.config.support import check_supported
+
+    c = BrokerConfig.from_properties({"log.message.timestamp.difference.max.ms": "60000"})
+    check_supported(c)
+    defaults = c.log_config_defaults()
+    assert (defaults.timestamp_before_max_ms, defaults.timestamp_after_max_ms) == (60000, 60000)
+    c = BrokerConfig.from_properties(
+        {
+            "log.message.timestamp.difference.max.ms": "60000",
+            "log.message.timestamp.before.max.ms": "1000",
+        }
+    )
+    defaults = c.log_config_defaults()
+    assert (defaults.timestamp_before_max_ms, defaults.timestamp_after_max_ms) == (1000, 60000)

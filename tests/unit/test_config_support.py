@@ -43,9 +43,7 @@ def test_every_broker_key_is_classified() -> None:
 
 
 REFUSED = [d for d in BROKER_CONFIG_DEFS if KEY_SUPPORT[d.name].status is Support.REFUSED]
-CLUSTER_ONLY = [
-    d for d in BROKER_CONFIG_DEFS if KEY_SUPPORT[d.name].status is Support.CLUSTER_ONLY
-]
+CLUSTER_ONLY = [d for d in BROKER_CONFIG_DEFS if KEY_SUPPORT[d.name].status is Support.CLUSTER_ONLY]
 ACCEPTED = [
     d
     for d in BROKER_CONFIG_DEFS
@@ -91,6 +89,10 @@ def test_implemented_and_no_effect_keys_are_accepted(d: ConfigDef) -> None:
         raw = "range"
     elif d.name == "log.cleaner.io.max.bytes.per.second":
         raw = "1000000"
+    elif d.name == "log.message.format.version":
+        raw = "2.8-IV1"
+    elif d.name == "compression.gzip.level":
+        raw = "9"
     elif d.name == "authorizer.class.name":
         raw = "kafka.security.authorizer.AclAuthorizer"
     elif d.name == "super.users":
@@ -169,6 +171,39 @@ def test_per_mechanism_listener_keys_are_accepted() -> None:
             {
                 "listener.name.sasl.plain.sasl.jaas.config": "x required;",
                 "listener.name.sasl.scram-sha-256.connections.max.reauth.ms": "1000",
+            }
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("process.roles", "broker,controller", "KRaft mode only"),
+        ("zookeeper.ssl.client.enable", "true", "TLS to ZooKeeper"),
+        ("remote.log.manager.thread.pool.size", "4", "tiered storage"),
+        ("create.topic.policy.class.name", "com.example.Policy", "policy classes"),
+        ("delegation.token.master.key", "secret", "delegation tokens"),
+        ("password.encoder.secret", "s3cret", "password encoder"),
+    ],
+)
+def test_kafka_keys_josef_lacks_are_refused_unless_default(key: str, value: str, why: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_supported(BrokerConfig.from_properties({key: value}))
+    assert info.value.key == key and why in info.value.reason
+
+
+def test_kafka_keys_josef_lacks_at_kafkas_default_or_without_effect_are_accepted() -> None:
+    check_supported(
+        BrokerConfig.from_properties(
+            {
+                "zookeeper.ssl.client.enable": "false",
+                "remote.log.manager.thread.pool.size": "10",
+                "metrics.num.samples": "5",
+                "fetch.purgatory.purge.interval.requests": "100",
+                "inter.broker.protocol.version": "3.9",
+                "request.timeout.ms": "15000",
+                "some.custom.key": "x",
             }
         )
     )

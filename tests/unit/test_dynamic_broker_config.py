@@ -54,6 +54,8 @@ def test_dynamic_keys_josef_applies_or_refuses() -> None:
         "log.cleaner.io.max.bytes.per.second", "log.cleaner.backoff.ms",
         "log.message.timestamp.type", "log.message.timestamp.before.max.ms",
         "num.recovery.threads.per.data.dir", "producer.id.expiration.ms",
+        "log.message.timestamp.difference.max.ms", "compression.zstd.level",
+        "compression.gzip.level", "log.local.retention.ms",
         # no effect in Josef, accepted as Kafka does
         "num.io.threads", "num.network.threads", "background.threads", "log.preallocate",
     ]  # fmt: skip
@@ -63,7 +65,6 @@ def test_dynamic_keys_josef_applies_or_refuses() -> None:
         "listeners", "advertised.listeners", "listener.security.protocol.map",
         "ssl.keystore.location", "sasl.enabled.mechanisms", "max.connections",
         "max.connections.per.ip", "principal.builder.class", "metric.reporters",
-        "compression.zstd.level", "log.message.timestamp.difference.max.ms",
     ]  # fmt: skip
     for key in refused:
         assert not is_dynamic(key, standalone=False), key

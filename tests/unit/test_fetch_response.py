@@ -75,7 +75,7 @@ def kio_encoding(version: int, corr: int, ts: list[TopicResponse], session_id: i
 
 
 @settings(max_examples=60)
-@given(st.integers(4, 16), st.integers(0, 2**31 - 1), topics, st.integers(0, 2**31 - 1))
+@given(st.integers(4, 17), st.integers(0, 2**31 - 1), topics, st.integers(0, 2**31 - 1))
 def test_matches_kio(version: int, corr: int, ts: list[TopicResponse], session_id: int) -> None:
     ours = b"".join(encode_fetch_response(version, corr, ts, session_id=session_id))
     assert ours == kio_encoding(version, corr, ts, session_id)

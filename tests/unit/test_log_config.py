@@ -22,7 +22,16 @@ from storage.log_config import (
 
 KAFKA_TOPIC_CONFIGS = {
     "cleanup.policy",
+    "compression.gzip.level",
+    "compression.lz4.level",
     "compression.type",
+    "compression.zstd.level",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "message.format.version",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "remote.storage.enable",
     "delete.retention.ms",
     "file.delete.delay.ms",
     "flush.messages",
@@ -164,8 +173,12 @@ def test_describe_sources() -> None:
     ]
     assert segment.config_type is ConfigType.INT
 
+    # Kafka 3.9 lists synonyms from the first entry of the topic config's own broker key
+    # (log.retention.ms), set nowhere here: none, and DEFAULT_CONFIG as the source, even
+    # though log.retention.hours decides the value.
     retention = entries["retention.ms"]
-    assert (retention.value, retention.source) == ("3600000", ConfigSource.STATIC_BROKER_CONFIG)
+    assert (retention.value, retention.source) == ("3600000", ConfigSource.DEFAULT_CONFIG)
+    assert retention.synonyms == ()
     assert retention.config_type is ConfigType.LONG
 
     ratio = entries["min.cleanable.dirty.ratio"]
@@ -203,3 +216,69 @@ def test_markdown_table() -> None:
     assert "| `retention.ms` | long | `604800000` | [-1,...] |" in table
     assert "| `min.cleanable.dirty.ratio` | double | `0.5` | [0,...,1] |" in table
     assert table.count("\n") == len(TOPIC_CONFIGS) + 2
+
+
+# --- Kafka 3.9's remaining topic keys ------------------------------------------------------
+
+
+def test_tiered_storage_is_refused_with_kafkas_message() -> None:
+    with pytest.raises(InvalidConfigError) as info:
+        LogConfig.from_topic_overrides(LogConfig(), {"remote.storage.enable": "true"})
+    assert info.value.key == "remote.storage.enable"
+    assert info.value.reason == (
+        "Tiered Storage functionality is disabled in the broker. Topic cannot be configured "
+        "with remote log storage."
+    )
+    for key in ("remote.log.copy.disable", "remote.log.delete.on.disable"):
+        with pytest.raises(InvalidConfigError) as info:
+            LogConfig.from_topic_overrides(LogConfig(), {key: "true"})
+        assert "under Zookeeper's mode" in info.value.reason
+    # off, and local retention (tiered storage only) are accepted, as by Kafka
+    config = LogConfig.from_topic_overrides(
+        LogConfig(),
+        {
+            "remote.storage.enable": "false",
+            "remote.log.copy.disable": "false",
+            "local.retention.ms": "1000",
+            "local.retention.bytes": "-1",
+        },
+    )
+    assert (config.local_retention_ms, config.local_retention_bytes) == (1000, -1)
+    with pytest.raises(InvalidConfigError):
+        LogConfig.from_topic_overrides(LogConfig(), {"local.retention.ms": "-3"})
+
+
+@pytest.mark.parametrize("version", ["0.10.0", "0.11.0-IV2", "2.8", "3.0-IV1", "3.9", "1.1-IV0"])
+def test_message_format_version_is_accepted(version: str) -> None:
+    config = LogConfig.from_topic_overrides(LogConfig(), {"message.format.version": version})
+    assert config.message_format_version == version
+
+
+@pytest.mark.parametrize("version", ["4.0", "x", "3.9.1", "0.7"])
+def test_message_format_version_must_be_a_kafka_version(version: str) -> None:
+    with pytest.raises(InvalidConfigError) as info:
+        LogConfig.from_topic_overrides(LogConfig(), {"message.format.version": version})
+    assert info.value.reason == f"Version `{version}` is not a valid version"
+
+
+def test_compression_level_ranges() -> None:
+    ok = {
+        "compression.gzip.level": "1",
+        "compression.lz4.level": "17",
+        "compression.zstd.level": "-5",
+    }
+    config = LogConfig.from_topic_overrides(LogConfig(), ok)
+    assert (
+        config.compression_gzip_level,
+        config.compression_lz4_level,
+        config.compression_zstd_level,
+    ) == (1, 17, -5)
+    assert LogConfig.from_topic_overrides(LogConfig(), {"compression.gzip.level": "-1"})
+    for key, bad in (
+        ("compression.gzip.level", "0"),
+        ("compression.gzip.level", "10"),
+        ("compression.lz4.level", "0"),
+        ("compression.zstd.level", "23"),
+    ):
+        with pytest.raises(InvalidConfigError):
+            LogConfig.from_topic_overrides(LogConfig(), {key: bad})

@@ -526,3 +526,33 @@ def test_kafka_python_reader_decodes_ours(
     assert [(r.offset, r.key, r.value, r.headers) for r in expected] == [
         (r.offset, r.key, r.value, r.headers) for r in ours
     ]
+
+
+@settings(max_examples=80)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.binary(max_size=300)),
+            st.binary(max_size=50),
+            st.integers(-(2**40), 2**40),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from([0, 1, 4]),
+)
+def test_scan_records_agrees_with_decode(
+    rows: list[tuple[bytes | None, bytes, int]], codec: int
+) -> None:
+    """scan_records (produce-time validation) reads what decode_batch reads."""
+    from protocol.records import scan_records
+
+    base = 1_700_000_000_000
+    buf = encode_batch(
+        [NewRecord(k, v, (), base + d) for k, v, d in rows], compression=codec, base_timestamp=base
+    )
+    header, decoded = decode_batch(buf)
+    assert scan_records(buf, 0, header) == [
+        (r.offset - header.base_offset, r.timestamp - header.base_timestamp, r.key is not None)
+        for r in decoded
+    ]

@@ -1,0 +1,1 @@
+"""CreateAcls (API key 30)."""

@@ -1,0 +1,4 @@
+from .request import CreateTopicsRequest
+from .response import CreateTopicsResponse
+
+__all__ = ("CreateTopicsRequest", "CreateTopicsResponse")

@@ -1,0 +1,1 @@
+"""DeleteAcls (API key 31)."""

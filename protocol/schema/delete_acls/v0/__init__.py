@@ -1,0 +1,4 @@
+from .request import DeleteAclsRequest
+from .response import DeleteAclsResponse
+
+__all__ = ("DeleteAclsRequest", "DeleteAclsResponse")

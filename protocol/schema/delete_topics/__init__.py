@@ -1,0 +1,1 @@
+"""DeleteTopics (API key 20)."""

@@ -1,0 +1,1 @@
+"""DescribeAcls (API key 29)."""

@@ -1,0 +1,4 @@
+from .request import DescribeAclsRequest
+from .response import DescribeAclsResponse
+
+__all__ = ("DescribeAclsRequest", "DescribeAclsResponse")

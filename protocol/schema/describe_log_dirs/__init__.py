@@ -1,0 +1,1 @@
+"""DescribeLogDirs (API key 35)."""

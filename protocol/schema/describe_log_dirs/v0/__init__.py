@@ -1,0 +1,4 @@
+from .request import DescribeLogDirsRequest
+from .response import DescribeLogDirsResponse
+
+__all__ = ("DescribeLogDirsRequest", "DescribeLogDirsResponse")

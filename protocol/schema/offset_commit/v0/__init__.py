@@ -1,0 +1,4 @@
+from .request import OffsetCommitRequest
+from .response import OffsetCommitResponse
+
+__all__ = ("OffsetCommitRequest", "OffsetCommitResponse")

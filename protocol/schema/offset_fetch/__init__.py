@@ -1,0 +1,1 @@
+"""OffsetFetch (API key 9)."""
