@@ -42,7 +42,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Generator[BrokerProcess,
     yield from scenario_broker(tmp_path_factory, "go-clients")
 
 
-@pytest.mark.parametrize(("program", "client"), [("franz", "franz-go 1.22.3"), ("sarama", "sarama 1.61.1")])
+@pytest.mark.parametrize(
+    ("program", "client"), [("franz", "franz-go 1.22.3"), ("sarama", "sarama 1.61.1")]
+)
 def test_go_client_scenario(broker: BrokerProcess, program: str, client: str) -> None:
     binary = build(program)
     topic = f"go-{program}"
