@@ -82,6 +82,9 @@ def check_report(report: dict[str, Any], *, idempotent: bool = True) -> set[str]
     assert report["assigned_partitions"] == list(range(PARTITIONS))
     assert report["group_consumed"] == n
     assert report["group_next_offsets"] == [PER_PARTITION] * PARTITIONS
+    # the coordinator describes the group, of the protocol the members joined with, with both
+    assert report["group_type_while_active"] == report["group_protocol"]
+    assert report["members_while_active"] == 2
     verified.add("group_rebalance")
     # commit with metadata, fetch back through the consumer and through the admin client
     committed = [[p, PER_PARTITION, f"m{p}"] for p in range(PARTITIONS)]

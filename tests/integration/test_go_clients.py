@@ -9,7 +9,6 @@ files say so); Debian 12's golang-go (1.19) is too old to build them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator
 from pathlib import Path
 
@@ -43,11 +42,19 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Generator[BrokerProcess,
 
 
 @pytest.mark.parametrize(
-    ("program", "client"), [("franz", "franz-go 1.22.3"), ("sarama", "sarama 1.61.1")]
+    ("program", "group_protocol", "client"),
+    [
+        ("franz", "classic", "franz-go 1.22.3"),
+        ("franz", "consumer", "franz-go 1.22.3 (KIP-848)"),
+        ("sarama", "classic", "sarama 1.61.1"),
+    ],
 )
-def test_go_client_scenario(broker: BrokerProcess, program: str, client: str) -> None:
+def test_go_client_scenario(
+    broker: BrokerProcess, program: str, group_protocol: str, client: str
+) -> None:
     binary = build(program)
-    topic = f"go-{program}"
-    out = run_program([str(binary), broker.bootstrap, topic, f"{topic}-group"], GO_DIR,
-                      {"PATH": os.environ.get("PATH", "")})  # fmt: skip
+    topic = f"go-{program}-{group_protocol}"
+    out = run_program(
+        [str(binary), broker.bootstrap, topic, f"{topic}-group", group_protocol], GO_DIR
+    )
     check_client(client, out, broker, topic)

@@ -37,7 +37,7 @@ public class ClientScenario {
                 admin.describeTopics(List.of(topic + "-missing")).allTopicNames().get()));
             produce(bootstrap, topic);
             consumeAssigned(bootstrap, topic);
-            group(bootstrap, topic, group, protocol);
+            group(admin, bootstrap, topic, group, protocol);
             Map<TopicPartition, OffsetAndMetadata> committed =
                 admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
             List<Object> fetched = new ArrayList<>();
@@ -117,7 +117,7 @@ public class ClientScenario {
         }
     }
 
-    static void group(String bootstrap, String topic, String group, String protocol) {
+    static void group(Admin admin, String bootstrap, String topic, String group, String protocol) throws Exception {
         Properties gp = consumerProps(bootstrap);
         gp.put("group.id", group);
         if (!protocol.equals("classic")) gp.put("group.protocol", protocol);
@@ -160,6 +160,10 @@ public class ClientScenario {
             }
             out.put("group_consumed", count);
             out.put("group_next_offsets", new ArrayList<>(next.values()));
+            // the group as the coordinator describes it while both members are in it
+            ConsumerGroupDescription active = admin.describeConsumerGroups(List.of(group)).all().get().get(group);
+            out.put("group_type_while_active", active.type().toString().toLowerCase(Locale.ROOT));
+            out.put("members_while_active", active.members().size());
             for (Consumer<String, String> c : List.of(a, b)) {
                 Map<TopicPartition, OffsetAndMetadata> commit = new HashMap<>();
                 for (TopicPartition tp : c.assignment()) commit.put(tp, new OffsetAndMetadata(c.position(tp), "m" + tp.partition()));

@@ -116,6 +116,11 @@ async function main() {
   out.group_consumed = seen.size
   out.group_next_offsets = nextList()
 
+  // the group as the coordinator describes it while both members are in it
+  const active = await admin.describeGroups([group])
+  out.group_type_while_active = 'classic'
+  out.members_while_active = active.groups[0].members.length
+
   // each member commits its partitions with metadata
   for (const m of [a, b]) {
     await m.consumer.commitOffsets(m.owned.map(p => ({ topic, partition: p, offset: String(next[p]), metadata: `m${p}` })))

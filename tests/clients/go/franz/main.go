@@ -1,5 +1,6 @@
 // franz-go (kgo, kadm, kmsg) against one broker: the scenario of tests/clients/README.md.
-// Prints one JSON report; pytest asserts on it. Usage: franz BOOTSTRAP TOPIC GROUP
+// Prints one JSON report; pytest asserts on it.
+// Usage: franz BOOTSTRAP TOPIC GROUP [classic|consumer]
 package main
 
 import (
@@ -47,12 +48,15 @@ type member struct {
 	owned map[int32]bool
 }
 
-func newMember(bootstrap, topic, group string) *member {
+func newMember(bootstrap, topic, group, protocol string) *member {
 	m := &member{owned: map[int32]bool{}}
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{kgo.SessionTimeout(10 * time.Second)}
+	if protocol == "consumer" { // KIP-848: the broker assigns, with the range assignor
+		opts = []kgo.Opt{kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer())}
+	}
+	cl, err := kgo.NewClient(append(opts,
 		kgo.SeedBrokers(bootstrap), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.SessionTimeout(10*time.Second),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
@@ -74,7 +78,7 @@ func newMember(bootstrap, topic, group string) *member {
 				delete(m.owned, p)
 			}
 		}),
-	)
+	)...)
 	must(err)
 	m.cl = cl
 	return m
@@ -106,8 +110,12 @@ func (m *member) poll(next map[int32]int64, seen map[[2]int64]bool) {
 
 func main() {
 	bootstrap, topic, group := os.Args[1], os.Args[2], os.Args[3]
+	protocol := "classic"
+	if len(os.Args) > 4 {
+		protocol = os.Args[4]
+	}
 	ctx := context.Background()
-	out := report{"group_protocol": "classic"}
+	out := report{"group_protocol": protocol}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	must(err)
 	defer cl.Close()
@@ -180,13 +188,13 @@ func main() {
 	// consumer group: one member, then a second joins; they read every record
 	next := map[int32]int64{}
 	seen := map[[2]int64]bool{}
-	a := newMember(bootstrap, topic, group)
+	a := newMember(bootstrap, topic, group, protocol)
 	deadline = time.Now().Add(60 * time.Second)
 	for len(a.assigned()) < partitions && time.Now().Before(deadline) {
 		a.poll(next, seen)
 	}
 	out["first_member_assignment"] = len(a.assigned())
-	b := newMember(bootstrap, topic, group)
+	b := newMember(bootstrap, topic, group, protocol)
 	done := func() bool {
 		la, lb := len(a.assigned()), len(b.assigned())
 		if la == 0 || lb == 0 || la+lb != partitions || len(seen) < n {
@@ -213,6 +221,19 @@ func main() {
 		nextList = append(nextList, next[p])
 	}
 	out["group_next_offsets"] = nextList
+
+	// the group as the coordinator describes it while both members are in it
+	cgd := kmsg.NewPtrConsumerGroupDescribeRequest()
+	cgd.Groups = []string{group}
+	described848, err := cgd.RequestWith(ctx, cl)
+	must(err)
+	if g := described848.Groups[0]; g.ErrorCode == 0 {
+		out["group_type_while_active"], out["members_while_active"] = "consumer", len(g.Members)
+	} else {
+		active, err := adm.DescribeGroups(ctx, group)
+		must(err)
+		out["group_type_while_active"], out["members_while_active"] = "classic", len(active[group].Members)
+	}
 
 	// each member commits its partitions with metadata, in its generation
 	for _, m := range []*member{a, b} {

@@ -229,6 +229,11 @@ func main() {
 	out["group_consumed"] = count
 	out["group_next_offsets"] = nextList
 
+	// the group as the coordinator describes it while both members are in it
+	active, err := admin.DescribeConsumerGroups([]string{group})
+	must(err)
+	out["group_type_while_active"], out["members_while_active"] = "classic", len(active[0].Members)
+
 	// each member commits its partitions with metadata through its session
 	for _, m := range []*member{a, b} {
 		m.mu.Lock()
