@@ -65,3 +65,23 @@ def maven_libs(name: str, dependencies: list[tuple[str, str, str]]) -> Path:
     )  # fmt: skip
     (dest / ".complete").write_text("\n".join(":".join(d) for d in dependencies) + "\n")
     return dest
+
+
+KAFKA_VERSION = "3.9.1"
+
+
+def kafka_libs() -> Path:
+    """Apache Kafka 3.9.1's jars with kafka-tools: ``KAFKA_LIBS`` or /work/cache's copy when
+    present, else fetched with mvn into the test cache (as tests/helpers/kafka_process.py and
+    benchmarks/jvm.py expect them: kafka_2.13, kafka-tools, slf4j-reload4j)."""
+    for candidate in (os.environ.get("KAFKA_LIBS"), f"/work/cache/kafka-{KAFKA_VERSION}/libs"):
+        if candidate and (Path(candidate) / f"kafka-tools-{KAFKA_VERSION}.jar").exists():
+            return Path(candidate)
+    return maven_libs(
+        f"kafka-{KAFKA_VERSION}",
+        [
+            ("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
+            ("org.apache.kafka", "kafka-tools", KAFKA_VERSION),
+            ("org.slf4j", "slf4j-reload4j", "1.7.36"),
+        ],
+    )
