@@ -36,10 +36,16 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Generator[BrokerProcess,
 
 
 @pytest.mark.parametrize(
-    ("version", "group_protocol"),
-    [("3.9.1", "classic"), ("4.1.1", "classic"), ("4.1.1", "consumer")],
+    ("version", "group_protocol", "client"),
+    [
+        ("3.9.1", "classic", "Java kafka-clients 3.9.1"),
+        ("4.1.1", "classic", "Java kafka-clients 4.1.1"),
+        ("4.1.1", "consumer", "Java kafka-clients 4.1.1 (KIP-848)"),
+    ],
 )
-def test_java_client_scenario(broker: BrokerProcess, version: str, group_protocol: str) -> None:
+def test_java_client_scenario(
+    broker: BrokerProcess, version: str, group_protocol: str, client: str
+) -> None:
     java = require_tool("java", "apt-get install default-jdk-headless")
     libs = client_libs(version)
     topic = f"java-{version.replace('.', '')}-{group_protocol}"
@@ -48,5 +54,4 @@ def test_java_client_scenario(broker: BrokerProcess, version: str, group_protoco
          f"{topic}-group", group_protocol],
         CLIENTS_DIR / "java",
     )  # fmt: skip
-    client = f"Java kafka-clients {version}" + (" (KIP-848)" if group_protocol != "classic" else "")
     check_client(client, out, broker, topic)
