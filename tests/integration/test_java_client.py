@@ -35,6 +35,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Generator[BrokerProcess,
     yield from scenario_broker(tmp_path_factory, "java-clients")
 
 
+@pytest.mark.timeout(900)  # the first run downloads the jars with mvn
 @pytest.mark.parametrize(
     ("version", "group_protocol", "client"),
     [

@@ -19,6 +19,8 @@ import pytest
 from helpers.broker_process import BrokerProcess, require_josef
 from helpers.client_cache import kafka_libs, require_tool
 
+# the module's broker fixture fetches Kafka's jars with mvn on a machine that lacks them
+pytestmark = pytest.mark.timeout(900)
 JVM_FLAGS = ("-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
              "-Djava.net.preferIPv4Stack=true", "-Dlog4j.configuration=file:/dev/null")  # fmt: skip
 

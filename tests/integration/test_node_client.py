@@ -37,6 +37,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Generator[BrokerProcess,
     yield from scenario_broker(tmp_path_factory, "node-clients")
 
 
+@pytest.mark.timeout(900)  # the first run installs kafkajs with npm ci
 def test_kafkajs_scenario(broker: BrokerProcess) -> None:
     node = require_tool("node", "apt-get install nodejs")
     install()
