@@ -84,6 +84,26 @@ def render_config_differences() -> str:
     return render_other_differences()
 
 
+def render_client_matrix() -> str:
+    """Client x feature, from tests/clients/matrix.json; each client's test asserts that the
+    features it verified are exactly its row's "yes" cells."""
+    import json
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "clients" / "matrix.json"
+    matrix = json.loads(path.read_text())
+    features: dict[str, str] = matrix["features"]
+    lines = [
+        "| client | " + " | ".join(features) + " |",
+        "| --- |" + " --- |" * len(features),
+    ]
+    for client, row in matrix["clients"].items():
+        cells = ["yes" if row["features"][f] == "yes" else row["features"][f] for f in features]
+        lines.append(f"| {client} | " + " | ".join(cells) + " |")
+    lines += ["", "Columns:", ""]
+    lines += [f"- **{name}**: {what.split(': ', 1)[-1]}" for name, what in features.items()]
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS = {
     "apis": render_api_table,
     "kafka-broker-key-gaps": render_broker_key_gaps,
@@ -92,6 +112,7 @@ SECTIONS = {
     "broker-configs": render_broker_config_table,
     "dynamic-broker-configs": render_dynamic_config_table,
     "topic-configs": render_topic_config_table,
+    "client-matrix": render_client_matrix,
 }
 
 
