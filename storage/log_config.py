@@ -71,8 +71,8 @@ class InvalidConfigError(KafkaError):
 
     error_code = ErrorCode.invalid_config
 
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{key}: {reason}")
+    def __init__(self, key: str, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"{key}: {reason}")
         self.key = key
         self.reason = reason
 
@@ -449,7 +449,9 @@ class LogConfig:
         for key, raw in overrides.items():
             definition = TOPIC_CONFIGS.get(key)
             if definition is None:
-                raise InvalidConfigError(key, "unknown topic config")
+                raise InvalidConfigError(
+                    key, "unknown topic config", f"Unknown topic config name: {key}"
+                )
             try:
                 value = definition.parse(raw)
             except ValueError as exc:
