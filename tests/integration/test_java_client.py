@@ -56,3 +56,39 @@ def test_java_client_scenario(
         CLIENTS_DIR / "java",
     )  # fmt: skip
     check_client(client, out, broker, topic)
+
+
+@pytest.mark.timeout(900)
+def test_java_producer_fails_only_the_invalid_records(broker: BrokerProcess) -> None:
+    """KIP-467: the keyless records of a batch to a compacted topic fail with
+    InvalidRecordException carrying the broker's per-record message; the others fail as
+    part of that batch, are sent again by the application and land in order."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from helpers.clients import consume
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("java-kip467", 1, 1, config={"cleanup.policy": "compact"})])[
+        "java-kip467"
+    ].result(30)
+    java = require_tool("java", "apt-get install default-jdk-headless")
+    libs = client_libs("3.9.1")
+    out = run_program(
+        [java, *JVM_FLAGS, "-cp", f"{libs}/*", str(CLIENTS_DIR / "java" / "RecordErrors.java"),
+         broker.bootstrap, "java-kip467"],
+        CLIENTS_DIR / "java",
+    )  # fmt: skip
+    lines = [line.split("\t") for line in out.splitlines() if line.count("\t") == 3]
+    first = {int(i): (kind, detail) for step, i, kind, detail in lines if step == "first"}
+    assert set(first) == {0, 1, 2, 3, 4}
+    for bad in (1, 3):
+        kind, message = first[bad]
+        assert kind == "InvalidRecordException"
+        assert message.startswith("Compacted topic cannot accept message without key")
+    for good in (0, 2, 4):
+        kind, message = first[good]
+        assert kind == "KafkaException", first[good]
+        assert "part of a batch which had one more more invalid records" in message
+    retried = [(int(i), int(offset)) for step, i, _ok, offset in lines if step == "retry"]
+    assert retried == [(0, 0), (2, 1), (4, 2)]  # nothing of the rejected batch was stored
+    got = consume("confluent", broker.bootstrap, "java-kip467", 0, 0, 3)
+    assert [(r.key, r.value) for r in got] == [(b"k0", b"v0"), (b"k2", b"v2"), (b"k4", b"v4")]
