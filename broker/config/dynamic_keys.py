@@ -200,7 +200,9 @@ _NOT_IMPLEMENTED = {
     "max.connection.creation.rate": "connection limits are not implemented yet",
     "max.connections.per.ip.overrides": "connection limits are not implemented yet",
     "metric.reporters": "metrics reporters are not supported",
-    "transaction.partition.verification.enable": "transactions are not implemented yet",
+    "transaction.partition.verification.enable": (
+        "transaction verification (KIP-890) is not implemented yet"
+    ),
 }
 _THROTTLES = "replication throttles are not implemented yet"
 

@@ -67,7 +67,7 @@ def _cluster(reason: str = "") -> KeySupport:
 
 
 _JVM = "tunes Kafka's JVM internals; Josef's behaviour is the same without it"
-_TXN = "transactions are not implemented yet"
+_TXN = "transactional id expiration is not implemented yet"
 
 # fmt: off
 _IMPLEMENTED = (
@@ -98,6 +98,10 @@ _IMPLEMENTED = (
     "offsets.topic.replication.factor", "offsets.topic.segment.bytes",
     "offsets.retention.minutes", "offsets.retention.check.interval.ms",
     "offsets.load.buffer.size", "offset.metadata.max.bytes",
+    "transaction.state.log.num.partitions", "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr", "transaction.state.log.segment.bytes",
+    "transaction.state.log.load.buffer.size", "transaction.max.timeout.ms",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
     "replica.high.watermark.checkpoint.interval.ms", "zookeeper.connect",
     "offsets.commit.timeout.ms",
     # TLS (broker/security/tls.py)
@@ -161,14 +165,7 @@ KEY_SUPPORT: dict[str, KeySupport] = {
         "log.retention.check.interval.ms schedule"),
     "josef.metrics.port": _refused("the metrics endpoint is not implemented yet"),
     "josef.metrics.host": _refused("the metrics endpoint is not implemented yet"),
-    "transaction.state.log.num.partitions": _refused(_TXN),
-    "transaction.state.log.replication.factor": _refused(_TXN),
-    "transaction.state.log.min.isr": _refused(_TXN),
-    "transaction.state.log.segment.bytes": _refused(_TXN),
-    "transaction.state.log.load.buffer.size": _refused(_TXN),
-    "transaction.max.timeout.ms": _refused(_TXN),
     "transactional.id.expiration.ms": _refused(_TXN),
-    "transaction.abort.timed.out.transaction.cleanup.interval.ms": _refused(_TXN),
     "transaction.remove.expired.transaction.cleanup.interval.ms": _refused(_TXN),
     "client.quota.callback.class": _refused("custom client quota callbacks are not supported"),
     "delegation.token.secret.key": _refused("delegation tokens are not supported"),

@@ -45,7 +45,9 @@ def register(services: BrokerServices) -> None:
     async def handle(ctx: RequestContext, request: Any) -> Any:
         acks = int(request.acks)
         results: list[tuple[str, list[tuple[int, ProduceResult]]]] = []
-        if request.transactional_id is not None:
+        if request.transactional_id is not None and not services.auth.authorize(
+            ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id
+        ):
             error = ErrorCode.transactional_id_authorization_failed
             for topic in request.topic_data:
                 results.append(
@@ -54,7 +56,7 @@ def register(services: BrokerServices) -> None:
                         [
                             (
                                 p.index,
-                                ProduceResult(error, message="transactions are not supported yet"),
+                                ProduceResult(error),
                             )
                             for p in topic.partition_data
                         ],

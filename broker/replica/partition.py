@@ -373,10 +373,15 @@ class Partition:
         self.maybe_increment_high_watermark()
         return AppendResult(info, info.last_offset + 1)
 
-    def append_internal(self, data: bytes) -> LogAppendInfo:
-        """Append batches built by this broker (coordinators' internal topics)."""
+    def append_internal(self, data: bytes, coordinator_epoch: int | None = None) -> LogAppendInfo:
+        """Append batches built by this broker (coordinators' internal topics, markers)."""
         self.require_leader()
-        info = self.log.append_as_leader(bytearray(data), self.leader_epoch, from_client=False)
+        info = self.log.append_as_leader(
+            bytearray(data),
+            self.leader_epoch,
+            from_client=False,
+            coordinator_epoch=coordinator_epoch,
+        )
         self.maybe_increment_high_watermark()
         return info
 
