@@ -1,0 +1,300 @@
+"""Transactions end to end: a real broker process, confluent-kafka (librdkafka) and
+kafka-python transactional producers, read_committed and read_uncommitted consumers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from helpers.broker_process import BrokerProcess, require_josef
+from helpers.clients import unique_topic
+
+BrokerFactory = Callable[..., BrokerProcess]
+
+# Small internal topics keep the broker's start and the first FindCoordinator quick.
+TXN_OVERRIDES = {
+    "transaction.state.log.num.partitions": "4",
+    "offsets.topic.num.partitions": "4",
+    "group.initial.rebalance.delay.ms": "0",
+}
+
+
+@pytest.fixture
+def txn_broker(broker_factory: BrokerFactory) -> BrokerProcess:
+    require_josef("Josef's transaction coordinator")
+    return broker_factory(TXN_OVERRIDES)
+
+
+def create_topic(b: BrokerProcess, topic: str, partitions: int = 1) -> None:
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    for f in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
+        f.result(15)
+
+
+def txn_producer(b: BrokerProcess, tid: str, **extra: Any) -> Producer:
+    return Producer({"bootstrap.servers": b.bootstrap, "transactional.id": tid, **extra})
+
+
+def read_all(
+    b: BrokerProcess, topic: str, isolation: str, partition: int = 0
+) -> list[tuple[int, bytes]]:
+    """Every record the application sees, until the end of the partition."""
+    c = Consumer(
+        {
+            "bootstrap.servers": b.bootstrap,
+            "group.id": f"reader-{isolation}-{time.monotonic_ns()}",
+            "isolation.level": isolation,
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        c.assign([TopicPartition(topic, partition, 0)])
+        out: list[tuple[int, bytes]] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            m = c.poll(1.0)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == -191:  # _PARTITION_EOF
+                    break
+                raise KafkaException(m.error())
+            value = m.value()
+            assert value is not None
+            out.append((m.offset(), value))
+        return out
+    finally:
+        c.close()
+
+
+def end_offsets(b: BrokerProcess, topic: str, isolation: str) -> int:
+    c = Consumer(
+        {"bootstrap.servers": b.bootstrap, "group.id": "wm", "isolation.level": isolation}
+    )
+    try:
+        _low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        return int(high)
+    finally:
+        c.close()
+
+
+def test_commit_and_abort_confluent(txn_broker: BrokerProcess) -> None:
+    b = txn_broker
+    topic = unique_topic("txn")
+    create_topic(b, topic)
+    p = txn_producer(b, "tx-commit-abort")
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic, f"c{i}".encode())
+    p.commit_transaction(30)  # offsets 0-4, COMMIT marker at 5
+    p.begin_transaction()
+    for i in range(3):
+        p.produce(topic, f"a{i}".encode())
+    p.flush(30)  # really written before the abort (offsets 6-8), ABORT marker at 9
+    p.abort_transaction(30)
+    p.begin_transaction()
+    for i in range(2):
+        p.produce(topic, f"d{i}".encode())
+    p.commit_transaction(30)  # 10-11, COMMIT marker at 12
+
+    committed = read_all(b, topic, "read_committed")
+    assert committed == [(0, b"c0"), (1, b"c1"), (2, b"c2"), (3, b"c3"), (4, b"c4"),
+                         (10, b"d0"), (11, b"d1")]
+    uncommitted = read_all(b, topic, "read_uncommitted")
+    assert uncommitted == [
+        *committed[:5], (6, b"a0"), (7, b"a1"), (8, b"a2"), *committed[5:]
+    ]
+    # Markers take offsets: the log ends after the last COMMIT marker, and with nothing
+    # open the last stable offset equals the high watermark.
+    assert end_offsets(b, topic, "read_committed") == 13
+    assert end_offsets(b, topic, "read_uncommitted") == 13
+
+
+def test_open_transaction_holds_the_last_stable_offset(txn_broker: BrokerProcess) -> None:
+    b = txn_broker
+    topic = unique_topic("lso")
+    create_topic(b, topic)
+    plain = Producer({"bootstrap.servers": b.bootstrap})
+    plain.produce(topic, b"before")
+    plain.flush(30)
+    p = txn_producer(b, "tx-lso")
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(topic, b"open")
+    p.flush(30)
+    assert end_offsets(b, topic, "read_uncommitted") == 2
+    assert end_offsets(b, topic, "read_committed") == 1  # LSO: the open transaction
+    assert read_all(b, topic, "read_committed") == [(0, b"before")]
+    p.commit_transaction(30)
+    assert end_offsets(b, topic, "read_committed") == 3
+    assert read_all(b, topic, "read_committed") == [(0, b"before"), (1, b"open")]
+
+
+def test_second_producer_fences_the_first(txn_broker: BrokerProcess) -> None:
+    b = txn_broker
+    topic = unique_topic("fence")
+    create_topic(b, topic)
+    first = txn_producer(b, "tx-fence")
+    first.init_transactions(30)
+    first.begin_transaction()
+    first.produce(topic, b"zombie")
+    first.flush(30)
+    second = txn_producer(b, "tx-fence")
+    # The second init aborts the first one's open transaction (epoch bump).
+    second.init_transactions(60)
+    second.begin_transaction()
+    second.produce(topic, b"winner")
+    second.commit_transaction(30)
+    with pytest.raises(KafkaException) as info:
+        first.produce(topic, b"late")
+        first.commit_transaction(30)
+    err = info.value.args[0]
+    assert err.fatal(), err
+    assert err.code() == -144 or err.name() in ("PRODUCER_FENCED", "_FENCED"), err
+    assert [v for _, v in read_all(b, topic, "read_committed")] == [b"winner"]
+    assert [v for _, v in read_all(b, topic, "read_uncommitted")] == [b"zombie", b"winner"]
+
+
+def test_send_offsets_to_transaction(txn_broker: BrokerProcess) -> None:
+    """Consume-transform-produce: the group's offsets advance only when the transaction
+    that carries them commits."""
+    b = txn_broker
+    source, sink = unique_topic("src"), unique_topic("sink")
+    create_topic(b, source)
+    create_topic(b, sink)
+    plain = Producer({"bootstrap.servers": b.bootstrap})
+    for i in range(6):
+        plain.produce(source, f"in{i}".encode())
+    plain.flush(30)
+    group = "ctp-group"
+    consumer = Consumer(
+        {
+            "bootstrap.servers": b.bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe([source])
+    inputs = []
+    deadline = time.monotonic() + 60
+    while len(inputs) < 6 and time.monotonic() < deadline:
+        m = consumer.poll(1.0)
+        if m is not None and not m.error():
+            inputs.append(m)
+    assert len(inputs) == 6
+    p = txn_producer(b, "tx-ctp")
+    p.init_transactions(30)
+
+    def process(batch: list[Any], commit: bool) -> None:
+        p.begin_transaction()
+        for m in batch:
+            p.produce(sink, m.value().upper())
+        p.flush(30)
+        offsets = [TopicPartition(source, 0, batch[-1].offset() + 1)]
+        p.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
+
+    def committed() -> int:
+        tp = consumer.committed([TopicPartition(source, 0)], timeout=30)[0]
+        return int(tp.offset)
+
+    process(inputs[:3], commit=True)
+    assert committed() == 3
+    process(inputs[3:], commit=False)
+    assert committed() == 3  # aborted: the offsets of the second transaction are gone
+    process(inputs[3:], commit=True)
+    assert committed() == 6
+    consumer.close()
+    assert [v for _, v in read_all(b, sink, "read_committed")] == [
+        b"IN0", b"IN1", b"IN2", b"IN3", b"IN4", b"IN5"
+    ]
+
+
+def test_kafka_python_transactions(txn_broker: BrokerProcess) -> None:
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import TopicPartition as KTopicPartition
+
+    b = txn_broker
+    topic = unique_topic("kp")
+    create_topic(b, topic)
+    p = KafkaProducer(bootstrap_servers=b.bootstrap, transactional_id="tx-kafka-python")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send(topic, b"k-commit-1")
+    p.send(topic, b"k-commit-2")
+    p.commit_transaction()
+    p.begin_transaction()
+    p.send(topic, b"k-abort")
+    p.flush()
+    p.abort_transaction()
+    p.close()
+
+    def consume(isolation: str) -> list[tuple[int, bytes]]:
+        c = KafkaConsumer(
+            bootstrap_servers=b.bootstrap,
+            isolation_level=isolation,
+            enable_auto_commit=False,
+            consumer_timeout_ms=3000,
+        )
+        c.assign([KTopicPartition(topic, 0)])
+        c.seek(KTopicPartition(topic, 0), 0)
+        out = [(m.offset, m.value) for m in c]
+        c.close()
+        return out
+
+    assert consume("read_committed") == [(0, b"k-commit-1"), (1, b"k-commit-2")]
+    assert consume("read_uncommitted") == [
+        (0, b"k-commit-1"), (1, b"k-commit-2"), (3, b"k-abort")
+    ]
+    # librdkafka sees the same.
+    assert [v for _, v in read_all(b, topic, "read_committed")] == [b"k-commit-1", b"k-commit-2"]
+
+
+def test_restart_aborts_an_open_transaction_after_its_timeout(
+    broker_factory: BrokerFactory,
+) -> None:
+    """A transaction left open across a broker kill -9 is reloaded from
+    __transaction_state and aborted by the coordinator once transaction.timeout.ms passes;
+    the last stable offset moves past it."""
+    require_josef("Josef's transaction coordinator")
+    b = broker_factory(
+        {**TXN_OVERRIDES, "transaction.abort.timed.out.transaction.cleanup.interval.ms": "500"}
+    )
+    topic = unique_topic("restart")
+    create_topic(b, topic)
+    p = txn_producer(b, "tx-restart", **{"transaction.timeout.ms": 4000})
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(topic, b"committed")
+    p.commit_transaction(30)
+    p.begin_transaction()
+    p.produce(topic, b"left-open")
+    p.flush(30)
+    b.kill()
+    b.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and end_offsets(b, topic, "read_committed") < 4:
+        time.sleep(0.5)
+    # 0 committed, 1 COMMIT, 2 left-open, 3 ABORT written by the coordinator.
+    assert end_offsets(b, topic, "read_committed") == 4
+    assert read_all(b, topic, "read_committed") == [(0, b"committed")]
+    assert read_all(b, topic, "read_uncommitted") == [(0, b"committed"), (2, b"left-open")]
+    # A new producer with the same id gets a fresh epoch and works.
+    p2 = txn_producer(b, "tx-restart")
+    p2.init_transactions(30)
+    p2.begin_transaction()
+    p2.produce(topic, b"after")
+    p2.commit_transaction(30)
+    assert [v for _, v in read_all(b, topic, "read_committed")] == [b"committed", b"after"]
