@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-
 from helpers.broker_process import BrokerProcess, require_josef
 from helpers.clients import unique_topic
 
@@ -74,9 +73,7 @@ def read_all(
 
 
 def end_offsets(b: BrokerProcess, topic: str, isolation: str) -> int:
-    c = Consumer(
-        {"bootstrap.servers": b.bootstrap, "group.id": "wm", "isolation.level": isolation}
-    )
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "wm", "isolation.level": isolation})
     try:
         _low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         return int(high)
@@ -105,12 +102,17 @@ def test_commit_and_abort_confluent(txn_broker: BrokerProcess) -> None:
     p.commit_transaction(30)  # 10-11, COMMIT marker at 12
 
     committed = read_all(b, topic, "read_committed")
-    assert committed == [(0, b"c0"), (1, b"c1"), (2, b"c2"), (3, b"c3"), (4, b"c4"),
-                         (10, b"d0"), (11, b"d1")]
-    uncommitted = read_all(b, topic, "read_uncommitted")
-    assert uncommitted == [
-        *committed[:5], (6, b"a0"), (7, b"a1"), (8, b"a2"), *committed[5:]
+    assert committed == [
+        (0, b"c0"),
+        (1, b"c1"),
+        (2, b"c2"),
+        (3, b"c3"),
+        (4, b"c4"),
+        (10, b"d0"),
+        (11, b"d1"),
     ]
+    uncommitted = read_all(b, topic, "read_uncommitted")
+    assert uncommitted == [*committed[:5], (6, b"a0"), (7, b"a1"), (8, b"a2"), *committed[5:]]
     # Markers take offsets: the log ends after the last COMMIT marker, and with nothing
     # open the last stable offset equals the high watermark.
     assert end_offsets(b, topic, "read_committed") == 13
@@ -218,7 +220,12 @@ def test_send_offsets_to_transaction(txn_broker: BrokerProcess) -> None:
     assert committed() == 6
     consumer.close()
     assert [v for _, v in read_all(b, sink, "read_committed")] == [
-        b"IN0", b"IN1", b"IN2", b"IN3", b"IN4", b"IN5"
+        b"IN0",
+        b"IN1",
+        b"IN2",
+        b"IN3",
+        b"IN4",
+        b"IN5",
     ]
 
 
@@ -255,9 +262,7 @@ def test_kafka_python_transactions(txn_broker: BrokerProcess) -> None:
         return out
 
     assert consume("read_committed") == [(0, b"k-commit-1"), (1, b"k-commit-2")]
-    assert consume("read_uncommitted") == [
-        (0, b"k-commit-1"), (1, b"k-commit-2"), (3, b"k-abort")
-    ]
+    assert consume("read_uncommitted") == [(0, b"k-commit-1"), (1, b"k-commit-2"), (3, b"k-abort")]
     # librdkafka sees the same.
     assert [v for _, v in read_all(b, topic, "read_committed")] == [b"k-commit-1", b"k-commit-2"]
 
