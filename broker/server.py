@@ -44,6 +44,7 @@ from broker.security.credentials import ScramCredentialStore
 from broker.services import BrokerServices
 from broker.topic_manager import INTERNAL_TOPICS, TopicManager
 from broker.transaction.coordinator import TransactionCoordinator
+from broker.transaction.marker_channel import TxnMarkerChannelManager
 from broker.transaction.markers import TxnMarkerWriter
 from cluster.acl_store import AclStore, StandaloneAclStore
 from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
@@ -73,6 +74,7 @@ class KafkaBroker:
         self._stopping = asyncio.Event()
         self._flush_schedule = asyncio.Event()
         self.services: BrokerServices | None = None
+        self._marker_channel: TxnMarkerChannelManager | None = None
         self.cluster: ClusterNode | None = None
         self.endpoints: tuple[BrokerEndpoint, ...] = ()
         self.request_budget = RequestBudget(config.queued_max_request_bytes)
@@ -239,6 +241,9 @@ class KafkaBroker:
             replica_manager, self.clock, group_coordinator=services.group_coordinator
         )
         markers.leader_of = _leader_of(metadata)
+        if cluster is not None:
+            self._marker_channel = TxnMarkerChannelManager(self.broker_id, cluster.endpoint_of)
+            markers.remote = self._marker_channel.send
         services.transaction_coordinator = TransactionCoordinator(
             config, self.clock, replica_manager, topic_manager, services.producer_ids, markers
         )
@@ -414,6 +419,8 @@ class KafkaBroker:
                 self.services.group_coordinator.shutdown()
             if self.services.transaction_coordinator is not None:
                 self.services.transaction_coordinator.shutdown()
+        if self._marker_channel is not None:
+            await self._marker_channel.close()
         await asyncio.gather(*(lst.drain(SHUTDOWN_DRAIN_S) for lst in self.listeners))
         for task in self._tasks:
             task.cancel()
