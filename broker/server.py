@@ -270,6 +270,11 @@ class KafkaBroker:
             config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
             services.transaction_coordinator.abort_timed_out_transactions,
         )
+        self._schedule(
+            "transactional-id-expiration",
+            config.transaction_remove_expired_transaction_cleanup_interval_ms,
+            services.transaction_coordinator.remove_expired_transactional_ids,
+        )
         self._schedule("log-retention", config.log_retention_check_interval_ms, self._retention)
         # Kafka flushes on time only from the scheduler; run it at least as often as
         # log.flush.interval.ms so that key works on its own (and follow it when it changes

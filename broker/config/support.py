@@ -67,7 +67,6 @@ def _cluster(reason: str = "") -> KeySupport:
 
 
 _JVM = "tunes Kafka's JVM internals; Josef's behaviour is the same without it"
-_TXN = "transactional id expiration is not implemented yet"
 
 # fmt: off
 _IMPLEMENTED = (
@@ -102,6 +101,8 @@ _IMPLEMENTED = (
     "transaction.state.log.min.isr", "transaction.state.log.segment.bytes",
     "transaction.state.log.load.buffer.size", "transaction.max.timeout.ms",
     "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+    "transactional.id.expiration.ms",
+    "transaction.remove.expired.transaction.cleanup.interval.ms",
     "replica.high.watermark.checkpoint.interval.ms", "zookeeper.connect",
     "offsets.commit.timeout.ms",
     # TLS (broker/security/tls.py)
@@ -165,8 +166,6 @@ KEY_SUPPORT: dict[str, KeySupport] = {
         "log.retention.check.interval.ms schedule"),
     "josef.metrics.port": _refused("the metrics endpoint is not implemented yet"),
     "josef.metrics.host": _refused("the metrics endpoint is not implemented yet"),
-    "transactional.id.expiration.ms": _refused(_TXN),
-    "transaction.remove.expired.transaction.cleanup.interval.ms": _refused(_TXN),
     "client.quota.callback.class": _refused("custom client quota callbacks are not supported"),
     "delegation.token.secret.key": _refused("delegation tokens are not supported"),
     "principal.builder.class": _refused(

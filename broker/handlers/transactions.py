@@ -1,7 +1,8 @@
 """Transaction APIs: AddPartitionsToTxn (24), AddOffsetsToTxn (25), EndTxn (26),
-WriteTxnMarkers (27), TxnOffsetCommit (28), DescribeTransactions (65),
-ListTransactions (66). InitProducerId lives in :mod:`broker.handlers.init_producer_id`
-and FindCoordinator in :mod:`broker.handlers.group_coordinator`."""
+WriteTxnMarkers (27), TxnOffsetCommit (28), DescribeProducers (61),
+DescribeTransactions (65), ListTransactions (66). InitProducerId lives in
+:mod:`broker.handlers.init_producer_id` and FindCoordinator in
+:mod:`broker.handlers.group_coordinator`."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from broker.transaction.markers import TxnMarkerWriter
 from broker.transaction.state import TransactionState
 from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
+from protocol.errors import KafkaError
 
 ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN = 24, 25, 26
 WRITE_TXN_MARKERS, TXN_OFFSET_COMMIT = 27, 28
-DESCRIBE_TRANSACTIONS, LIST_TRANSACTIONS = 65, 66
+DESCRIBE_PRODUCERS, DESCRIBE_TRANSACTIONS, LIST_TRANSACTIONS = 61, 65, 66
 
 
 def coordinator(services: BrokerServices) -> TransactionCoordinator:
@@ -360,6 +362,52 @@ def register(services: BrokerServices) -> None:
             transaction_states=tuple(out),
         )
 
+    # -- DescribeProducers -------------------------------------------------------------
+
+    async def describe_producers(ctx: RequestContext, request: Any) -> Any:
+        rb = ResponseBuilder(DESCRIBE_PRODUCERS, ctx.api_version)
+        readable = auth.filter(
+            ctx, AclOperation.READ, ResourceType.TOPIC, (t.name for t in request.topics)
+        )
+        rm = services.replica_manager
+        topics = []
+        for t in request.topics:
+            parts = []
+            for index in t.partition_indexes:
+                error, message, producers = ErrorCode.none, None, []
+                partition = rm.get_partition(t.name, index)
+                if t.name not in readable:
+                    error = ErrorCode.topic_authorization_failed
+                elif partition is None:
+                    error = ErrorCode.unknown_topic_or_partition
+                else:
+                    try:
+                        producers = partition.active_producers()
+                    except KafkaError as exc:
+                        error, message = exc.error_code, str(exc) or None
+                parts.append(
+                    rb(
+                        "PartitionResponse",
+                        partition_index=index,
+                        error_code=error,
+                        error_message=message,
+                        active_producers=tuple(
+                            rb(
+                                "ProducerState",
+                                producer_id=pid,
+                                producer_epoch=epoch,
+                                last_sequence=seq,
+                                last_timestamp=ts,
+                                coordinator_epoch=coord_epoch,
+                                current_txn_start_offset=start,
+                            )
+                            for pid, epoch, seq, ts, coord_epoch, start in producers
+                        ),
+                    )
+                )
+            topics.append(rb("TopicResponse", name=t.name, partitions=tuple(parts)))
+        return rb(None, throttle_time=NO_THROTTLE, topics=tuple(topics))
+
     reg = services.registry.register
     reg(ADD_PARTITIONS_TO_TXN, 0, 4, add_partitions_to_txn)
     reg(ADD_OFFSETS_TO_TXN, 0, 4, add_offsets_to_txn)
@@ -368,3 +416,4 @@ def register(services: BrokerServices) -> None:
     reg(TXN_OFFSET_COMMIT, 0, 4, txn_offset_commit)
     reg(DESCRIBE_TRANSACTIONS, 0, 0, describe_transactions)
     reg(LIST_TRANSACTIONS, 0, 1, list_transactions)
+    reg(DESCRIBE_PRODUCERS, 0, 0, describe_producers)

@@ -385,6 +385,22 @@ class Partition:
         self.maybe_increment_high_watermark()
         return info
 
+    def active_producers(self) -> list[tuple[int, int, int, int, int, int]]:
+        """DescribeProducers: (producer id, epoch, last sequence, last timestamp,
+        coordinator epoch, start offset of the open transaction or -1) per producer."""
+        self.require_leader()
+        return [
+            (
+                e.producer_id,
+                e.producer_epoch,
+                e.last_seq,
+                e.last_timestamp,
+                e.coordinator_epoch,
+                -1 if e.current_txn_first_offset is None else e.current_txn_first_offset,
+            )
+            for e in self.log.producer_state.producers.values()
+        ]
+
     def check_enough_replicas_reach_offset(self, required_offset: int) -> tuple[bool, ErrorCode]:
         """acks=all: (done, error) for a produce waiting for ``required_offset``."""
         if not self.is_leader:

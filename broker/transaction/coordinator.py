@@ -496,6 +496,34 @@ class TransactionCoordinator:
                 continue
         return aborted
 
+    async def remove_expired_transactional_ids(self) -> int:
+        """transactional.id.expiration.ms: forget ids idle that long with no open
+        transaction (a tombstone in ``__transaction_state``); the count removed."""
+        now = self.clock.milliseconds()
+        expiration = int(self.config.transactional_id_expiration_ms)
+        idle = (_S.EMPTY, _S.COMPLETE_COMMIT, _S.COMPLETE_ABORT)
+        removed = 0
+        for tid, meta in list(self.txns.items()):
+            if meta.state not in idle or self.check(tid) != ErrorCode.none:
+                continue
+            if meta.last_update_timestamp_ms + expiration > now:
+                continue
+            try:
+                async with self._locked(tid):
+                    current = self.txns.get(tid)
+                    if current is None or current.state not in idle:
+                        continue
+                    if current.last_update_timestamp_ms + expiration > now:
+                        continue
+                    index = self.partition_for(tid)
+                    if await self.runtime.write(index, [(encode_key(tid), None)]) == ErrorCode.none:
+                        removed += 1
+            except _Busy:
+                continue
+        if removed:
+            log.info("removed %d expired transactional id(s)", removed)
+        return removed
+
     # -- describe / list ---------------------------------------------------------------
 
     def describe(self, transactional_id: str) -> tuple[ErrorCode, TransactionMetadata | None]:

@@ -3,8 +3,12 @@ kafka-python transactional producers, read_committed and read_uncommitted consum
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -303,3 +307,55 @@ def test_restart_aborts_an_open_transaction_after_its_timeout(
     p2.produce(topic, b"after")
     p2.commit_transaction(30)
     assert [v for _, v in read_all(b, topic, "read_committed")] == [b"committed", b"after"]
+
+
+KAFKA_LIBS = Path(os.environ.get("KAFKA_LIBS", "/work/cache/kafka-3.9.1/libs"))
+JVM_FLAGS = ("-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+             "-Djava.net.preferIPv4Stack=true", "-Dlog4j.configuration=file:/dev/null")  # fmt: skip
+
+
+def kafka_transactions_sh(b: BrokerProcess, *args: str) -> list[list[str]]:
+    """Kafka 3.9.1's kafka-transactions.sh (TransactionsCommand): its table, split."""
+    done = subprocess.run(
+        ["java", *JVM_FLAGS, "-cp", f"{KAFKA_LIBS}/*",
+         "org.apache.kafka.tools.TransactionsCommand", "--bootstrap-server", b.bootstrap, *args],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [[c.strip() for c in line.split("\t")[:-1]] for line in done.stdout.splitlines()]
+
+
+def test_kafka_transactions_sh_lists_describes_and_aborts(txn_broker: BrokerProcess) -> None:
+    """kafka-transactions.sh list / describe / describe-producers / abort (the way an
+    operator ends a hanging transaction: an ABORT marker written with WriteTxnMarkers)."""
+    if not (KAFKA_LIBS / "kafka-tools-3.9.1.jar").exists() or shutil.which("java") is None:
+        pytest.skip(f"needs Java and Apache Kafka 3.9.1's jars in {KAFKA_LIBS}")
+    b = txn_broker
+    topic = unique_topic("hang")
+    create_topic(b, topic)
+    p = txn_producer(b, "tx-hanging")
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(topic, b"stuck")
+    p.flush(30)
+    listed = kafka_transactions_sh(b, "list")
+    assert listed[0] == ["TransactionalId", "Coordinator", "ProducerId", "TransactionState"]
+    row = next(r for r in listed[1:] if r[0] == "tx-hanging")
+    assert row[1] == "0" and row[3] == "Ongoing"
+    producer_id = row[2]
+    described = kafka_transactions_sh(b, "describe", "--transactional-id", "tx-hanging")
+    info = dict(zip(described[0], described[1], strict=True))
+    assert info["ProducerId"] == producer_id and info["ProducerEpoch"] == "0"
+    assert info["TransactionState"] == "Ongoing" and info["TopicPartitions"] == f"{topic}-0"
+    producers = kafka_transactions_sh(b, "describe-producers", "--topic", topic, "--partition", "0")
+    prod = dict(zip(producers[0], producers[1], strict=True))
+    assert prod["ProducerId"] == producer_id
+    assert prod["CurrentTransactionStartOffset"] == "0"
+    assert end_offsets(b, topic, "read_committed") == 0
+    kafka_transactions_sh(b, "abort", "--topic", topic, "--partition", "0", "--start-offset", "0")
+    assert end_offsets(b, topic, "read_committed") == 2  # the data and the ABORT marker
+    assert read_all(b, topic, "read_committed") == []
+    producers = kafka_transactions_sh(b, "describe-producers", "--topic", topic, "--partition", "0")
+    assert dict(zip(producers[0], producers[1], strict=True))["CurrentTransactionStartOffset"] == (
+        "None"
+    )
