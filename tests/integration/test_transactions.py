@@ -4,6 +4,7 @@ kafka-python transactional producers, read_committed and read_uncommitted consum
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -16,6 +17,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from helpers.broker_process import BrokerProcess, require_josef
 from helpers.clients import unique_topic
+from helpers.josef_cli import josef, ok
 
 BrokerFactory = Callable[..., BrokerProcess]
 
@@ -359,3 +361,78 @@ def test_kafka_transactions_sh_lists_describes_and_aborts(txn_broker: BrokerProc
     assert dict(zip(producers[0], producers[1], strict=True))["CurrentTransactionStartOffset"] == (
         "None"
     )
+
+
+def test_aiokafka_transactions(txn_broker: BrokerProcess) -> None:
+    """aiokafka (v0 of every transaction API) commits and aborts; librdkafka reads."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    b = txn_broker
+    topic = unique_topic("aio")
+    create_topic(b, topic)
+
+    async def run() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=b.bootstrap, transactional_id="tx-aiokafka")
+        await p.start()
+        try:
+            async with p.transaction():
+                await p.send_and_wait(topic, b"aio-commit")
+            with pytest.raises(RuntimeError):
+                async with p.transaction():
+                    await p.send_and_wait(topic, b"aio-abort")
+                    raise RuntimeError("roll back")
+            async with p.transaction():
+                await p.send_and_wait(topic, b"aio-commit-2")
+        finally:
+            await p.stop()
+
+    asyncio.run(run())
+    assert read_all(b, topic, "read_committed") == [(0, b"aio-commit"), (4, b"aio-commit-2")]
+    assert [v for _, v in read_all(b, topic, "read_uncommitted")] == [
+        b"aio-commit",
+        b"aio-abort",
+        b"aio-commit-2",
+    ]
+
+
+def _cli_rows(text: str) -> list[dict[str, str]]:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    header = re.split(r"\s{2,}", lines[0].strip())
+    return [dict(zip(header, re.split(r"\s{2,}", ln.strip()), strict=True)) for ln in lines[1:]]
+
+
+def test_josef_transactions_cli(txn_broker: BrokerProcess) -> None:
+    """``josef transactions list|describe|describe-producers|abort`` on a hanging
+    transaction, as an operator would end it."""
+    b = txn_broker
+    topic = unique_topic("cli")
+    create_topic(b, topic)
+    p = txn_producer(b, "tx-cli")
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(topic, b"stuck")
+    p.flush(30)
+    listed = _cli_rows(ok(josef(b.bootstrap, "transactions", "list")))
+    row = next(r for r in listed if r["TransactionalId"] == "tx-cli")
+    assert row["TransactionState"] == "Ongoing" and row["Coordinator"] == "0"
+    assert _cli_rows(ok(josef(b.bootstrap, "transactions", "list", "--state", "Empty"))) == []
+    described = _cli_rows(
+        ok(josef(b.bootstrap, "transactions", "describe", "--transactional-id", "tx-cli"))
+    )[0]
+    assert described["ProducerId"] == row["ProducerId"]
+    assert described["TopicPartitions"] == f"{topic}-0"
+    producers = _cli_rows(
+        ok(josef(b.bootstrap, "transactions", "describe-producers", "--topic", topic,
+                 "--partition", "0"))
+    )  # fmt: skip
+    assert producers[0]["CurrentTransactionStartOffset"] == "0"
+    missing = josef(b.bootstrap, "transactions", "abort", "--topic", topic, "--partition", "0",
+                    "--start-offset", "7")  # fmt: skip
+    assert missing.returncode == 2 and "no open transaction starts at offset 7" in missing.stderr
+    out = ok(josef(b.bootstrap, "transactions", "abort", "--topic", topic, "--partition", "0",
+                   "--start-offset", "0"))  # fmt: skip
+    assert f"Aborted the transaction of producer {row['ProducerId']}" in out
+    assert end_offsets(b, topic, "read_committed") == 2
+    assert read_all(b, topic, "read_committed") == []
