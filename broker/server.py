@@ -46,6 +46,7 @@ from broker.topic_manager import INTERNAL_TOPICS, TopicManager
 from broker.transaction.coordinator import TransactionCoordinator
 from broker.transaction.marker_channel import TxnMarkerChannelManager
 from broker.transaction.markers import TxnMarkerWriter
+from broker.transaction.verification import TxnPartitionVerifier
 from cluster.acl_store import AclStore, StandaloneAclStore
 from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
 from cluster.standalone import StandaloneMetadataStore
@@ -247,6 +248,13 @@ class KafkaBroker:
         services.transaction_coordinator = TransactionCoordinator(
             config, self.clock, replica_manager, topic_manager, services.producer_ids, markers
         )
+        if config.transaction_partition_verification_enable:
+            services.txn_verifier = TxnPartitionVerifier(
+                self.broker_id,
+                services.transaction_coordinator,
+                metadata,
+                cluster.endpoint_of if cluster is not None else None,
+            )
         register_all(services)
         self.services = services
         install_reconfigurables(dynamic, services, cluster, self._flush_schedule.set)
@@ -426,6 +434,8 @@ class KafkaBroker:
                 self.services.transaction_coordinator.shutdown()
         if self._marker_channel is not None:
             await self._marker_channel.close()
+        if self.services is not None and self.services.txn_verifier is not None:
+            await self.services.txn_verifier.close()
         await asyncio.gather(*(lst.drain(SHUTDOWN_DRAIN_S) for lst in self.listeners))
         for task in self._tasks:
             task.cancel()

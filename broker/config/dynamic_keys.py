@@ -201,7 +201,8 @@ _NOT_IMPLEMENTED = {
     "max.connections.per.ip.overrides": "connection limits are not implemented yet",
     "metric.reporters": "metrics reporters are not supported",
     "transaction.partition.verification.enable": (
-        "transaction verification (KIP-890) is not implemented yet"
+        "changing transaction verification at run time is not supported yet (set it in "
+        "server.properties)"
     ),
 }
 _THROTTLES = "replication throttles are not implemented yet"

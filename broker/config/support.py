@@ -103,6 +103,7 @@ _IMPLEMENTED = (
     "transaction.abort.timed.out.transaction.cleanup.interval.ms",
     "transactional.id.expiration.ms",
     "transaction.remove.expired.transaction.cleanup.interval.ms",
+    "transaction.partition.verification.enable",
     "replica.high.watermark.checkpoint.interval.ms", "zookeeper.connect",
     "offsets.commit.timeout.ms",
     # TLS (broker/security/tls.py)

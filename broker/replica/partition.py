@@ -385,6 +385,12 @@ class Partition:
         self.maybe_increment_high_watermark()
         return info
 
+    def starts_transaction(self, producer_id: int) -> bool:
+        """A transactional batch of ``producer_id`` would open a transaction here (KIP-890:
+        the leader verifies such a first write with the transaction coordinator)."""
+        entry = self.log.producer_state.producers.get(producer_id)
+        return entry is None or entry.current_txn_first_offset is None
+
     def active_producers(self) -> list[tuple[int, int, int, int, int, int]]:
         """DescribeProducers: (producer id, epoch, last sequence, last timestamp,
         coordinator epoch, start offset of the open transaction or -1) per producer."""

@@ -436,3 +436,73 @@ def test_josef_transactions_cli(txn_broker: BrokerProcess) -> None:
     assert f"Aborted the transaction of producer {row['ProducerId']}" in out
     assert end_offsets(b, topic, "read_committed") == 2
     assert read_all(b, topic, "read_committed") == []
+
+
+def test_write_to_a_partition_not_in_the_transaction_is_refused(txn_broker: BrokerProcess) -> None:
+    """KIP-890 verification (transaction.partition.verification.enable, on by default): the
+    first transactional write to a partition the producer did not add gets INVALID_TXN_STATE
+    and opens nothing; once added (AddPartitionsToTxn) the same write is accepted."""
+    from broker.admin.client import CLIENT_VERSIONS, BrokerConnection
+    from protocol.records import NewRecord, encode_batch
+
+    b = txn_broker
+    topic = unique_topic("verify")
+    create_topic(b, topic, partitions=2)
+    host, port = b.bootstrap.split(":")
+    versions = {**CLIENT_VERSIONS, 10: (1, 1), 22: (3, 3), 24: (3, 3), 26: (1, 1)}
+    conn = BrokerConnection(host, int(port), client_versions=versions)
+    try:
+        tid = "tx-raw"
+        deadline = time.monotonic() + 30
+        while True:
+            _v, found = conn.request(10, {"key": tid, "key_type": 1})
+            if found["error_code"] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert found["error_code"] == 0
+        _v, init = conn.request(
+            22, {"transactional_id": tid, "transaction_timeout": 60_000, "producer_id": -1,
+                 "producer_epoch": -1},
+        )  # fmt: skip
+        assert init["error_code"] == 0
+        pid, epoch = init["producer_id"], init["producer_epoch"]
+
+        def produce(partition: int, seq: int) -> int:
+            batch = encode_batch(
+                [NewRecord(None, b"v")],
+                producer_id=pid,
+                producer_epoch=epoch,
+                base_sequence=seq,
+                is_transactional=True,
+            )
+            _v, resp = conn.request(
+                0,
+                {"transactional_id": tid, "acks": -1, "timeout": 30_000, "topic_data": [
+                    {"name": topic, "partition_data": [{"index": partition, "records": batch}]}
+                ]},
+            )  # fmt: skip
+            return int(resp["responses"][0]["partition_responses"][0]["error_code"])
+
+        def add(partition: int) -> int:
+            _v, resp = conn.request(
+                24, {"v3_and_below_transactional_id": tid, "v3_and_below_producer_id": pid,
+                     "v3_and_below_producer_epoch": epoch, "v3_and_below_topics": [
+                         {"name": topic, "partitions": [partition]}]},
+            )  # fmt: skip
+            return int(resp["results_by_topic_v3_and_below"][0]["results_by_partition"][0][
+                "partition_error_code"])  # fmt: skip
+
+        assert produce(0, 0) == 48  # INVALID_TXN_STATE: nothing added yet
+        assert add(0) == 0
+        assert produce(0, 0) == 0
+        assert produce(1, 0) == 48  # partition 1 is still not in the transaction
+        assert end_offsets(b, topic, "read_uncommitted") == 1
+        _v, end = conn.request(
+            26, {"transactional_id": tid, "producer_id": pid, "producer_epoch": epoch,
+                 "committed": True}
+        )  # fmt: skip
+        assert end["error_code"] == 0
+    finally:
+        conn.close()
+    assert read_all(b, topic, "read_committed") == [(0, b"v")]
+    assert read_all(b, topic, "read_committed", partition=1) == []
