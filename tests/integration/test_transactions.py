@@ -202,6 +202,22 @@ def test_send_offsets_to_transaction(txn_broker: BrokerProcess) -> None:
     p = txn_producer(b, "tx-ctp")
     p.init_transactions(30)
 
+    from broker.admin.client import BrokerConnection
+
+    host, port = b.bootstrap.split(":")
+    conn = BrokerConnection(host, int(port))
+    committed_before = -1
+
+    def offset_fetch(require_stable: bool) -> tuple[int, int]:
+        _v, resp = conn.request(
+            9,
+            {"group_id": group, "topics": [{"name": source, "partition_indexes": [0]}],
+             "require_stable": require_stable},
+            7,
+        )  # fmt: skip
+        part = resp["topics"][0]["partitions"][0]
+        return int(part["error_code"]), int(part["committed_offset"])
+
     def process(batch: list[Any], commit: bool) -> None:
         p.begin_transaction()
         for m in batch:
@@ -209,6 +225,10 @@ def test_send_offsets_to_transaction(txn_broker: BrokerProcess) -> None:
         p.flush(30)
         offsets = [TopicPartition(source, 0, batch[-1].offset() + 1)]
         p.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
+        # KIP-447: while the transaction is open its offsets are pending; a stable fetch
+        # is refused, a plain one still sees the previous commit.
+        assert offset_fetch(require_stable=True) == (88, -1)  # UNSTABLE_OFFSET_COMMIT
+        assert offset_fetch(require_stable=False) == (0, committed_before)
         if commit:
             p.commit_transaction(30)
         else:
@@ -220,11 +240,14 @@ def test_send_offsets_to_transaction(txn_broker: BrokerProcess) -> None:
 
     process(inputs[:3], commit=True)
     assert committed() == 3
+    committed_before = 3
     process(inputs[3:], commit=False)
     assert committed() == 3  # aborted: the offsets of the second transaction are gone
     process(inputs[3:], commit=True)
     assert committed() == 6
+    assert offset_fetch(require_stable=True) == (0, 6)
     consumer.close()
+    conn.close()
     assert [v for _, v in read_all(b, sink, "read_committed")] == [
         b"IN0",
         b"IN1",
@@ -506,3 +529,102 @@ def test_write_to_a_partition_not_in_the_transaction_is_refused(txn_broker: Brok
         conn.close()
     assert read_all(b, topic, "read_committed") == [(0, b"v")]
     assert read_all(b, topic, "read_committed", partition=1) == []
+
+
+def test_compaction_keeps_exactly_the_committed_data(broker_factory: BrokerFactory) -> None:
+    """A compacted topic with committed and aborted transactions: after cleaning, the
+    aborted records are gone from the log (read_uncommitted no longer sees them), the
+    latest committed value of each key stays, and offsets still only grow."""
+    require_josef("Josef's log cleaner")
+    b = broker_factory(
+        {
+            **TXN_OVERRIDES,
+            "log.cleaner.backoff.ms": "200",
+            "log.cleaner.threads": "1",
+            "log.retention.check.interval.ms": "500",
+            "log.segment.delete.delay.ms": "0",
+        }
+    )
+    topic = unique_topic("cmp-txn")
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    config = {"cleanup.policy": "compact", "segment.bytes": "2048",
+              "min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "100"}  # fmt: skip
+    for f in admin.create_topics([NewTopic(topic, 1, 1, config=config)]).values():
+        f.result(15)
+    p = txn_producer(b, "tx-compact")
+    p.init_transactions(30)
+    pad = b"-" + b"p" * 200
+    expected: dict[bytes, bytes] = {}
+    for round_ in range(6):
+        p.begin_transaction()
+        for k in range(4):
+            key = b"k%d" % k
+            value = b"commit-%d-%d" % (round_, k) + pad
+            p.produce(topic, value, key=key)
+            expected[key] = value
+        p.commit_transaction(30)
+        p.begin_transaction()
+        for k in range(2, 6):
+            p.produce(topic, b"ABORTED-%d-%d" % (round_, k) + pad, key=b"k%d" % k)
+        p.flush(30)
+        p.abort_transaction(30)
+    # Non-transactional records roll the segments past the transactions.
+    plain = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 0})
+    for _ in range(20):
+        plain.produce(topic, b"filler" + pad, key=b"filler")
+        plain.flush(30)
+    expected[b"filler"] = b"filler" + pad
+
+    def cleaned() -> bool:
+        """Cleaned past the last ABORT marker (6 rounds of 10 offsets: it is at 59)."""
+        path = b.data_dir / "cleaner-offset-checkpoint"
+        if not path.exists():
+            return False
+        return any(
+            line.split()[0] == topic and int(line.split()[2]) > 60
+            for line in path.read_text().splitlines()[2:]
+            if len(line.split()) == 3
+        )
+
+    deadline = time.monotonic() + 60
+    while not cleaned():
+        assert time.monotonic() < deadline, "the cleaner did not clean the topic"
+        time.sleep(0.3)
+    for isolation in ("read_uncommitted", "read_committed"):
+        records = read_all_keyed(b, topic, isolation)
+        offsets = [o for o, _, _ in records]
+        assert offsets == sorted(offsets)
+        assert not [v for _, _, v in records if v.startswith(b"ABORTED")], isolation
+        latest = {k: v for _, k, v in records}
+        assert latest == expected, isolation
+        assert len(records) < 6 * 4 + 20  # duplicates are gone
+
+
+def read_all_keyed(
+    b: BrokerProcess, topic: str, isolation: str
+) -> list[tuple[int, bytes, bytes]]:
+    c = Consumer(
+        {
+            "bootstrap.servers": b.bootstrap,
+            "group.id": f"keyed-{time.monotonic_ns()}",
+            "isolation.level": isolation,
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        out: list[tuple[int, bytes, bytes]] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            m = c.poll(1.0)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == -191:
+                    break
+                raise KafkaException(m.error())
+            out.append((m.offset(), m.key() or b"", m.value() or b""))
+        return out
+    finally:
+        c.close()
