@@ -14,6 +14,7 @@ from broker.replica.replica_manager import ProduceResult
 from broker.services import BrokerServices
 from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
+from protocol.errors import CorruptRecordError
 from protocol.record_batch import HEADER_SIZE as RECORD_BATCH_HEADER_SIZE
 from protocol.record_batch import read_header
 
@@ -57,7 +58,10 @@ def register(services: BrokerServices) -> None:
                 records = p.records
                 if records is None or len(records) < RECORD_BATCH_HEADER_SIZE:
                     continue
-                header = read_header(records, 0)
+                try:
+                    header = read_header(records, 0)
+                except CorruptRecordError:
+                    continue  # refused by the append's validation
                 if not header.is_transactional or header.producer_id < 0:
                     continue
                 partition = rm.get_partition(topic.name, p.index)
