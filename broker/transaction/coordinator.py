@@ -83,6 +83,7 @@ class TransactionCoordinator:
         self.txns: dict[str, TransactionMetadata] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._completions: dict[str, asyncio.Task[None]] = {}
+        self._warned_rf = False
         self.runtime = CoordinatorRuntime(
             TRANSACTION_STATE_TOPIC,
             self,
@@ -116,9 +117,13 @@ class TransactionCoordinator:
             rf = 1
             min_isr = 1
         elif live_brokers < wanted:
+            if self._warned_rf:
+                return None
+            self._warned_rf = True
             log.warning(
                 "cannot create %s yet: %d broker(s) alive, fewer than its replication "
-                "factor %d (transaction.state.log.replication.factor)",
+                "factor %d (transaction.state.log.replication.factor); transactional "
+                "producers get COORDINATOR_NOT_AVAILABLE until enough brokers have started",
                 TRANSACTION_STATE_TOPIC,
                 live_brokers,
                 wanted,
