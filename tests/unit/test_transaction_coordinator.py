@@ -347,3 +347,45 @@ def test_random_interleavings_never_leave_the_lso_stuck(tmp_path_factory, ops) -
             await env.broker.shutdown()
 
     asyncio.run(run())
+
+
+async def test_txn_offsets_are_pending_until_the_marker_and_reload(env: Env) -> None:
+    """TxnOffsetCommit offsets live in __consumer_offsets as a transactional batch: hidden
+    until the COMMIT marker, dropped by ABORT, and a reload of the partition replays
+    the batches and markers to the same state."""
+    from broker.group.coordinator import OFFSETS_TOPIC, GroupCoordinator
+
+    group_coord = env.services.group_coordinator
+    assert await group_coord.ensure_topic()
+    await group_coord.wait_loaded()
+    index = group_coord.partition_for("g")
+    _, pid, epoch = await env.coord.init_producer_id("offsets-app", 30_000)
+    markers = env.coord.markers
+
+    async def commit_offset(offset: int) -> None:
+        error, results = await group_coord.commit_txn_offsets(
+            "g", pid, epoch, "", None, -1, [(TOPIC, 0, offset, -1, None)]
+        )
+        assert error == ErrorCode.none and results == {(TOPIC, 0): ErrorCode.none}
+
+    await commit_offset(5)
+    assert group_coord.has_pending_txn_offset("g", (TOPIC, 0))
+    assert (TOPIC, 0) not in group_coord.committed("g")
+    errors = await markers.append_local(pid, epoch, True, 0, [(OFFSETS_TOPIC, index)])
+    assert errors == {(OFFSETS_TOPIC, index): ErrorCode.none}
+    assert group_coord.committed("g")[(TOPIC, 0)].offset == 5
+    assert not group_coord.has_pending_txn_offset("g", (TOPIC, 0))
+    await commit_offset(7)
+    await markers.append_local(pid, epoch, False, 0, [(OFFSETS_TOPIC, index)])
+    assert group_coord.committed("g")[(TOPIC, 0)].offset == 5  # aborted
+    await commit_offset(9)  # left open
+    s = env.services
+    fresh = GroupCoordinator(s.config, env.clock, s.replica_manager, s.topic_manager)
+    fresh.runtime.start()
+    await fresh.wait_loaded()
+    try:
+        assert fresh.committed("g")[(TOPIC, 0)].offset == 5
+        assert fresh.has_pending_txn_offset("g", (TOPIC, 0))
+        assert fresh.pending_txn_offsets[pid]["g"][(TOPIC, 0)].offset == 9
+    finally:
+        fresh.shutdown()
