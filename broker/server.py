@@ -248,13 +248,12 @@ class KafkaBroker:
         services.transaction_coordinator = TransactionCoordinator(
             config, self.clock, replica_manager, topic_manager, services.producer_ids, markers
         )
-        if config.transaction_partition_verification_enable:
-            services.txn_verifier = TxnPartitionVerifier(
-                self.broker_id,
-                services.transaction_coordinator,
-                metadata,
-                cluster.endpoint_of if cluster is not None else None,
-            )
+        services.txn_verifier = TxnPartitionVerifier(
+            self.broker_id,
+            services.transaction_coordinator,
+            metadata,
+            cluster.endpoint_of if cluster is not None else None,
+        )
         register_all(services)
         self.services = services
         install_reconfigurables(dynamic, services, cluster, self._flush_schedule.set)

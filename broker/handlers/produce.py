@@ -112,7 +112,11 @@ def register(services: BrokerServices) -> None:
                 ctx, AclOperation.WRITE, ResourceType.TOPIC, (t.name for t in request.topic_data)
             )
             unverified: dict[tuple[str, int], ErrorCode] = {}
-            if request.transactional_id is not None and services.txn_verifier is not None:
+            if (
+                request.transactional_id is not None
+                and services.txn_verifier is not None
+                and services.config.transaction_partition_verification_enable
+            ):
                 unverified = await _verify_transactional(request, writable)
             for topic in request.topic_data:
                 name = topic.name

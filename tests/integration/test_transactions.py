@@ -525,9 +525,31 @@ def test_write_to_a_partition_not_in_the_transaction_is_refused(txn_broker: Brok
                  "committed": True}
         )  # fmt: skip
         assert end["error_code"] == 0
+        assert read_all(b, topic, "read_committed") == [(0, b"v")]
+        # Turned off at run time (a dynamic broker config, as in Kafka), the same stray
+        # write is accepted: it opens a transaction in partition 1 that nobody will end.
+        from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+        resource = ConfigResource(
+            "BROKER",
+            "0",
+            incremental_configs=[
+                ConfigEntry(
+                    "transaction.partition.verification.enable",
+                    "false",
+                    incremental_operation=AlterConfigOpType.SET,
+                )
+            ],
+        )
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        for f in admin.incremental_alter_configs([resource]).values():
+            f.result(30)
+        _v, found = conn.request(10, {"key": tid, "key_type": 1})
+        assert add(0) == 0  # a new transaction
+        assert produce(1, 1) == 0
     finally:
         conn.close()
-    assert read_all(b, topic, "read_committed") == [(0, b"v")]
+    assert read_all(b, topic, "read_uncommitted", partition=1) == [(0, b"v")]
     assert read_all(b, topic, "read_committed", partition=1) == []
 
 
