@@ -13,7 +13,7 @@ from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
 API_KEY = 22
-MIN_VERSION, MAX_VERSION = 0, 4
+MIN_VERSION, MAX_VERSION = 0, 5
 
 
 def register(services: BrokerServices) -> None:

@@ -409,7 +409,7 @@ def register(services: BrokerServices) -> None:
         return rb(None, throttle_time=NO_THROTTLE, topics=tuple(topics))
 
     reg = services.registry.register
-    reg(ADD_PARTITIONS_TO_TXN, 0, 4, add_partitions_to_txn)
+    reg(ADD_PARTITIONS_TO_TXN, 0, 5, add_partitions_to_txn)
     reg(ADD_OFFSETS_TO_TXN, 0, 4, add_offsets_to_txn)
     reg(END_TXN, 0, 4, end_txn)
     reg(WRITE_TXN_MARKERS, 1, 1, write_txn_markers)
