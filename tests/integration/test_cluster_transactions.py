@@ -102,3 +102,48 @@ def _partition_for(key: str, n: int) -> int:
     if h >= 1 << 31:
         h -= 1 << 32
     return (0 if h == -(1 << 31) else abs(h)) % n
+
+
+def test_prepare_commit_survives_kill_9_of_the_coordinator(
+    josef_cluster: ClusterFactory,
+) -> None:
+    """The coordinator writes PrepareCommit and answers EndTxn, but cannot deliver the
+    marker (the data partition's only replica is paused); it is then killed -9. Restarted,
+    it loads PrepareCommit from __transaction_state and sends the marker again: the
+    transaction ends committed and the partition's LSO moves past it."""
+    cluster = josef_cluster(
+        2,
+        {
+            "transaction.state.log.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+        },
+    )
+    cluster.create_topic("pending", partitions=1, rf=1, assignment=[[2]])
+    warm = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "warm-up"})
+    warm.init_transactions(60)  # creates __transaction_state
+    leaders = cluster.wait_leaders("__transaction_state", 4)
+    # A transactional id coordinated by broker 1 (the data lives on broker 2).
+    tid = next(f"pc-{i}" for i in range(1000) if leaders[_partition_for(f"pc-{i}", 4)] == 1)
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": tid})
+    p.init_transactions(60)
+    p.begin_transaction()
+    p.produce("pending", b"decided", partition=0)
+    p.flush(60)
+    cluster[2].pause()
+    try:
+        p.commit_transaction(30)  # PrepareCommit written: the commit is decided
+    finally:
+        cluster[1].kill()
+        cluster[2].resume()
+    assert read_partition(cluster, "pending", 0, "read_uncommitted") == [b"decided"]
+    # No marker yet: the decided transaction still holds the last stable offset.
+    assert read_partition(cluster, "pending", 0, "read_committed") == []
+    cluster.wait_registered({2})  # the killed broker's ZooKeeper session has expired
+    cluster[1].start()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if read_partition(cluster, "pending", 0, "read_committed") == [b"decided"]:
+            break
+        time.sleep(1)
+    assert read_partition(cluster, "pending", 0, "read_committed") == [b"decided"]
