@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from helpers.cluster_fixtures import ClusterFactory
 from helpers.josef_cluster import JosefCluster, wait_until
@@ -104,13 +105,14 @@ def _partition_for(key: str, n: int) -> int:
     return (0 if h == -(1 << 31) else abs(h)) % n
 
 
-def test_prepare_commit_survives_kill_9_of_the_coordinator(
-    josef_cluster: ClusterFactory,
+@pytest.mark.parametrize("commit", [True, False], ids=["prepare-commit", "prepare-abort"])
+def test_prepared_transaction_survives_kill_9_of_the_coordinator(
+    josef_cluster: ClusterFactory, commit: bool
 ) -> None:
-    """The coordinator writes PrepareCommit and answers EndTxn, but cannot deliver the
-    marker (the data partition's only replica is paused); it is then killed -9. Restarted,
-    it loads PrepareCommit from __transaction_state and sends the marker again: the
-    transaction ends committed and the partition's LSO moves past it."""
+    """The coordinator writes PrepareCommit (PrepareAbort) and answers EndTxn, but cannot
+    deliver the marker (the data partition's only replica is paused); it is then killed -9.
+    Restarted, it loads the prepared state from __transaction_state and sends the marker
+    again: the transaction ends as decided and the partition's LSO moves past it."""
     cluster = josef_cluster(
         2,
         {
@@ -132,18 +134,31 @@ def test_prepare_commit_survives_kill_9_of_the_coordinator(
     p.flush(60)
     cluster[2].pause()
     try:
-        p.commit_transaction(30)  # PrepareCommit written: the commit is decided
+        # PrepareCommit/PrepareAbort written: the outcome is decided.
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
     finally:
         cluster[1].kill()
         cluster[2].resume()
     assert read_partition(cluster, "pending", 0, "read_uncommitted") == [b"decided"]
     # No marker yet: the decided transaction still holds the last stable offset.
-    assert read_partition(cluster, "pending", 0, "read_committed") == []
+    assert committed_end(cluster, "pending") == 0
     cluster.wait_registered({2})  # the killed broker's ZooKeeper session has expired
     cluster[1].start()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if read_partition(cluster, "pending", 0, "read_committed") == [b"decided"]:
-            break
-        time.sleep(1)
-    assert read_partition(cluster, "pending", 0, "read_committed") == [b"decided"]
+    wait_until("the marker", lambda: committed_end(cluster, "pending") == 2, timeout=90)
+    expected = [b"decided"] if commit else []
+    assert read_partition(cluster, "pending", 0, "read_committed") == expected
+
+
+def committed_end(cluster: JosefCluster, topic: str) -> int:
+    """The partition's last stable offset (ListOffsets latest under read_committed)."""
+    c = Consumer(
+        {"bootstrap.servers": cluster.bootstrap, "group.id": "lso",
+         "isolation.level": "read_committed"}
+    )  # fmt: skip
+    try:
+        return int(c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1])
+    finally:
+        c.close()
