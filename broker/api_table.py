@@ -32,7 +32,6 @@ _KIP_896 = (
     "removed in Kafka 4.0 (KIP-896) and used by none of the clients Josef is tested with; "
     "kio has no schema for it and Josef has not written one yet"
 )
-_TXN = "transactions are not implemented yet"
 
 #: Where Josef's ApiVersions (cluster mode) differs from Apache Kafka 3.9.1's in ZooKeeper
 #: mode (recorded in tests/fixtures/kafka_3_9_1_wire.json), and why. A parity test keeps
@@ -48,12 +47,7 @@ KAFKA_3_9_DIFFERENCES: dict[int, str] = {
     5: "inter-broker, cluster mode: as LeaderAndIsr",
     6: "inter-broker, cluster mode: as LeaderAndIsr",
     7: "inter-broker, cluster mode: as LeaderAndIsr",
-    22: "v5 (KIP-890 transactions): " + _TXN,
-    24: _TXN,
-    25: _TXN,
-    26: _TXN,
-    27: _TXN,
-    28: _TXN,
+    27: "v0 is not served (kio has no schema for it); brokers of Kafka 2.8 and later send v1",
     34: "moving replicas between log directories is not implemented",
     38: "delegation tokens are not supported",
     39: "delegation tokens are not supported",
@@ -63,9 +57,6 @@ KAFKA_3_9_DIFFERENCES: dict[int, str] = {
     57: "feature flags (KIP-584) are not implemented: Josef finalizes no features",
     58: "request forwarding (KIP-590) is KRaft/migration machinery; Josef's brokers "
     "handle admin requests themselves or send them to the controller",
-    61: "producer state inspection belongs with transactions: " + _TXN,
-    65: _TXN,
-    66: _TXN,
     67: "Josef allocates producer id blocks in ZooKeeper (/latest_producer_id_block) as "
     "Kafka does without a KRaft controller",
     68: "Josef also serves v1 (Kafka 4.0), the only version librdkafka's KIP-848 consumer sends",

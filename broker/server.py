@@ -44,6 +44,10 @@ from broker.security.channel import build_listener_security_async
 from broker.security.credentials import ScramCredentialStore
 from broker.services import BrokerServices
 from broker.topic_manager import INTERNAL_TOPICS, TopicManager
+from broker.transaction.coordinator import TransactionCoordinator
+from broker.transaction.marker_channel import TxnMarkerChannelManager
+from broker.transaction.markers import TxnMarkerWriter
+from broker.transaction.verification import TxnPartitionVerifier
 from cluster.acl_store import AclStore, StandaloneAclStore
 from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
 from cluster.standalone import StandaloneMetadataStore
@@ -72,6 +76,7 @@ class KafkaBroker:
         self._stopping = asyncio.Event()
         self._flush_schedule = asyncio.Event()
         self.services: BrokerServices | None = None
+        self._marker_channel: TxnMarkerChannelManager | None = None
         self.cluster: ClusterNode | None = None
         self.endpoints: tuple[BrokerEndpoint, ...] = ()
         self.request_budget = RequestBudget(config.queued_max_request_bytes)
@@ -237,11 +242,28 @@ class KafkaBroker:
         services.group_coordinator = GroupCoordinator(
             config, self.clock, replica_manager, topic_manager
         )
+        markers = TxnMarkerWriter(
+            replica_manager, self.clock, group_coordinator=services.group_coordinator
+        )
+        markers.leader_of = _leader_of(metadata)
+        if cluster is not None:
+            self._marker_channel = TxnMarkerChannelManager(self.broker_id, cluster.endpoint_of)
+            markers.remote = self._marker_channel.send
+        services.transaction_coordinator = TransactionCoordinator(
+            config, self.clock, replica_manager, topic_manager, services.producer_ids, markers
+        )
+        services.txn_verifier = TxnPartitionVerifier(
+            self.broker_id,
+            services.transaction_coordinator,
+            metadata,
+            cluster.endpoint_of if cluster is not None else None,
+        )
         register_all(services)
         self.services = services
         install_reconfigurables(dynamic, services, cluster, self._flush_schedule.set)
         metadata.subscribe(dynamic.on_metadata_event)
         await services.group_coordinator.startup()
+        await services.transaction_coordinator.startup()
         for listener in self.listeners:
             await listener.start_serving()
         if cluster is not None:
@@ -253,6 +275,16 @@ class KafkaBroker:
             "offsets-retention",
             config.offsets_retention_check_interval_ms,
             services.group_coordinator.cleanup_expired_offsets,
+        )
+        self._schedule(
+            "transaction-abort",
+            config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+            services.transaction_coordinator.abort_timed_out_transactions,
+        )
+        self._schedule(
+            "transactional-id-expiration",
+            config.transaction_remove_expired_transaction_cleanup_interval_ms,
+            services.transaction_coordinator.remove_expired_transactional_ids,
         )
         self._schedule("log-retention", config.log_retention_check_interval_ms, self._retention)
         # Kafka flushes on time only from the scheduler; run it at least as often as
@@ -401,6 +433,12 @@ class KafkaBroker:
             self.services.replica_manager.shutdown_partitions()
             if self.services.group_coordinator is not None:
                 self.services.group_coordinator.shutdown()
+            if self.services.transaction_coordinator is not None:
+                self.services.transaction_coordinator.shutdown()
+        if self._marker_channel is not None:
+            await self._marker_channel.close()
+        if self.services is not None and self.services.txn_verifier is not None:
+            await self.services.txn_verifier.close()
         await asyncio.gather(*(lst.drain(SHUTDOWN_DRAIN_S) for lst in self.listeners))
         for task in self._tasks:
             task.cancel()
@@ -466,6 +504,19 @@ def _topics_on_disk(log_dirs: list[Path]) -> set[str]:
             if parsed is not None:
                 names.add(parsed[0])
     return names
+
+
+def _leader_of(metadata: MetadataStore) -> Callable[[str, int], int | None]:
+    """Leader of a partition per the metadata (-1 while none; None once deleted)."""
+
+    def leader(topic: str, index: int) -> int | None:
+        md = metadata.topic(topic)
+        if md is None:
+            return None
+        state = md.partitions.get(index)
+        return None if state is None else state.leader
+
+    return leader
 
 
 def _topic_configs(metadata: MetadataStore) -> Callable[[str], dict[str, str] | None]:

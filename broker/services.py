@@ -32,6 +32,11 @@ class BrokerServices:
     auto_create_topics: bool
     registry: Registry = field(default_factory=Registry)
     group_coordinator: Any = None  # broker.group.coordinator.GroupCoordinator
+    #: broker.transaction.coordinator.TransactionCoordinator
+    transaction_coordinator: Any = None
+    #: broker.transaction.verification.TxnPartitionVerifier (KIP-890), used while
+    #: transaction.partition.verification.enable is true.
+    txn_verifier: Any = None
     #: Cluster membership (broker.cluster_node.ClusterNode); None on a standalone broker.
     cluster: Any = None
     # SCRAM credentials (DescribeUserScramCredentials / AlterUserScramCredentials, SASL).

@@ -1,6 +1,6 @@
 """Admin commands (``josef topics|configs|groups|produce|consume|elect-leaders|reassign|acls|
-quotas``) and the small synchronous Kafka protocol client they share; standard protocol
-only, so they work against Josef and Apache Kafka alike."""
+quotas|transactions``) and the small synchronous Kafka protocol client they share; standard
+protocol only, so they work against Josef and Apache Kafka alike."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 def register_commands(commands: Any) -> None:
     """Add the admin subcommands to ``josef``'s argparse subparsers table."""
-    from broker.admin import acls, console, groups, quotas, replicas, topics
+    from broker.admin import acls, console, groups, quotas, replicas, topics, transactions
 
     topics.register(commands)
     groups.register(commands)
@@ -17,3 +17,4 @@ def register_commands(commands: Any) -> None:
     replicas.register(commands)
     acls.register(commands)
     quotas.register(commands)
+    transactions.register(commands)

@@ -91,6 +91,10 @@ CLIENT_VERSIONS: Final[Mapping[int, tuple[int, int]]] = {
     31: (1, 3),  # DeleteAcls
     48: (0, 1),  # DescribeClientQuotas
     49: (0, 1),  # AlterClientQuotas
+    27: (1, 1),  # WriteTxnMarkers (josef transactions abort)
+    61: (0, 0),  # DescribeProducers
+    65: (0, 0),  # DescribeTransactions
+    66: (0, 1),  # ListTransactions
 }
 
 NONE: Final = 0

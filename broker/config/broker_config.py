@@ -299,6 +299,7 @@ class BrokerConfig:
     transactional_id_expiration_ms: int
     transaction_abort_timed_out_transaction_cleanup_interval_ms: int
     transaction_remove_expired_transaction_cleanup_interval_ms: int
+    transaction_partition_verification_enable: bool
     producer_id_expiration_ms: int
     producer_id_expiration_check_interval_ms: int
     ssl_keystore_type: str

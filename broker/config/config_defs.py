@@ -318,6 +318,9 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
        "How often timed-out transactions are rolled back.", Range(1), _L),
     _D("transaction.remove.expired.transaction.cleanup.interval.ms", _T.INT, 3_600_000,
        "How often expired transactional ids are removed.", Range(1), _L),
+    _D("transaction.partition.verification.enable", _T.BOOLEAN, True,
+       "Check with the coordinator that a partition is in the transaction before the "
+       "first transactional write to it (KIP-890).", None, _L),
     _D("producer.id.expiration.ms", _T.INT, 86_400_000,
        "An idle producer id's state expires after this time.", Range(1), _L),
     _D("producer.id.expiration.check.interval.ms", _T.INT, 600_000,

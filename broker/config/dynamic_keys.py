@@ -171,7 +171,8 @@ THREAD_POOL_CONFIGS = (
 APPLIED_CONFIGS: frozenset[str] = (
     LOG_CONFIGS
     | CLEANER_CONFIGS
-    | {"num.recovery.threads.per.data.dir", "num.replica.fetchers", "producer.id.expiration.ms"}
+    | {"num.recovery.threads.per.data.dir", "num.replica.fetchers", "producer.id.expiration.ms",
+       "transaction.partition.verification.enable"}
 )
 
 _STARTUP_ONLY = {
@@ -195,7 +196,6 @@ _NOT_IMPLEMENTED = {
     "max.connection.creation.rate": "connection limits are not implemented yet",
     "max.connections.per.ip.overrides": "connection limits are not implemented yet",
     "metric.reporters": "metrics reporters are not supported",
-    "transaction.partition.verification.enable": "transactions are not implemented yet",
 }
 _LOG_DIR_MOVES = "moving replicas between log dirs (AlterReplicaLogDirs) is not supported"
 
@@ -309,6 +309,8 @@ def what_changes(key: str) -> str:
         "num.replica.fetchers": "followers move to the new number of fetchers (half to double)",
         "num.recovery.threads.per.data.dir": "threads of the next log recovery or shutdown",
         "producer.id.expiration.ms": "idle producer ids of every log expire after it",
+        "transaction.partition.verification.enable": "the next transactional produce "
+        "requests are verified (KIP-890) or not",
         "unclean.leader.election.enable": "default of the topic config; turned on, the "
         "controller elects leaders where only that was missing",
         "log.flush.interval.ms": "default of flush.ms, and the log flusher's schedule",

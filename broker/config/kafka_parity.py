@@ -86,7 +86,6 @@ KAFKA_BROKER_KEYS_NOT_IN_JOSEF: dict[str, str] = {
     "socket.connection.setup.timeout.ms": "connection backoff of the JVM's network client; "
     "Josef's inter-broker client reconnects on its own schedule",
     "telemetry.max.bytes": "client telemetry (KIP-714) is not implemented",
-    "transaction.partition.verification.enable": "transactions are not implemented yet",
 }
 
 # Reasons whose keys only tune Kafka's JVM machinery or have no effect in ZooKeeper mode:
@@ -109,7 +108,6 @@ _NO_EFFECT_REASONS = frozenset(
         KAFKA_BROKER_KEYS_NOT_IN_JOSEF["socket.connection.setup.timeout.ms"],
         KAFKA_BROKER_KEYS_NOT_IN_JOSEF["socket.connection.setup.timeout.max.ms"],
         KAFKA_BROKER_KEYS_NOT_IN_JOSEF["telemetry.max.bytes"],
-        KAFKA_BROKER_KEYS_NOT_IN_JOSEF["transaction.partition.verification.enable"],
     }
 )
 

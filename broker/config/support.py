@@ -69,7 +69,6 @@ def _cluster(reason: str = "") -> KeySupport:
 
 
 _JVM = "tunes Kafka's JVM internals; Josef's behaviour is the same without it"
-_TXN = "transactions are not implemented yet"
 
 # fmt: off
 _IMPLEMENTED = (
@@ -102,6 +101,13 @@ _IMPLEMENTED = (
     "offsets.topic.replication.factor", "offsets.topic.segment.bytes",
     "offsets.retention.minutes", "offsets.retention.check.interval.ms",
     "offsets.load.buffer.size", "offset.metadata.max.bytes",
+    "transaction.state.log.num.partitions", "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr", "transaction.state.log.segment.bytes",
+    "transaction.state.log.load.buffer.size", "transaction.max.timeout.ms",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+    "transactional.id.expiration.ms",
+    "transaction.remove.expired.transaction.cleanup.interval.ms",
+    "transaction.partition.verification.enable",
     "replica.high.watermark.checkpoint.interval.ms", "zookeeper.connect",
     "offsets.commit.timeout.ms",
     # TLS (broker/security/tls.py)
@@ -175,15 +181,6 @@ KEY_SUPPORT: dict[str, KeySupport] = {
         "log.retention.check.interval.ms schedule"),
     "josef.metrics.port": _refused("the metrics endpoint is not implemented yet"),
     "josef.metrics.host": _refused("the metrics endpoint is not implemented yet"),
-    "transaction.state.log.num.partitions": _refused(_TXN),
-    "transaction.state.log.replication.factor": _refused(_TXN),
-    "transaction.state.log.min.isr": _refused(_TXN),
-    "transaction.state.log.segment.bytes": _refused(_TXN),
-    "transaction.state.log.load.buffer.size": _refused(_TXN),
-    "transaction.max.timeout.ms": _refused(_TXN),
-    "transactional.id.expiration.ms": _refused(_TXN),
-    "transaction.abort.timed.out.transaction.cleanup.interval.ms": _refused(_TXN),
-    "transaction.remove.expired.transaction.cleanup.interval.ms": _refused(_TXN),
     "client.quota.callback.class": _refused("custom client quota callbacks are not supported"),
     "delegation.token.secret.key": _refused("delegation tokens are not supported"),
     "principal.builder.class": _refused(

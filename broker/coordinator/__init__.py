@@ -1,1 +1,1 @@
-"""Coordinator runtime shared by the group and (later) transaction coordinators."""
+"""Coordinator runtime shared by the group and transaction coordinators."""

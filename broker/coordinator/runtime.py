@@ -28,7 +28,7 @@ from broker.replica.replica_manager import ProduceResult, ReplicaManager
 from broker.topic_manager import TopicManager, TopicSpec
 from protocol.errors import KafkaError
 from protocol.record_batch import iter_headers
-from protocol.records import NewRecord, encode_batch, iter_records
+from protocol.records import CONTROL_COMMIT, NewRecord, encode_batch, iter_records
 from storage.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,14 @@ class CoordinatorShard(Protocol):
 
     def replay(self, key: bytes, value: bytes | None, live: bool) -> None:
         """Apply one record (``live``: just written by this broker, not loaded)."""
+        ...
+
+    def replay_transactional(self, producer_id: int, key: bytes, value: bytes | None) -> None:
+        """A record of a transaction still open (written by TxnOffsetCommit)."""
+        ...
+
+    def replay_marker(self, producer_id: int, commit: bool, index: int) -> None:
+        """A transaction marker of ``producer_id`` in partition ``index``."""
         ...
 
     def on_loaded(self, index: int) -> None:
@@ -201,12 +209,18 @@ class CoordinatorRuntime:
             data = await asyncio.to_thread(plog.read, offset, self.load_buffer_size, end, True)
             if not data.records:
                 break
-            pairs, next_offset = await asyncio.to_thread(_decode_chunk, data.records)
+            events, next_offset = await asyncio.to_thread(_decode_chunk, data.records)
             if next_offset <= offset:
                 break
-            for key, value in pairs:
-                self.shard.replay(key, value, False)
-            count += len(pairs)
+            shard = self.shard
+            for key, value, producer_id, control in events:
+                if control is not None:
+                    shard.replay_marker(producer_id, control, index)
+                elif producer_id >= 0:
+                    shard.replay_transactional(producer_id, key, value)
+                else:
+                    shard.replay(key, value, False)
+            count += len(events)
             offset = next_offset
             await asyncio.sleep(0)
         self.shard.on_loaded(index)
@@ -223,14 +237,38 @@ class CoordinatorRuntime:
 
     # -- writes ------------------------------------------------------------------------
 
-    def append(self, index: int, records: list[RecordPair]) -> int:
+    def append(
+        self,
+        index: int,
+        records: list[RecordPair],
+        *,
+        producer_id: int = -1,
+        producer_epoch: int = -1,
+    ) -> int:
         """Append records as the partition's leader and replay them; returns the offset the
-        high watermark must reach for them to be committed. Raises KafkaError."""
+        high watermark must reach for them to be committed. Raises KafkaError.
+
+        With a ``producer_id`` the batch is transactional (TxnOffsetCommit): its records
+        stay pending in the shard until a marker of that producer ends the transaction.
+        """
         now = self.clock.milliseconds()
-        batch = encode_batch([NewRecord(k, v, timestamp=now) for k, v in records])
+        new = [NewRecord(k, v, timestamp=now) for k, v in records]
+        if producer_id >= 0:
+            batch = encode_batch(
+                new,
+                producer_id=producer_id,
+                producer_epoch=producer_epoch,
+                base_sequence=0,
+                is_transactional=True,
+            )
+        else:
+            batch = encode_batch(new)
         _first, last = self.replica_manager.append_internal(self.topic, index, batch)
         for key, value in records:
-            self.shard.replay(key, value, True)
+            if producer_id >= 0:
+                self.shard.replay_transactional(producer_id, key, value)
+            else:
+                self.shard.replay(key, value, True)
         return last + 1
 
     async def commit(self, index: int, required_offset: int) -> ErrorCode:
@@ -290,14 +328,26 @@ class CoordinatorRuntime:
         self._loads.clear()
 
 
-def _decode_chunk(buf: bytes) -> tuple[list[RecordPair], int]:
-    """Records of the complete batches in ``buf`` (control batches skipped) and the next offset."""
-    pairs: list[RecordPair] = []
+#: (key, value, producer id of a transactional batch or -1, marker: commit? or None)
+ReplayEvent = tuple[bytes, bytes | None, int, bool | None]
+
+
+def _decode_chunk(buf: bytes) -> tuple[list[ReplayEvent], int]:
+    """Records and transaction markers of the complete batches in ``buf``, and the next
+    offset."""
+    events: list[ReplayEvent] = []
     next_offset = -1
     for _, header in iter_headers(buf):
         next_offset = max(next_offset, header.next_offset)
     for header, record in iter_records(buf):
-        if header.is_control or record.key is None:
+        if header.is_control:
+            key = record.key
+            if key is not None and len(key) >= 4:
+                commit = int.from_bytes(key[2:4], "big", signed=True) == CONTROL_COMMIT
+                events.append((b"", None, header.producer_id, commit))
             continue
-        pairs.append((record.key, record.value))
-    return pairs, next_offset
+        if record.key is None:
+            continue
+        pid = header.producer_id if header.is_transactional else -1
+        events.append((record.key, record.value, pid, None))
+    return events, next_offset

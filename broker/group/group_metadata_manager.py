@@ -30,7 +30,12 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from broker.coordinator.runtime import CoordinatorRuntime, PartitionStatus, RecordPair
+from broker.coordinator.runtime import (
+    CoordinatorRuntime,
+    PartitionStatus,
+    RecordPair,
+    coordinator_error,
+)
 from broker.group.base import Group
 from broker.group.classic_group import ClassicGroup, GroupState
 from broker.group.consumer_group import ConsumerGroup
@@ -51,6 +56,7 @@ from broker.group.records import (
 from broker.group.timer import LoopTimer, Timer
 from broker.replica.replica_manager import ReplicaManager
 from broker.topic_manager import TopicManager, TopicSpec
+from protocol.errors import KafkaError
 from protocol.records import NewRecord, encode_batch
 from storage.clock import Clock
 
@@ -58,6 +64,7 @@ log = logging.getLogger(__name__)
 
 OFFSETS_TOPIC = "__consumer_offsets"
 
+PendingOffsets = dict[tuple[str, int], "OffsetAndMetadata"]
 OtherRecordHandler = Callable[[OtherKey, bytes | None, bool], None]
 
 
@@ -104,6 +111,9 @@ class GroupMetadataManager:
         self.groups: dict[str, Group] = {}
         self.offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = {}
         self.other_record_handlers: dict[int, OtherRecordHandler] = {}
+        #: TxnOffsetCommit offsets waiting for their transaction's marker:
+        #: producer id → group → partition → offset (Kafka's pendingTransactionalOffsetCommits).
+        self.pending_txn_offsets: dict[int, dict[str, PendingOffsets]] = {}
         self.runtime = CoordinatorRuntime(
             OFFSETS_TOPIC,
             self,
@@ -185,6 +195,11 @@ class GroupMetadataManager:
             group = self.groups.pop(group_id)
             self.group_unloaded(group)
             self.offsets.pop(group_id, None)
+        for pid, by_group in list(self.pending_txn_offsets.items()):
+            for group_id in [g for g in by_group if self.partition_for(g) == index]:
+                del by_group[group_id]
+            if not by_group:
+                del self.pending_txn_offsets[pid]
 
     def group_loaded(self, group: Group) -> None:
         """A group's records are all replayed (the classic protocol arms its timers)."""
@@ -249,6 +264,110 @@ class GroupMetadataManager:
                     handler(key, value, live)
         except RecordFormatError as exc:
             log.warning("skipping undecodable %s record: %s", OFFSETS_TOPIC, exc)
+
+    def replay_transactional(self, producer_id: int, key_bytes: bytes, value: bytes | None) -> None:
+        """An offset written by TxnOffsetCommit: pending until the transaction's marker."""
+        try:
+            key = decode_key(key_bytes)
+            if not isinstance(key, OffsetCommitKey) or value is None:
+                return
+            v = decode_offset_commit_value(value)
+        except RecordFormatError as exc:
+            log.warning("skipping undecodable %s record: %s", OFFSETS_TOPIC, exc)
+            return
+        by_group = self.pending_txn_offsets.setdefault(producer_id, {})
+        by_group.setdefault(key.group, {})[(key.topic, key.partition)] = OffsetAndMetadata(
+            v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp
+        )
+
+    def replay_marker(self, producer_id: int, commit: bool, index: int) -> None:
+        self.complete_txn(producer_id, commit, index)
+
+    def complete_txn(self, producer_id: int, commit: bool, index: int) -> None:
+        """A marker of ``producer_id`` in partition ``index``: its pending offsets there
+        become committed offsets (COMMIT) or are dropped (ABORT)."""
+        by_group = self.pending_txn_offsets.get(producer_id)
+        if not by_group:
+            return
+        for group_id in [g for g in by_group if self.partition_for(g) == index]:
+            offsets = by_group.pop(group_id)
+            if not commit:
+                continue
+            if group_id not in self.groups:
+                self.groups[group_id] = ClassicGroup(group_id, self.clock.milliseconds())
+            committed = self.offsets.setdefault(group_id, {})
+            for tp, om in offsets.items():
+                committed[tp] = om
+        if not by_group:
+            del self.pending_txn_offsets[producer_id]
+
+    def has_pending_txn_offset(self, group_id: str, tp: tuple[str, int]) -> bool:
+        """OffsetFetch require_stable: an open transaction holds an offset of ``tp``."""
+        return any(tp in g.get(group_id, ()) for g in self.pending_txn_offsets.values())
+
+    async def commit_txn_offsets(
+        self,
+        group_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        member_id: str,
+        instance_id: str | None,
+        generation_id: int,
+        offsets: list[tuple[str, int, int, int, str | None]],
+    ) -> tuple[ErrorCode, dict[tuple[str, int], ErrorCode]]:
+        """TxnOffsetCommit: offsets written to ``__consumer_offsets`` in a transactional
+        batch of the producer; they count only once a COMMIT marker follows."""
+        if not group_id:
+            return ErrorCode.invalid_group_id, {}
+        error = await self.check_group(group_id)
+        if error != ErrorCode.none:
+            return error, {}
+        group = self.groups.get(group_id)
+        if group is None:
+            group = self.get_or_create_simple_group(group_id)
+        if generation_id >= 0 or member_id or instance_id is not None:
+            # v3+ (KIP-447) names the member: fenced as a group member's commit would be.
+            error = group.validate_offset_commit(member_id, instance_id, generation_id)
+            if error == ErrorCode.rebalance_in_progress:
+                error = ErrorCode.none
+            if error != ErrorCode.none:
+                return error, {}
+        now = self.clock.milliseconds()
+        max_metadata = int(self.config.offset_metadata_max_bytes)
+        metadata_store = self.topic_manager.metadata
+        results: dict[tuple[str, int], ErrorCode] = {}
+        records: list[RecordPair] = []
+        for topic, partition, offset, epoch, metadata in offsets:
+            tp = (topic, partition)
+            topic_md = metadata_store.topic(topic)
+            if topic_md is None or partition not in topic_md.partitions:
+                results[tp] = ErrorCode.unknown_topic_or_partition
+            elif metadata is not None and len(metadata.encode()) > max_metadata:
+                results[tp] = ErrorCode.offset_metadata_too_large
+            else:
+                results[tp] = ErrorCode.none
+                value = OffsetAndMetadata(offset, epoch, metadata or "", now)
+                records.append(self.offset_record(group_id, topic, partition, value))
+        if records:
+            index = self.partition_for(group_id)
+            try:
+                required = self.runtime.append(
+                    index, records, producer_id=producer_id, producer_epoch=producer_epoch
+                )
+            except KafkaError as exc:
+                error = coordinator_error(exc)
+                if exc.error_code in (
+                    ErrorCode.invalid_producer_epoch,
+                    ErrorCode.producer_fenced,
+                ):
+                    error = ErrorCode.producer_fenced
+            else:
+                error = await self.runtime.commit(index, required)
+            if error != ErrorCode.none:
+                for tp, e in results.items():
+                    if e == ErrorCode.none:
+                        results[tp] = error
+        return ErrorCode.none, results
 
     def _replay_offset(self, key: OffsetCommitKey, value: bytes | None) -> None:
         tp = (key.topic, key.partition)

@@ -15,6 +15,7 @@ from broker.handlers import (
     metadata,
     produce,
     sasl,
+    transactions,
 )
 from broker.services import BrokerServices
 
@@ -26,6 +27,7 @@ _MODULES = (
     list_offsets,
     init_producer_id,
     group,
+    transactions,
     admin,
     inter_broker,
     sasl,

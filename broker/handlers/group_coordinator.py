@@ -9,6 +9,7 @@ from kio.schema.errors import ErrorCode
 from broker.group.coordinator import OFFSETS_TOPIC, GroupCoordinator
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
+from broker.transaction.coordinator import TRANSACTION_STATE_TOPIC
 from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
 
@@ -34,8 +35,10 @@ def register(services: BrokerServices) -> None:
         if key_type == KEY_TYPE_TRANSACTION:
             if not auth.authorize(ctx, AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key):
                 return ErrorCode.transactional_id_authorization_failed, None, -1, "", -1
-            # The transaction coordinator arrives with the transactions issue.
-            return ErrorCode.coordinator_not_available, None, -1, "", -1
+            txn = services.transaction_coordinator
+            if not await txn.ensure_topic():
+                return ErrorCode.coordinator_not_available, None, -1, "", -1
+            return locate(ctx, TRANSACTION_STATE_TOPIC, txn.partition_for(key))
         if key_type != KEY_TYPE_GROUP:
             return ErrorCode.invalid_request, f"Unknown key type {key_type}", -1, "", -1
         if not auth.authorize(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, key):
@@ -43,10 +46,16 @@ def register(services: BrokerServices) -> None:
         coord = coordinator(services)
         if not await coord.ensure_topic():
             return ErrorCode.coordinator_not_available, None, -1, "", -1
-        topic = services.metadata.topic(OFFSETS_TOPIC)
+        return locate(ctx, OFFSETS_TOPIC, coord.partition_for(key))
+
+    def locate(
+        ctx: RequestContext, internal_topic: str, index: int
+    ) -> tuple[ErrorCode, str | None, int, str, int]:
+        """The leader of the coordinator's partition, on the listener the client used."""
+        topic = services.metadata.topic(internal_topic)
         if topic is None:
             return ErrorCode.coordinator_not_available, None, -1, "", -1
-        state = topic.partitions.get(coord.partition_for(key))
+        state = topic.partitions.get(index)
         if state is None or state.leader < 0:
             return ErrorCode.coordinator_not_available, None, -1, "", -1
         reg = services.registration(state.leader)

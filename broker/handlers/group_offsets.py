@@ -116,6 +116,7 @@ def register(services: BrokerServices) -> None:
         member_epoch: int,
         part_cls: str,
         topic_cls: str,
+        require_stable: bool = False,
     ) -> tuple[ErrorCode, tuple[Any, ...]]:
         auth = services.auth
         if not auth.authorize(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
@@ -140,8 +141,15 @@ def register(services: BrokerServices) -> None:
                 ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, {t for t, _ in offsets}, False
             )
         by_topic: dict[str, list[Any]] = {}
+        coord = coordinator(services)
         for (topic, index), om in offsets.items():
             if visible is not None and topic not in visible:
+                continue
+            if require_stable and coord.has_pending_txn_offset(group_id, (topic, index)):
+                # KIP-447: an open transaction holds an offset of this partition.
+                by_topic.setdefault(topic, []).append(
+                    _partition(rb, part_cls, index, None, ErrorCode.unstable_offset_commit)
+                )
                 continue
             by_topic.setdefault(topic, []).append(
                 _partition(rb, part_cls, index, om, ErrorCode.none)
@@ -173,6 +181,7 @@ def register(services: BrokerServices) -> None:
                     getattr(g, "member_epoch", -1),
                     "OffsetFetchResponsePartitions",
                     "OffsetFetchResponseTopics",
+                    bool(getattr(request, "require_stable", False)),
                 )
                 groups.append(
                     rb(
@@ -192,6 +201,7 @@ def register(services: BrokerServices) -> None:
             -1,
             "OffsetFetchResponsePartition",
             "OffsetFetchResponseTopic",
+            bool(getattr(request, "require_stable", False)),
         )
         if error != ErrorCode.none and version < 2:
             # v1 has no top-level error: report it on every requested partition.

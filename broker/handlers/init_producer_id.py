@@ -13,7 +13,7 @@ from protocol.builders import NO_THROTTLE, ResponseBuilder
 from protocol.errors import KafkaError
 
 API_KEY = 22
-MIN_VERSION, MAX_VERSION = 0, 4
+MIN_VERSION, MAX_VERSION = 0, 5
 
 
 def register(services: BrokerServices) -> None:
@@ -40,13 +40,18 @@ def register(services: BrokerServices) -> None:
                 producer_epoch=-1,
             )
         if request.transactional_id is not None:
-            # The transaction coordinator arrives with the transactions issue.
+            error, pid, epoch = await services.transaction_coordinator.init_producer_id(
+                request.transactional_id,
+                int(request.transaction_timeout.total_seconds() * 1000),
+                int(getattr(request, "producer_id", -1)),
+                int(getattr(request, "producer_epoch", -1)),
+            )
             return rb(
                 None,
                 throttle_time=NO_THROTTLE,
-                error_code=ErrorCode.transactional_id_authorization_failed,
-                producer_id=-1,
-                producer_epoch=-1,
+                error_code=error,
+                producer_id=pid,
+                producer_epoch=epoch,
             )
         # Kafka hands an idempotent producer a fresh id (epoch 0) on every call,
         # whatever id/epoch it sends (v3+), and v0-v2 carry none.

@@ -14,6 +14,9 @@ from broker.replica.replica_manager import ProduceResult
 from broker.services import BrokerServices
 from cluster.acls import AclOperation, ResourceType
 from protocol.builders import NO_THROTTLE, ResponseBuilder
+from protocol.errors import CorruptRecordError
+from protocol.record_batch import HEADER_SIZE as RECORD_BATCH_HEADER_SIZE
+from protocol.record_batch import read_header
 
 API_KEY = 0
 MIN_VERSION, MAX_VERSION = 3, 11
@@ -42,10 +45,43 @@ def _fail_unflushed(
 def register(services: BrokerServices) -> None:
     rm = services.replica_manager
 
+    async def _verify_transactional(
+        request: Any, writable: set[str]
+    ) -> dict[tuple[str, int], ErrorCode]:
+        """KIP-890: partitions whose first transactional write the coordinator does not
+        confirm, with the error to answer."""
+        wanted: dict[tuple[int, int], list[tuple[str, int]]] = {}
+        for topic in request.topic_data:
+            if topic.name not in writable:
+                continue
+            for p in topic.partition_data:
+                records = p.records
+                if records is None or len(records) < RECORD_BATCH_HEADER_SIZE:
+                    continue
+                try:
+                    header = read_header(records, 0)
+                except CorruptRecordError:
+                    continue  # refused by the append's validation
+                if not header.is_transactional or header.producer_id < 0:
+                    continue
+                partition = rm.get_partition(topic.name, p.index)
+                if partition is None or not partition.is_leader:
+                    continue
+                if partition.starts_transaction(header.producer_id):
+                    key = (header.producer_id, header.producer_epoch)
+                    wanted.setdefault(key, []).append((topic.name, p.index))
+        out: dict[tuple[str, int], ErrorCode] = {}
+        for (pid, epoch), tps in wanted.items():
+            answer = await services.txn_verifier.verify(request.transactional_id, pid, epoch, tps)
+            out.update((tp, e) for tp, e in answer.items() if e != ErrorCode.none)
+        return out
+
     async def handle(ctx: RequestContext, request: Any) -> Any:
         acks = int(request.acks)
         results: list[tuple[str, list[tuple[int, ProduceResult]]]] = []
-        if request.transactional_id is not None:
+        if request.transactional_id is not None and not services.auth.authorize(
+            ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id
+        ):
             error = ErrorCode.transactional_id_authorization_failed
             for topic in request.topic_data:
                 results.append(
@@ -54,7 +90,7 @@ def register(services: BrokerServices) -> None:
                         [
                             (
                                 p.index,
-                                ProduceResult(error, message="transactions are not supported yet"),
+                                ProduceResult(error),
                             )
                             for p in topic.partition_data
                         ],
@@ -75,6 +111,13 @@ def register(services: BrokerServices) -> None:
             writable = services.auth.filter(
                 ctx, AclOperation.WRITE, ResourceType.TOPIC, (t.name for t in request.topic_data)
             )
+            unverified: dict[tuple[str, int], ErrorCode] = {}
+            if (
+                request.transactional_id is not None
+                and services.txn_verifier is not None
+                and services.config.transaction_partition_verification_enable
+            ):
+                unverified = await _verify_transactional(request, writable)
             for topic in request.topic_data:
                 name = topic.name
                 partition_results = []
@@ -83,6 +126,10 @@ def register(services: BrokerServices) -> None:
                         partition_results.append(
                             (p.index, ProduceResult(ErrorCode.topic_authorization_failed))
                         )
+                        continue
+                    if unverified and (name, p.index) in unverified:
+                        error = unverified[(name, p.index)]
+                        partition_results.append((p.index, ProduceResult(error)))
                         continue
                     if p.records is None:
                         partition_results.append((p.index, ProduceResult(ErrorCode.invalid_record)))

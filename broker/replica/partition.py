@@ -373,12 +373,39 @@ class Partition:
         self.maybe_increment_high_watermark()
         return AppendResult(info, info.last_offset + 1)
 
-    def append_internal(self, data: bytes) -> LogAppendInfo:
-        """Append batches built by this broker (coordinators' internal topics)."""
+    def append_internal(self, data: bytes, coordinator_epoch: int | None = None) -> LogAppendInfo:
+        """Append batches built by this broker (coordinators' internal topics, markers)."""
         self.require_leader()
-        info = self.log.append_as_leader(bytearray(data), self.leader_epoch, from_client=False)
+        info = self.log.append_as_leader(
+            bytearray(data),
+            self.leader_epoch,
+            from_client=False,
+            coordinator_epoch=coordinator_epoch,
+        )
         self.maybe_increment_high_watermark()
         return info
+
+    def starts_transaction(self, producer_id: int) -> bool:
+        """A transactional batch of ``producer_id`` would open a transaction here (KIP-890:
+        the leader verifies such a first write with the transaction coordinator)."""
+        entry = self.log.producer_state.producers.get(producer_id)
+        return entry is None or entry.current_txn_first_offset is None
+
+    def active_producers(self) -> list[tuple[int, int, int, int, int, int]]:
+        """DescribeProducers: (producer id, epoch, last sequence, last timestamp,
+        coordinator epoch, start offset of the open transaction or -1) per producer."""
+        self.require_leader()
+        return [
+            (
+                e.producer_id,
+                e.producer_epoch,
+                e.last_seq,
+                e.last_timestamp,
+                e.coordinator_epoch,
+                -1 if e.current_txn_first_offset is None else e.current_txn_first_offset,
+            )
+            for e in self.log.producer_state.producers.values()
+        ]
 
     def check_enough_replicas_reach_offset(self, required_offset: int) -> tuple[bool, ErrorCode]:
         """acks=all: (done, error) for a produce waiting for ``required_offset``."""

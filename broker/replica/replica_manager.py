@@ -389,20 +389,22 @@ class ReplicaManager:
             return True, ErrorCode.not_leader_or_follower
         return partition.check_enough_replicas_reach_offset(required_offset)
 
-    def append_internal(self, topic: str, index: int, data: bytes) -> tuple[int, int]:
+    def append_internal(
+        self, topic: str, index: int, data: bytes, *, coordinator_epoch: int | None = None
+    ) -> tuple[int, int]:
         """Append batches built by the broker itself (coordinators' internal topics).
 
         Skips client-facing validation but assigns offsets and the leader epoch like any
         leader append; raises KafkaError (e.g. NOT_LEADER_OR_FOLLOWER). Flushing follows
         the log's flush policy through :meth:`take_flush_requests`. Returns the first and
-        last offsets.
+        last offsets. ``coordinator_epoch`` is set for transaction markers.
         """
         partition = self.partitions.get((topic, index))
         if partition is None:
             raise KafkaError(
                 f"{topic}-{index} is not hosted here", ErrorCode.unknown_topic_or_partition
             )
-        info = partition.append_internal(data)
+        info = partition.append_internal(data, coordinator_epoch)
         self.fetch_purgatory.notify(topic, index)
         if info.needs_flush:
             self._needs_flush.add(partition)
