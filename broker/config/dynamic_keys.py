@@ -260,7 +260,10 @@ def _refusal_reason(key: str, standalone: bool) -> str | None:
         return None  # custom key: stored, no effect (Kafka too)
     if key not in BROKER_CONFIGS:
         if key.startswith(("sasl.kerberos.", "sasl.login.")):
-            return "GSSAPI (Kerberos) and OAUTHBEARER logins are not supported"
+            return (
+                "the broker's own SASL login (GSSAPI, or OAUTHBEARER token retrieval for "
+                "inter-broker SASL) is not supported"
+            )
         return "not implemented by Josef"
     support = KEY_SUPPORT[key]
     if support.status is Support.REFUSED:
