@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SASL_HANDSHAKE, SASL_AUTHENTICATE = 17, 36
 HANDSHAKE_VERSIONS = (0, 1)
 AUTHENTICATE_VERSIONS = (0, 2)
+MIN_REAUTH_INTERVAL_S = 1.0
 
 Dispatch = Callable[[bytes, ConnectionInfo], Awaitable[Any]]
 
@@ -83,6 +84,7 @@ class SaslAuthenticator:
         self.principal: str | None = None
         self.session_expiry: float | None = None  # clock() seconds; None = never
         self.reauthenticating = False
+        self._last_reauth_start: float | None = None
 
     # -- what the connection asks ----------------------------------------------------
     @property
@@ -95,8 +97,13 @@ class SaslAuthenticator:
             return True
         if len(frame) < 2 or int.from_bytes(frame[:2], "big", signed=True) != SASL_HANDSHAKE:
             return False
-        # KIP-368 re-authentication starts with SaslHandshake, for sessions that expire.
-        return self.session_expiry is not None
+        # KIP-368 re-authentication starts with SaslHandshake, for sessions that expire, at
+        # most once a second (Kafka's MIN_REAUTH_INTERVAL; a SaslHandshake sooner goes to
+        # dispatch, which answers ILLEGAL_SASL_STATE).
+        if self.session_expiry is None:
+            return False
+        last = self._last_reauth_start
+        return last is None or self._clock() - last >= MIN_REAUTH_INTERVAL_S
 
     def check_session(self) -> None:
         """Raise :class:`CloseConnection` when the session has expired (KIP-368)."""
@@ -116,6 +123,7 @@ class SaslAuthenticator:
         if self.state is SaslState.COMPLETE:  # re-authentication begins
             self.state = SaslState.HANDSHAKE
             self.reauthenticating = True
+            self._last_reauth_start = self._clock()
         if self.state is SaslState.HANDSHAKE:
             if api_key == API_VERSIONS_KEY and not self.reauthenticating:
                 return AuthOutcome(await dispatch(frame, info), info)

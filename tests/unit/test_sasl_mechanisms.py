@@ -361,3 +361,24 @@ def test_stored_keys_match_rfc_definitions() -> None:
     client_key = hmac.new(salted, b"Client Key", "sha512").digest()
     assert cred.stored_key == hashlib.sha512(client_key).digest()
     assert cred.server_key == hmac.new(salted, b"Server Key", "sha512").digest()
+
+
+def test_reauthentication_at_most_once_a_second() -> None:
+    """Kafka's MIN_REAUTH_INTERVAL: a SaslHandshake within a second of the last
+    re-authentication's start is not one (dispatch answers it with ILLEGAL_SASL_STATE)."""
+    clock = Clock()
+    auth, _ = make_authenticator(clock, reauth_ms=10_000)
+    run(auth, handshake("PLAIN"))
+    info = run(auth, authenticate(b"\0alice\0alice-pw")).info
+    assert auth.wants(handshake("PLAIN"))  # the first re-authentication may come at once
+    run(auth, handshake("PLAIN"), info)
+    run(auth, authenticate(b"\0alice\0alice-pw"), info)
+    clock.now += 0.5
+    assert not auth.wants(handshake("PLAIN"))
+    clock.now += 0.5
+    assert auth.wants(handshake("PLAIN"))
+    # Sessions that never expire are never re-authenticated.
+    auth, _ = make_authenticator(clock, reauth_ms=0)
+    run(auth, handshake("PLAIN"))
+    run(auth, authenticate(b"\0alice\0alice-pw"))
+    assert auth.authenticated and not auth.wants(handshake("PLAIN"))
