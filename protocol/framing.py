@@ -56,11 +56,13 @@ class FrameDecoder:
         size: int = _SIZE.unpack_from(self._buf, 0)[0]
         return size
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        """The frames completed by ``data``. Nothing refers to ``data`` afterwards (frames
+        and a partial frame are copied), so the caller may reuse its buffer."""
         buf = self._buf
         if buf:
             buf += data
-            source: bytes | bytearray = buf
+            source: bytes | bytearray | memoryview = buf
         else:
             source = data  # common case: parse straight from the received bytes
         view = memoryview(source)
