@@ -240,8 +240,10 @@ class KafkaBroker:
         register_all(services)
         self.services = services
         install_reconfigurables(dynamic, services, cluster, self._flush_schedule.set)
+        # Every change: a listener prefix may be written in any case (the reloader rebuilds a
+        # context only when a listener's TLS settings or store files changed).
         dynamic.add_reconfigurable(
-            "listener TLS", tls_reloader.keys(), tls_reloader.reconfigure, tls_reloader.validate
+            "listener TLS", (), tls_reloader.reconfigure, tls_reloader.validate
         )
         dynamic.add_file_reloader(tls_reloader.reload_files)
         metadata.subscribe(dynamic.on_metadata_event)

@@ -430,7 +430,11 @@ def _tls_listener_refusal(key: str, config: BrokerConfig) -> str | None:
     """A key or trust store key must name a TLS listener of this broker."""
     if not key.startswith(LISTENER_PREFIX) or base_key(key) not in DYNAMIC_SECURITY_CONFIGS:
         return None
-    name = key[len(LISTENER_PREFIX) :].partition(".")[0].upper()
+    written = key[len(LISTENER_PREFIX) :].partition(".")[0]
+    if written != written.lower():
+        # Kafka reads only the lowercase prefix: another spelling would be ignored.
+        return f"write the listener name in lowercase: {LISTENER_PREFIX}{written.lower()}."
+    name = written.upper()
     listener = next((lsn for lsn in config.listeners if lsn.name.upper() == name), None)
     if listener is None:
         return f"this broker has no listener {name}"

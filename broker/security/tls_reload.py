@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 
 from broker.config.broker_config import BrokerConfig, ConfigError
-from broker.config.dynamic_keys import DYNAMIC_SECURITY_CONFIGS, invalid_dynamic
-from broker.security.listener_config import listener_key
+from broker.config.dynamic_keys import invalid_dynamic
 from broker.security.tls import ServerTls, TlsSettings, build_server_tls
 
 if TYPE_CHECKING:
@@ -119,12 +118,6 @@ class ListenerTlsReloader:
         }
         self._current: dict[str, _Built] = {}
         self._candidates: dict[str, _Built] = {}
-
-    def keys(self) -> frozenset[str]:
-        """The dynamic keys that concern these listeners."""
-        return frozenset(
-            listener_key(name, key) for name in self._listeners for key in DYNAMIC_SECURITY_CONFIGS
-        )
 
     def start(self, static: BrokerConfig, effective: BrokerConfig) -> None:
         """Record the contexts built from ``static`` and apply what the dynamic layers of

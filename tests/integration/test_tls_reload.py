@@ -212,7 +212,13 @@ def test_password_keys_need_a_password_encoder(broker: ReloadBroker) -> None:
 
 def test_dynamic_key_store_survives_a_restart(broker: ReloadBroker) -> None:
     restarted, serial = broker.issue("restart.pem")
+    # Kafka reads only lowercase listener prefixes: another spelling is refused, not ignored.
+    name, message = alter_error(
+        broker.proc.bootstrap, "listener.name.SSL.ssl.keystore.location", str(restarted)
+    )
+    assert name == "INVALID_REQUEST" and "listener.name.ssl." in message
     alter(broker.proc.bootstrap, KEY, str(restarted))
+    assert broker.serial() == serial
     broker.proc.restart()
     assert broker.serial() == serial
     roundtrip_confluent(broker, "restarted")
