@@ -56,13 +56,11 @@ class FrameDecoder:
         size: int = _SIZE.unpack_from(self._buf, 0)[0]
         return size
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
-        """The frames completed by ``data``. Nothing refers to ``data`` afterwards (frames
-        and a partial frame are copied), so the caller may reuse its buffer."""
+    def feed(self, data: bytes) -> list[bytes]:
         buf = self._buf
         if buf:
             buf += data
-            source: bytes | bytearray | memoryview = buf
+            source: bytes | bytearray = buf
         else:
             source = data  # common case: parse straight from the received bytes
         view = memoryview(source)

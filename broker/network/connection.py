@@ -36,16 +36,10 @@ class ConnectionOwner(Protocol):
     security: ListenerSecurity | None
     request_budget: RequestBudget
     receive_timeout_s: float
-    recv_buffer: memoryview
 
 
-class KafkaConnection(asyncio.BufferedProtocol):
+class KafkaConnection(asyncio.Protocol):
     """asyncio protocol for one client: requests are answered in arrival order.
-
-    A buffered protocol: the transport reads (or, with TLS, decrypts) straight into the
-    listener's receive buffer, shared by its connections (the loop fills and hands over one
-    connection's bytes at a time, and the frame decoder copies what it keeps), so no bytes
-    object is made per read or per TLS record.
 
     Like Kafka's network layer, a connection processes one request at a time;
     clients pipeline requests and read responses in order. Reading pauses when
@@ -78,8 +72,6 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._closing = False
         self._idle_handle: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
-        self._recv_buffer = listener.recv_buffer
-        self._last_activity = self._loop.time()
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
         # Quota throttling: the loop time until which the channel stays muted.
@@ -111,14 +103,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._reset_idle_timer()
         self._worker = self._loop.create_task(self._process())
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._recv_buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._recv_buffer[:nbytes])
-
-    def data_received(self, data: bytes | memoryview) -> None:
-        self._last_activity = self._loop.time()
+    def data_received(self, data: bytes) -> None:
+        self._reset_idle_timer()
         try:
             frames = self._decoder.feed(data)
         except ProtocolViolation as exc:
@@ -328,11 +314,6 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self._idle_handle = self._loop.call_later(timeout, self._idle_timeout)
 
     def _idle_timeout(self) -> None:
-        # Reads only note the time (no timer per read): re-arm for what is left.
-        remaining = self._listener.idle_timeout_s - (self._loop.time() - self._last_activity)
-        if remaining > 0.001:
-            self._idle_handle = self._loop.call_later(remaining, self._idle_timeout)
-            return
         if self.busy:
             # A request is in flight (for example a long-poll fetch): not idle.
             self._reset_idle_timer()

@@ -17,8 +17,6 @@ log = logging.getLogger(__name__)
 
 # A TLS handshake not finished by then is dropped (connections.max.idle.ms starts after it).
 TLS_HANDSHAKE_TIMEOUT_S = 30.0
-# Bytes one read may bring in (uvloop's own read size; TLS decrypts up to this at once).
-RECV_BUFFER_SIZE = 256 * 1024
 
 
 class Listener:
@@ -52,9 +50,6 @@ class Listener:
         self.request_budget = request_budget or RequestBudget(-1)
         self.receive_timeout_s = receive_timeout_ms / 1000.0 if receive_timeout_ms > 0 else 0.0
         self.connections: set[KafkaConnection] = set()
-        # Shared by this listener's connections: each read is handed over (and the frame
-        # decoder copies what it keeps) before the loop reads for another connection.
-        self.recv_buffer = memoryview(bytearray(RECV_BUFFER_SIZE))
         self._server: asyncio.Server | None = None
         self.security = security
         self._backlog = backlog
