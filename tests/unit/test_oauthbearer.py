@@ -29,6 +29,7 @@ from broker.security.oauthbearer import (
 )
 from broker.security.sasl_config import SaslSettings
 from broker.security.sasl_server import SaslAuthenticationError
+from protocol.errors import ProtocolViolation
 
 NOW_MS = 1_800_000_000_000
 NOW_S = NOW_MS // 1000
@@ -299,3 +300,43 @@ def test_fuzz_initial_response_never_crashes_or_bypasses(message: bytes) -> None
         )
     else:
         assert challenge.startswith(b'{"status":')
+
+
+def _sasl_frame(kind: int, token: bytes) -> bytes:
+    return handshake("OAUTHBEARER") if kind == 0 else authenticate(token)
+
+
+_frames = st.one_of(
+    st.builds(lambda t: authenticate(initial(t)), _tokens),
+    st.builds(_sasl_frame, st.integers(0, 1), st.binary(max_size=60)),
+    st.just(authenticate(b"\x01")),
+    st.just(handshake("OAUTHBEARER")),
+    st.builds(request, st.integers(-1, 40), st.integers(-1, 5), st.binary(max_size=20)),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_frames, min_size=1, max_size=5))
+def test_fuzz_oauthbearer_frames_never_crash_or_bypass(frames: list[bytes]) -> None:
+    """No frame sequence crashes the authenticator, and without a token carrying the
+    required scope (which the fuzzed tokens never have) nobody is authenticated."""
+    clock = Clock()
+    settings_ = SaslSettings(
+        "SASL_PLAINTEXT", ("OAUTHBEARER",), ScramCredentialStore(),
+        failed_authentication_delay_ms=0,
+        oauthbearer=UnsecuredValidatorOptions(required_scope=("fuzz-only-scope",)),
+    )  # fmt: skip
+    settings_.clock_ms = lambda: NOW_MS
+    auth = SaslAuthenticator(settings_, clock)
+    info = INFO
+    for frame in frames:
+        if auth.authenticated and not auth.wants(frame):
+            break
+        try:
+            outcome = asyncio.run(auth.handle(frame, info, no_dispatch))
+        except (CloseConnection, ProtocolViolation):  # the connection closes on both
+            break
+        info = outcome.info
+        if outcome.close:
+            break
+    assert not auth.authenticated and info.principal == "User:ANONYMOUS"
