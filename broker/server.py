@@ -42,6 +42,7 @@ from broker.security.auth_helper import RequestAuthorizer
 from broker.security.authorizer import AclAuthorizer, parse_super_users
 from broker.security.channel import build_listener_security_async
 from broker.security.credentials import ScramCredentialStore
+from broker.security.tls_reload import ListenerTlsReloader
 from broker.services import BrokerServices
 from broker.topic_manager import INTERNAL_TOPICS, TopicManager
 from broker.transaction.coordinator import TransactionCoordinator
@@ -153,7 +154,10 @@ class KafkaBroker:
             acl_store = ZkAclStore(cluster.zk)
         # Dynamic broker configs (KIP-226) apply before any component is built, as in Kafka.
         dynamic = DynamicBrokerConfig(config, self.broker_id, metadata)
-        config = dynamic.load()
+        static_config, config = config, dynamic.load()
+        # Key stores set dynamically (listener.name.<l>.ssl.keystore.*) replace the static ones.
+        tls_reloader = ListenerTlsReloader(security)
+        await asyncio.to_thread(tls_reloader.start, static_config, config)
         if cluster is not None:
             cluster.config = config
         defaults = config.log_config_defaults()
@@ -261,6 +265,12 @@ class KafkaBroker:
         register_all(services)
         self.services = services
         install_reconfigurables(dynamic, services, cluster, self._flush_schedule.set)
+        # Every change: a listener prefix may be written in any case (the reloader rebuilds a
+        # context only when a listener's TLS settings or store files changed).
+        dynamic.add_reconfigurable(
+            "listener TLS", (), tls_reloader.reconfigure, tls_reloader.validate
+        )
+        dynamic.add_file_reloader(tls_reloader.reload_files)
         metadata.subscribe(dynamic.on_metadata_event)
         await services.group_coordinator.startup()
         await services.transaction_coordinator.startup()

@@ -15,9 +15,11 @@ broker then re-reads the entity (:meth:`on_metadata_event`), drops what it canno
 reconfigurables whose keys changed: the log defaults of every topic without an override, the
 log cleaner, thread pools... (wired in :mod:`broker.dynamic_reconfiguration`).
 
-Password keys: every dynamic password key Kafka has is a listener TLS or SASL secret, and
-Josef refuses those changes (key store reloading is not implemented), so no password is ever
-stored here and no ``password.encoder.secret`` is needed.
+Password keys: every dynamic password key Kafka has is a listener TLS or SASL secret. Kafka
+stores them encrypted with ``password.encoder.secret``, which Josef does not implement: a
+password key (``ssl.keystore.password``, ``ssl.keystore.key``, ...) is refused as Kafka
+refuses it without that secret ("Password encoder secret not configured"), so no password is
+ever stored here. Key stores given by location reload without one.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from broker.config.config_defs import BROKER_CONFIGS
 from broker.config.dynamic_keys import (
     BROKER_QUOTA_CONFIGS,
     DYNAMIC_SECURITY_CONFIGS,
+    LISTENER_PREFIX,
     base_key,
     broker_config_synonyms,
     config_def,
@@ -71,6 +74,7 @@ class BrokerConfigStore(Protocol):
 
 
 Validate = Callable[[BrokerConfig, BrokerConfig], str | None]
+FileReloader = Callable[[BrokerConfig], str | None]
 Reconfigure = Callable[[BrokerConfig, BrokerConfig], Awaitable[None] | None]
 
 
@@ -126,6 +130,7 @@ class DynamicBrokerConfig:
         self.current = static
         self._effective = dict(self.static_props)
         self._reconfigurables: list[Reconfigurable] = []
+        self._file_reloaders: list[FileReloader] = []
         self._pending: set[asyncio.Future[Any]] = set()
 
     @property
@@ -157,6 +162,12 @@ class DynamicBrokerConfig:
         validate: Validate | None = None,
     ) -> None:
         self._reconfigurables.append(Reconfigurable(name, frozenset(keys), reconfigure, validate))
+
+    def add_file_reloader(self, reload: FileReloader) -> None:
+        """``reload(config)`` runs (in a worker thread) before every per-broker update is
+        stored: it reloads files whose settings did not change but whose contents did
+        (Kafka's reloadUpdatedFilesWithoutConfigChange) and returns an error message."""
+        self._file_reloaders.append(reload)
 
     # -- what a layer may hold ------------------------------------------------------------
 
@@ -200,10 +211,20 @@ class DynamicBrokerConfig:
             if layer.get(key) != value
             and (reason := josef_refusal(key, value, self.standalone)) is not None
         ]
-        if refused:
-            raise _invalid("Josef cannot update these configs dynamically: " + "; ".join(refused))
         default, broker = (self.default_layer, props) if per_broker else (props, self.broker_layer)
         new_props = effective_props(self.static_props, default, broker)
+        try:
+            new = BrokerConfig.from_properties(new_props)
+        except ConfigError:
+            new = None
+        if new is not None:
+            refused += [
+                f"{key} ({reason})"
+                for key in props
+                if layer.get(key) != props[key] and (reason := _tls_listener_refusal(key, new))
+            ]
+        if refused:
+            raise _invalid("Josef cannot update these configs dynamically: " + "; ".join(refused))
         try:
             new = BrokerConfig.from_properties(new_props)
         except ConfigError as exc:
@@ -248,11 +269,25 @@ class DynamicBrokerConfig:
         else:
             props = {c.name: c.value for c in configs}
         order = [*props] if not incremental else [*current, *(c.name for c in configs)]
-        self.validate(props, per_broker, order)
+        # Validating may load key stores: off the event loop.
+        new = await asyncio.to_thread(self.validate, props, per_broker, order)
         if validate_only:
             return
         if self.store is None:
             raise KafkaError("dynamic broker configs have no store", ErrorCode.unknown_server_error)
+        if per_broker:
+            for reload in self._file_reloaders:
+                error = await asyncio.to_thread(reload, new)
+                if error is not None:
+                    raise _invalid(error)
+        passwords = [k for k in props if _is_password(k)]
+        if passwords:
+            # Kafka's toPersistentProps: passwords are stored only encrypted.
+            raise KafkaError(
+                f"Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): "
+                "Password encoder secret not configured",
+                ErrorCode.invalid_config,
+            )
         shown = ",".join(f"{k} -> {_loggable(k, v)}" for k, v in props.items())
         if per_broker:
             log.info("Updating broker %d with new configuration : %s", self.broker_id, shown)
@@ -384,6 +419,28 @@ class DynamicBrokerConfig:
             dynamic_broker=self.broker_layer,
             dynamic_default=self.default_layer,
         )
+
+
+def _is_password(key: str) -> bool:
+    definition = config_def(key)
+    return definition is not None and definition.type is ConfigType.PASSWORD
+
+
+def _tls_listener_refusal(key: str, config: BrokerConfig) -> str | None:
+    """A key or trust store key must name a TLS listener of this broker."""
+    if not key.startswith(LISTENER_PREFIX) or base_key(key) not in DYNAMIC_SECURITY_CONFIGS:
+        return None
+    written = key[len(LISTENER_PREFIX) :].partition(".")[0]
+    if written != written.lower():
+        # Kafka reads only the lowercase prefix: another spelling would be ignored.
+        return f"write the listener name in lowercase: {LISTENER_PREFIX}{written.lower()}."
+    name = written.upper()
+    listener = next((lsn for lsn in config.listeners if lsn.name.upper() == name), None)
+    if listener is None:
+        return f"this broker has no listener {name}"
+    if listener.security_protocol not in ("SSL", "SASL_SSL"):
+        return f"listener {name} uses {listener.security_protocol}, without TLS"
+    return None
 
 
 def key_info(key: str) -> tuple[ConfigType, bool, str | None]:

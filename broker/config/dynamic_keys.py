@@ -14,9 +14,9 @@ BROKER resource when, in this order:
    change to between half and double their current size).
 
 Josef then refuses, with a reason, the keys Kafka can change at run time but Josef cannot
-(listeners, TLS key stores, SASL, connection limits, replication throttles, keys Josef does
-not implement), unless set to Kafka's default, like the startup check in
-:mod:`broker.config.support`. :func:`josef_refusal` answers that per key.
+(listeners, TLS settings other than key and trust stores, SASL, connection limits,
+replication throttles, keys Josef does not implement), unless set to Kafka's default, like
+the startup check in :mod:`broker.config.support`. :func:`josef_refusal` answers that per key.
 
 Messages are Kafka's, Scala collection formatting included (``Set(a, b)``; ``HashSet(...)``
 beyond four keys), so that tools matching on them behave the same.
@@ -184,8 +184,8 @@ _STARTUP_ONLY = {
     "configuration and restart the broker",
 }
 _TLS_RELOAD = (
-    "TLS settings are read at startup (reloading key stores and TLS settings is not "
-    "implemented yet)"
+    "only key and trust stores (listener.name.<listener>.ssl.keystore.* and "
+    "ssl.truststore.*) are reloaded at run time; other TLS settings are read at startup"
 )
 _SASL_RELOAD = "SASL settings are read at startup (changing them at run time is not implemented)"
 _NOT_IMPLEMENTED = {
@@ -240,6 +240,8 @@ def _refusal_reason(key: str, standalone: bool) -> str | None:
     """Why Josef cannot apply ``key`` at run time (None: it can, or it has no effect)."""
     if key.startswith(LISTENER_PREFIX):
         base = _mechanism_base(key)
+        if base in DYNAMIC_SECURITY_CONFIGS:
+            return None  # reloaded (broker.security.tls_reload)
         if base.startswith("ssl."):
             return _TLS_RELOAD
         if base.startswith("sasl.") or base == "connections.max.reauth.ms":
@@ -255,7 +257,10 @@ def _refusal_reason(key: str, standalone: bool) -> str | None:
         return None  # custom key: stored, no effect (Kafka too)
     if key not in BROKER_CONFIGS:
         if key.startswith(("sasl.kerberos.", "sasl.login.")):
-            return "GSSAPI (Kerberos) and OAUTHBEARER logins are not supported"
+            return (
+                "the broker's own SASL login (GSSAPI, or OAUTHBEARER token retrieval for "
+                "inter-broker SASL) is not supported"
+            )
         return "not implemented by Josef"
     support = KEY_SUPPORT[key]
     if support.status is Support.REFUSED:
@@ -340,7 +345,20 @@ def dynamic_key_rows() -> list[tuple[str, str, str]]:
             scope = "cluster-wide or per broker"
         reason = _refusal_reason(key, standalone=False)
         support = KEY_SUPPORT.get(key)
-        if reason is not None:
+        if key in DYNAMIC_SECURITY_CONFIGS:
+            definition = config_def(key)
+            if definition is not None and definition.type is ConfigType.PASSWORD:
+                what = (
+                    "refused as by Kafka without password.encoder.secret (passwords are "
+                    "stored only encrypted; Josef has no password encoder)"
+                )
+            else:
+                what = (
+                    "reloaded: new connections get the new store, established ones keep "
+                    "theirs (same DN and SANs unless ssl.allow.dn.changes / "
+                    "ssl.allow.san.changes)"
+                )
+        elif reason is not None:
             what = f"refused: {reason}"
         elif support is not None and support.status is Support.NO_EFFECT:
             what = f"accepted without effect ({support.reason})"

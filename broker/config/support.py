@@ -115,7 +115,7 @@ _IMPLEMENTED = (
     "ssl.keystore.certificate.chain", "ssl.keystore.key", "ssl.truststore.type",
     "ssl.truststore.location", "ssl.truststore.password", "ssl.truststore.certificates",
     "ssl.client.auth", "ssl.enabled.protocols", "ssl.cipher.suites", "ssl.protocol",
-    "ssl.principal.mapping.rules",
+    "ssl.principal.mapping.rules", "ssl.allow.dn.changes", "ssl.allow.san.changes",
     # SASL (broker/security/sasl_config.py, authenticator.py)
     "sasl.enabled.mechanisms", "sasl.jaas.config", "sasl.server.max.receive.size",
     "connections.max.reauth.ms", "connection.failed.authentication.delay.ms",
@@ -189,8 +189,6 @@ KEY_SUPPORT: dict[str, KeySupport] = {
     "security.providers": _refused("JVM security providers are not supported"),
     "ssl.provider": _refused("JVM security providers are not supported"),
     "ssl.engine.factory.class": _refused("custom TLS engine factories are not supported"),
-    "ssl.allow.dn.changes": _refused("key store reloading is not implemented yet"),
-    "ssl.allow.san.changes": _refused("key store reloading is not implemented yet"),
     "sasl.server.callback.handler.class": _refused(
         "custom SASL callback handlers are not supported"),
     "sasl.kerberos.service.name": _refused("GSSAPI (Kerberos) is not supported"),

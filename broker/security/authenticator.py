@@ -7,10 +7,14 @@ Anything else closes the connection, as in Kafka. A failed authentication answer
 SASL_AUTHENTICATION_FAILED, is logged once and closes the connection after
 ``connection.failed.authentication.delay.ms``.
 
-Re-authentication (KIP-368): with ``connections.max.reauth.ms`` > 0 the session
-lifetime goes back in SaslAuthenticate v1+; the client re-authenticates on the same
-connection with SaslHandshake + SaslAuthenticate (same mechanism, same principal).
-A request arriving after the session expired closes the connection.
+Re-authentication (KIP-368): a session expires after ``connections.max.reauth.ms``
+(when > 0) or when its credential does (an OAUTHBEARER token's ``exp``), whichever
+comes first, as Kafka computes it; the lifetime goes back in SaslAuthenticate v1+ and
+the client re-authenticates on the same connection with SaslHandshake +
+SaslAuthenticate (same mechanism, same principal). A request other than a
+re-authentication arriving after the session expired closes the connection, whatever
+the client's SaslAuthenticate version (Kafka disconnects clients that cannot
+re-authenticate, KIP-368).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ log = logging.getLogger(__name__)
 SASL_HANDSHAKE, SASL_AUTHENTICATE = 17, 36
 HANDSHAKE_VERSIONS = (0, 1)
 AUTHENTICATE_VERSIONS = (0, 2)
+MIN_REAUTH_INTERVAL_S = 1.0
 
 Dispatch = Callable[[bytes, ConnectionInfo], Awaitable[Any]]
 
@@ -73,11 +78,13 @@ class SaslAuthenticator:
         self.settings = settings
         self.state = SaslState.HANDSHAKE
         self._clock = clock
+        self.session_lifetime_ms = 0
         self._server: SaslServer | None = None
         self.mechanism: str | None = None
         self.principal: str | None = None
         self.session_expiry: float | None = None  # clock() seconds; None = never
         self.reauthenticating = False
+        self._last_reauth_start: float | None = None
 
     # -- what the connection asks ----------------------------------------------------
     @property
@@ -90,7 +97,13 @@ class SaslAuthenticator:
             return True
         if len(frame) < 2 or int.from_bytes(frame[:2], "big", signed=True) != SASL_HANDSHAKE:
             return False
-        return self._reauth_ms() > 0  # KIP-368 re-authentication starts with SaslHandshake
+        # KIP-368 re-authentication starts with SaslHandshake, for sessions that expire, at
+        # most once a second (Kafka's MIN_REAUTH_INTERVAL; a SaslHandshake sooner goes to
+        # dispatch, which answers ILLEGAL_SASL_STATE).
+        if self.session_expiry is None:
+            return False
+        last = self._last_reauth_start
+        return last is None or self._clock() - last >= MIN_REAUTH_INTERVAL_S
 
     def check_session(self) -> None:
         """Raise :class:`CloseConnection` when the session has expired (KIP-368)."""
@@ -110,6 +123,7 @@ class SaslAuthenticator:
         if self.state is SaslState.COMPLETE:  # re-authentication begins
             self.state = SaslState.HANDSHAKE
             self.reauthenticating = True
+            self._last_reauth_start = self._clock()
         if self.state is SaslState.HANDSHAKE:
             if api_key == API_VERSIONS_KEY and not self.reauthenticating:
                 return AuthOutcome(await dispatch(frame, info), info)
@@ -177,7 +191,7 @@ class SaslAuthenticator:
             return self._failure(
                 info, str(exc), self._encode(SASL_AUTHENTICATE, version, correlation_id, response)
             )
-        lifetime_ms = self._reauth_ms() if self.state is SaslState.COMPLETE else 0
+        lifetime_ms = self.session_lifetime_ms if self.state is SaslState.COMPLETE else 0
         response = rb(
             None,
             error_code=ErrorCode.none,
@@ -217,8 +231,9 @@ class SaslAuthenticator:
                 f"Cannot change principals during re-authentication from {self.principal}: "
                 f"{principal}"
             )
-        reauth_ms = self._reauth_ms()
-        self.session_expiry = self._clock() + reauth_ms / 1000.0 if reauth_ms > 0 else None
+        lifetime = self._session_lifetime(server.credential_expiration_ms)
+        self.session_lifetime_ms = lifetime or 0
+        self.session_expiry = self._clock() + lifetime / 1000.0 if lifetime is not None else None
         self.state = SaslState.COMPLETE
         self._server = None
         if self.reauthenticating:
@@ -231,6 +246,15 @@ class SaslAuthenticator:
         self.principal = principal
         self.reauthenticating = False
         return dataclasses.replace(info, principal=principal, sasl_mechanism=self.mechanism)
+
+    def _session_lifetime(self, credential_expiration_ms: int | None) -> int | None:
+        """Kafka's session lifetime (ms; None: the session never expires): the shorter of
+        connections.max.reauth.ms (if > 0) and the time left on the credential."""
+        reauth_ms = self._reauth_ms()
+        if credential_expiration_ms is None:
+            return reauth_ms if reauth_ms > 0 else None
+        left = max(0, credential_expiration_ms - self.settings.clock_ms())
+        return min(left, reauth_ms) if reauth_ms > 0 else left
 
     def _failure(self, info: ConnectionInfo, reason: str, response: bytes | None) -> AuthOutcome:
         self.state = SaslState.FAILED

@@ -15,6 +15,8 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
+
 from broker.config.broker_config import BrokerConfig
 from broker.security.authenticator import SaslAuthenticator
 from broker.security.credentials import ScramCredentialStore
@@ -26,7 +28,7 @@ from broker.security.principal import (
     user,
 )
 from broker.security.sasl_config import SaslSettings, build_sasl_settings
-from broker.security.tls import TlsSettings, build_server_context
+from broker.security.tls import ServerTls, TlsSettings, build_server_tls
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,24 @@ class ListenerSecurity:
     ssl_context: ssl.SSLContext | None = None
     principal_mapper: SslPrincipalMapper | None = None
     sasl: SaslSettings | None = None
+    # TLS listeners: the key store's certificate, whether a trust store is set, and the
+    # context new handshakes move to after a key store reload (None: ssl_context).
+    certificate: x509.Certificate | None = None
+    has_truststore: bool = False
+    active_context: ssl.SSLContext | None = None
+
+    def activate(self, tls: ServerTls) -> None:
+        """Serve new TLS handshakes with ``tls`` (a reloaded key / trust store); the
+        listener stays bound to ``ssl_context``, whose server-name callback switches."""
+        from broker.security.tls_reload import sni_switch
+
+        bound = self.ssl_context
+        assert bound is not None
+        if bound.sni_callback is None:
+            bound.sni_callback = sni_switch(self)
+        self.active_context = None if tls.context is bound else tls.context
+        self.certificate = tls.certificate
+        self.has_truststore = tls.has_truststore
 
     def new_authenticator(self) -> SaslAuthenticator | None:
         """The per-connection SASL session of a SASL_* listener (None otherwise)."""
@@ -95,7 +115,10 @@ def build_listener_security(
         security = ListenerSecurity(lsn.name, lsn.security_protocol)
         if lsn.security_protocol in TLS_PROTOCOLS:
             settings = TlsSettings.for_listener(config, lsn.name)
-            security.ssl_context = build_server_context(settings)
+            tls = build_server_tls(settings)
+            security.ssl_context = tls.context
+            security.certificate = tls.certificate
+            security.has_truststore = tls.has_truststore
             security.principal_mapper = settings.principal_mapper()
         if lsn.security_protocol in SASL_PROTOCOLS:
             security.sasl = build_sasl_settings(config, lsn.name, store)

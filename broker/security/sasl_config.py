@@ -7,17 +7,20 @@ Per-listener values follow Kafka: ``listener.name.<l>.sasl.enabled.mechanisms``,
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from broker.config.broker_config import BrokerConfig, ConfigError
 from broker.security.credentials import ScramCredentialStore
-from broker.security.jaas import parse_jaas_config, plain_users
+from broker.security.jaas import OAUTHBEARER_MODULE, parse_jaas_config, plain_users
 from broker.security.listener_config import listener_key, listener_raw, listener_value
+from broker.security.oauthbearer import OAuthBearerServer, UnsecuredValidatorOptions
 from broker.security.sasl_server import PlainServer, SaslServer
 from broker.security.scram import MECHANISMS as SCRAM_MECHANISMS
 from broker.security.scram import ScramServer
 
-SUPPORTED_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+SUPPORTED_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 # Keys Kafka reads with a listener.name.<l>.<mechanism>. prefix that Josef implements.
 MECHANISM_KEYS = ("sasl.jaas.config", "connections.max.reauth.ms")
 
@@ -30,13 +33,18 @@ class SaslSettings:
     mechanisms: tuple[str, ...]
     credentials: ScramCredentialStore
     plain_users: dict[str, str] = field(default_factory=dict)
+    oauthbearer: UnsecuredValidatorOptions = field(default_factory=UnsecuredValidatorOptions)
     reauth_ms: dict[str, int] = field(default_factory=dict)  # by mechanism; 0 = none
     failed_authentication_delay_ms: int = 100
     max_receive_size: int = 524_288
+    # Wall clock (epoch ms) for credential lifetimes (OAUTHBEARER tokens).
+    clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
 
     def new_server(self, mechanism: str) -> SaslServer:
         if mechanism == "PLAIN":
             return PlainServer(self.plain_users)
+        if mechanism == "OAUTHBEARER":
+            return OAuthBearerServer(self.oauthbearer, self.clock_ms)
         return ScramServer(SCRAM_MECHANISMS[mechanism], self.credentials)
 
 
@@ -59,7 +67,7 @@ def build_sasl_settings(
             raise ConfigError(
                 key,
                 f"GSSAPI (Kerberos) is not supported (listener {listener}); enable PLAIN, "
-                "SCRAM-SHA-256 or SCRAM-SHA-512",
+                "SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER",
             )
         if mechanism not in SUPPORTED_MECHANISMS:
             raise ConfigError(
@@ -70,6 +78,8 @@ def build_sasl_settings(
     settings = SaslSettings(listener, mechanisms, credentials)
     if "PLAIN" in mechanisms:
         settings.plain_users = _plain_users(config, listener)
+    if "OAUTHBEARER" in mechanisms:
+        settings.oauthbearer = _oauthbearer_options(config, listener)
     for mechanism in mechanisms:
         found = _mechanism_raw(config, listener, mechanism, "connections.max.reauth.ms")
         if found is not None:
@@ -113,3 +123,27 @@ def _plain_users(config: BrokerConfig, listener: str) -> dict[str, str]:
             key, f'no user_<name>="<password>" entry for PLAIN (listener {listener})'
         )
     return users
+
+
+def _oauthbearer_options(config: BrokerConfig, listener: str) -> UnsecuredValidatorOptions:
+    """The unsecured validator's options from the OAuthBearerLoginModule JAAS entry
+    (``listener.name.<l>.oauthbearer.sasl.jaas.config``, else ``sasl.jaas.config``);
+    Kafka's defaults without one."""
+    found = _mechanism_raw(config, listener, "OAUTHBEARER", "sasl.jaas.config")
+    if found is None:
+        key, text = "sasl.jaas.config", config.sasl_jaas_config
+        if text is None or not text.strip():
+            return UnsecuredValidatorOptions()
+    else:
+        key, text = found
+    try:
+        entries = parse_jaas_config(text)
+    except ValueError as exc:
+        raise ConfigError(key, f"invalid JAAS config: {exc}") from None
+    modules = [e for e in entries if e.login_module == OAUTHBEARER_MODULE]
+    if found is not None and not modules:
+        raise ConfigError(key, f"OAUTHBEARER needs the login module {OAUTHBEARER_MODULE}")
+    try:
+        return UnsecuredValidatorOptions.from_jaas(modules[0].options if modules else {})
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None

@@ -2,7 +2,9 @@
 
 A :class:`SaslServer` is fed the client's tokens one by one and returns its
 challenges; it raises :class:`SaslAuthenticationError` on bad credentials. When
-``complete`` is True, ``authorization_id`` names the authenticated user.
+``complete`` is True, ``authorization_id`` names the authenticated user and
+``credential_expiration_ms`` (epoch ms, or None) when its credential expires (an
+OAUTHBEARER token's ``exp``), which bounds the session (KIP-368).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class SaslServer(Protocol):
     mechanism_name: str
     complete: bool
     authorization_id: str | None
+    credential_expiration_ms: int | None
 
     def evaluate(self, token: bytes) -> bytes: ...
 
@@ -31,6 +34,7 @@ class PlainServer:
         self._users = users
         self.complete = False
         self.authorization_id: str | None = None
+        self.credential_expiration_ms: int | None = None
 
     def evaluate(self, token: bytes) -> bytes:
         import hmac

@@ -131,6 +131,7 @@ class ScramServer:
         self._server_first = ""
         self._nonce = ""
         self._credential: ScramCredential | None = None
+        self.credential_expiration_ms: int | None = None  # SCRAM credentials do not expire
         self.complete = False
         self.authorization_id: str | None = None
 

@@ -63,6 +63,7 @@ class TlsSettings:
             "ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.password",
             "ssl.truststore.certificates", "ssl.client.auth", "ssl.enabled.protocols",
             "ssl.cipher.suites", "ssl.protocol", "ssl.principal.mapping.rules",
+            "ssl.allow.dn.changes", "ssl.allow.san.changes",
         )  # fmt: skip
         return cls(listener, {n: Setting(*listener_value(config, listener, n)) for n in names})
 
@@ -76,6 +77,21 @@ class TlsSettings:
     def client_auth(self) -> str:
         return str(self["ssl.client.auth"].value)
 
+    def store_files(self) -> tuple[tuple[str, int, int], ...]:
+        """(path, mtime ns, size) of the key and trust store files: a reload with unchanged
+        settings rebuilds the context only when one of them changed (as Kafka does)."""
+        out = []
+        for name in ("ssl.keystore.location", "ssl.truststore.location"):
+            path = self[name].text()
+            if path is not None:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    out.append((path, -1, -1))
+                else:
+                    out.append((path, st.st_mtime_ns, st.st_size))
+        return tuple(out)
+
     def principal_mapper(self) -> SslPrincipalMapper:
         rules = self["ssl.principal.mapping.rules"]
         try:
@@ -84,8 +100,22 @@ class TlsSettings:
             raise self.error("ssl.principal.mapping.rules", str(exc)) from None
 
 
+@dataclass(frozen=True, slots=True)
+class ServerTls:
+    """A listener's built TLS context and what a key store reload is checked against."""
+
+    context: ssl.SSLContext
+    certificate: x509.Certificate  # the key store's own (leaf) certificate
+    has_truststore: bool
+
+
 def build_server_context(settings: TlsSettings) -> ssl.SSLContext:
     """An SSLContext for a listener; :class:`ConfigError` names the offending key."""
+    return build_server_tls(settings).context
+
+
+def build_server_tls(settings: TlsSettings) -> ServerTls:
+    """The listener's context with its key store certificate (blocking: reads files)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     low, high = _protocol_range(settings)
@@ -102,7 +132,8 @@ def build_server_context(settings: TlsSettings) -> ssl.SSLContext:
             raise settings.error(_trust_key(settings), f"unusable certificates: {exc}") from None
     elif ctx.verify_mode != ssl.CERT_NONE:
         ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)  # as the JVM's default trust store
-    return ctx
+    leaf = x509.load_pem_x509_certificate(chain_pem)
+    return ServerTls(ctx, leaf, trusted is not None)
 
 
 def _protocol_range(settings: TlsSettings) -> tuple[ssl.TLSVersion, ssl.TLSVersion]:

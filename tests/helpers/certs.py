@@ -37,6 +37,8 @@ class Pki:
     other_ca: Path
     other_client_chain: Path
     other_client_key: Path
+    ca_key: Path
+
 
 
 _CA_KEY_USAGE = x509.KeyUsage(
@@ -50,6 +52,12 @@ _CA_KEY_USAGE = x509.KeyUsage(
     encipher_only=False,
     decipher_only=False,
 )
+
+
+SERVER_SANS: list[x509.GeneralName] = [
+    x509.DNSName("localhost"),
+    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+]
 
 
 def _name(dn: list[tuple[x509.ObjectIdentifier, str]]) -> x509.Name:
@@ -84,6 +92,7 @@ def _leaf(
     subject: x509.Name,
     *,
     server: bool,
+    sans: list[x509.GeneralName] | None = None,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
@@ -103,12 +112,7 @@ def _leaf(
         )
     )
     if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans or SERVER_SANS), False)
     return key, builder.sign(ca_key, hashes.SHA256())
 
 
@@ -172,4 +176,41 @@ def make_pki(directory: Path) -> Pki:
         other_ca=write("other-ca.pem", _pem(other_ca)),
         other_client_chain=write("other-client.pem", _pem(other_client)),
         other_client_key=write("other-client.key", _key(other_key)),
+        ca_key=write("ca.key", _key(ca_key)),
     )
+
+
+def issue_server_store(
+    pki: Pki,
+    path: Path,
+    *,
+    common_name: str = "localhost",
+    sans: list[x509.GeneralName] | None = None,
+) -> int:
+    """Write a PEM key store (key + chain) with a new server certificate from the PKI's CA
+    at ``path``; returns the certificate's serial number."""
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca = x509.load_pem_x509_certificate(pki.ca.read_bytes())
+    key, cert = _leaf(
+        ca_key, ca, _name([(NameOID.COMMON_NAME, common_name)]), server=True, sans=sans
+    )
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(_key(key) + _pem(cert) + _pem(ca))
+    tmp.replace(path)
+    return int(cert.serial_number)
+
+
+def served_serial(host: str, port: int, ca: Path) -> int:
+    """Serial number of the certificate a TLS listener serves to a new connection."""
+    import socket
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(ca))
+    with (
+        socket.create_connection((host, port), timeout=10) as sock,
+        context.wrap_socket(sock, server_hostname=host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return int(x509.load_der_x509_certificate(der).serial_number)

@@ -26,7 +26,7 @@ from broker.security import scram
 from broker.security.authenticator import SaslAuthenticator, SaslState
 from broker.security.channel import build_listener_security
 from broker.security.credentials import ScramCredentialStore
-from broker.security.jaas import parse_jaas_config, plain_users
+from broker.security.jaas import OAUTHBEARER_MODULE, parse_jaas_config, plain_users
 from broker.security.sasl_config import SaslSettings
 from broker.security.sasl_server import PlainServer, SaslAuthenticationError
 from protocol.errors import ProtocolViolation
@@ -155,7 +155,14 @@ def test_sasl_listener_configuration_errors() -> None:
     base = {"listeners": "SASL_PLAINTEXT://127.0.0.1:9094"}
     cases = [
         ({}, "sasl.enabled.mechanisms", "GSSAPI (Kerberos) is not supported"),
-        ({"sasl.enabled.mechanisms": "OAUTHBEARER"}, "sasl.enabled.mechanisms", "unsupported"),
+        ({"sasl.enabled.mechanisms": "FOO"}, "sasl.enabled.mechanisms", "unsupported"),
+        ({"sasl.enabled.mechanisms": "OAUTHBEARER", "sasl.jaas.config":
+          f"{OAUTHBEARER_MODULE} required unsecuredValidatorAllowableClockSkewMs=\"-1\";"},
+         "sasl.jaas.config", "must not be negative"),
+        ({"sasl.enabled.mechanisms": "OAUTHBEARER",
+          "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config":
+          f"{OAUTHBEARER_MODULE} required unsecuredValidatorRequiredScope=\"a\\\\b\";"},
+         "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config", "Invalid scope value"),
         ({"sasl.enabled.mechanisms": "PLAIN"},
          "listener.name.sasl_plaintext.plain.sasl.jaas.config", "needs a JAAS config"),
         ({"sasl.enabled.mechanisms": "PLAIN", "sasl.jaas.config": "M required a=\"b\";"},
@@ -354,3 +361,24 @@ def test_stored_keys_match_rfc_definitions() -> None:
     client_key = hmac.new(salted, b"Client Key", "sha512").digest()
     assert cred.stored_key == hashlib.sha512(client_key).digest()
     assert cred.server_key == hmac.new(salted, b"Server Key", "sha512").digest()
+
+
+def test_reauthentication_at_most_once_a_second() -> None:
+    """Kafka's MIN_REAUTH_INTERVAL: a SaslHandshake within a second of the last
+    re-authentication's start is not one (dispatch answers it with ILLEGAL_SASL_STATE)."""
+    clock = Clock()
+    auth, _ = make_authenticator(clock, reauth_ms=10_000)
+    run(auth, handshake("PLAIN"))
+    info = run(auth, authenticate(b"\0alice\0alice-pw")).info
+    assert auth.wants(handshake("PLAIN"))  # the first re-authentication may come at once
+    run(auth, handshake("PLAIN"), info)
+    run(auth, authenticate(b"\0alice\0alice-pw"), info)
+    clock.now += 0.5
+    assert not auth.wants(handshake("PLAIN"))
+    clock.now += 0.5
+    assert auth.wants(handshake("PLAIN"))
+    # Sessions that never expire are never re-authenticated.
+    auth, _ = make_authenticator(clock, reauth_ms=0)
+    run(auth, handshake("PLAIN"))
+    run(auth, authenticate(b"\0alice\0alice-pw"))
+    assert auth.authenticated and not auth.wants(handshake("PLAIN"))
