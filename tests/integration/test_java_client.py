@@ -92,3 +92,27 @@ def test_java_producer_fails_only_the_invalid_records(broker: BrokerProcess) -> 
     assert retried == [(0, 0), (2, 1), (4, 2)]  # nothing of the rejected batch was stored
     got = consume("confluent", broker.bootstrap, "java-kip467", 0, 0, 3)
     assert [(r.key, r.value) for r in got] == [(b"k0", b"v0"), (b"k2", b"v2"), (b"k4", b"v4")]
+
+
+@pytest.mark.timeout(900)
+def test_java_transactions(broker: BrokerProcess) -> None:
+    """The Java client's transactional producer and read_committed consumer: committed
+    records only, markers counted in offsets, and fencing by a new incarnation."""
+    java = require_tool("java", "apt-get install default-jdk-headless")
+    libs = client_libs("3.9.1")
+    out = run_program(
+        [java, *JVM_FLAGS, "-cp", f"{libs}/*", str(CLIENTS_DIR / "java" / "Transactions.java"),
+         broker.bootstrap, "java-txn", "java-txn-id"],
+        CLIENTS_DIR / "java",
+    )  # fmt: skip
+    seen = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line and
+                not line.startswith("end_offset"))  # fmt: skip
+    assert seen["fenced"] == "ProducerFencedException"
+    assert seen["committed"] == "c0,c1,c2,c5,c6"
+    # The fenced producer's "z" never reached the log (its AddPartitionsToTxn was fenced).
+    assert seen["uncommitted"] == "c0,c1,c2,a3,a4,c5,c6"
+    # 7 records and one marker per transaction: commit, abort, commit, commit.
+    ends = [line.split("\t") for line in out.splitlines() if line.startswith("end_offset")]
+    assert ends == [
+        ["end_offset", "read_committed", "11"], ["end_offset", "read_uncommitted", "11"]
+    ]
