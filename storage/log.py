@@ -470,6 +470,21 @@ class Log:
     # -- read ----------------------------------------------------------------------------
 
     @io_guarded
+    def batch_timestamp(self, offset: int) -> int | None:
+        """Base (first) timestamp of the batch holding ``offset`` (None if no batch does).
+
+        Reads batch headers only: from the offset index entry below ``offset`` to the batch
+        (at most about ``index.interval.bytes`` of headers). Consumer lag in seconds uses it.
+        """
+        with self._lock:
+            if not self.log_start_offset <= offset < self._next_offset:
+                return None
+            for segment in self._segments_from(offset):
+                loc = segment.translate_offset(offset)
+                if loc is not None:
+                    return segment.header_at(loc.position).base_timestamp
+        return None
+
     def read(
         self,
         fetch_offset: int,

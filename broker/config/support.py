@@ -114,7 +114,7 @@ _IMPLEMENTED = (
     "quota.window.num", "quota.window.size.seconds",
     # limits (issue 12: broker/partition_limits.py, broker/network/request_budget.py)
     "fetch.max.bytes", "queued.max.request.bytes", "josef.request.receive.timeout.ms",
-    "josef.max.partitions",
+    "josef.max.partitions", "josef.http.listeners", "josef.metrics.max.partition.labels",
 )
 
 KEY_SUPPORT: dict[str, KeySupport] = {
@@ -159,8 +159,6 @@ KEY_SUPPORT: dict[str, KeySupport] = {
     "producer.id.expiration.check.interval.ms": _refused(
         "not implemented yet: idle producer ids are expired on the "
         "log.retention.check.interval.ms schedule"),
-    "josef.metrics.port": _refused("the metrics endpoint is not implemented yet"),
-    "josef.metrics.host": _refused("the metrics endpoint is not implemented yet"),
     "transaction.state.log.num.partitions": _refused(_TXN),
     "transaction.state.log.replication.factor": _refused(_TXN),
     "transaction.state.log.min.isr": _refused(_TXN),

@@ -32,6 +32,7 @@ from storage.log_validator import (
 )
 
 if TYPE_CHECKING:
+    from broker.metrics.stats import BrokerTopicStats
     from storage.log import Log, LogAppendInfo
 
 READ_UNCOMMITTED = 0
@@ -140,6 +141,7 @@ class Partition:
         "clock_ms",
         "controller_epoch",
         "isr",
+        "isr_stats",
         "isr_updater",
         "leader_epoch",
         "leader_epoch_start_offset",
@@ -169,6 +171,7 @@ class Partition:
         replica_lag_time_max_ms: int = 30_000,
         on_high_watermark: Callable[[Partition], None] | None = None,
         replica_eligible: Callable[[int], bool] | None = None,
+        isr_stats: BrokerTopicStats | None = None,
     ) -> None:
         self.topic = topic
         self.partition = partition
@@ -182,6 +185,8 @@ class Partition:
         self.on_high_watermark = on_high_watermark
         #: Whether a follower may join the ISR (ZooKeeper mode: its broker is alive).
         self.replica_eligible = replica_eligible
+        #: Counts committed ISR shrinks and expands (Kafka's IsrShrinksPerSec/IsrExpandsPerSec).
+        self.isr_stats = isr_stats
         self.name = f"{topic}-{partition}"
         self.leader_id = -1
         self.leader_epoch = -1
@@ -662,6 +667,14 @@ class Partition:
             return  # a newer LeaderAndIsr already superseded it
         if state.partition_epoch <= self.partition_epoch:
             return
+        stats = self.isr_stats
+        if stats is not None:
+            before = set(self.isr)
+            after = set(state.isr)
+            if after - before:
+                stats.isr_expands += 1
+            if before - after:
+                stats.isr_shrinks += 1
         self.isr = list(state.isr)
         self.partition_epoch = state.partition_epoch
         log.info("ISR of %s is now %s", self.name, self.isr)

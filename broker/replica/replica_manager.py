@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from kio.schema.errors import ErrorCode
 
+from broker.metrics.stats import BrokerTopicStats
 from broker.open_files import exhausted_message, is_exhausted
 from broker.replica.partition import IsrUpdater, Partition
 from broker.replica.purgatory import Purgatory
@@ -100,6 +101,8 @@ class ReplicaManager:
         self.isr_updater = isr_updater
         self.follower_fetching = follower_fetching
         self.partitions: dict[TopicPartition, Partition] = {}
+        #: BrokerTopicMetrics and ISR change counters (read by the metrics collector).
+        self.topic_stats = BrokerTopicStats()
         self.fetch_purgatory = Purgatory("Fetch")
         self.produce_purgatory = Purgatory("Produce")
         self._needs_flush: set[Partition] = set()
@@ -271,6 +274,7 @@ class ReplicaManager:
             replica_lag_time_max_ms=self.replica_lag_time_max_ms,
             on_high_watermark=self._on_high_watermark,
             replica_eligible=self.replica_eligible,
+            isr_stats=self.topic_stats,
         )
         self.partitions[(role.topic, role.partition)] = partition
         return partition
@@ -319,6 +323,8 @@ class ReplicaManager:
         except KafkaError as exc:
             return ProduceResult(exc.error_code, message=str(exc) or None)
         info = appended.info
+        if not info.duplicate:
+            self.topic_stats.record_produce(topic, info.record_count, len(data))
         self.fetch_purgatory.notify(topic, index)  # followers wait for new data
         if info.needs_flush:
             self._needs_flush.add(partition)
@@ -445,6 +451,9 @@ class ReplicaManager:
         partition = self.partitions.get((replica.topic, replica.partition))
         if partition is None:
             return
+        size = getattr(info, "valid_bytes", 0) if info is not None else 0
+        if size:
+            self.topic_stats.record_replication_in(replica.topic, size)
         if info is not None and getattr(info, "needs_flush", False):
             await self.flush_partitions([partition])  # writes a changed epoch cache first
         elif partition.log.leader_epoch_cache.dirty:
