@@ -11,13 +11,14 @@ import logging
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from broker.config.http_listeners import HttpEndpoint
+from broker.metrics.exposition import render
 
 log = logging.getLogger(__name__)
 
@@ -105,5 +106,5 @@ class HttpListener:
         return web.json_response({"status": "not ready", "reason": reason}, status=503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
-        body = generate_latest(self.registry)
+        body = render([self.registry])
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

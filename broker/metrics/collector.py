@@ -247,7 +247,7 @@ class BrokerCollector(Collector):
             p = rm.partitions[key]
             log = p.log
             values = [key[0], str(key[1])]
-            size.add_metric(values, log.size_in_bytes)
+            size.add_metric(values, log.size_without_lock)
             start.add_metric(values, p.log_start_offset)
             end.add_metric(values, p.log_end_offset)
             segments.add_metric(values, log.num_segments)

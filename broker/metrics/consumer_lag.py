@@ -90,9 +90,9 @@ class ConsumerLagCollector(Collector):
                 values = [group_id, topic, str(index)]
                 current.add_metric(values, committed.offset)
                 lag.add_metric(values, behind)
-                lag_seconds.add_metric(
-                    values, _lag_seconds(partition, committed.offset, hw, now_ms)
-                )
+                seconds = _lag_seconds(partition, committed.offset, hw, now_ms)
+                if seconds is not None:
+                    lag_seconds.add_metric(values, seconds)
             for topic, (offset_sum, behind_sum) in sorted(sums.items()):
                 current_sum.add_metric([group_id, topic], offset_sum)
                 lag_sum.add_metric([group_id, topic], behind_sum)
@@ -105,13 +105,15 @@ class ConsumerLagCollector(Collector):
         )
 
 
-def _lag_seconds(partition: Any, committed: int, hw: int, now_ms: int) -> float:
+def _lag_seconds(partition: Any, committed: int, hw: int, now_ms: int) -> float | None:
+    """Seconds since the first uncommitted batch was written; None when unknown right now
+    (the log is busy in another thread, or its timestamp is unset)."""
     if committed >= hw:
         return 0.0
     try:
         timestamp = partition.log.batch_timestamp(max(committed, partition.log_start_offset))
     except (OSError, ValueError):
-        return 0.0
+        return None
     if timestamp is None or timestamp < 0:
-        return 0.0
+        return None
     return max(0.0, (now_ms - int(timestamp)) / 1000.0)

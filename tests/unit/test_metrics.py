@@ -6,6 +6,8 @@ loop, then scrape ``/metrics`` over HTTP and parse it with prometheus-client's p
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from broker.config.broker_config import load_config
@@ -35,6 +38,32 @@ def parse(text: str) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "docker" / "grafana" / "josef-dashboard.json"
+
+
+def dashboard_metric_names() -> set[str]:
+    """Metric names in the PromQL of every panel of the Grafana dashboard."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", ())]
+    variables = dashboard["templating"]["list"]
+    exprs += [v["definition"] for v in variables if "definition" in v]
+    names = {m for e in exprs for m in re.findall(r"\b(?:kafka|josef|process)_[a-z0-9_]+", e)}
+    assert len(names) > 20
+    return names
+
+
+def test_dashboard_is_grafana_json() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] == "josef-broker"
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24
+        for target in panel.get("targets", ()):
+            assert target["datasource"]["uid"] == "${datasource}"
 
 
 # --- configuration ----------------------------------------------------------------------
@@ -118,6 +147,33 @@ def test_request_metrics_exact_histogram() -> None:
     conn = "kafka_server_socket_server_metrics_connection_count"
     assert value(s, conn, listener="PLAINTEXT") == 3
     assert value(s, conn, listener="SSL") == 0
+
+
+def test_render_matches_generate_latest_with_escapes_and_specials() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+    from broker.metrics.exposition import render
+
+    registry = CollectorRegistry()
+    Counter("c", "a counter", ["g"], registry=registry).labels('we"ird\\group\nx').inc(3)
+    Gauge("g", "help with \\ and\nnewline", registry=registry).set(float("inf"))
+    Gauge("n", "nan", registry=registry).set(float("nan"))
+    Histogram("h", "h", buckets=(0.5, 1.0), registry=registry).observe(0.7)
+    Info("i", "info", registry=registry).info({"version": "1"})
+    ours = render([registry]).decode()
+    theirs = generate_latest(registry).decode()
+
+    def normalized(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], str]]:
+        return {
+            (s.name, tuple(sorted(s.labels.items())), repr(s.value))
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+        }
+
+    assert normalized(ours) == normalized(theirs)
+    assert sorted(line for line in ours.splitlines() if line.startswith("#")) == sorted(
+        line for line in theirs.splitlines() if line.startswith("#")
+    )
 
 
 # --- an in-process broker ------------------------------------------------------------------
@@ -245,6 +301,12 @@ async def test_metrics_after_produce_fetch_commit(broker: KafkaBroker) -> None:
     # josef.metrics.max.partition.labels=3: all 3 partitions shown, nothing omitted.
     assert value(s, "josef_metrics_omitted_series", kind="partition") == 0
     assert ("process_cpu_seconds_total", ()) in s
+    # The fast exposition says what prometheus-client's generate_latest says.
+    assert broker.http is not None
+    assert parse(generate_latest(broker.http.registry).decode()).keys() == s.keys()
+    # Every series the Grafana dashboard queries is one this scrape has.
+    exposed = {name for name, _ in s}
+    assert dashboard_metric_names() <= exposed
 
 
 async def test_partition_labels_are_capped(broker: KafkaBroker) -> None:
