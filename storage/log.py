@@ -469,13 +469,13 @@ class Log:
 
     # -- read ----------------------------------------------------------------------------
 
-    @io_guarded
     def batch_timestamp(self, offset: int) -> int | None:
         """Base (first) timestamp of the batch holding ``offset`` (None if no batch does, or
         if another thread holds the log right now).
 
         Reads batch headers only: from the offset index entry below ``offset`` to the batch
         (at most about ``index.interval.bytes`` of headers). Consumer lag in seconds uses it.
+        Not io_guarded: a metric's failed read must not take the log dir offline.
         """
         # Never waits: a caller on the event loop must not block behind a worker thread.
         if not self._lock.acquire(blocking=False):
@@ -497,6 +497,7 @@ class Log:
         a snapshot of the segment list, possibly a moment stale."""
         return sum(s.size for s in list(self._segments.values()))
 
+    @io_guarded
     def read(
         self,
         fetch_offset: int,
