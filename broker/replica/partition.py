@@ -637,7 +637,19 @@ class Partition:
         )
         # Pending before submitting: an updater may commit before submit returns.
         self._pending_isr = _PendingIsr(new_isr)
-        if not updater.submit(change, self._on_isr_committed):
+        stats = self.isr_stats
+
+        def committed(state: PartitionState | None, error: ErrorCode) -> None:
+            # Kafka's IsrShrinksPerSec/IsrExpandsPerSec: marked once the controller took it
+            # (the new state may already have arrived as a LeaderAndIsr before this runs).
+            if stats is not None and state is not None and error == ErrorCode.none:
+                if why == "shrink":
+                    stats.isr_shrinks += 1
+                else:
+                    stats.isr_expands += 1
+            self._on_isr_committed(state, error)
+
+        if not updater.submit(change, committed):
             self._pending_isr = None
             return False
         log.debug("proposed ISR %s for %s (%s)", list(new_isr), self.name, why)
@@ -667,14 +679,6 @@ class Partition:
             return  # a newer LeaderAndIsr already superseded it
         if state.partition_epoch <= self.partition_epoch:
             return
-        stats = self.isr_stats
-        if stats is not None:
-            before = set(self.isr)
-            after = set(state.isr)
-            if after - before:
-                stats.isr_expands += 1
-            if before - after:
-                stats.isr_shrinks += 1
         self.isr = list(state.isr)
         self.partition_epoch = state.partition_epoch
         log.info("ISR of %s is now %s", self.name, self.isr)

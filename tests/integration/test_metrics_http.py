@@ -198,3 +198,65 @@ def test_cluster_brokers_become_ready(josef_cluster: Any) -> None:
         assert value(s, "kafka_controller_kafkacontroller_activecontrollercount") == (
             1 if b.broker_id == cluster.controller_id() else 0
         )
+
+
+def test_cluster_replication_and_isr_metrics(josef_cluster: Any) -> None:
+    """RF=2: the follower's replication bytes in equal the leader's bytes in; with the
+    follower paused (its ZooKeeper session outlives the pause) and records it cannot fetch,
+    the leader shrinks the ISR itself and reports the partition under-replicated; resumed,
+    the follower catches up and the leader expands the ISR again."""
+    from helpers.josef_cluster import wait_until
+
+    long_session = {"zookeeper.session.timeout.ms": "60000"}
+    cluster = josef_cluster(size=2, per_broker={1: long_session, 2: long_session})
+    topic = unique_topic("rep")
+    # The controller leads: the follower paused below must not be the one taking AlterPartition.
+    leader_id = cluster.wait_controller()
+    (follower,) = [b for b in cluster if b.broker_id != leader_id]
+    cluster.create_topic(topic, assignment=[[leader_id, follower.broker_id]])
+    assert cluster.leader_of(topic, 0) == leader_id
+    leader = cluster[leader_id]
+    cluster.wait_isr(topic, 0, {leader_id, follower.broker_id})
+    produce("confluent", cluster.bootstrap, topic, _records(20, "r"), acks="all")
+    produce("kafka-python", cluster.bootstrap, topic, _records(5, "s"), acks="all")
+
+    def replicated() -> float | None:
+        lead, foll = scrape(leader), scrape(follower)
+        bytes_in = value(lead, "kafka_server_brokertopicmetrics_bytesin_total", topic=topic)
+        copied = foll.get(
+            ("kafka_server_brokertopicmetrics_replicationbytesin_total", (("topic", topic),)), 0
+        )
+        return bytes_in if copied == bytes_in > 0 else None
+
+    bytes_in = wait_until("follower copied every byte", replicated, GUARD_S)
+    lead = scrape(leader)
+    assert value(lead, "kafka_server_brokertopicmetrics_messagesin_total", topic=topic) == 25
+    assert value(lead, "kafka_log_log_size", topic=topic, partition="0") == bytes_in
+    out = value(lead, "kafka_server_brokertopicmetrics_replicationbytesout_total", topic=topic)
+    assert out >= bytes_in
+    assert value(lead, "kafka_cluster_partition_underreplicated", topic=topic, partition="0") == 0
+    shrinks = value(lead, "kafka_server_replicamanager_isrshrinks_total")
+    expands = value(lead, "kafka_server_replicamanager_isrexpands_total")
+
+    follower.pause()
+    try:
+        # New records the paused follower cannot fetch: after replica.lag.time.max.ms it is
+        # out of sync (a stalled follower with nothing to fetch stays in the ISR, as in Kafka).
+        produce("confluent", leader.bootstrap, topic, _records(5, "t"), acks=1)
+
+        def shrunk() -> Samples | None:
+            s = scrape(leader)
+            urp = value(s, "kafka_cluster_partition_underreplicated", topic=topic, partition="0")
+            return s if urp == 1 else None
+
+        s = wait_until("leader reports the partition under-replicated", shrunk, 60.0)
+        assert value(s, "kafka_server_replicamanager_underreplicatedpartitions") >= 1
+        assert value(s, "kafka_server_replicamanager_isrshrinks_total") >= shrinks + 1
+    finally:
+        follower.resume()
+
+    def expanded() -> bool:
+        s = scrape(leader)
+        return value(s, "kafka_server_replicamanager_isrexpands_total") >= expands + 1
+
+    wait_until("leader expands the ISR again", expanded, 60.0)
