@@ -29,6 +29,7 @@ from cluster.metadata import (
     MetadataEvent,
     PartitionState,
     TopicConfigChanged,
+    TopicDeleted,
     TopicMetadata,
 )
 from protocol.errors import KafkaError
@@ -150,6 +151,8 @@ class ReplicaManager:
             # A broker that went away no longer holds back any high watermark.
             for partition in self.leader_partitions():
                 partition.maybe_increment_high_watermark()
+        elif isinstance(event, TopicDeleted):
+            self.topic_stats.remove_topic(event.name)  # its series leave /metrics, as in Kafka
 
     def add_role_listener(self, listener: RoleListener) -> None:
         """``listener(partition, is_leader)`` after each leadership change of a partition."""

@@ -324,3 +324,29 @@ async def test_partition_labels_are_capped(broker: KafkaBroker) -> None:
     assert len(shown) == 3
     assert value(s, "josef_metrics_omitted_series", kind="partition") == len(rm.partitions) - 3
     assert value(s, "kafka_server_replicamanager_partitioncount") == len(rm.partitions)
+
+
+async def test_deleted_topic_leaves_metrics(broker: KafkaBroker) -> None:
+    bootstrap = _bootstrap(broker)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("gone", num_partitions=1, replication_factor=1)])
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait("gone", b"x", partition=0)
+        finally:
+            await producer.stop()
+        messages_in = "kafka_server_brokertopicmetrics_messagesin_total"
+        s = parse((await _get(broker, "/metrics"))[1])
+        assert value(s, messages_in, topic="gone") == 1
+        await admin.delete_topics(["gone"])
+    finally:
+        await admin.close()
+    assert broker.services is not None
+    stats = broker.services.replica_manager.topic_stats
+    assert await broker.services.metadata.wait_until(lambda: "gone" not in stats.topics, 10_000)
+    s = parse((await _get(broker, "/metrics"))[1])
+    assert (messages_in, (("topic", "gone"),)) not in s
+    assert value(s, messages_in) == 1  # the all-topics total keeps counting what came in
