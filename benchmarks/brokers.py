@@ -224,6 +224,8 @@ def make_josef(
         "advertised.listeners": listener,
         "log.dirs": str(data),
         "num.partitions": "1",
+        # Its own port for /metrics, so that a cluster's brokers do not compete for 9644.
+        "josef.http.listeners": f"http://127.0.0.1:{free_port()}",
         **(overrides or {}),
     }
     argv = [python, "-m", "broker", "start"]

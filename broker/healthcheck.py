@@ -3,8 +3,11 @@
 The container health check. It opens one connection, sends ApiVersions v0 (the request
 every Kafka client sends first, answerable by any broker version) and exits 0 only when a
 well-formed ApiVersions v0 response with error code 0 that lists ApiVersions itself comes
-back before the deadline. Anything else (refused, timed out, closed, malformed, an error
-code) exits 1 with one line on stderr. Usage errors exit 1 too: Docker reserves 2.
+back before the deadline. With ``--ready-url`` (the broker's ``/v1/ready``, served by
+``josef.http.listeners``) that URL must also answer 200 within the same deadline: logs loaded
+and, in a cluster, registered in ZooKeeper. Anything else (refused, timed out, closed,
+malformed, an error code, 503) exits 1 with one line on stderr. Usage errors exit 1 too:
+Docker reserves 2.
 
 Standard library only, so a check costs one short-lived interpreter and one round trip.
 """
@@ -16,6 +19,8 @@ import socket
 import struct
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -23,6 +28,7 @@ __all__ = [
     "HealthCheckError",
     "build_request",
     "check_broker",
+    "check_ready",
     "main",
     "parse_address",
     "parse_response",
@@ -119,6 +125,21 @@ def check_broker(host: str, port: int, timeout_s: float) -> int:
         raise HealthCheckError(exc.strerror or str(exc)) from None
 
 
+def check_ready(url: str, timeout_s: float) -> str:
+    """GET ``url`` (``/v1/ready``); its body when it answers 200, else HealthCheckError."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return str(response.read(4096).decode("utf-8", "replace")).strip()
+    except urllib.error.HTTPError as exc:
+        body = exc.read(4096).decode("utf-8", "replace").strip()
+        raise HealthCheckError(f"{url} answered {exc.code} {body}") from None
+    except TimeoutError:
+        raise HealthCheckError(f"{url}: no answer within {timeout_s * 1000:.0f} ms") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise HealthCheckError(f"{url}: {reason}") from None
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -143,6 +164,11 @@ def build_parser() -> _Parser:
         metavar="MS",
         help=f"deadline for connect, request and response (default {DEFAULT_TIMEOUT_MS})",
     )
+    parser.add_argument(
+        "--ready-url",
+        metavar="URL",
+        help="also require 200 from this URL (the broker's /v1/ready on josef.http.listeners)",
+    )
     return parser
 
 
@@ -155,13 +181,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--bootstrap-server: {exc}")
     if args.timeout_ms <= 0:
         parser.error("--timeout-ms must be positive")
+    ready_url = args.ready_url
+    if ready_url is not None and not ready_url.startswith("http://"):
+        parser.error("--ready-url must be an http:// URL")
     target = args.bootstrap_server.strip()
+    deadline = time.monotonic() + args.timeout_ms / 1000
     try:
         count = check_broker(host, port, args.timeout_ms / 1000)
+        if ready_url is not None:
+            check_ready(ready_url, max(deadline - time.monotonic(), 0.001))
     except HealthCheckError as exc:
         print(f"unhealthy: {target}: {exc}", file=sys.stderr)
         return EXIT_UNHEALTHY
-    print(f"healthy: {target} answered ApiVersions ({count} APIs)")
+    ready = f", {ready_url} ready" if ready_url is not None else ""
+    print(f"healthy: {target} answered ApiVersions ({count} APIs){ready}")
     return EXIT_HEALTHY
 
 

@@ -17,6 +17,10 @@ from broker.config.dynamic_broker_config import DynamicBrokerConfig
 from broker.dynamic_reconfiguration import cleaner_config, install_reconfigurables
 from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
+from broker.http.server import HttpListener, metrics_registry
+from broker.metrics.collector import BrokerCollector, BrokerView
+from broker.metrics.consumer_lag import ConsumerLagCollector
+from broker.metrics.stats import EventLoopLag
 from broker.network.dispatch import RequestDispatcher
 from broker.network.listener import Listener
 from broker.network.request_budget import RequestBudget
@@ -84,6 +88,11 @@ class KafkaBroker:
         #: Process exit status: 1 when every log dir failed (Kafka halts with 1 then).
         self.exit_code = 0
         self.log_dir_failures = LogDirFailureChannel()
+        self.loop_lag = EventLoopLag()
+        self.http: HttpListener | None = None
+        self.metrics_view: BrokerView | None = None
+        #: Logs loaded and (cluster) registered: what /v1/ready reports.
+        self.ready = False
 
     # -- start ---------------------------------------------------------------
     async def start(self) -> None:
@@ -121,6 +130,8 @@ class KafkaBroker:
         for listener in self.listeners:
             await listener.start_server_only()
             bound[listener.name] = listener.port
+        # Health answers while the logs load; readiness waits for the end of start().
+        await self._start_http(dispatcher)
         endpoints = []
         for adv in config.advertised_listeners:
             host = adv.host or socket.getfqdn()
@@ -264,6 +275,9 @@ class KafkaBroker:
         )
         register_all(services)
         self.services = services
+        if self.metrics_view is not None and self.http is not None:
+            self.metrics_view.services = services
+            self.http.registry.register(ConsumerLagCollector(services, self.metrics_view))
         install_reconfigurables(dynamic, services, cluster, self._flush_schedule.set)
         # Every change: a listener prefix may be written in any case (the reloader rebuilds a
         # context only when a listener's TLS settings or store files changed).
@@ -320,6 +334,7 @@ class KafkaBroker:
         self._schedule(
             "isr-expiration", max(1, config.replica_lag_time_max_ms // 2), self._isr_expiration
         )
+        self.ready = True
         log.info(
             "Josef broker %d started (cluster id %s), %d partition(s) in %s",
             self.broker_id,
@@ -327,6 +342,45 @@ class KafkaBroker:
             len(replica_manager.partitions),
             ", ".join(str(d) for d in log_dirs),
         )
+
+    async def _start_http(self, dispatcher: RequestDispatcher) -> None:
+        """The HTTP listener (josef.http.listeners) and the event-loop lag probe."""
+        self.loop_lag.start()
+        endpoints = self.config.http_listeners
+        if not endpoints:
+            return
+        view = BrokerView(
+            broker_id=self.broker_id,
+            max_partition_labels=self.config.josef_metrics_max_partition_labels,
+            request_metrics=dispatcher.metrics,
+            loop_lag=self.loop_lag,
+            connection_counts=lambda: {lst.name: len(lst.connections) for lst in self.listeners},
+        )
+        self.metrics_view = view
+        registry = metrics_registry([BrokerCollector(view)])
+        self.http = HttpListener(endpoints, registry, self.not_ready_reason, self.failed_reason)
+        await self.http.start()
+
+    def not_ready_reason(self) -> str | None:
+        """Why /v1/ready answers 503, or None when the broker is ready."""
+        if self._stopping.is_set():
+            return "shutting down"
+        if not self.ready:
+            return "starting: loading logs" if self.services is None else "starting"
+        failed = self.failed_reason()
+        if failed is not None:
+            return failed
+        cluster = self.cluster
+        if cluster is not None and not cluster.zk.connected:
+            return "not connected to ZooKeeper"
+        return None
+
+    def failed_reason(self) -> str | None:
+        """Why /v1/health answers 503 (every log dir failed), or None."""
+        services = self.services
+        if services is not None and not services.log_manager.live_log_dirs:
+            return "all log dirs have failed"
+        return None
 
     def _on_log_dir_failure(self, log_dir: Path, reason: str) -> None:
         """On the loop, after the LogManager closed the dir's logs (storage.log_dir_failure)."""
@@ -433,6 +487,7 @@ class KafkaBroker:
 
     async def shutdown(self) -> None:
         log.info("shutting down broker %d", self.broker_id)
+        self._stopping.set()  # /v1/ready answers 503 from now on
         cluster = self.cluster
         if cluster is not None and self.services is not None:
             # Move leadership away while still serving, so clients just follow it.
@@ -476,6 +531,9 @@ class KafkaBroker:
             )
         else:
             log.info("broker %d shut down cleanly", self.broker_id)
+        if self.http is not None:
+            await self.http.stop()
+        await self.loop_lag.stop()
 
 
 def _warn_if_few_descriptors_left(partitions: int) -> None:

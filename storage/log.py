@@ -469,6 +469,34 @@ class Log:
 
     # -- read ----------------------------------------------------------------------------
 
+    def batch_timestamp(self, offset: int) -> int | None:
+        """Base (first) timestamp of the batch holding ``offset`` (None if no batch does, or
+        if another thread holds the log right now).
+
+        Reads batch headers only: from the offset index entry below ``offset`` to the batch
+        (at most about ``index.interval.bytes`` of headers). Consumer lag in seconds uses it.
+        Not io_guarded: a metric's failed read must not take the log dir offline.
+        """
+        # Never waits: a caller on the event loop must not block behind a worker thread.
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if not self.log_start_offset <= offset < self._next_offset:
+                return None
+            for segment in self._segments_from(offset):
+                loc = segment.translate_offset(offset)
+                if loc is not None:
+                    return segment.header_at(loc.position).base_timestamp
+            return None
+        finally:
+            self._lock.release()
+
+    @property
+    def size_without_lock(self) -> int:
+        """``size_in_bytes`` without waiting for the log's lock (metrics on the event loop):
+        a snapshot of the segment list, possibly a moment stale."""
+        return sum(s.size for s in list(self._segments.values()))
+
     @io_guarded
     def read(
         self,

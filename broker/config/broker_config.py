@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.config.config_defs import BROKER_CONFIG_DEFS, BROKER_CONFIGS
+from broker.config.http_listeners import HttpEndpoint, parse_http_listeners
 from broker.config.properties import ConfigError, parse_properties
 from storage.log_config import (
     TOPIC_CONFIG_DEFS,
@@ -348,8 +349,8 @@ class BrokerConfig:
     client_quota_callback_class: str | None
     josef_request_receive_timeout_ms: int
     josef_max_partitions: int
-    josef_metrics_port: int | None
-    josef_metrics_host: str
+    josef_http_listeners: str
+    josef_metrics_max_partition_labels: int
     values: dict[str, ConfigValue] = field(repr=False, compare=False)
     originals: dict[str, str] = field(repr=False)
     unknown: dict[str, str] = field(repr=False)
@@ -397,6 +398,11 @@ class BrokerConfig:
     def standalone(self) -> bool:
         """True without ``zookeeper.connect``: one node, metadata in the data dir."""
         return self.zookeeper_connect is None
+
+    @property
+    def http_listeners(self) -> tuple[HttpEndpoint, ...]:
+        """Where /metrics, /v1/health and /v1/ready are served (none when empty)."""
+        return parse_http_listeners(self.josef_http_listeners)
 
     def listener(self, name: str) -> Listener | None:
         return next((lsn for lsn in self.listeners if lsn.name == name.upper()), None)
@@ -568,6 +574,8 @@ def _resolve(values: Mapping[str, ConfigValue], originals: Mapping[str, str]) ->
             "queued.max.request.bytes",
             f"{queued} must be -1 or at least socket.request.max.bytes ({request_max})",
         )
+
+    parse_http_listeners(as_str("josef.http.listeners"))  # raises ConfigError when invalid
 
     cluster_id = as_str("josef.cluster.id")
     if cluster_id is not None and not is_valid_cluster_id(cluster_id):

@@ -423,10 +423,13 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
     _D("josef.max.partitions", _T.INT, 100_000,
        "Partition replicas this broker may host; creations beyond it get POLICY_VIOLATION.",
        Range(1), _M),
-    _D("josef.metrics.port", _T.INT, None,
-       "Port of the Prometheus metrics endpoint; unset disables it.", Range(0, 65535), _L),
-    _D("josef.metrics.host", _T.STRING, "127.0.0.1",
-       "Address the metrics endpoint binds to.", None, _L),
+    _D("josef.http.listeners", _T.STRING, "http://127.0.0.1:9644",
+       "Comma-separated http://host:port endpoints serving /metrics, /v1/health and "
+       "/v1/ready; empty disables them.", None, _M),
+    _D("josef.metrics.max.partition.labels", _T.INT, 1000,
+       "Most topic-partitions (and group-partitions) given their own series in /metrics; "
+       "beyond it per-partition series are left out and per-topic ones remain.",
+       Range(0), _L),
 )
 # fmt: on
 

@@ -120,8 +120,8 @@ JOSEF_ONLY_BROKER_KEYS: dict[str, str] = {
     "producer.id.expiration.check.interval.ms": "an internal key in Kafka, not described",
     "josef.cluster.id": "Josef's own key",
     "josef.max.partitions": "Josef's own key",
-    "josef.metrics.host": "Josef's own key",
-    "josef.metrics.port": "Josef's own key",
+    "josef.http.listeners": "Josef's own key",
+    "josef.metrics.max.partition.labels": "Josef's own key",
     "josef.request.receive.timeout.ms": "Josef's own key",
 }
 

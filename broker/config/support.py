@@ -124,7 +124,7 @@ _IMPLEMENTED = (
     "quota.window.num", "quota.window.size.seconds",
     # limits (issue 12: broker/partition_limits.py, broker/network/request_budget.py)
     "fetch.max.bytes", "queued.max.request.bytes", "josef.request.receive.timeout.ms",
-    "josef.max.partitions",
+    "josef.max.partitions", "josef.http.listeners", "josef.metrics.max.partition.labels",
 )
 
 KEY_SUPPORT: dict[str, KeySupport] = {
@@ -179,8 +179,6 @@ KEY_SUPPORT: dict[str, KeySupport] = {
     "producer.id.expiration.check.interval.ms": _refused(
         "not implemented yet: idle producer ids are expired on the "
         "log.retention.check.interval.ms schedule"),
-    "josef.metrics.port": _refused("the metrics endpoint is not implemented yet"),
-    "josef.metrics.host": _refused("the metrics endpoint is not implemented yet"),
     "client.quota.callback.class": _refused("custom client quota callbacks are not supported"),
     "delegation.token.secret.key": _refused("delegation tokens are not supported"),
     "principal.builder.class": _refused(

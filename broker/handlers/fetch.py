@@ -10,6 +10,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from broker.metrics.stats import BrokerTopicStats
 from broker.network.context import RequestContext
 from broker.network.dispatch import PreEncoded
 from broker.quota.manager import ClientQuotaManager
@@ -341,7 +342,9 @@ def register(services: BrokerServices) -> None:
                 return build_response(corr, version, [], session.session_id, throttle)
             for entry, w in changed:
                 _remember(entry, w)
-            return build_response(corr, version, [w for _, w in changed], session.session_id)
+            sent = [w for _, w in changed]
+            _count_bytes_out(rm.topic_stats, sent, replica_id >= 0)
+            return build_response(corr, version, sent, session.session_id)
         throttle = _record_fetch(fetch_quota, ctx, wanted)
         if throttle:
             return build_response(corr, version, [], 0, throttle)
@@ -350,6 +353,7 @@ def register(services: BrokerServices) -> None:
             created = sessions.create(cache_entries(wanted, version))
             if created is not None:
                 response_session_id = created.session_id
+        _count_bytes_out(rm.topic_stats, wanted, replica_id >= 0)
         return build_response(ctx.header.correlation_id, version, wanted, response_session_id)
 
     services.registry.register(API_KEY, MIN_VERSION, MAX_VERSION, handle)
@@ -375,6 +379,16 @@ def _remember(entry: CachedPartition, w: _PartitionFetch, apply: bool = True) ->
             entry.log_start_offset = r.log_start_offset
         must = True
     return must
+
+
+def _count_bytes_out(
+    stats: BrokerTopicStats, sent: list[_PartitionFetch], follower: bool
+) -> None:
+    """BytesOutPerSec (consumers) or ReplicationBytesOutPerSec (followers), per partition."""
+    for w in sent:
+        result = w.result
+        if w.topic is not None:
+            stats.record_fetch(w.topic, len(result.records) if result is not None else 0, follower)
 
 
 def _record_fetch(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
+from broker.metrics.stats import RequestMetrics
 from broker.network.context import ConnectionInfo, RequestContext
 from protocol.api_registry import ApiRegistry, api_name
 from protocol.codec import decode_request, encode_response, request_is_flexible
@@ -101,48 +102,59 @@ class RequestDispatcher:
         self.registry = registry
         #: Client quotas (set once the broker's components exist).
         self.quotas: QuotaManagers | None = None
+        #: Requests and their total time per API (Kafka's RequestMetrics).
+        self.metrics = RequestMetrics()
 
     async def dispatch(
         self, frame: bytes, connection: ConnectionInfo, on_throttle: ThrottleCallback | None = None
     ) -> bytes | list[bytes | bytearray | memoryview] | None:
         api_key, api_version, correlation_id = peek_api(frame)
-        route = self.registry.get(api_key)
-        if route is None:
-            raise CloseConnection(f"unknown API key {api_key} v{api_version}")
-        if not route.supports(api_version):
-            if api_key == API_VERSIONS_KEY:
-                return self._unsupported_api_versions(correlation_id)
-            raise CloseConnection(
-                f"unsupported version {api_version} of {route.name} "
-                f"(supported {route.min_version}-{route.max_version})"
-            )
-        header, body_offset = read_request_header(frame, request_is_flexible(api_key, api_version))
-        request = decode_request(api_key, api_version, frame, body_offset)
-        ctx = RequestContext(header, connection, len(frame))
-        quotas = self.quotas
-        if (
-            quotas is not None
-            and quotas.request.enabled
-            and api_key not in _REQUEST_QUOTA_EXEMPT
-            and not (api_key == _FETCH_KEY and _replica_fetch(request, api_version))
-        ):
-            timed = _Timed(route.handler(ctx, request))  # type: ignore[arg-type]
-            response = await timed
-            ctx.throttle.at_least(
-                quotas.request.record(ctx.user, ctx.client_id, timed.nanos * _NANOS_TO_PERCENT)
-            )
-        else:
-            response = await route.handler(ctx, request)
-        throttle_ms = ctx.throttle.ms
-        if throttle_ms > 0:
-            if on_throttle is not None:
-                on_throttle(throttle_ms)
-            response = _with_throttle(response, throttle_ms)
-        if response is None:
-            return None
-        if isinstance(response, PreEncoded):
-            return response.parts
-        return encode_response(api_key, api_version, correlation_id, response)
+        metrics = self.metrics
+        start = time.perf_counter_ns()
+        try:
+            route = self.registry.get(api_key)
+            if route is None:
+                raise CloseConnection(f"unknown API key {api_key} v{api_version}")
+            if not route.supports(api_version):
+                if api_key == API_VERSIONS_KEY:
+                    return self._unsupported_api_versions(correlation_id)
+                raise CloseConnection(
+                    f"unsupported version {api_version} of {route.name} "
+                    f"(supported {route.min_version}-{route.max_version})"
+                )
+            flexible = request_is_flexible(api_key, api_version)
+            header, body_offset = read_request_header(frame, flexible)
+            request = decode_request(api_key, api_version, frame, body_offset)
+            ctx = RequestContext(header, connection, len(frame))
+            quotas = self.quotas
+            if (
+                quotas is not None
+                and quotas.request.enabled
+                and api_key not in _REQUEST_QUOTA_EXEMPT
+                and not (api_key == _FETCH_KEY and _replica_fetch(request, api_version))
+            ):
+                timed = _Timed(route.handler(ctx, request))  # type: ignore[arg-type]
+                response = await timed
+                ctx.throttle.at_least(
+                    quotas.request.record(ctx.user, ctx.client_id, timed.nanos * _NANOS_TO_PERCENT)
+                )
+            else:
+                response = await route.handler(ctx, request)
+            throttle_ms = ctx.throttle.ms
+            if throttle_ms > 0:
+                if on_throttle is not None:
+                    on_throttle(throttle_ms)
+                response = _with_throttle(response, throttle_ms)
+            if response is None:
+                return None
+            if isinstance(response, PreEncoded):
+                return response.parts
+            return encode_response(api_key, api_version, correlation_id, response)
+        except Exception:
+            metrics.record_error(api_key)
+            raise
+        finally:
+            metrics.record(api_key, api_version, time.perf_counter_ns() - start)
 
     def _unsupported_api_versions(self, correlation_id: int) -> bytes:
         """A v0 ApiVersions body with UNSUPPORTED_VERSION and our ranges (KIP-511)."""

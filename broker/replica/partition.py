@@ -32,6 +32,7 @@ from storage.log_validator import (
 )
 
 if TYPE_CHECKING:
+    from broker.metrics.stats import BrokerTopicStats
     from storage.log import Log, LogAppendInfo
 
 READ_UNCOMMITTED = 0
@@ -140,6 +141,7 @@ class Partition:
         "clock_ms",
         "controller_epoch",
         "isr",
+        "isr_stats",
         "isr_updater",
         "leader_epoch",
         "leader_epoch_start_offset",
@@ -169,6 +171,7 @@ class Partition:
         replica_lag_time_max_ms: int = 30_000,
         on_high_watermark: Callable[[Partition], None] | None = None,
         replica_eligible: Callable[[int], bool] | None = None,
+        isr_stats: BrokerTopicStats | None = None,
     ) -> None:
         self.topic = topic
         self.partition = partition
@@ -182,6 +185,8 @@ class Partition:
         self.on_high_watermark = on_high_watermark
         #: Whether a follower may join the ISR (ZooKeeper mode: its broker is alive).
         self.replica_eligible = replica_eligible
+        #: Counts committed ISR shrinks and expands (Kafka's IsrShrinksPerSec/IsrExpandsPerSec).
+        self.isr_stats = isr_stats
         self.name = f"{topic}-{partition}"
         self.leader_id = -1
         self.leader_epoch = -1
@@ -659,7 +664,19 @@ class Partition:
         )
         # Pending before submitting: an updater may commit before submit returns.
         self._pending_isr = _PendingIsr(new_isr)
-        if not updater.submit(change, self._on_isr_committed):
+        stats = self.isr_stats
+
+        def committed(state: PartitionState | None, error: ErrorCode) -> None:
+            # Kafka's IsrShrinksPerSec/IsrExpandsPerSec: marked once the controller took it
+            # (the new state may already have arrived as a LeaderAndIsr before this runs).
+            if stats is not None and state is not None and error == ErrorCode.none:
+                if why == "shrink":
+                    stats.isr_shrinks += 1
+                else:
+                    stats.isr_expands += 1
+            self._on_isr_committed(state, error)
+
+        if not updater.submit(change, committed):
             self._pending_isr = None
             return False
         log.debug("proposed ISR %s for %s (%s)", list(new_isr), self.name, why)

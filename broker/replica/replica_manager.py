@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from kio.schema.errors import ErrorCode
 
+from broker.metrics.stats import BrokerTopicStats
 from broker.open_files import exhausted_message, is_exhausted
 from broker.replica.partition import IsrUpdater, Partition
 from broker.replica.purgatory import Purgatory
@@ -29,6 +30,7 @@ from cluster.metadata import (
     MetadataEvent,
     PartitionState,
     TopicConfigChanged,
+    TopicDeleted,
     TopicMetadata,
 )
 from protocol.errors import KafkaError
@@ -104,6 +106,8 @@ class ReplicaManager:
         self.isr_updater = isr_updater
         self.follower_fetching = follower_fetching
         self.partitions: dict[TopicPartition, Partition] = {}
+        #: BrokerTopicMetrics and ISR change counters (read by the metrics collector).
+        self.topic_stats = BrokerTopicStats()
         self.fetch_purgatory = Purgatory("Fetch")
         self.produce_purgatory = Purgatory("Produce")
         self._needs_flush: set[Partition] = set()
@@ -157,6 +161,8 @@ class ReplicaManager:
             # A broker that went away no longer holds back any high watermark.
             for partition in self.leader_partitions():
                 partition.maybe_increment_high_watermark()
+        elif isinstance(event, TopicDeleted):
+            self.topic_stats.remove_topic(event.name)  # its series leave /metrics, as in Kafka
 
     def add_role_listener(self, listener: RoleListener) -> None:
         """``listener(partition, is_leader)`` after each leadership change of a partition."""
@@ -281,6 +287,7 @@ class ReplicaManager:
             replica_lag_time_max_ms=self.replica_lag_time_max_ms,
             on_high_watermark=self._on_high_watermark,
             replica_eligible=self.replica_eligible,
+            isr_stats=self.topic_stats,
         )
         self.partitions[(role.topic, role.partition)] = partition
         return partition
@@ -336,6 +343,8 @@ class ReplicaManager:
         except KafkaError as exc:
             return ProduceResult(exc.error_code, message=str(exc) or None)
         info = appended.info
+        if not info.duplicate:
+            self.topic_stats.record_produce(topic, info.record_count, len(data))
         self.fetch_purgatory.notify(topic, index)  # followers wait for new data
         if info.needs_flush:
             self._needs_flush.add(partition)
@@ -464,6 +473,9 @@ class ReplicaManager:
         partition = self.partitions.get((replica.topic, replica.partition))
         if partition is None:
             return
+        size = getattr(info, "valid_bytes", 0) if info is not None else 0
+        if size:
+            self.topic_stats.record_replication_in(replica.topic, size)
         if info is not None and getattr(info, "needs_flush", False):
             await self.flush_partitions([partition])  # writes a changed epoch cache first
         elif partition.log.leader_epoch_cache.dirty:

@@ -114,6 +114,8 @@ class BrokerProcess:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
+        #: Port of Josef's HTTP listener (/metrics, /v1/health, /v1/ready); kept on restart.
+        self.http_port = free_port()
         self.broker_id = broker_id
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / f"{name}.log"
@@ -135,6 +137,11 @@ class BrokerProcess:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of Josef's HTTP listener (unless an override changed it)."""
+        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def running(self) -> bool:
@@ -162,6 +169,7 @@ class BrokerProcess:
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "log.dirs": str(self.data_dir),
+            "josef.http.listeners": f"http://127.0.0.1:{self.http_port}",
         }
         settings.update(self.overrides)
         cmd = [sys.executable, "-m", "broker", "start"]

@@ -41,9 +41,13 @@ def run_check(argv: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def pointed_at(argv: list[str], bootstrap: str) -> list[str]:
+def pointed_at(argv: list[str], bootstrap: str, http_url: str | None = None) -> list[str]:
+    """``argv`` aimed at a test broker: its listener, and its /v1/ready when given."""
     out = list(argv)
     out[out.index("--bootstrap-server") + 1] = bootstrap
+    if "--ready-url" in out:
+        assert http_url is not None, "this check also asks /v1/ready"
+        out[out.index("--ready-url") + 1] = f"{http_url}/v1/ready"
     return out
 
 
@@ -81,8 +85,9 @@ def test_listener_that_never_answers_fails_at_the_deadline() -> None:
 
 def test_dockerfile_health_check_passes_against_a_broker(broker: BrokerProcess) -> None:
     argv = healthcheck_command(dockerfile_instructions())
-    result = run_check(pointed_at(argv, broker.bootstrap))
+    result = run_check(pointed_at(argv, broker.bootstrap, broker.http_url))
     assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith(f"{broker.http_url}/v1/ready ready\n")
 
 
 def test_compose_health_check_passes_against_each_listener(
@@ -110,5 +115,5 @@ def test_compose_health_check_passes_against_each_listener(
         test = service["healthcheck"]["test"]
         if "broker.healthcheck" not in test:
             continue
-        result = run_check(pointed_at(test[1:], f"127.0.0.1:{internal}"))
+        result = run_check(pointed_at(test[1:], f"127.0.0.1:{internal}", b.http_url))
         assert result.returncode == 0, f"{name}: {result.stderr}"

@@ -165,7 +165,9 @@ def test_kafka_defaults() -> None:
     assert c.zookeeper_connect is None
     assert c.zookeeper_session_timeout_ms == 18_000
     assert c.zookeeper_connection_timeout_ms == 18_000
-    assert c.josef_metrics_port is None
+    assert c.josef_http_listeners == "http://127.0.0.1:9644"
+    assert [str(e) for e in c.http_listeners] == ["http://127.0.0.1:9644"]
+    assert c.josef_metrics_max_partition_labels == 1000
     assert c.inter_broker_listener_name == "PLAINTEXT"
 
 
@@ -356,7 +358,10 @@ def test_inter_broker_listener() -> None:
         ("log.cleaner.min.cleanable.ratio", "1.5", "no more than 1"),
         ("log.cleaner.min.cleanable.ratio", "half", "double"),
         ("offsets.topic.replication.factor", "40000", "short"),
-        ("josef.metrics.port", "70000", "65535"),
+        ("josef.http.listeners", "http://127.0.0.1:70000", "65535"),
+        ("josef.http.listeners", "https://127.0.0.1:9644", "http://host:port"),
+        ("josef.http.listeners", "127.0.0.1:9644", "http://host:port"),
+        ("josef.metrics.max.partition.labels", "-1", "at least 0"),
         ("log.flush.interval.messages", "0", "at least 1"),
         ("ssl.client.auth", "maybe", "one of"),
         ("josef.cluster.id", "not-an-id", "16-byte"),

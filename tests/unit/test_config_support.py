@@ -27,6 +27,8 @@ def non_default(d: ConfigDef) -> str:
         return str((d.default if isinstance(d.default, float) else 0.0) / 2 + 0.25)
     if d.name == "zookeeper.connect":
         return "127.0.0.1:2181"
+    if d.name == "josef.http.listeners":
+        return "http://127.0.0.1:0"
     return "something-else"
 
 

@@ -342,3 +342,24 @@ def test_docker_readme_documents_the_environment_rule() -> None:
     text = (DOCKER_DIR / "README.md").read_text()
     for needle in ("KAFKA_BROKER_ID", "JOSEF_CLUSTER_ID", "__", "___", "--override-from-env"):
         assert needle in text
+
+
+def test_health_checks_ask_ready_on_the_http_listener(compose: dict[str, Any]) -> None:
+    """The image and every compose broker probe /v1/ready where josef.http.listeners serves
+    it (all interfaces of the container, so the port mappings reach /metrics too)."""
+    (endpoint,) = load_config(SERVER_PROPERTIES).http_listeners
+    assert endpoint.host == ""
+    url = f"http://127.0.0.1:{endpoint.port}/v1/ready"
+    argv = healthcheck_command(INSTRUCTIONS)
+    assert argv[argv.index("--ready-url") + 1] == url
+    assert str(endpoint.port) in " ".join(instructions("EXPOSE")).split()
+    for service in brokers(compose).values():
+        (served,) = broker_config(service).http_listeners
+        assert served == endpoint
+        test = service["healthcheck"]["test"]
+        assert test[test.index("--ready-url") + 1] == url
+        targets = [
+            int(p["target"]) if isinstance(p, dict) else int(str(p).rsplit(":", 1)[-1])
+            for p in service["ports"]
+        ]
+        assert endpoint.port in targets

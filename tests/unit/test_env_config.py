@@ -35,7 +35,7 @@ from broker.config.env_config import (
         ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "offsets.topic.replication.factor"),
         ("KAFKA_LOG_RETENTION_MS", "log.retention.ms"),
         ("JOSEF_CLUSTER_ID", "josef.cluster.id"),
-        ("JOSEF_METRICS_PORT", "josef.metrics.port"),
+        ("JOSEF_HTTP_LISTENERS", "josef.http.listeners"),
         # apache/kafka's rule: __ is a literal '_', ___ is a '-'
         (
             "KAFKA_LISTENER_NAME_CLIENT__SECURE_SSL_KEYSTORE_LOCATION",

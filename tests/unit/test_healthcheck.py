@@ -19,6 +19,7 @@ from broker.healthcheck import (
     HealthCheckError,
     build_request,
     check_broker,
+    check_ready,
     main,
     parse_address,
     parse_response,
@@ -188,3 +189,47 @@ def test_usage_errors_exit_1_not_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 1
+
+
+@contextlib.contextmanager
+def http_server(status: int, body: bytes) -> Iterator[str]:
+    """A one-thread HTTP server answering every GET with ``status`` and ``body``."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/ready"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_ready_url_200_passes_and_503_fails() -> None:
+    with http_server(200, b'{"status": "ready"}') as url:
+        assert check_ready(url, 5.0) == '{"status": "ready"}'
+    not_ready = http_server(503, b'{"status": "not ready", "reason": "starting"}')
+    with not_ready as url, pytest.raises(HealthCheckError, match="answered 503"):
+        check_ready(url, 5.0)
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = int(s.getsockname()[1])
+    with pytest.raises(HealthCheckError, match="refused"):
+        check_ready(f"http://127.0.0.1:{port}/v1/ready", 5.0)
+
+
+def test_ready_url_must_be_http(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--ready-url", "https://127.0.0.1:9644/v1/ready"])
+    assert exit_info.value.code == 1
+    assert "--ready-url must be an http:// URL" in capsys.readouterr().err

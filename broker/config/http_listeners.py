@@ -1,0 +1,46 @@
+"""``josef.http.listeners``: the HTTP endpoints of health, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from broker.config.properties import ConfigError
+
+KEY = "josef.http.listeners"
+_HTTP_LISTENER = re.compile(r"^http://(\[[0-9A-Za-z%.:]*\]|[^:/\[\]]*):(\d+)/?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpEndpoint:
+    """One ``http://host:port`` the broker's HTTP server binds; empty host = all interfaces."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def parse_http_listeners(raw: str | None) -> tuple[HttpEndpoint, ...]:
+    """Comma-separated ``http://host:port`` items; an empty value disables the listener."""
+    endpoints: list[HttpEndpoint] = []
+    for item in (raw or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        match = _HTTP_LISTENER.match(item)
+        if match is None:
+            raise ConfigError(KEY, f"{item!r} is not http://host:port")
+        host = match.group(1)
+        if host.startswith("["):
+            host = host[1:-1]
+        port = int(match.group(2))
+        if port > 65535:
+            raise ConfigError(KEY, f"port {port} of {item!r} is not in 0..65535")
+        endpoint = HttpEndpoint(host, port)
+        if endpoint in endpoints:
+            raise ConfigError(KEY, f"{item!r} appears more than once")
+        endpoints.append(endpoint)
+    return tuple(endpoints)

@@ -1,0 +1,1 @@
+"""The broker's HTTP listener (``josef.http.listeners``): health, readiness, metrics."""

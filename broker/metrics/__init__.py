@@ -1,0 +1,1 @@
+"""Metrics: hot-path counters (``stats``) and the Prometheus collectors that read them."""
