@@ -86,7 +86,26 @@ class JosefCluster:
             b.wait_ready(timeout)
         self.wait_registered(set(self.brokers), timeout)
         self.wait_controller(timeout)
+        self.wait_metadata_brokers(set(self.brokers), timeout)
         return self
+
+    def wait_metadata_brokers(self, ids: set[int], timeout: float = 60.0) -> None:
+        """Until every running broker's metadata (the controller's UpdateMetadata) lists
+        ``ids`` as alive: a CreateTopics with an explicit assignment is checked against it,
+        in Kafka as here, so a registered broker is not yet usable there."""
+        from broker.admin.client import BrokerConnection
+
+        def listed(b: BrokerProcess) -> set[int]:
+            with BrokerConnection("127.0.0.1", b.port) as conn:
+                _v, plain = conn.request(3, {"topics": [], "allow_auto_topic_creation": False})
+            return {int(x["node_id"]) for x in plain["brokers"]}
+
+        for b in self.running():
+            wait_until(
+                f"broker {b.broker_id} knows brokers {sorted(ids)}",
+                lambda b=b: listed(b) == ids,
+                timeout,
+            )
 
     def close(self) -> None:
         """Stop every broker at once (each still shuts down cleanly)."""

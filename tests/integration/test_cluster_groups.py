@@ -192,6 +192,7 @@ def test_offsets_topic_waits_for_enough_brokers(josef_cluster: ClusterFactory) -
     for b in (cluster[2], cluster[3]):
         b.wait_ready(60)
     cluster.wait_registered({1, 2, 3})
+    cluster.wait_metadata_brokers({1, 2, 3})
     cluster.create_topic("late", partitions=1, rf=3)
     values = [b"l-%02d" % i for i in range(20)]
     produce_all(cluster, "late", values)

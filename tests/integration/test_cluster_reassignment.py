@@ -66,6 +66,7 @@ def test_reassignment_to_a_new_broker_while_producing(
         cluster[b].start()
     cluster.wait_registered({1, 2, 3})
     cluster.wait_controller()
+    cluster.wait_metadata_brokers({1, 2, 3})
     cluster.create_topic("mv", partitions=2, rf=3, config={"min.insync.replicas": "2"})
     before = assignment(cluster, "mv")
     # Rack-aware assignment: every partition has replicas in both racks.
