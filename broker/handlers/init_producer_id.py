@@ -6,6 +6,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from broker.handlers.transactions import fenced_for
 from broker.network.context import RequestContext
 from broker.services import BrokerServices
 from cluster.acls import CLUSTER_NAME, AclOperation, ResourceType
@@ -49,7 +50,7 @@ def register(services: BrokerServices) -> None:
             return rb(
                 None,
                 throttle_time=NO_THROTTLE,
-                error_code=error,
+                error_code=fenced_for(ctx.api_version, 4, error),
                 producer_id=pid,
                 producer_epoch=epoch,
             )

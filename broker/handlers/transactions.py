@@ -35,6 +35,14 @@ def _ms(ms: int) -> datetime.timedelta:
     return datetime.timedelta(milliseconds=ms)
 
 
+def fenced_for(version: int, first_version: int, error: ErrorCode) -> ErrorCode:
+    """KIP-588: request versions older than ``first_version`` predate PRODUCER_FENCED; their
+    clients get INVALID_PRODUCER_EPOCH, which they handle the same way (as Kafka answers)."""
+    if error == ErrorCode.producer_fenced and version < first_version:
+        return ErrorCode.invalid_producer_epoch
+    return error
+
+
 def register(services: BrokerServices) -> None:
     auth = services.auth
 
@@ -113,6 +121,7 @@ def register(services: BrokerServices) -> None:
                 [(t.name, list(t.partitions)) for t in request.v3_and_below_topics],
                 False,
             )
+            errors = {tp: fenced_for(ctx.api_version, 2, e) for tp, e in errors.items()}
             return rb(
                 None, throttle_time=NO_THROTTLE, results_by_topic_v3_and_below=topic_results(errors)
             )
@@ -167,6 +176,7 @@ def register(services: BrokerServices) -> None:
                 request.producer_epoch,
                 {("__consumer_offsets", index)},
             )
+        error = fenced_for(ctx.api_version, 2, error)
         return rb(None, throttle_time=NO_THROTTLE, error_code=error)
 
     # -- EndTxn ------------------------------------------------------------------------
@@ -180,6 +190,7 @@ def register(services: BrokerServices) -> None:
             error = await coordinator(services).end_txn(
                 tid, request.producer_id, request.producer_epoch, bool(request.committed)
             )
+        error = fenced_for(ctx.api_version, 2, error)
         return rb(None, throttle_time=NO_THROTTLE, error_code=error)
 
     # -- WriteTxnMarkers ---------------------------------------------------------------
@@ -268,7 +279,11 @@ def register(services: BrokerServices) -> None:
         by_topic: dict[str, list[Any]] = {}
         for (t, p), e in results.items():
             by_topic.setdefault(t, []).append(
-                rb("TxnOffsetCommitResponsePartition", partition_index=p, error_code=e)
+                rb(
+                    "TxnOffsetCommitResponsePartition",
+                    partition_index=p,
+                    error_code=fenced_for(ctx.api_version, 3, e),
+                )
             )
         return rb(
             None,

@@ -44,3 +44,20 @@ def test_kafkajs_scenario(broker: BrokerProcess) -> None:
     topic = "node-kafkajs"
     out = run_program([node, "scenario.js", broker.bootstrap, topic, f"{topic}-group"], NODE_DIR)
     check_client("kafkajs 2.2.4", out, broker, topic)
+
+
+@pytest.mark.timeout(900)
+def test_kafkajs_transactions(broker: BrokerProcess) -> None:
+    """kafkajs' transactional producer: read_committed sees the committed records only,
+    read_uncommitted the aborted ones too, markers count in the end offset, and a second
+    producer with the same transactional id fences the first."""
+    node = require_tool("node", "apt-get install nodejs")
+    install()
+    out = run_program([node, "transactions.js", broker.bootstrap, "node-txn", "node-txn-id"],
+                      NODE_DIR)  # fmt: skip
+    report = json.loads(out.strip().splitlines()[-1])
+    # kafkajs sends pre-KIP-588 versions: Kafka answers INVALID_PRODUCER_EPOCH there.
+    assert report["fenced"] == "INVALID_PRODUCER_EPOCH"
+    assert report["committed"] == ["c0", "c1", "c2", "c5", "c6"]
+    assert report["uncommitted"] == ["c0", "c1", "c2", "a3", "a4", "c5", "c6"]
+    assert report["end_offset"] == 11  # 7 records and 4 markers (commit, abort, commit, commit)
