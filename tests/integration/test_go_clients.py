@@ -67,3 +67,21 @@ def test_go_client_scenario(
         [str(binary), broker.bootstrap, topic, f"{topic}-group", group_protocol], GO_DIR
     )
     check_client(client, out, broker, topic)
+
+
+@pytest.mark.timeout(1500)
+def test_franz_go_transactions(broker: BrokerProcess, binaries: Path) -> None:
+    """franz-go's transactional client: read_committed sees the committed records only,
+    read_uncommitted the aborted ones too, markers count in the end offset, and a second
+    client with the same transactional id fences the first."""
+    import json
+
+    out = run_program(
+        [str(binaries / "franz"), broker.bootstrap, "go-franz-txn", "go-franz-txn-id", "txn"],
+        GO_DIR,
+    )
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["fenced"] == "PRODUCER_FENCED"  # franz-go sends KIP-588 versions
+    assert report["committed"] == ["c0", "c1", "c2", "c5", "c6"]
+    assert report["uncommitted"] == ["c0", "c1", "c2", "a3", "a4", "c5", "c6"]
+    assert report["end_offset"] == 11  # 7 records and 4 markers (commit, abort, commit, commit)

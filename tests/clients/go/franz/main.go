@@ -114,6 +114,10 @@ func main() {
 	if len(os.Args) > 4 {
 		protocol = os.Args[4]
 	}
+	if protocol == "txn" { // the third argument is then the transactional id
+		runTxn(bootstrap, topic, group)
+		return
+	}
 	ctx := context.Background()
 	out := report{"group_protocol": protocol}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.RecordPartitioner(kgo.ManualPartitioner()))
