@@ -85,3 +85,19 @@ def test_franz_go_transactions(broker: BrokerProcess, binaries: Path) -> None:
     assert report["committed"] == ["c0", "c1", "c2", "c5", "c6"]
     assert report["uncommitted"] == ["c0", "c1", "c2", "a3", "a4", "c5", "c6"]
     assert report["end_offset"] == 11  # 7 records and 4 markers (commit, abort, commit, commit)
+
+
+@pytest.mark.timeout(1500)
+def test_sarama_transactions(broker: BrokerProcess, binaries: Path) -> None:
+    """sarama's transactional producer and read_committed consumer, as for franz-go."""
+    import json
+
+    out = run_program(
+        [str(binaries / "sarama"), broker.bootstrap, "go-sarama-txn", "go-sarama-txn-id", "txn"],
+        GO_DIR,
+    )
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["committed"] == ["c0", "c1", "c2", "c5", "c6"]
+    assert report["uncommitted"] == ["c0", "c1", "c2", "a3", "a4", "c5", "c6"]
+    assert report["end_offset"] == 11  # 7 records and 4 markers (commit, abort, commit, commit)
+    assert report["fenced"] == "PRODUCER_FENCED"

@@ -87,6 +87,10 @@ var topicName string
 
 func main() {
 	bootstrap, topic, group := os.Args[1], os.Args[2], os.Args[3]
+	if len(os.Args) > 4 && os.Args[4] == "txn" { // the third argument is the transactional id
+		runTxn(bootstrap, topic, group)
+		return
+	}
 	topicName = topic
 	brokers := []string{bootstrap}
 	out := map[string]any{"group_protocol": "classic"}
