@@ -219,10 +219,19 @@ class TransactionCoordinator:
                 self._locks.pop(transactional_id, None)
 
     async def _write(self, meta: TransactionMetadata) -> ErrorCode:
-        """Persist ``meta`` (acks=all); it is in memory once replayed."""
+        """Persist ``meta`` (acks=all); it is in memory once replayed. A write that does not
+        commit (e.g. NOT_ENOUGH_REPLICAS) leaves the state it had before, as Kafka's
+        coordinator drops its pending state; a later load replays the log as it is."""
         tid = meta.transactional_id
+        before = self.txns.get(tid)
         record = (encode_key(tid), encode_value(meta.to_record()))
-        return await self.runtime.write(self.partition_for(tid), [record])
+        error = await self.runtime.write(self.partition_for(tid), [record])
+        if error != ErrorCode.none and self.check(tid) == ErrorCode.none:
+            if before is None:
+                self.txns.pop(tid, None)
+            else:
+                self.txns[tid] = before
+        return error
 
     # -- InitProducerId ----------------------------------------------------------------
 

@@ -389,3 +389,28 @@ async def test_txn_offsets_are_pending_until_the_marker_and_reload(env: Env) -> 
         assert fresh.pending_txn_offsets[pid]["g"][(TOPIC, 0)].offset == 9
     finally:
         fresh.shutdown()
+
+
+async def test_a_state_write_that_does_not_commit_leaves_the_old_state(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record reaches the local log but its replication wait fails: the transaction
+    stays where it was (no PrepareCommit, no markers), as Kafka's coordinator drops the
+    pending state, and the retried EndTxn completes it."""
+    c = env.coord
+    error, pid, epoch = await c.init_producer_id("app", 30_000)
+    assert error == ErrorCode.none
+    assert await c.add_partitions("app", pid, epoch, {(TOPIC, 0)}) == ErrorCode.none
+    runtime = c.runtime
+
+    async def failing_commit(index: int, required_offset: int) -> ErrorCode:
+        return ErrorCode.not_enough_replicas
+
+    monkeypatch.setattr(runtime, "commit", failing_commit)
+    assert await c.end_txn("app", pid, epoch, True) == ErrorCode.not_enough_replicas
+    assert c.txns["app"].state is S.ONGOING  # not PrepareCommit
+    assert not c._completions  # no markers started
+    monkeypatch.undo()
+    assert await c.end_txn("app", pid, epoch, True) == ErrorCode.none
+    await env.settle()
+    assert c.txns["app"].state is S.COMPLETE_COMMIT
