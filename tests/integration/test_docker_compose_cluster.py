@@ -96,6 +96,7 @@ def test_compose_cluster_on_loopback(tmp_path: Path, zk_connect: str) -> None:
             b.wait_ready()
         cluster.wait_registered({1, 2, 3})
         cluster.wait_controller()
+        cluster.wait_metadata_brokers({1, 2, 3})
         # Registrations carry both listeners, as the compose file advertises them.
         reg = cluster.zk_json("/brokers/ids/1")
         assert [e.split(":")[0] for e in reg["endpoints"]] == ["INTERNAL", "EXTERNAL"]
