@@ -62,7 +62,8 @@ def test_jks_key_store_is_refused_with_a_hint(tmp_path: Path) -> None:
          "client.quota.callback.class", "custom client quota callbacks are not supported"),
         ("zookeeper.set.acl=true",
          "zookeeper.set.acl", "ZooKeeper ACLs on Josef's znodes are not implemented yet"),
-        ("transaction.max.timeout.ms=60000", "transaction.max.timeout.ms", "transactions"),
+        ("delegation.token.secret.key=s3cret",
+         "delegation.token.secret.key", "delegation tokens are not supported"),
     ],
 )
 def test_unimplemented_setting_exits_2(
