@@ -96,7 +96,7 @@ class JosefCluster:
         from broker.admin.client import BrokerConnection
 
         def listed(b: BrokerProcess) -> set[int]:
-            with BrokerConnection("127.0.0.1", b.port) as conn:
+            with BrokerConnection(b.host, b.port) as conn:
                 _v, plain = conn.request(3, {"topics": [], "allow_auto_topic_creation": False})
             return {int(x["node_id"]) for x in plain["brokers"]}
 
