@@ -69,11 +69,13 @@ def produce_all_partitions(bootstrap: str, topic: str, partitions: int) -> set[i
     def report(err: KafkaError | None, _msg: Any) -> None:
         codes.append(0 if err is None else int(err.code()))
 
-    p = Producer({**alice(bootstrap), "acks": "all", "message.timeout.ms": 10000,
+    # retries 0: an authorization error is final at once; the timeout leaves room for an
+    # acks=all round on a loaded machine (a CI run saw one record time out at 10 s).
+    p = Producer({**alice(bootstrap), "acks": "all", "message.timeout.ms": 30000,
                   "retries": 0})  # fmt: skip
     for partition in range(partitions):
         p.produce(topic, b"v", partition=partition, on_delivery=report)
-    p.flush(30)
+    p.flush(60)
     assert len(codes) == partitions
     return set(codes)
 
