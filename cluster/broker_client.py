@@ -30,7 +30,7 @@ import collections
 import logging
 import random
 import ssl as ssl_module
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -430,3 +430,41 @@ def _api_versions_request(version: int) -> Any:
             client_software_version=CLIENT_SOFTWARE_VERSION,
         )
     return schema()
+
+
+class BrokerClients:
+    """One pipelined :class:`BrokerClient` per other broker, by broker id, reopened when the
+    broker's advertised endpoint changes (the inter-broker senders' connection pool)."""
+
+    def __init__(
+        self,
+        endpoint_of: Callable[[int], tuple[str, int] | None],
+        client_id: str,
+        timeout_s: float,
+    ) -> None:
+        self.endpoint_of = endpoint_of
+        self.client_id = client_id
+        self.timeout_s = timeout_s
+        self._clients: dict[int, BrokerClient] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def get(self, broker_id: int) -> BrokerClient | None:
+        endpoint = self.endpoint_of(broker_id)
+        if endpoint is None:
+            return None
+        client = self._clients.get(broker_id)
+        if client is None or (client.host, client.port) != endpoint:
+            if client is not None:
+                task = asyncio.get_running_loop().create_task(client.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+            client = BrokerClient(
+                endpoint[0], endpoint[1], client_id=self.client_id, request_timeout=self.timeout_s
+            )
+            self._clients[broker_id] = client
+        return client
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()

@@ -6,12 +6,11 @@ inter-broker listener; a failed send raises and the marker writer retries it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from kio.schema.errors import ErrorCode
 
-from cluster.broker_client import BrokerClient
+from cluster.broker_client import BrokerClient, BrokerClients
 from protocol.builders import make, request_class
 
 WRITE_TXN_MARKERS = 27
@@ -33,27 +32,12 @@ class TxnMarkerChannelManager:
         self.broker_id = broker_id
         self.endpoint_of = endpoint_of
         self.timeout_s = timeout_s
-        self._clients: dict[int, BrokerClient] = {}
-        self._closing: set[asyncio.Task[None]] = set()
+        self._clients = BrokerClients(
+            endpoint_of, f"broker-{broker_id}-txn-marker-sender", timeout_s
+        )
 
     def _client(self, broker_id: int) -> BrokerClient | None:
-        endpoint = self.endpoint_of(broker_id)
-        if endpoint is None:
-            return None
-        client = self._clients.get(broker_id)
-        if client is None or (client.host, client.port) != endpoint:
-            if client is not None:
-                task = asyncio.get_running_loop().create_task(client.close())
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
-            client = BrokerClient(
-                endpoint[0],
-                endpoint[1],
-                client_id=f"broker-{self.broker_id}-txn-marker-sender",
-                request_timeout=self.timeout_s,
-            )
-            self._clients[broker_id] = client
-        return client
+        return self._clients.get(broker_id)
 
     async def send(
         self,
@@ -97,6 +81,4 @@ class TxnMarkerChannelManager:
         return errors
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
-        self._clients.clear()
+        await self._clients.close()

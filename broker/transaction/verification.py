@@ -11,7 +11,6 @@ Only produce requests with a ``transactional_id`` come here; other produce is un
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -19,7 +18,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.transaction.coordinator import TRANSACTION_STATE_TOPIC, TransactionCoordinator
 from broker.transaction.state import TransactionState
-from cluster.broker_client import BrokerClient
+from cluster.broker_client import BrokerClient, BrokerClients
 from cluster.metadata import MetadataStore
 from protocol.builders import make, request_class
 
@@ -67,8 +66,11 @@ class TxnPartitionVerifier:
         self.metadata = metadata
         self.endpoint_of = endpoint_of
         self.timeout_s = timeout_s
-        self._clients: dict[int, BrokerClient] = {}
-        self._closing: set[asyncio.Task[None]] = set()
+        self._clients = (
+            BrokerClients(endpoint_of, f"broker-{broker_id}-txn-verification", timeout_s)
+            if endpoint_of is not None
+            else None
+        )
 
     def _local(
         self, tid: str, producer_id: int, epoch: int, partitions: list[TopicPartition]
@@ -147,26 +149,9 @@ class TxnPartitionVerifier:
         return out
 
     def _client(self, broker_id: int) -> BrokerClient | None:
-        assert self.endpoint_of is not None
-        endpoint = self.endpoint_of(broker_id)
-        if endpoint is None:
-            return None
-        client = self._clients.get(broker_id)
-        if client is None or (client.host, client.port) != endpoint:
-            if client is not None:
-                task = asyncio.get_running_loop().create_task(client.close())
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
-            client = BrokerClient(
-                endpoint[0],
-                endpoint[1],
-                client_id=f"broker-{self.broker_id}-txn-verification",
-                request_timeout=self.timeout_s,
-            )
-            self._clients[broker_id] = client
-        return client
+        assert self._clients is not None
+        return self._clients.get(broker_id)
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
-        self._clients.clear()
+        if self._clients is not None:
+            await self._clients.close()
