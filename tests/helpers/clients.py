@@ -189,6 +189,8 @@ def produce_kafka_python(
         "max_request_size": max_request_size or 1048576,
         "max_block_ms": ms,
         "request_timeout_ms": ms,
+        # kafka-python 3 retries a failing bootstrap (e.g. refused SASL) for 30 s by default
+        "bootstrap_timeout_ms": ms,
         "linger_ms": 5,
         "enable_idempotence": acks_i == -1,
         "retries": 5,

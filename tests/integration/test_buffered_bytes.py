@@ -78,7 +78,7 @@ def roundtrips(b: BrokerProcess) -> None:
 def test_ten_stalled_100mb_frames(broker_factory: object) -> None:
     require_josef("Josef's request budget")
     b: BrokerProcess = broker_factory(  # type: ignore[operator]
-        {"josef.request.receive.timeout.ms": "8000"}
+        {"josef.request.receive.timeout.ms": "4000"}
     )
     roundtrips(b)  # warm: group coordinator, topics, client code paths
     base = rss_kb(b)
@@ -103,7 +103,7 @@ def test_ten_stalled_100mb_frames(broker_factory: object) -> None:
         # and the allocator's slack add (frames of 100 MB: two fit in 256 MB at a time).
         assert grown_mb < BUDGET / MB + 64, f"RSS grew by {grown_mb:.0f} MB"
         text = b.log_text()
-        assert text.count("did not arrive within josef.request.receive.timeout.ms=8000") == 10
+        assert text.count("did not arrive within josef.request.receive.timeout.ms=4000") == 10
         assert "Traceback" not in text
     finally:
         for s in stallers:
