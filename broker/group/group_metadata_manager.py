@@ -332,22 +332,7 @@ class GroupMetadataManager:
                 error = ErrorCode.none
             if error != ErrorCode.none:
                 return error, {}
-        now = self.clock.milliseconds()
-        max_metadata = int(self.config.offset_metadata_max_bytes)
-        metadata_store = self.topic_manager.metadata
-        results: dict[tuple[str, int], ErrorCode] = {}
-        records: list[RecordPair] = []
-        for topic, partition, offset, epoch, metadata in offsets:
-            tp = (topic, partition)
-            topic_md = metadata_store.topic(topic)
-            if topic_md is None or partition not in topic_md.partitions:
-                results[tp] = ErrorCode.unknown_topic_or_partition
-            elif metadata is not None and len(metadata.encode()) > max_metadata:
-                results[tp] = ErrorCode.offset_metadata_too_large
-            else:
-                results[tp] = ErrorCode.none
-                value = OffsetAndMetadata(offset, epoch, metadata or "", now)
-                records.append(self.offset_record(group_id, topic, partition, value))
+        results, records = self._offset_commit_records(group_id, offsets, -1)
         if records:
             index = self.partition_for(group_id)
             try:
@@ -475,6 +460,29 @@ class GroupMetadataManager:
         error = group.validate_offset_commit(member_id, instance_id, generation_id)
         if error != ErrorCode.none:
             return error, {}
+        results, records = self._offset_commit_records(group_id, offsets, expire_timestamp)
+        if records:
+            if self._commit_too_large(records):
+                # Kafka's storeOffsets: a commit whose records exceed max.message.bytes
+                # (RECORD_TOO_LARGE) is refused as a whole with INVALID_COMMIT_OFFSET_SIZE,
+                # so one request cannot write unbounded state.
+                error = ErrorCode.invalid_commit_offset_size
+            else:
+                error = await self.write(group_id, records)
+            if error != ErrorCode.none:
+                for tp, e in results.items():
+                    if e == ErrorCode.none:
+                        results[tp] = error
+        return ErrorCode.none, results
+
+    def _offset_commit_records(
+        self,
+        group_id: str,
+        offsets: list[tuple[str, int, int, int, str | None]],
+        expire_timestamp: int,
+    ) -> tuple[dict[tuple[str, int], ErrorCode], list[RecordPair]]:
+        """Per-partition validation shared by OffsetCommit and TxnOffsetCommit: the errors
+        of refused partitions and the ``__consumer_offsets`` records of the accepted ones."""
         now = self.clock.milliseconds()
         max_metadata = int(self.config.offset_metadata_max_bytes)
         metadata_store = self.topic_manager.metadata
@@ -491,19 +499,7 @@ class GroupMetadataManager:
                 results[tp] = ErrorCode.none
                 value = OffsetAndMetadata(offset, epoch, metadata or "", now, expire_timestamp)
                 records.append(self.offset_record(group_id, topic, partition, value))
-        if records:
-            if self._commit_too_large(records):
-                # Kafka's storeOffsets: a commit whose records exceed max.message.bytes
-                # (RECORD_TOO_LARGE) is refused as a whole with INVALID_COMMIT_OFFSET_SIZE,
-                # so one request cannot write unbounded state.
-                error = ErrorCode.invalid_commit_offset_size
-            else:
-                error = await self.write(group_id, records)
-            if error != ErrorCode.none:
-                for tp, e in results.items():
-                    if e == ErrorCode.none:
-                        results[tp] = error
-        return ErrorCode.none, results
+        return results, records
 
     def _commit_too_large(self, records: list[RecordPair]) -> bool:
         limit = int(getattr(self.config, "message_max_bytes", 1_048_588))
