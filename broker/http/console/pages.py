@@ -1,0 +1,459 @@
+"""The console's read-only pages: cluster, topics, a topic, its messages, groups, a group.
+
+Server-rendered HTML that works with JavaScript off; the topics and group pages carry
+``data-refresh`` so console.js reloads their ``#live`` part (throughput, lag).
+"""
+
+from __future__ import annotations
+
+import datetime
+from importlib import metadata
+from typing import Any, Final
+
+from aiohttp import web
+
+from broker.admin.topics import CONFIG_SOURCES
+from broker.http.console import html
+from broker.http.console.app import Console, ConsoleError
+from broker.http.console.data import (
+    ClusterView,
+    GroupView,
+    RecordsView,
+    TopicRow,
+    TopicView,
+    cluster_view,
+    group_rows,
+    group_view,
+    read_records,
+    topic_rows,
+    topic_view,
+)
+from broker.http.console.html import Markup, esc, join, link, table
+
+TOPICS_REFRESH_S: Final = 5
+GROUP_REFRESH_S: Final = 5
+DEFAULT_COUNT: Final = 20
+
+
+def josef_version() -> str:
+    try:
+        return metadata.version("josef")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _configs_table(configs: Any, table_id: str) -> Markup:
+    rows = []
+    for c in configs:
+        value = "(sensitive)" if c["sensitive"] else ("null" if c["value"] is None else c["value"])
+        rows.append(
+            (
+                c["name"],
+                Markup(f'<code class="config-value">{esc(value)}</code>'),
+                CONFIG_SOURCES.get(c["source"], str(c["source"])),
+                "yes" if c["read_only"] else "no",
+            )
+        )
+    return table(("Name", "Value", "Source", "Read-only"), rows, table_id=table_id)
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConsoleError("INVALID_REQUEST", f"{name} must be a number, not {raw!r}") from None
+
+
+class Pages:
+    """Handlers of the read-only pages."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_get("/", self.cluster)
+        app.router.add_get("/topics", self.topics)
+        app.router.add_get("/topics/{topic}", self.topic)
+        app.router.add_get("/topics/{topic}/messages", self.messages)
+        app.router.add_get("/groups", self.groups)
+        app.router.add_get("/group", self.group)
+        app.router.add_get("/api/topics", self.topics_json)
+        app.router.add_get("/api/group", self.group_json)
+
+    # ---- cluster
+
+    async def cluster(self, request: web.Request) -> web.Response:
+        try:
+            broker = _int_param(request, "broker")
+            view = await self.console.call(lambda c: cluster_view(c, broker))
+        except ConsoleError as exc:
+            return self.console.error_page("Cluster", exc, "/")
+        self.console.cluster_id = view.cluster_id
+        return self.console.render("Cluster", self._cluster_body(view), active="/")
+
+    def _cluster_body(self, view: ClusterView) -> Markup:
+        summary = html.definition_list(
+            [
+                ("Cluster id", view.cluster_id or "-"),
+                ("Controller", view.controller_id),
+                ("Brokers", len(view.brokers)),
+                ("Console version", f"Josef {josef_version()}"),
+            ]
+        )
+        brokers = table(
+            ("Id", "Host:port", "Rack", "Protocol", "Role"),
+            [
+                (
+                    link(html.url("/", broker=b.node.node_id), b.node.node_id),
+                    f"{b.node.host}:{b.node.port}",
+                    b.node.rack or "-",
+                    b.protocol,
+                    "controller" if b.node.node_id == view.controller_id else "",
+                )
+                for b in view.brokers
+            ],
+            table_id="brokers",
+        )
+        configs = _configs_table(view.configs, "broker-configs")
+        return join(
+            [
+                summary,
+                Markup("<h2>Brokers</h2>"),
+                brokers,
+                Markup(f"<h2>Configs of broker {esc(view.config_broker)}</h2>"),
+                configs,
+            ]
+        )
+
+    # ---- topics
+
+    async def _topic_rows(self) -> list[TopicRow]:
+        rows = await self.console.call(topic_rows)
+        self.console.throughput.add({r.name: r.end_offsets for r in rows})
+        return rows
+
+    async def topics(self, request: web.Request) -> web.Response:
+        try:
+            rows = await self._topic_rows()
+        except ConsoleError as exc:
+            return self.console.error_page("Topics", exc, "/topics")
+        notice = request.query.get("notice")
+        body = [
+            Markup(f'<p class="notice">{esc(notice)}</p>') if notice else Markup(""),
+            Markup('<p><a class="button" href="/topics/new">Create topic</a></p>'),
+            Markup('<div id="live">'),
+            table(
+                ("Topic", "Partitions", "Replication factor", "Under-replicated", "Size",
+                 "Throughput"),
+                [self._topic_row(r) for r in rows],
+                table_id="topics",
+                empty="no topics",
+            ),
+            Markup("</div>"),
+        ]
+        return self.console.render(
+            "Topics", join(body), active="/topics", refresh_s=TOPICS_REFRESH_S
+        )
+
+    def _topic_row(self, r: TopicRow) -> tuple[html.Cell, ...]:
+        rates = self.console.throughput.rates(r.name)
+        rate = f"{rates[-1]:.1f}/s" if rates else "-"
+        name = join([link(html.topic_url(r.name), r.name), " (internal)" if r.internal else ""])
+        spark = join([html.sparkline(rates), Markup(f' <span class="rate">{esc(rate)}</span>')])
+        return (
+            name, r.partitions, r.replication_factor, r.under_replicated,
+            html.format_bytes(r.size), spark,
+        )
+
+    async def topics_json(self, _request: web.Request) -> web.Response:
+        try:
+            rows = await self._topic_rows()
+        except ConsoleError as exc:
+            return web.json_response({"error": exc.name, "message": exc.message}, status=exc.status)
+        return web.json_response(
+            [
+                {
+                    "name": r.name,
+                    "partitions": r.partitions,
+                    "replication_factor": r.replication_factor,
+                    "under_replicated": r.under_replicated,
+                    "size": r.size,
+                    "end_offsets": r.end_offsets,
+                    "records_per_s": self.console.throughput.rates(r.name),
+                }
+                for r in rows
+            ]
+        )
+
+    async def topic(self, request: web.Request) -> web.Response:
+        name = request.match_info["topic"]
+        try:
+            view = await self.console.call(lambda c: topic_view(c, name))
+        except ConsoleError as exc:
+            return self.console.error_page(f"Topic {name}", exc, "/topics")
+        return self.console.render(f"Topic {name}", self._topic_body(view), active="/topics")
+
+    def _topic_body(self, view: TopicView) -> Markup:
+        csrf = self.console.csrf_field()
+        summary = html.definition_list(
+            [
+                ("Topic id", view.topic_id or "-"),
+                ("Internal", "yes" if view.internal else "no"),
+                ("Partitions", len(view.partitions)),
+            ]
+        )
+        parts = table(
+            ("Partition", "Leader", "Replicas", "ISR", "Log start offset", "Log end offset",
+             "Size"),
+            [
+                (
+                    p.info.partition,
+                    p.info.leader if p.info.leader >= 0 else "none",
+                    ",".join(map(str, p.info.replicas)),
+                    ",".join(map(str, p.info.isr)),
+                    p.start_offset,
+                    p.end_offset,
+                    html.format_bytes(p.size),
+                )
+                for p in view.partitions
+            ],
+            table_id="partitions",
+        )
+        url = html.topic_url(view.name)
+        forms = Markup(
+            f'<h2>Alter config</h2><form method="post" action="{esc(url)}/config" '
+            f'class="inline">{csrf}'
+            '<label>Name <input name="key" required></label> '
+            '<label>Value <input name="value"></label> '
+            '<label><input type="checkbox" name="remove" value="1"> remove override</label> '
+            '<button type="submit">Alter config…</button></form>'
+            f'<h2>Delete</h2><form method="post" action="{esc(url)}/delete">{csrf}'
+            '<button type="submit" class="danger">Delete topic…</button></form>'
+        )
+        return join(
+            [
+                summary,
+                Markup(f'<p>{link(url + "/messages", "Browse messages")}</p>'),
+                Markup("<h2>Partitions</h2>"),
+                parts,
+                Markup("<h2>Configs</h2>"),
+                _configs_table(view.configs, "topic-configs"),
+                forms,
+            ]
+        )
+
+    # ---- messages
+
+    async def messages(self, request: web.Request) -> web.Response:
+        name = request.match_info["topic"]
+        title = f"Messages of {name}"
+        fmt = request.query.get("format", "text")
+        if fmt not in html.VALUE_FORMATS:
+            fmt = "text"
+        try:
+            partition = _int_param(request, "partition") or 0
+            offset = _int_param(request, "offset")
+            count = _int_param(request, "count") or DEFAULT_COUNT
+            when = request.query.get("timestamp", "").strip()
+            timestamp = _parse_timestamp(when) if when else None
+            view = await self.console.call(
+                lambda c: read_records(
+                    c, name, partition, offset=offset, timestamp=timestamp, count=count
+                )
+            )
+        except ConsoleError as exc:
+            return self.console.error_page(title, exc, "/topics")
+        form = _messages_form(request, partition, count, fmt)
+        return self.console.render(title, join([form, _records_body(view, fmt)]), active="/topics")
+
+    # ---- groups
+
+    async def groups(self, _request: web.Request) -> web.Response:
+        try:
+            rows = await self.console.call(group_rows)
+        except ConsoleError as exc:
+            return self.console.error_page("Consumer groups", exc, "/groups")
+        body = table(
+            ("Group", "State", "Protocol type", "Protocol", "Members", "Coordinator", "Lag"),
+            [
+                (
+                    link(html.group_url(d.group_id), d.group_id),
+                    d.state, d.protocol_type or "-", d.protocol or "-",
+                    len(d.members), d.coordinator, lag,
+                )
+                for d, lag in rows
+            ],
+            table_id="groups",
+            empty="no consumer groups",
+        )
+        return self.console.render(
+            "Consumer groups",
+            join([Markup('<div id="live">'), body, Markup("</div>")]),
+            active="/groups",
+            refresh_s=GROUP_REFRESH_S,
+        )
+
+    async def _group(self, request: web.Request) -> GroupView:
+        group = request.query.get("id")
+        if group is None:
+            raise ConsoleError("INVALID_REQUEST", "which group? (?id=GROUP)")
+        return await self.console.call(lambda c: group_view(c, group))
+
+    async def group(self, request: web.Request) -> web.Response:
+        try:
+            view = await self._group(request)
+        except ConsoleError as exc:
+            return self.console.error_page("Consumer group", exc, "/groups")
+        from broker.http.console.actions import reset_form
+
+        d = view.description
+        notice = request.query.get("notice")
+        body = join(
+            [
+                Markup(f'<p class="notice">{esc(notice)}</p>') if notice else Markup(""),
+                Markup('<div id="live">'),
+                html.definition_list(
+                    [
+                        ("State", d.state), ("Protocol type", d.protocol_type or "-"),
+                        ("Protocol", d.protocol or "-"), ("Coordinator", d.coordinator),
+                        ("Members", len(d.members)), ("Total lag", view.total_lag),
+                    ]
+                ),
+                Markup("<h2>Members</h2>"),
+                table(
+                    ("Member id", "Instance id", "Client id", "Host", "Assignment"),
+                    [
+                        (m.member_id, m.instance_id or "-", m.client_id, m.client_host_text,
+                         ", ".join(f"{t}-{p}" for t, p in m.assignment) or "-")
+                        for m in map(_MemberText, d.members)
+                    ],
+                    table_id="members",
+                    empty="no members",
+                ),
+                Markup("<h2>Offsets and lag</h2>"),
+                table(
+                    ("Topic", "Partition", "Committed offset", "Log end offset", "Lag",
+                     "Member"),
+                    [
+                        (r.topic, r.partition, _dash(r.committed), _dash(r.log_end),
+                         _dash(r.lag), r.member.client_id if r.member else "-")
+                        for r in view.offsets
+                    ],
+                    table_id="lag",
+                    empty="no committed offsets",
+                ),
+                Markup("</div>"),
+                reset_form(self.console, view),
+            ]
+        )
+        return self.console.render(
+            f"Consumer group {d.group_id}", body, active="/groups", refresh_s=GROUP_REFRESH_S
+        )
+
+    async def group_json(self, request: web.Request) -> web.Response:
+        try:
+            view = await self._group(request)
+        except ConsoleError as exc:
+            return web.json_response({"error": exc.name, "message": exc.message}, status=exc.status)
+        d = view.description
+        return web.json_response(
+            {
+                "group": d.group_id,
+                "state": d.state,
+                "members": len(d.members),
+                "total_lag": view.total_lag,
+                "partitions": [
+                    {"topic": r.topic, "partition": r.partition, "committed": r.committed,
+                     "log_end_offset": r.log_end, "lag": r.lag}
+                    for r in view.offsets
+                ],
+            }
+        )
+
+
+class _MemberText:
+    """A group member's columns, the host without the leading slash Kafka adds."""
+
+    def __init__(self, member: Any) -> None:
+        self.member_id = member.member_id
+        self.instance_id = member.instance_id
+        self.client_id = member.client_id
+        self.client_host_text = str(member.host).lstrip("/")
+        self.assignment = member.assignment
+
+
+def _dash(value: int | None) -> str | int:
+    return "-" if value is None else value
+
+
+def _parse_timestamp(text: str) -> int:
+    """Epoch milliseconds, or an ISO-8601 date-time (UTC unless it names a zone)."""
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConsoleError(
+            "INVALID_REQUEST", f"timestamp {text!r} is neither epoch ms nor ISO-8601"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return int(when.timestamp() * 1000)
+
+
+def _messages_form(request: web.Request, partition: int, count: int, fmt: str) -> Markup:
+    options = "".join(
+        f'<option value="{f}"{" selected" if f == fmt else ""}>{f}</option>'
+        for f in html.VALUE_FORMATS
+    )
+    q = request.query
+    return Markup(
+        '<form method="get" class="inline" id="browse">'
+        f'<label>Partition <input name="partition" type="number" min="0" value="{partition}">'
+        "</label> "
+        f'<label>Offset <input name="offset" value="{esc(q.get("offset", ""))}"></label> '
+        f'<label>or timestamp <input name="timestamp" placeholder="ms or 2026-01-31T12:00:00Z" '
+        f'value="{esc(q.get("timestamp", ""))}"></label> '
+        f'<label>Records <input name="count" type="number" min="1" max="500" value="{count}">'
+        "</label> "
+        f'<label>Format <select name="format">{options}</select></label> '
+        '<button type="submit">Show</button></form>'
+    )
+
+
+def _records_body(view: RecordsView, fmt: str) -> Markup:
+    info = Markup(
+        f'<p class="range">Partition {view.partition}: log start offset {view.log_start}, '
+        f"log end offset {view.log_end}; "
+        + (
+            f"reading from offset {view.start_offset}."
+            if view.start_offset >= 0
+            else "no record at or after that timestamp."
+        )
+        + "</p>"
+    )
+    rows = []
+    for r in view.records:
+        headers = "\n".join(
+            f"{k}: {html.format_value(v, fmt)}" for k, v in r.headers
+        )
+        rows.append(
+            (
+                r.offset,
+                html.format_timestamp(r.timestamp),
+                Markup(f"<pre class='key'>{esc(html.format_value(r.key, fmt))}</pre>"),
+                Markup(f"<pre class='value'>{esc(html.format_value(r.value, fmt))}</pre>"),
+                Markup(f"<pre class='headers'>{esc(headers)}</pre>"),
+            )
+        )
+    return join(
+        [
+            info,
+            table(("Offset", "Timestamp", "Key", "Value", "Headers"), rows,
+                  table_id="records", empty="no records"),
+        ]
+    )
+
