@@ -130,9 +130,13 @@ def page(
 # --------------------------------------------------------------------------- values
 
 
+_CONTROL: Final = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c not in (0x09, 0x0A)}
+
+
 def format_value(data: bytes | None, fmt: str) -> str:
-    """A key or value as text (UTF-8, bad bytes replaced), pretty JSON (text when it is not
-    JSON) or hex (bytes in pairs, 16 per line). The result is plain text: escape it."""
+    """A key or value as text (UTF-8, bad bytes replaced, control characters but tab and
+    newline shown as ``\\xNN``), pretty JSON (text when it is not JSON) or hex (bytes in
+    pairs, 16 per line). The result is plain text: escape it."""
     if data is None:
         return "null"
     if fmt == "hex":
@@ -141,10 +145,12 @@ def format_value(data: bytes | None, fmt: str) -> str:
     text = data.decode("utf-8", "replace")
     if fmt == "json":
         try:
-            return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=False)
+            pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
         except ValueError:
-            return text
-    return text
+            pass
+        else:  # dumps escapes C0 controls itself; DEL is the one left, as a JSON escape
+            return pretty.replace("\x7f", "\\u007f")
+    return text.translate(_CONTROL)
 
 
 def format_timestamp(ms: int) -> str:
