@@ -130,6 +130,8 @@ class Console:
         async with self._calls:
             try:
                 return await asyncio.to_thread(run)
+            except ConsoleError:
+                raise
             except KafkaResponseError as exc:
                 message = exc.message or ""
                 if exc.context:

@@ -16,7 +16,6 @@ from broker.admin.client import (
     DELETE_TOPICS,
     INCREMENTAL_ALTER_CONFIGS,
     AdminClient,
-    AdminError,
     TopicPartition,
     check,
 )
@@ -28,6 +27,7 @@ from broker.admin.groups import (
     plan_reset,
 )
 from broker.admin.topics import ADMIN_TIMEOUT_MS, OP_DELETE, OP_SET, RESOURCE_TOPIC
+from broker.http.console.app import ConsoleError
 
 RESET_SCENARIOS: Final = ("earliest", "latest", "offset", "timestamp")
 
@@ -90,10 +90,6 @@ def alter_topic_config(client: AdminClient, topic: str, key: str, value: str | N
     check(result["error_code"], result.get("error_message"), f"alter config of {topic}")
 
 
-class GroupNotInactive(AdminError):
-    """Offsets of a group with members cannot be reset (Kafka's tool refuses too)."""
-
-
 def plan_group_reset(
     client: AdminClient,
     group: str,
@@ -104,9 +100,12 @@ def plan_group_reset(
     """The new offset of each partition (all of ``topic``'s, or every committed one)."""
     desc = describe_group(client, group)
     if desc.state not in INACTIVE_STATES:
-        raise GroupNotInactive(
+        # Kafka's tool refuses too; NON_EMPTY_GROUP is Kafka's name for the condition.
+        raise ConsoleError(
+            "NON_EMPTY_GROUP",
             f"Assignments can only be reset if the group '{group}' is inactive, "
-            f"but the current state is {desc.state}."
+            f"but the current state is {desc.state}.",
+            409,
         )
     committed = committed_offsets(client, group)
     partitions = client.topic(topic).partitions if topic else {}
