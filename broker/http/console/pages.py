@@ -267,7 +267,18 @@ class Pages:
         except ConsoleError as exc:
             return self.console.error_page(title, exc, "/topics")
         form = _messages_form(request, partition, count, fmt)
-        return self.console.render(title, join([form, _records_body(view, fmt)]), active="/topics")
+        nav = [link(html.topic_url(name), f"Topic {name}")]
+        if view.records:
+            after = view.records[-1].offset + 1
+            if after < view.log_end:
+                nav.append(Markup(" · "))
+                nav.append(link(
+                    html.url(html.topic_url(name, "/messages"), partition=partition,
+                             offset=after, count=count, format=fmt),
+                    f"Next {count} from offset {after}", id="next",
+                ))
+        body = join([Markup("<p>"), join(nav), Markup("</p>"), form, _records_body(view, fmt)])
+        return self.console.render(title, body, active="/topics")
 
     # ---- groups
 
