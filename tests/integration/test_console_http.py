@@ -8,8 +8,11 @@ listener that is not loopback-only."""
 
 from __future__ import annotations
 
+import html as htmllib
 import json
+import re
 import time
+import urllib.parse
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -200,6 +203,14 @@ def test_messages_page_reads_records_exactly(console_broker: BrokerProcess) -> N
     page = get(console_broker.http_url,
                f"/topics/{topic}/messages?partition=1&timestamp=2023-11-14T22:13:30Z")
     assert [r[0] for r in table(page.body, "records")] == ["1", "2", "3"]
+    # paging: the "next" link continues after the last record shown
+    page = get(console_broker.http_url, f"/topics/{topic}/messages?partition=1&count=2")
+    assert [r[0] for r in table(page.body, "records")] == ["0", "1"]
+    match = re.search(r'<a href="([^"]+)" id="next">', page.body)
+    assert match is not None
+    page = get(console_broker.http_url, htmllib.unescape(match.group(1)))
+    assert [r[0] for r in table(page.body, "records")] == ["2", "3"]
+    assert 'id="next"' not in page.body  # the log end
     # a negative offset counts back from the log end
     page = get(console_broker.http_url, f"/topics/{topic}/messages?partition=1&offset=-1")
     assert [r[2] for r in table(page.body, "records")] == ["kp-3"]
@@ -207,6 +218,30 @@ def test_messages_page_reads_records_exactly(console_broker: BrokerProcess) -> N
     page = get(console_broker.http_url, f"/topics/{topic}/messages?partition=7")
     assert page.status == 400
     assert error(page.body) is not None and error(page.body)[0] == "UNKNOWN_TOPIC_OR_PARTITION"
+
+
+def test_hostile_names_and_payloads_are_escaped(console_broker: BrokerProcess) -> None:
+    bootstrap, base = console_broker.bootstrap, console_broker.http_url
+    topic = unique_topic("console-xss")
+    create_topic(bootstrap, topic)
+    evil = '<img src=x onerror="alert(1)">'
+    produce("kafka-python", bootstrap, topic,
+            [Record(evil.encode(), evil.encode(), ((evil, evil.encode()),))])
+    page = get(base, f"/topics/{topic}/messages")
+    assert evil not in page.body and "<img" not in page.body
+    assert table(page.body, "records")[0][2:5] == [evil, evil, f"{evil}: {evil}"]
+
+    group = 'g/<script>alert("g")</script>&x=1'
+    _commit(bootstrap, group, {(topic, 0): 1})
+    listing = get(base, "/groups")
+    assert "<script>alert" not in listing.body
+    assert group in [r[0] for r in table(listing.body, "groups")]
+    page = get(base, "/group?" + urllib.parse.urlencode({"id": group}))
+    assert page.status == 200 and "<script>alert" not in page.body
+    assert htmllib.unescape(re.search(r"<h1>(.*?)</h1>", page.body).group(1)) == (
+        f"Consumer group {group}"
+    )
+    assert [r[:5] for r in table(page.body, "lag")] == [[topic, "0", "1", "1", "0"]]
 
 
 def _kafka_python_group(bootstrap: str, topic: str, group: str, n: int) -> Any:
@@ -308,6 +343,8 @@ def test_create_and_delete_topic_with_confirmation(console_broker: BrokerProcess
     assert reply.status == 400 and error(reply.body) == (
         "TOPIC_ALREADY_EXISTS", f"create topic {topic}: Topic '{topic}' already exists."
     )
+    reply = post(base, "/topics", {**form, "name": unique_topic("rf"), "replication_factor": "3"})
+    assert reply.status == 400 and error(reply.body)[0] == "INVALID_REPLICATION_FACTOR"
     bad = post(base, "/topics", {**form, "name": unique_topic("bad"), "configs": "retention.ms=x"})
     assert bad.status == 400 and error(bad.body) is not None
     assert error(bad.body)[0] == "INVALID_CONFIG"

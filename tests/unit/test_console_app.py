@@ -46,6 +46,8 @@ async def test_pages_say_there_is_no_plaintext_listener(
     assert resp.status == 503
     text = await resp.text()
     assert "NO_PLAINTEXT_LISTENER" in text and "PLAINTEXT Kafka listener" in text
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
 
 
 async def test_health_and_static_files_still_served(

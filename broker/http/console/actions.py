@@ -68,13 +68,15 @@ def create_form(console: Console, form: dict[str, str] | None = None) -> Markup:
     )
 
 
-def _confirm_form(console: Console, action: str, fields: dict[str, str], button: str) -> Markup:
+def _confirm_form(
+    console: Console, action: str, fields: dict[str, str], button: str, cancel: str
+) -> Markup:
     hidden = "".join(html.hidden(k, v) for k, v in fields.items())
     return Markup(
         f'<form method="post" action="{esc(action)}" class="confirm">{console.csrf_field()}'
         f'{hidden}{html.hidden("confirm", CONFIRM)}'
         f'<button type="submit" class="danger" id="confirm">{esc(button)}</button> '
-        '<a href="javascript:history.back()" class="cancel">Cancel</a></form>'
+        f'<a href="{esc(cancel)}" class="cancel">Cancel</a></form>'
     )
 
 
@@ -148,7 +150,7 @@ class Actions:
                         ),
                         _confirm_form(
                             self.console, html.topic_url(name, "/delete"), {},
-                            f"Delete topic {name}",
+                            f"Delete topic {name}", html.topic_url(name),
                         ),
                     ]
                 )
@@ -182,7 +184,8 @@ class Actions:
                     [
                         Markup(f'<p class="warning">{esc(what)}</p>'),
                         _confirm_form(
-                            self.console, html.topic_url(name, "/config"), fields, "Alter config"
+                            self.console, html.topic_url(name, "/config"), fields,
+                            "Alter config", html.topic_url(name),
                         ),
                     ]
                 )
@@ -237,7 +240,9 @@ class Actions:
                     f'<p class="warning">Commit these offsets for group {esc(group)}?</p>'
                 ),
                 rows,
-                _confirm_form(self.console, "/group/reset", fields, "Reset offsets"),
+                _confirm_form(
+                    self.console, "/group/reset", fields, "Reset offsets", html.group_url(group)
+                ),
             ]
         )
         return self.console.render(title, body, active="/groups")
