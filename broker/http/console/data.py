@@ -27,9 +27,11 @@ from broker.admin.console import _fetch
 from broker.admin.groups import (
     GroupDescription,
     Member,
+    committed_offsets,
     describe_group,
     describe_offsets,
     list_groups,
+    log_end_offsets,
 )
 from broker.admin.topics import RESOURCE_BROKER, RESOURCE_TOPIC, describe_configs
 
@@ -305,12 +307,16 @@ class GroupView:
 
 
 def group_rows(client: AdminClient) -> list[tuple[GroupDescription, int]]:
-    """Every group of the cluster with its description and total lag."""
-    out = []
+    """Every group of the cluster with its description and total lag (one ListOffsets
+    round for the log end offsets of all groups' partitions)."""
+    found = []
     for gid, _state, _ptype in list_groups(client):
-        view = group_view(client, gid)
-        out.append((view.description, view.total_lag))
-    return out
+        found.append((describe_group(client, gid), committed_offsets(client, gid)))
+    ends = log_end_offsets(client, {tp for _d, committed in found for tp in committed})
+    return [
+        (desc, sum(max(ends[tp] - off, 0) for tp, off in committed.items() if tp in ends))
+        for desc, committed in found
+    ]
 
 
 def group_view(client: AdminClient, group: str) -> GroupView:
