@@ -9,15 +9,20 @@ ListGroups, DescribeGroups and OffsetFetch. The console runs them in a worker th
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from broker.admin.client import (
     CLIENT_VERSIONS,
+    EARLIEST_TIMESTAMP,
     FETCH,
+    LATEST_TIMESTAMP,
+    LIST_OFFSETS,
     PRODUCE,
     AdminClient,
+    AdminError,
+    ClusterInfo,
     KafkaResponseError,
     Node,
     PartitionInfo,
@@ -31,7 +36,6 @@ from broker.admin.groups import (
     describe_group,
     describe_offsets,
     list_groups,
-    log_end_offsets,
 )
 from broker.admin.topics import RESOURCE_BROKER, RESOURCE_TOPIC, describe_configs
 
@@ -51,6 +55,53 @@ def open_client(bootstrap: str) -> AdminClient:
         client_id="josef-console",
         client_versions=CONSOLE_VERSIONS,
     )
+
+
+# --------------------------------------------------------------------------- offsets
+
+
+def offsets(
+    client: AdminClient, cluster: ClusterInfo, tps: Iterable[TopicPartition], timestamp: int
+) -> dict[TopicPartition, int]:
+    """ListOffsets for many partitions: one request per leader of ``cluster`` (the admin
+    client's ``list_offsets`` looks each leader up with its own Metadata request). A
+    partition that fails here is retried through ``list_offsets``; one that is not in
+    ``cluster`` or has no leader is left out."""
+    by_leader: dict[int, list[TopicPartition]] = {}
+    for t, p in tps:
+        info = cluster.topics.get(t)
+        part = info.partitions.get(p) if info is not None else None
+        if part is not None and part.leader >= 0:
+            by_leader.setdefault(part.leader, []).append((t, p))
+    result: dict[TopicPartition, int] = {}
+    retry: list[TopicPartition] = []
+    for leader, leader_tps in by_leader.items():
+        topics: dict[str, list[dict[str, Any]]] = {}
+        for t, p in leader_tps:
+            topics.setdefault(t, []).append(
+                {"partition_index": p, "timestamp": timestamp, "current_leader_epoch": -1}
+            )
+        body = {
+            "replica_id": -1,
+            "isolation_level": 0,
+            "topics": [{"name": t, "partitions": ps} for t, ps in topics.items()],
+        }
+        try:
+            _v, plain = client.node(leader).request(LIST_OFFSETS, body)
+        except AdminError:
+            retry.extend(leader_tps)
+            continue
+        for t in plain["topics"]:
+            for p in t["partitions"]:
+                tp = (t["name"], p["partition_index"])
+                if p["error_code"] == 0:
+                    result[tp] = int(p["offset"])
+                else:
+                    retry.append(tp)
+    if retry:
+        found = client.list_offsets(dict.fromkeys(retry, timestamp))
+        result.update({tp: off for tp, (off, _ts) in found.items()})
+    return result
 
 
 # --------------------------------------------------------------------------- cluster
@@ -164,7 +215,7 @@ def topic_rows(client: AdminClient) -> list[TopicRow]:
         if info.leader >= 0
     ]
     try:
-        ends = client.offsets_latest(tps) if tps else {}
+        ends = offsets(client, cluster, tps, LATEST_TIMESTAMP)
     except KafkaResponseError:
         ends = {}
     rows = []
@@ -205,9 +256,10 @@ class TopicView:
 
 def topic_view(client: AdminClient, topic: str) -> TopicView:
     info = client.topic(topic)
+    cluster = client.cluster(refresh=True)
     tps = [(topic, p) for p in sorted(info.partitions)]
-    starts = client.offsets_earliest(tps)
-    ends = client.offsets_latest(tps)
+    starts = offsets(client, cluster, tps, EARLIEST_TIMESTAMP)
+    ends = offsets(client, cluster, tps, LATEST_TIMESTAMP)
     sizes = log_dir_sizes(client)
     rows = tuple(
         PartitionRow(
@@ -312,7 +364,12 @@ def group_rows(client: AdminClient) -> list[tuple[GroupDescription, int]]:
     found = []
     for gid, _state, _ptype in list_groups(client):
         found.append((describe_group(client, gid), committed_offsets(client, gid)))
-    ends = log_end_offsets(client, {tp for _d, committed in found for tp in committed})
+    ends = offsets(
+        client,
+        client.cluster(refresh=True),
+        {tp for _d, committed in found for tp in committed},
+        LATEST_TIMESTAMP,
+    )
     return [
         (desc, sum(max(ends[tp] - off, 0) for tp, off in committed.items() if tp in ends))
         for desc, committed in found
