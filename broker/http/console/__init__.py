@@ -9,6 +9,7 @@ from aiohttp import web
 
 from broker.http.console.actions import Actions
 from broker.http.console.app import Console, loopback_only, static
+from broker.http.console.group_pages import GroupPages
 from broker.http.console.pages import Pages
 
 __all__ = ["Console", "install", "loopback_only"]
@@ -18,4 +19,5 @@ def install(app: web.Application, console: Console) -> None:
     # Actions first: the literal /topics/new must match before /topics/{topic}.
     Actions(console).install(app)
     Pages(console).install(app)
+    GroupPages(console).install(app)
     app.router.add_get("/console/static/{name}", static)

@@ -1,7 +1,7 @@
-"""The console's read-only pages: cluster, topics, a topic, its messages, groups, a group.
+"""The console's read-only pages: the cluster, topics, a topic and its messages.
 
-Server-rendered HTML that works with JavaScript off; the topics and group pages carry
-``data-refresh`` so console.js reloads their ``#live`` part (throughput, lag).
+Server-rendered HTML that works with JavaScript off; the topics page carries
+``data-refresh`` so console.js reloads its ``#live`` part (throughput sparklines).
 """
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ from broker.http.console import html
 from broker.http.console.app import Console, ConsoleError
 from broker.http.console.data import (
     ClusterView,
-    GroupView,
     RecordsView,
     TopicRow,
     TopicView,
     cluster_view,
-    group_rows,
-    group_view,
     read_records,
     topic_rows,
     topic_view,
@@ -31,7 +28,6 @@ from broker.http.console.data import (
 from broker.http.console.html import Markup, esc, join, link, table
 
 TOPICS_REFRESH_S: Final = 5
-GROUP_REFRESH_S: Final = 5
 DEFAULT_COUNT: Final = 20
 
 
@@ -42,7 +38,7 @@ def josef_version() -> str:
         return "unknown"
 
 
-def _configs_table(configs: Any, table_id: str) -> Markup:
+def configs_table(configs: Any, table_id: str) -> Markup:
     rows = []
     for c in configs:
         value = "(sensitive)" if c["sensitive"] else ("null" if c["value"] is None else c["value"])
@@ -57,7 +53,7 @@ def _configs_table(configs: Any, table_id: str) -> Markup:
     return table(("Name", "Value", "Source", "Read-only"), rows, table_id=table_id)
 
 
-def _int_param(request: web.Request, name: str) -> int | None:
+def int_param(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name, "").strip()
     if not raw:
         return None
@@ -68,7 +64,7 @@ def _int_param(request: web.Request, name: str) -> int | None:
 
 
 class Pages:
-    """Handlers of the read-only pages."""
+    """Handlers of the cluster and topic pages."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -78,16 +74,13 @@ class Pages:
         app.router.add_get("/topics", self.topics)
         app.router.add_get("/topics/{topic}", self.topic)
         app.router.add_get("/topics/{topic}/messages", self.messages)
-        app.router.add_get("/groups", self.groups)
-        app.router.add_get("/group", self.group)
         app.router.add_get("/api/topics", self.topics_json)
-        app.router.add_get("/api/group", self.group_json)
 
     # ---- cluster
 
     async def cluster(self, request: web.Request) -> web.Response:
         try:
-            broker = _int_param(request, "broker")
+            broker = int_param(request, "broker")
             view = await self.console.call(lambda c: cluster_view(c, broker))
         except ConsoleError as exc:
             return self.console.error_page("Cluster", exc, "/")
@@ -117,7 +110,7 @@ class Pages:
             ],
             table_id="brokers",
         )
-        configs = _configs_table(view.configs, "broker-configs")
+        configs = configs_table(view.configs, "broker-configs")
         return join(
             [
                 summary,
@@ -240,7 +233,7 @@ class Pages:
                 Markup("<h2>Partitions</h2>"),
                 parts,
                 Markup("<h2>Configs</h2>"),
-                _configs_table(view.configs, "topic-configs"),
+                configs_table(view.configs, "topic-configs"),
                 forms,
             ]
         )
@@ -254,9 +247,9 @@ class Pages:
         if fmt not in html.VALUE_FORMATS:
             fmt = "text"
         try:
-            partition = _int_param(request, "partition") or 0
-            offset = _int_param(request, "offset")
-            count = _int_param(request, "count") or DEFAULT_COUNT
+            partition = int_param(request, "partition") or 0
+            offset = int_param(request, "offset")
+            count = int_param(request, "count") or DEFAULT_COUNT
             when = request.query.get("timestamp", "").strip()
             timestamp = _parse_timestamp(when) if when else None
             view = await self.console.call(
@@ -279,126 +272,6 @@ class Pages:
                 ))
         body = join([Markup("<p>"), join(nav), Markup("</p>"), form, _records_body(view, fmt)])
         return self.console.render(title, body, active="/topics")
-
-    # ---- groups
-
-    async def groups(self, _request: web.Request) -> web.Response:
-        try:
-            rows = await self.console.call(group_rows)
-        except ConsoleError as exc:
-            return self.console.error_page("Consumer groups", exc, "/groups")
-        body = table(
-            ("Group", "State", "Protocol type", "Protocol", "Members", "Coordinator", "Lag"),
-            [
-                (
-                    link(html.group_url(d.group_id), d.group_id),
-                    d.state, d.protocol_type or "-", d.protocol or "-",
-                    len(d.members), d.coordinator, lag,
-                )
-                for d, lag in rows
-            ],
-            table_id="groups",
-            empty="no consumer groups",
-        )
-        return self.console.render(
-            "Consumer groups",
-            join([Markup('<div id="live">'), body, Markup("</div>")]),
-            active="/groups",
-            refresh_s=GROUP_REFRESH_S,
-        )
-
-    async def _group(self, request: web.Request) -> GroupView:
-        group = request.query.get("id")
-        if group is None:
-            raise ConsoleError("INVALID_REQUEST", "which group? (?id=GROUP)")
-        return await self.console.call(lambda c: group_view(c, group))
-
-    async def group(self, request: web.Request) -> web.Response:
-        try:
-            view = await self._group(request)
-        except ConsoleError as exc:
-            return self.console.error_page("Consumer group", exc, "/groups")
-        from broker.http.console.actions import reset_form
-
-        d = view.description
-        notice = request.query.get("notice")
-        body = join(
-            [
-                Markup(f'<p class="notice">{esc(notice)}</p>') if notice else Markup(""),
-                Markup('<div id="live">'),
-                html.definition_list(
-                    [
-                        ("State", d.state), ("Protocol type", d.protocol_type or "-"),
-                        ("Protocol", d.protocol or "-"), ("Coordinator", d.coordinator),
-                        ("Members", len(d.members)), ("Total lag", view.total_lag),
-                    ]
-                ),
-                Markup("<h2>Members</h2>"),
-                table(
-                    ("Member id", "Instance id", "Client id", "Host", "Assignment"),
-                    [
-                        (m.member_id, m.instance_id or "-", m.client_id, m.client_host_text,
-                         ", ".join(f"{t}-{p}" for t, p in m.assignment) or "-")
-                        for m in map(_MemberText, d.members)
-                    ],
-                    table_id="members",
-                    empty="no members",
-                ),
-                Markup("<h2>Offsets and lag</h2>"),
-                table(
-                    ("Topic", "Partition", "Committed offset", "Log end offset", "Lag",
-                     "Member"),
-                    [
-                        (r.topic, r.partition, _dash(r.committed), _dash(r.log_end),
-                         _dash(r.lag), r.member.client_id if r.member else "-")
-                        for r in view.offsets
-                    ],
-                    table_id="lag",
-                    empty="no committed offsets",
-                ),
-                Markup("</div>"),
-                reset_form(self.console, view),
-            ]
-        )
-        return self.console.render(
-            f"Consumer group {d.group_id}", body, active="/groups", refresh_s=GROUP_REFRESH_S
-        )
-
-    async def group_json(self, request: web.Request) -> web.Response:
-        try:
-            view = await self._group(request)
-        except ConsoleError as exc:
-            return web.json_response({"error": exc.name, "message": exc.message}, status=exc.status)
-        d = view.description
-        return web.json_response(
-            {
-                "group": d.group_id,
-                "state": d.state,
-                "members": len(d.members),
-                "total_lag": view.total_lag,
-                "partitions": [
-                    {"topic": r.topic, "partition": r.partition, "committed": r.committed,
-                     "log_end_offset": r.log_end, "lag": r.lag}
-                    for r in view.offsets
-                ],
-            }
-        )
-
-
-class _MemberText:
-    """A group member's columns, the host without the leading slash Kafka adds."""
-
-    def __init__(self, member: Any) -> None:
-        self.member_id = member.member_id
-        self.instance_id = member.instance_id
-        self.client_id = member.client_id
-        self.client_host_text = str(member.host).lstrip("/")
-        self.assignment = member.assignment
-
-
-def _dash(value: int | None) -> str | int:
-    return "-" if value is None else value
-
 
 def _parse_timestamp(text: str) -> int:
     """Epoch milliseconds, or an ISO-8601 date-time (UTC unless it names a zone)."""
