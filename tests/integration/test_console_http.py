@@ -37,7 +37,7 @@ def console_broker(
 ) -> Generator[BrokerProcess, None, None]:
     b = BrokerProcess(
         tmp_path_factory.mktemp("console"),
-        {"group.initial.rebalance.delay.ms": "0"},
+        {"group.initial.rebalance.delay.ms": "0", "josef.max.partitions": "1000"},
         name="console",
     )
     try:
@@ -345,6 +345,9 @@ def test_create_and_delete_topic_with_confirmation(console_broker: BrokerProcess
     )
     reply = post(base, "/topics", {**form, "name": unique_topic("rf"), "replication_factor": "3"})
     assert reply.status == 400 and error(reply.body)[0] == "INVALID_REPLICATION_FACTOR"
+    reply = post(base, "/topics", {**form, "name": unique_topic("big"), "partitions": "2000"})
+    assert reply.status == 400 and error(reply.body)[0] == "POLICY_VIOLATION"
+    assert error(reply.body)[1]  # Kafka's message, shown as is
     bad = post(base, "/topics", {**form, "name": unique_topic("bad"), "configs": "retention.ms=x"})
     assert bad.status == 400 and error(bad.body) is not None
     assert error(bad.body)[0] == "INVALID_CONFIG"
