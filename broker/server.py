@@ -17,6 +17,8 @@ from broker.config.dynamic_broker_config import DynamicBrokerConfig
 from broker.dynamic_reconfiguration import cleaner_config, install_reconfigurables
 from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
+from broker.http.console import Console
+from broker.http.console import install as install_console
 from broker.http.server import HttpListener, metrics_registry
 from broker.metrics.collector import BrokerCollector, BrokerView
 from broker.metrics.consumer_lag import ConsumerLagCollector
@@ -358,8 +360,30 @@ class KafkaBroker:
         )
         self.metrics_view = view
         registry = metrics_registry([BrokerCollector(view)])
-        self.http = HttpListener(endpoints, registry, self.not_ready_reason, self.failed_reason)
+        console = Console(self._console_bootstrap(), endpoints)
+        self.http = HttpListener(
+            endpoints,
+            registry,
+            self.not_ready_reason,
+            self.failed_reason,
+            routes=[lambda app: install_console(app, console)],
+        )
         await self.http.start()
+
+    def _console_bootstrap(self) -> str | None:
+        """host:port of a bound PLAINTEXT listener (the inter-broker one first) for the web
+        console's admin client; None when the broker has no PLAINTEXT listener."""
+        inter = self.config.inter_broker_listener_name
+        plain = [lst for lst in self.listeners if lst.security_protocol == "PLAINTEXT"]
+        plain.sort(key=lambda lst: lst.name != inter)
+        for lst in plain:
+            host = lst.host
+            if host in ("", "0.0.0.0"):
+                host = "127.0.0.1"
+            elif host == "::":
+                host = "::1"
+            return f"[{host}]:{lst.port}" if ":" in host else f"{host}:{lst.port}"
+        return None
 
     def not_ready_reason(self) -> str | None:
         """Why /v1/ready answers 503, or None when the broker is ready."""

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: Why the broker is not ready (None when it is).
 ReadinessCheck = Callable[[], str | None]
+#: Adds more routes (e.g. the web console) to the listener's application.
+RouteInstaller = Callable[[web.Application], None]
 
 
 def metrics_registry(collectors: Sequence[Collector]) -> CollectorRegistry:
@@ -46,11 +48,13 @@ class HttpListener:
         registry: CollectorRegistry,
         readiness: ReadinessCheck,
         liveness: ReadinessCheck | None = None,
+        routes: Sequence[RouteInstaller] = (),
     ) -> None:
         self.endpoints = tuple(endpoints)
         self.registry = registry
         self.readiness = readiness
         self.liveness = liveness or (lambda: None)
+        self.routes = tuple(routes)
         #: (host, port) actually bound, port 0 resolved.
         self.bound: list[tuple[str, int]] = []
         self._runner: web.AppRunner | None = None
@@ -60,6 +64,8 @@ class HttpListener:
         app.router.add_get("/v1/health", self._health)
         app.router.add_get("/v1/ready", self._ready)
         app.router.add_get("/metrics", self._metrics)
+        for install in self.routes:
+            install(app)
         return app
 
     async def start(self) -> None:
