@@ -13,7 +13,7 @@ import shutil
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from helpers.broker_process import BrokerProcess, require_josef
@@ -79,6 +79,8 @@ def console_broker(
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("console-screenshots")
 
+T = TypeVar("T")
+
 
 def _by_css(driver: Any, selector: str) -> Any:
     from selenium.webdriver.common.by import By
@@ -102,10 +104,22 @@ def _rows(driver: Any, table_id: str) -> list[list[str]]:
 
 def _wait(what: str, check: Callable[[], bool]) -> None:
     deadline = time.monotonic() + GUARD_S
-    while not check():
+    while not _unswapped(check):
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.2)
+
+
+def _unswapped(read: Callable[[], T]) -> T:
+    """``read()`` again when the page's self-refresh swapped the elements it was reading."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(20):
+        try:
+            return read()
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    return read()
 
 
 def _shot(driver: Any, directory: Path, name: str) -> Path:
@@ -257,7 +271,7 @@ def test_lag_and_throughput_refresh_themselves(
     _wait("the lag to refresh", lambda: [r[4] for r in _rows(browser, "lag")] == ["3"])
 
     browser.get(base + "/topics")
-    assert "polyline" not in _topic_row_html(browser, topic)  # one sample so far
+    assert "polyline" not in _unswapped(lambda: _topic_row_html(browser, topic))  # one sample
     produce("kafka-python", bootstrap, topic, [Record(None, b"y")] * 20)
     _wait("a throughput sparkline", lambda: "polyline" in _topic_row_html(browser, topic))
     assert browser.find_element("css selector", "body").get_attribute("data-refreshed")
