@@ -17,6 +17,7 @@ import contextlib
 import inspect
 import itertools
 import socket
+import ssl
 import struct
 import time
 import uuid
@@ -27,6 +28,8 @@ from typing import Any, Final, TypeVar
 
 from kio.schema.errors import ErrorCode
 
+from broker.admin.client_config import ClientSecurity
+from broker.admin.sasl_client import SaslClientError
 from broker.admin.wire import (
     Plain,
     build_request,
@@ -50,6 +53,7 @@ OFFSET_FETCH: Final = 9
 FIND_COORDINATOR: Final = 10
 DESCRIBE_GROUPS: Final = 15
 LIST_GROUPS: Final = 16
+SASL_HANDSHAKE: Final = 17
 API_VERSIONS: Final = 18
 CREATE_TOPICS: Final = 19
 DELETE_TOPICS: Final = 20
@@ -62,6 +66,10 @@ INCREMENTAL_ALTER_CONFIGS: Final = 44
 ALTER_PARTITION_REASSIGNMENTS: Final = 45
 LIST_PARTITION_REASSIGNMENTS: Final = 46
 CONSUMER_GROUP_DESCRIBE: Final = 69
+SASL_AUTHENTICATE: Final = 36
+DESCRIBE_LOG_DIRS: Final = 35
+DELETE_RECORDS: Final = 21
+DESCRIBE_CLUSTER: Final = 60
 
 # API key -> (lowest, highest) version this client can build and read.
 CLIENT_VERSIONS: Final[Mapping[int, tuple[int, int]]] = {
@@ -75,6 +83,11 @@ CLIENT_VERSIONS: Final[Mapping[int, tuple[int, int]]] = {
     DESCRIBE_GROUPS: (0, 5),
     LIST_GROUPS: (0, 5),
     API_VERSIONS: (0, 3),
+    SASL_HANDSHAKE: (1, 1),
+    SASL_AUTHENTICATE: (0, 2),
+    DESCRIBE_LOG_DIRS: (1, 4),
+    DELETE_RECORDS: (0, 2),
+    DESCRIBE_CLUSTER: (0, 1),
     CREATE_TOPICS: (2, 7),
     DELETE_TOPICS: (1, 6),
     DESCRIBE_CONFIGS: (1, 4),
@@ -243,24 +256,62 @@ class BrokerConnection:
         timeout: float = DEFAULT_TIMEOUT_S,
         client_id: str = CLIENT_ID,
         client_versions: Mapping[int, tuple[int, int]] = CLIENT_VERSIONS,
+        security: ClientSecurity | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
         self.client_id = client_id
         self.client_versions = client_versions
+        self.security = security or ClientSecurity()
         self._correlation = 0
         try:
-            self._sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise AdminError(f"cannot connect to {host}:{port}: {exc}") from exc
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
         self.broker_versions: dict[int, tuple[int, int]] = {}
         try:
+            if self.security.uses_tls:
+                self._sock = self._wrap_tls(sock)
             self._negotiate()
+            if self.security.uses_sasl:
+                self._authenticate()
         except BaseException:
             self.close()
             raise
+
+    def _wrap_tls(self, sock: socket.socket) -> socket.socket:
+        context = self.security.ssl_context
+        assert context is not None
+        try:
+            return context.wrap_socket(
+                sock, server_hostname=self.host if context.check_hostname else None
+            )
+        except (ssl.SSLError, OSError) as exc:
+            sock.close()
+            raise AdminError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") from exc
+
+    def _authenticate(self) -> None:
+        """SaslHandshake v1 then SaslAuthenticate rounds until the mechanism is done."""
+        mechanism = self.security.sasl()
+        _v, plain = self.request(SASL_HANDSHAKE, {"mechanism": mechanism.mechanism})
+        if plain["error_code"] != NONE:
+            offered = ", ".join(plain.get("mechanisms") or ())
+            raise KafkaResponseError(
+                plain["error_code"],
+                f"{mechanism.mechanism} is not enabled on {self.address} (offered: {offered})",
+                "SaslHandshake",
+            )
+        message: bytes | None = mechanism.first()
+        try:
+            while message is not None:
+                _v, plain = self.request(SASL_AUTHENTICATE, {"auth_bytes": message})
+                check(plain["error_code"], plain.get("error_message"), "SaslAuthenticate")
+                message = mechanism.respond(plain.get("auth_bytes") or b"")
+        except SaslClientError as exc:
+            raise AdminError(f"SASL {mechanism.mechanism} with {self.address}: {exc}") from None
 
     @property
     def address(self) -> str:
@@ -480,6 +531,7 @@ class AdminClient:
         retry_timeout: float = DEFAULT_RETRY_S,
         client_id: str = CLIENT_ID,
         client_versions: Mapping[int, tuple[int, int]] = CLIENT_VERSIONS,
+        security: ClientSecurity | None = None,
     ) -> None:
         if isinstance(bootstrap, str):
             bootstrap = [a for a in bootstrap.split(",") if a.strip()]
@@ -490,6 +542,7 @@ class AdminClient:
         self.retry_timeout = retry_timeout
         self.client_id = client_id
         self.client_versions = client_versions
+        self.security = security
         self._bootstrap_conn: BrokerConnection | None = None
         self._nodes: dict[int, BrokerConnection] = {}
         self._cluster: ClusterInfo | None = None
@@ -518,6 +571,7 @@ class AdminClient:
             timeout=self.timeout,
             client_id=self.client_id,
             client_versions=self.client_versions,
+            security=self.security,
         )
 
     def any_broker(self) -> BrokerConnection:
