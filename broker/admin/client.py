@@ -88,6 +88,10 @@ CLIENT_VERSIONS: Final[Mapping[int, tuple[int, int]]] = {
     DESCRIBE_LOG_DIRS: (1, 4),
     DELETE_RECORDS: (0, 2),
     DESCRIBE_CLUSTER: (0, 1),
+    11: (1, 7),  # JoinGroup (josef consume --group)
+    12: (1, 4),  # Heartbeat
+    13: (1, 4),  # LeaveGroup
+    14: (1, 5),  # SyncGroup
     CREATE_TOPICS: (2, 7),
     DELETE_TOPICS: (1, 6),
     DESCRIBE_CONFIGS: (1, 4),
