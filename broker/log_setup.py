@@ -15,7 +15,7 @@ import datetime
 import json
 import logging
 import sys
-from typing import Final, NamedTuple, TextIO
+from typing import Final, TextIO
 
 FORMATS: Final = ("text", "json")
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -38,14 +38,9 @@ ROOT: Final = "root"
 logging.addLevelName(TRACE, "TRACE")
 
 
-class RequestLogContext(NamedTuple):
-    """What a log line written while handling a request says about that request."""
-
-    connection_id: str
-    correlation_id: int
-    api: str
-    client_id: str | None
-
+#: (connection id, correlation id, API name, client id) of the request being handled; a
+#: plain tuple because the dispatcher builds one per request (a NamedTuple costs more).
+RequestLogContext = tuple[str, int, str, str | None]
 
 REQUEST_CONTEXT: contextvars.ContextVar[RequestLogContext | None] = contextvars.ContextVar(
     "josef_request_log_context", default=None
@@ -88,11 +83,12 @@ class JsonFormatter(logging.Formatter):
         }
         ctx = REQUEST_CONTEXT.get()
         if ctx is not None:
-            doc["connection_id"] = ctx.connection_id
-            doc["request_id"] = f"{ctx.connection_id}/{ctx.correlation_id}"
-            doc["api"] = ctx.api
-            if ctx.client_id is not None:
-                doc["client_id"] = ctx.client_id
+            connection_id, correlation_id, api, client_id = ctx
+            doc["connection_id"] = connection_id
+            doc["request_id"] = f"{connection_id}/{correlation_id}"
+            doc["api"] = api
+            if client_id is not None:
+                doc["client_id"] = client_id
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:

@@ -129,9 +129,7 @@ class RequestDispatcher:
             header, body_offset = read_request_header(frame, flexible)
             # what log lines written while handling this request say about it
             log_token = REQUEST_CONTEXT.set(
-                RequestLogContext(
-                    connection.connection_id, correlation_id, route.name, header.client_id
-                )
+                (connection.connection_id, correlation_id, route.name, header.client_id)
             )
             request = decode_request(api_key, api_version, frame, body_offset)
             ctx = RequestContext(header, connection, len(frame))
