@@ -23,7 +23,7 @@ import argparse
 import itertools
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, Final, TextIO
 
 from kio.schema.errors import ErrorCode
@@ -56,7 +56,7 @@ from broker.admin.record_format import (
     headers_text,
     parse_header,
 )
-from protocol.record_batch import CompressionType
+from protocol.record_batch import CompressionType, RecordBatchHeader
 from protocol.records import Headers, NewRecord, Record, encode_batch, iter_records
 
 ACKS: Final = {"all": -1, "-1": -1, "1": 1, "0": 0}
@@ -598,13 +598,51 @@ def _fetch(
             data = p.get("records") or b""
             records: list[tuple[int, Record]] = []
             next_offset = position
+            aborted = (
+                _AbortedFilter(p.get("aborted_transactions") or ())
+                if args.isolation_level == "read_committed"
+                else None
+            )
             for header, record in iter_records(data):
                 next_offset = max(next_offset, header.next_offset)
+                if aborted is not None and aborted.skip(header, record):
+                    continue
                 if header.is_control or record.offset < position:
                     continue
                 records.append((header.timestamp_type, record))
             # Control-only or fully skipped batches still move the position on.
             yield tp, records, next_offset
+
+
+class _AbortedFilter:
+    """read_committed: drop records of aborted transactions, as Kafka's consumer does
+    with the Fetch response's aborted_transactions (producer id, first offset) list. A
+    transactional batch is dropped while its producer has an aborted transaction started
+    at or before the batch's last offset; that producer's ABORT marker ends it."""
+
+    def __init__(self, aborted: Iterable[dict[str, int]]) -> None:
+        self._pending = sorted((a["first_offset"], a["producer_id"]) for a in aborted)
+        self._open: set[int] = set()
+
+    def skip(self, header: RecordBatchHeader, record: Record) -> bool:
+        if not header.is_transactional:
+            return False
+        while self._pending and self._pending[0][0] <= header.last_offset:
+            self._open.add(self._pending.pop(0)[1])
+        if header.is_control:
+            if header.producer_id in self._open and _control_type(record) == CONTROL_ABORT:
+                self._open.discard(header.producer_id)
+            return True
+        return header.producer_id in self._open
+
+
+CONTROL_ABORT: Final = 0
+
+
+def _control_type(record: Record) -> int:
+    """The type of a control record (key: version int16, type int16): 0 abort, 1 commit."""
+    key = record.key or b""
+    return int.from_bytes(key[2:4], "big", signed=True) if len(key) >= 4 else -1
 
 
 # --------------------------------------------------------------------------- parsers

@@ -218,3 +218,32 @@ def test_consume_group_shares_partitions_with_a_confluent_member(shared: BrokerP
         assert _committed(b, group)[doc["partition"]] == doc["offset"] + 1
     finally:
         other.close()
+
+
+def test_consume_isolation_level_matches_confluent(shared: BrokerProcess) -> None:
+    from confluent_kafka import Producer
+
+    b = shared
+    topic = unique_topic("consiso")
+    create_topic(b.bootstrap, topic, partitions=1)
+    p = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": f"tx-{topic}"})
+    p.init_transactions(30)
+    for outcome, values in (("commit", [b"c1", b"c2"]), ("abort", [b"a1"]), ("commit", [b"c3"])):
+        p.begin_transaction()
+        for v in values:
+            p.produce(topic, value=v, partition=0)
+        p.flush(30)
+        if outcome == "commit":
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
+
+    def values(level: str, n: int) -> list[str]:
+        out = ok(josef(b.bootstrap, "consume", topic, "--from-beginning", "--max-messages",
+                       str(n), "--isolation-level", level, "--output", "json"))  # fmt: skip
+        return [json.loads(line)["value"] for line in out.splitlines()]
+
+    committed = values("read_committed", 3)
+    theirs = consume_confluent(b.bootstrap, topic, 0, 0, 3, **{"isolation.level": "read_committed"})
+    assert committed == [r.value.decode() for r in theirs if r.value] == ["c1", "c2", "c3"]
+    assert values("read_uncommitted", 4) == ["c1", "c2", "a1", "c3"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from broker.admin.group_member import range_assign
+from broker.admin.output import Progress
 from broker.admin.record_format import (
     Delivered,
     FormatError,
@@ -91,3 +94,26 @@ def test_range_assign_matches_kafka_python(
     for member in members:
         expected = {t: sorted(ps) for t, ps in theirs[member].assignment if ps}
         assert mine[member] == expected
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_progress_only_on_a_terminal() -> None:
+    quiet = _Stream(tty=False)
+    p = Progress("Consumed", 10, quiet)
+    p.update(3)
+    p.finish()
+    assert quiet.getvalue() == ""
+    tty = _Stream(tty=True)
+    p = Progress("Consumed", 10, tty)
+    p.update(3)
+    p.update(4)
+    p.finish()
+    assert tty.getvalue() == "\rConsumed: 3/10\x1b[K\rConsumed: 4/10\x1b[K\r\x1b[K"
