@@ -191,3 +191,40 @@ def test_acls_and_quotas_json_match_confluent(broker_factory: Any) -> None:
                        "deleted": []}  # fmt: skip
     described = jcli(b, "quotas", "describe", "--user", user)
     assert described == [{"entity": {"user": user}, "values": {"producer_byte_rate": 1024.0}}]
+
+
+def test_transactions_json_matches_kafka_python(shared: BrokerProcess) -> None:
+    from confluent_kafka import Producer
+    from kafka import TopicPartition
+
+    b = shared
+    topic = unique_topic("jtxn")
+    create_topic(b.bootstrap, topic, partitions=1)
+    tid = f"tx-{topic}"
+    p = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": tid})
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(topic, value=b"open", partition=0)
+    p.flush(30)  # left open: a hanging transaction
+    kp = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+    try:
+        theirs = {t.transactional_id: t for ts in kp.list_transactions().values() for t in ts}
+        described = kp.describe_transactions([tid])[tid]
+        producers = kp.describe_producers([TopicPartition(topic, 0)])[TopicPartition(topic, 0)]
+    finally:
+        kp.close()
+    listed = {t["TransactionalId"]: t for t in jcli(b, "transactions", "list")}
+    assert listed[tid]["ProducerId"] == theirs[tid].producer_id
+    assert listed[tid]["TransactionState"] == "Ongoing"
+    assert str(theirs[tid].state).rsplit(".", 1)[-1].upper() == "ONGOING"
+    (mine,) = jcli(b, "transactions", "describe", "--transactional-id", tid)
+    assert mine["ProducerId"] == described.producer_id
+    assert mine["ProducerEpoch"] == described.producer_epoch
+    assert mine["TopicPartitions"] == f"{topic}-0"
+    (prod,) = jcli(b, "transactions", "describe-producers", "--topic", topic, "--partition", "0")
+    (their_prod,) = producers.active_producers
+    assert prod["ProducerId"] == their_prod.producer_id
+    assert prod["CurrentTransactionStartOffset"] == their_prod.current_transaction_start_offset == 0
+    aborted = jcli(b, "transactions", "abort", "--topic", topic, "--partition", "0",
+                   "--start-offset", "0")  # fmt: skip
+    assert aborted["aborted"] is True and aborted["producer_id"] == described.producer_id
