@@ -82,3 +82,65 @@ def test_new_commands_against_kafka(kafka: KafkaBroker) -> None:
     fmt = ok(josef(k.bootstrap, "consume", "kt", "--partition", "0", "--offset", "4",
                    "--max-messages", "2", "-f", "%p:%o:%k=%s;%h\\n"))  # fmt: skip
     assert fmt == "0:4:k4=v4;h=4\n0:5:k5=v5;h=5\n"
+
+
+def test_command_config_sasl_against_kafka(tmp_path: Path, zk_connect: str) -> None:
+    from confluent_kafka.admin import (
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    k = KafkaBroker(
+        tmp_path,
+        1,
+        zk_connect,
+        {
+            "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256,PLAIN",
+            "listener.name.external.scram-sha-256.sasl.jaas.config": f"{scram} required;",
+            "listener.name.external.plain.sasl.jaas.config": (
+                f'{plain} required user_alice="alice-secret";'
+            ),
+        },
+    )
+    try:
+        k.start()
+        k.wait_listening()
+        internal = f"127.0.0.1:{k.port}"
+        admin = AdminClient({"bootstrap.servers": internal})
+        upsert = UserScramCredentialUpsertion(
+            "sam", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"sam-secret"
+        )
+        for f in admin.alter_user_scram_credentials([upsert]).values():
+            f.result(timeout=60)
+        for name, props in {
+            "scram": {
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "SCRAM-SHA-256",
+                "sasl.jaas.config": f'{scram} required username="sam" password="sam-secret";',
+            },
+            "plain": {
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "PLAIN",
+                "sasl.jaas.config": f'{plain} required username="alice" password="alice-secret";',
+            },
+        }.items():
+            cfg = tmp_path / f"{name}.properties"
+            cfg.write_text("".join(f"{key}={v}\n" for key, v in props.items()))
+            doc = json.loads(
+                ok(josef(k.bootstrap, "cluster", "info", "--command-config", str(cfg),
+                         "--output", "json"))
+            )  # fmt: skip
+            assert doc["brokers"][0]["id"] == 1
+        cfg = tmp_path / "bad.properties"
+        cfg.write_text(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n"
+            f'sasl.jaas.config={scram} required username="sam" password="wrong";\n'
+        )
+        bad = josef(k.bootstrap, "cluster", "info", "--command-config", str(cfg))
+        assert bad.returncode == 1 and "SASL_AUTHENTICATION_FAILED" in bad.stderr
+    finally:
+        k.kill()
