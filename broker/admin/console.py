@@ -448,7 +448,7 @@ def _fetch_round(
     for tp in tps:
         by_leader.setdefault(client.leader(*tp), []).append(tp)
     for leader, leader_tps in by_leader.items():
-        for tp, records, next_offset in _fetch(client, leader, leader_tps, positions, args):
+        for tp, records, next_offset in fetch_records(client, leader, leader_tps, positions, args):
             for ts_type, record in records:
                 emit(Delivered(tp[0], tp[1], record, ts_type))
                 positions[tp] = record.offset + 1
@@ -545,9 +545,23 @@ def _fetch(
     tps: list[TopicPartition],
     positions: dict[TopicPartition, int],
     args: argparse.Namespace,
-) -> Iterator[tuple[TopicPartition, list[tuple[int, Record]], int]]:
+) -> Iterator[tuple[TopicPartition, list[Record], int]]:
     """One Fetch to ``leader``: yields (partition, records at or after the position, next
-    position)."""
+    position). The web console reads partitions with it (args: max_partition_bytes,
+    max_wait_ms, isolation_level, from_beginning)."""
+    for tp, records, next_offset in fetch_records(client, leader, tps, positions, args):
+        yield tp, [record for _ts_type, record in records], next_offset
+
+
+def fetch_records(
+    client: AdminClient,
+    leader: int,
+    tps: list[TopicPartition],
+    positions: dict[TopicPartition, int],
+    args: argparse.Namespace,
+) -> Iterator[tuple[TopicPartition, list[tuple[int, Record]], int]]:
+    """One Fetch to ``leader``: yields (partition, [(timestamp type, record)] at or after
+    the position, next position); read_committed drops aborted transactions."""
     topics: dict[str, list[dict[str, Any]]] = {}
     for t, p in tps:
         topics.setdefault(t, []).append(
