@@ -414,6 +414,11 @@ def test_cli_has_admin_commands_and_start() -> None:
         ["topics"],
         ["topics", "create"],
         ["groups", "describe", "g", "--members", "--state"],
+        ["cluster"],
+        ["records"],
+        ["logdirs"],
+        ["consume", "t", "--value-format", "xml"],
+        ["topics", "list", "--output", "yaml"],
     ],
 )
 def test_cli_usage_errors_exit_2(argv: list[str], capsys: Any) -> None:
