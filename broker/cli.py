@@ -23,13 +23,14 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
+from broker import log_setup
 from broker.admin import register_commands as register_admin_commands
 from broker.config.broker_config import BrokerConfig, ConfigError, load_config
 from broker.config.env_config import env_overrides, log_env_overrides, override_args
 from broker.config.support import check_supported
 from broker.security.channel import build_listener_security
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FORMAT = log_setup.TEXT_FORMAT
 LOG_LEVEL_ENV = "JOSEF_LOG_LEVEL"
 EXIT_USAGE = 2
 
@@ -43,15 +44,21 @@ def version() -> str:
         return "unknown"
 
 
-def configure_logging(level_name: str | None = None) -> None:
-    """Log to stderr with timestamp, level and logger name; level from $JOSEF_LOG_LEVEL."""
+def configure_logging(
+    level_name: str | None = None, log_format: str = "text", levels: str | None = None
+) -> None:
+    """Log to stderr in ``log_format`` (josef.log.format); the root level from
+    $JOSEF_LOG_LEVEL (INFO by default), per-logger levels from ``levels``
+    (josef.log.levels, already validated by the config)."""
     name = (level_name or os.environ.get(LOG_LEVEL_ENV) or "INFO").strip().upper()
-    level = logging.getLevelName(name)
-    valid = isinstance(level, int)
-    logging.basicConfig(
-        level=level if valid else logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True
+    level = log_setup.LEVELS.get(name)
+    log_setup.configure(
+        log_format,
+        log_setup.parse_log_levels(levels),
+        logging.INFO if level is None else level,
+        sys.stderr,
     )
-    if not valid:
+    if level is None:
         logging.getLogger(__name__).warning(
             "%s=%s is not a log level; using INFO", LOG_LEVEL_ENV, name
         )
@@ -64,6 +71,7 @@ def _start(args: argparse.Namespace) -> int:
         log_env_overrides(from_env)
         config = load_config(args.config, [*override_args(from_env), *args.overrides])
         check_supported(config)
+        configure_logging(log_format=config.josef_log_format, levels=config.josef_log_levels)
         # Reads key stores: any problem with them is reported here, before the broker runs.
         build_listener_security(config)
     except ConfigError as exc:

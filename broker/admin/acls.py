@@ -23,6 +23,7 @@ from typing import Any, Final, TextIO
 
 from broker.admin.client import AdminClient, check
 from broker.admin.common import UsageError, add_connection_args, handler
+from broker.admin.output import print_json, wants_json
 from cluster.acls import (
     CLUSTER_NAME,
     AclOperation,
@@ -115,6 +116,21 @@ def list_acls(
     return list(plain["resources"])
 
 
+def binding_json(
+    rtype: Any, name: Any, ptype: Any, principal: Any, host: Any, operation: Any, permission: Any
+) -> dict[str, Any]:
+    """An ACL binding as ``--output json`` shows it (Kafka's AclBinding, enum names)."""
+    return {
+        "resource_type": from_code(ResourceType, rtype).name,
+        "resource_name": name,
+        "pattern_type": from_code(PatternType, ptype).name,
+        "principal": principal,
+        "host": host,
+        "operation": from_code(AclOperation, operation).name,
+        "permission_type": from_code(AclPermissionType, permission).name,
+    }
+
+
 def _print_resources(resources: list[dict[str, Any]], out: TextIO) -> None:
     for r in resources:
         pattern = describe_pattern(r["resource_type"], r["resource_name"], r["pattern_type"])
@@ -132,11 +148,27 @@ def _list(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
         args.resource_pattern_type or ("literal" if resources else "any"),
         (PatternType.ANY, PatternType.MATCH, PatternType.LITERAL, PatternType.PREFIXED),
     )
+    bindings: list[dict[str, Any]] = []
     for rtype, name in resources or [(ResourceType.ANY, None)]:
-        _print_resources(
-            list_acls(client, rtype, name, pattern_type, args.principal),
-            out,
-        )
+        found = list_acls(client, rtype, name, pattern_type, args.principal)
+        if not wants_json(args):
+            _print_resources(found, out)
+            continue
+        for r in found:
+            for a in r["acls"]:
+                bindings.append(
+                    binding_json(
+                        r["resource_type"],
+                        r["resource_name"],
+                        r["pattern_type"],
+                        a["principal"],
+                        a["host"],
+                        a["operation"],
+                        a["permission_type"],
+                    )
+                )
+    if wants_json(args):
+        print_json(out, bindings)
 
 
 # (principal, host, operation, permission); None principal/host: any (remove only).
@@ -217,11 +249,14 @@ def _bindings(args: argparse.Namespace, removing: bool) -> list[tuple[ResourcePa
 
 def _add(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
     creations = []
+    text = not wants_json(args)
     for pattern, entries in _bindings(args, removing=False):
-        print(f"Adding ACLs for resource `{_pattern_text(pattern)}`: ", file=out)
+        if text:
+            print(f"Adding ACLs for resource `{_pattern_text(pattern)}`: ", file=out)
         for principal, host, op, permission in entries:
             assert principal is not None and host is not None
-            print(f" \t{describe_entry(principal, host, op, permission)} ", file=out)
+            if text:
+                print(f" \t{describe_entry(principal, host, op, permission)} ", file=out)
             creations.append(
                 {
                     "resource_type": int(pattern.resource_type),
@@ -233,10 +268,29 @@ def _add(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
                     "permission_type": int(permission),
                 }
             )
-        print(file=out)
+        if text:
+            print(file=out)
     _v, plain = client.any_broker().request(CREATE_ACLS, {"creations": creations})
     for result in plain["results"]:
         check(result["error_code"], result.get("error_message"), "CreateAcls")
+    if not text:
+        print_json(
+            out,
+            {
+                "created": [
+                    binding_json(
+                        c["resource_type"],
+                        c["resource_name"],
+                        c["resource_pattern_type"],
+                        c["principal"],
+                        c["host"],
+                        c["operation"],
+                        c["permission_type"],
+                    )
+                    for c in creations
+                ]
+            },
+        )
 
 
 def _remove(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
@@ -255,16 +309,30 @@ def _remove(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
                 }
             )
     _v, plain = client.any_broker().request(DELETE_ACLS, {"filters": filters})
-    removed = 0
+    removed: list[dict[str, Any]] = []
     for result in plain["filter_results"]:
         check(result["error_code"], result.get("error_message"), "DeleteAcls")
         for m in result["matching_acls"]:
             check(m["error_code"], m.get("error_message"), "DeleteAcls")
+            removed.append(
+                binding_json(
+                    m["resource_type"],
+                    m["resource_name"],
+                    m["pattern_type"],
+                    m["principal"],
+                    m["host"],
+                    m["operation"],
+                    m["permission_type"],
+                )
+            )
+            if wants_json(args):
+                continue
             text = describe_pattern(m["resource_type"], m["resource_name"], m["pattern_type"])
             entry = describe_entry(m["principal"], m["host"], m["operation"], m["permission_type"])
             print(f"Removed ACL {entry} from resource `{text}`", file=out)
-            removed += 1
-    if removed == 0:
+    if wants_json(args):
+        print_json(out, {"removed": removed})
+    elif not removed:
         print("No matching ACLs", file=out)
 
 

@@ -12,21 +12,28 @@ with a short backoff until a deadline.
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import inspect
-import itertools
 import socket
+import ssl
 import struct
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Final, TypeVar
 
 from kio.schema.errors import ErrorCode
 
+from broker.admin.client_config import ClientSecurity
+from broker.admin.errors import NONE
+from broker.admin.errors import RETRIABLE as RETRIABLE
+from broker.admin.errors import AdminError as AdminError
+from broker.admin.errors import KafkaResponseError as KafkaResponseError
+from broker.admin.errors import UnsupportedApi as UnsupportedApi
+from broker.admin.errors import check as check
+from broker.admin.errors import error_description as error_description
+from broker.admin.errors import error_name as error_name
+from broker.admin.sasl_client import SaslClientError
 from broker.admin.wire import (
     Plain,
     build_request,
@@ -50,6 +57,7 @@ OFFSET_FETCH: Final = 9
 FIND_COORDINATOR: Final = 10
 DESCRIBE_GROUPS: Final = 15
 LIST_GROUPS: Final = 16
+SASL_HANDSHAKE: Final = 17
 API_VERSIONS: Final = 18
 CREATE_TOPICS: Final = 19
 DELETE_TOPICS: Final = 20
@@ -62,6 +70,10 @@ INCREMENTAL_ALTER_CONFIGS: Final = 44
 ALTER_PARTITION_REASSIGNMENTS: Final = 45
 LIST_PARTITION_REASSIGNMENTS: Final = 46
 CONSUMER_GROUP_DESCRIBE: Final = 69
+SASL_AUTHENTICATE: Final = 36
+DESCRIBE_LOG_DIRS: Final = 35
+DELETE_RECORDS: Final = 21
+DESCRIBE_CLUSTER: Final = 60
 
 # API key -> (lowest, highest) version this client can build and read.
 CLIENT_VERSIONS: Final[Mapping[int, tuple[int, int]]] = {
@@ -75,6 +87,15 @@ CLIENT_VERSIONS: Final[Mapping[int, tuple[int, int]]] = {
     DESCRIBE_GROUPS: (0, 5),
     LIST_GROUPS: (0, 5),
     API_VERSIONS: (0, 3),
+    SASL_HANDSHAKE: (1, 1),
+    SASL_AUTHENTICATE: (0, 2),
+    DESCRIBE_LOG_DIRS: (1, 4),
+    DELETE_RECORDS: (0, 2),
+    DESCRIBE_CLUSTER: (0, 1),
+    11: (1, 7),  # JoinGroup (josef consume --group)
+    12: (1, 4),  # Heartbeat
+    13: (1, 4),  # LeaveGroup
+    14: (1, 5),  # SyncGroup
     CREATE_TOPICS: (2, 7),
     DELETE_TOPICS: (1, 6),
     DESCRIBE_CONFIGS: (1, 4),
@@ -97,23 +118,8 @@ CLIENT_VERSIONS: Final[Mapping[int, tuple[int, int]]] = {
     66: (0, 1),  # ListTransactions
 }
 
-NONE: Final = 0
 UNSUPPORTED_VERSION: Final = 35
 
-# Retried (after refreshing metadata or the coordinator) until the deadline.
-RETRIABLE: Final = frozenset(
-    {
-        ErrorCode.coordinator_load_in_progress.value,
-        ErrorCode.coordinator_not_available.value,
-        ErrorCode.not_coordinator.value,
-        ErrorCode.leader_not_available.value,
-        ErrorCode.not_leader_or_follower.value,
-        ErrorCode.request_timed_out.value,
-        ErrorCode.fenced_leader_epoch.value,
-        ErrorCode.unknown_leader_epoch.value,
-        ErrorCode.offset_not_available.value,
-    }
-)
 COORDINATOR_ERRORS: Final = frozenset(
     {ErrorCode.not_coordinator.value, ErrorCode.coordinator_not_available.value}
 )
@@ -123,74 +129,6 @@ DEFAULT_RETRY_S: Final = 20.0
 CLIENT_ID: Final = "josef-admin"
 LATEST_TIMESTAMP: Final = -1
 EARLIEST_TIMESTAMP: Final = -2
-
-
-# --------------------------------------------------------------------------- errors
-
-
-@cache
-def _error_docs() -> dict[str, str]:
-    """Kafka's message for each error code, from the docstrings in kio's ErrorCode source."""
-    docs: dict[str, str] = {}
-    try:
-        tree = ast.parse(inspect.getsource(ErrorCode))
-    except (OSError, TypeError, SyntaxError):
-        return docs
-    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    for stmt, nxt in itertools.pairwise(body):
-        if (
-            isinstance(stmt, ast.Assign)
-            and len(stmt.targets) == 1
-            and isinstance(stmt.targets[0], ast.Name)
-            and isinstance(nxt, ast.Expr)
-            and isinstance(nxt.value, ast.Constant)
-            and isinstance(nxt.value.value, str)
-        ):
-            docs[stmt.targets[0].id] = nxt.value.value
-    return docs
-
-
-def error_name(code: int) -> str:
-    try:
-        return ErrorCode(code).name.upper()
-    except ValueError:
-        return f"UNKNOWN_ERROR_CODE_{code}"
-
-
-def error_description(code: int) -> str:
-    try:
-        return _error_docs().get(ErrorCode(code).name, "")
-    except ValueError:
-        return ""
-
-
-class AdminError(Exception):
-    """A failure the command reports and exits with status 1."""
-
-
-class KafkaResponseError(AdminError):
-    """An error code in a response."""
-
-    def __init__(self, code: int, message: str | None = None, context: str = "") -> None:
-        self.code = code
-        self.name = error_name(code)
-        self.message = message or error_description(code)
-        self.context = context
-        text = f"{self.name}: {self.message}" if self.message else self.name
-        super().__init__(f"{context}: {text}" if context else text)
-
-    @property
-    def retriable(self) -> bool:
-        return self.code in RETRIABLE
-
-
-def check(code: int, message: str | None = None, context: str = "") -> None:
-    if code != NONE:
-        raise KafkaResponseError(code, message, context)
-
-
-class UnsupportedApi(AdminError):
-    """No version of an API that both this client and the broker support."""
 
 
 def negotiate(
@@ -243,24 +181,62 @@ class BrokerConnection:
         timeout: float = DEFAULT_TIMEOUT_S,
         client_id: str = CLIENT_ID,
         client_versions: Mapping[int, tuple[int, int]] = CLIENT_VERSIONS,
+        security: ClientSecurity | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
         self.client_id = client_id
         self.client_versions = client_versions
+        self.security = security or ClientSecurity()
         self._correlation = 0
         try:
-            self._sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise AdminError(f"cannot connect to {host}:{port}: {exc}") from exc
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
         self.broker_versions: dict[int, tuple[int, int]] = {}
         try:
+            if self.security.uses_tls:
+                self._sock = self._wrap_tls(sock)
             self._negotiate()
+            if self.security.uses_sasl:
+                self._authenticate()
         except BaseException:
             self.close()
             raise
+
+    def _wrap_tls(self, sock: socket.socket) -> socket.socket:
+        context = self.security.ssl_context
+        assert context is not None
+        try:
+            return context.wrap_socket(
+                sock, server_hostname=self.host if context.check_hostname else None
+            )
+        except (ssl.SSLError, OSError) as exc:
+            sock.close()
+            raise AdminError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") from exc
+
+    def _authenticate(self) -> None:
+        """SaslHandshake v1 then SaslAuthenticate rounds until the mechanism is done."""
+        mechanism = self.security.sasl()
+        _v, plain = self.request(SASL_HANDSHAKE, {"mechanism": mechanism.mechanism})
+        if plain["error_code"] != NONE:
+            offered = ", ".join(plain.get("mechanisms") or ())
+            raise KafkaResponseError(
+                plain["error_code"],
+                f"{mechanism.mechanism} is not enabled on {self.address} (offered: {offered})",
+                "SaslHandshake",
+            )
+        message: bytes | None = mechanism.first()
+        try:
+            while message is not None:
+                _v, plain = self.request(SASL_AUTHENTICATE, {"auth_bytes": message})
+                check(plain["error_code"], plain.get("error_message"), "SaslAuthenticate")
+                message = mechanism.respond(plain.get("auth_bytes") or b"")
+        except SaslClientError as exc:
+            raise AdminError(f"SASL {mechanism.mechanism} with {self.address}: {exc}") from None
 
     @property
     def address(self) -> str:
@@ -480,6 +456,7 @@ class AdminClient:
         retry_timeout: float = DEFAULT_RETRY_S,
         client_id: str = CLIENT_ID,
         client_versions: Mapping[int, tuple[int, int]] = CLIENT_VERSIONS,
+        security: ClientSecurity | None = None,
     ) -> None:
         if isinstance(bootstrap, str):
             bootstrap = [a for a in bootstrap.split(",") if a.strip()]
@@ -490,6 +467,7 @@ class AdminClient:
         self.retry_timeout = retry_timeout
         self.client_id = client_id
         self.client_versions = client_versions
+        self.security = security
         self._bootstrap_conn: BrokerConnection | None = None
         self._nodes: dict[int, BrokerConnection] = {}
         self._cluster: ClusterInfo | None = None
@@ -518,6 +496,7 @@ class AdminClient:
             timeout=self.timeout,
             client_id=self.client_id,
             client_versions=self.client_versions,
+            security=self.security,
         )
 
     def any_broker(self) -> BrokerConnection:

@@ -38,7 +38,7 @@ from broker.admin.client import (
 )
 from broker.admin.common import UsageError, add_connection_args, handler
 from broker.admin.consumer_protocol import ConsumerProtocolError, decode_assignment
-from broker.admin.output import print_table
+from broker.admin.output import Progress, print_json, print_table, wants_json
 
 GROUP_STATES: Final = (
     "Unknown",
@@ -205,10 +205,29 @@ def committed_offsets(client: AdminClient, group: str) -> dict[TopicPartition, i
     return result
 
 
-def commit_offsets(client: AdminClient, group: str, offsets: dict[TopicPartition, int]) -> None:
-    """OffsetCommit as an admin: generation -1, no member id (the group must be inactive)."""
+COMMIT_CHUNK: Final = 1000
+
+
+def commit_offsets(
+    client: AdminClient,
+    group: str,
+    offsets: dict[TopicPartition, int],
+    progress: Progress | None = None,
+) -> None:
+    """OffsetCommit as an admin: generation -1, no member id (the group must be inactive).
+    Many partitions go in requests of COMMIT_CHUNK, with progress shown between them."""
+    items = sorted(offsets.items())
+    for start in range(0, len(items), COMMIT_CHUNK):
+        _commit_chunk(client, group, items[start : start + COMMIT_CHUNK])
+        if progress is not None:
+            progress.update(min(start + COMMIT_CHUNK, len(items)))
+    if progress is not None:
+        progress.finish()
+
+
+def _commit_chunk(client: AdminClient, group: str, items: list[tuple[TopicPartition, int]]) -> None:
     topics: dict[str, list[dict[str, Any]]] = {}
-    for (topic, part), off in sorted(offsets.items()):
+    for (topic, part), off in items:
         topics.setdefault(topic, []).append(
             {
                 "partition_index": part,
@@ -298,6 +317,11 @@ def list_groups(client: AdminClient, states: Sequence[str] = ()) -> list[tuple[s
 def _list(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
     states = _canonical_states(args.state)
     groups = list_groups(client, states)
+    if wants_json(args):
+        print_json(
+            out, [{"group_id": g, "state": s or None, "protocol_type": t} for g, s, t in groups]
+        )
+        return 0
     if args.state is None:
         for gid, _state, _ptype in groups:
             print(gid, file=out)
@@ -327,6 +351,47 @@ def describe_offsets(
         lag = None if cur is None or end is None else max(end - cur, 0)
         rows.append((tp[0], tp[1], cur, end, lag, owner.get(tp)))
     return rows
+
+
+def member_json(m: Member) -> dict[str, Any]:
+    return {
+        "member_id": m.member_id,
+        "group_instance_id": m.instance_id,
+        "client_id": m.client_id,
+        "host": m.host,
+        "assignment": [{"topic": t, "partition": p} for t, p in m.assignment],
+    }
+
+
+def group_json(client: AdminClient, desc: GroupDescription, offsets: bool) -> dict[str, Any]:
+    """A group as ``--output json`` shows it (fields of Kafka's ConsumerGroupDescription)."""
+    coord = client.cluster().brokers.get(desc.coordinator)
+    doc: dict[str, Any] = {
+        "group_id": desc.group_id,
+        "state": desc.state,
+        "type": desc.kind,
+        "protocol_type": desc.protocol_type,
+        "partition_assignor": desc.protocol,
+        "coordinator": {
+            "id": desc.coordinator,
+            "host": coord.host if coord else None,
+            "port": coord.port if coord else None,
+        },
+        "members": [member_json(m) for m in desc.members],
+    }
+    if offsets:
+        doc["offsets"] = [
+            {
+                "topic": topic,
+                "partition": part,
+                "current_offset": cur,
+                "log_end_offset": end,
+                "lag": lag,
+                "member_id": None if m is None else m.member_id,
+            }
+            for topic, part, cur, end, lag, m in describe_offsets(client, desc)
+        ]
+    return doc
 
 
 def _describe_one(client: AdminClient, args: argparse.Namespace, group: str, out: TextIO) -> bool:
@@ -423,6 +488,18 @@ def _describe(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int
         groups += [g for g, _s, _t in list_groups(client) if g not in groups]
     elif not groups:
         raise UsageError("give a GROUP or --all-groups")
+    if wants_json(args):
+        docs = []
+        ok = True
+        for group in groups:
+            desc = describe_group(client, group)
+            doc = group_json(client, desc, offsets=not (args.members or args.state))
+            if not desc.exists and not doc.get("offsets"):
+                print(f"Error: Consumer group '{group}' does not exist.", file=sys.stderr)
+                ok = False
+            docs.append(doc)
+        print_json(out, docs)
+        return 0 if ok else 1
     ok = True
     for group in groups:
         ok = _describe_one(client, args, group, out) and ok
@@ -435,6 +512,7 @@ def _describe(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int
 def _delete(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
     failed: list[str] = []
     done: list[str] = []
+    errors: list[dict[str, str]] = []
     for group in args.groups:
         try:
             client.group_request(
@@ -447,7 +525,10 @@ def _delete(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
         except KafkaResponseError as exc:
             print(f"Error: deleting group '{group}': {exc.name}: {exc.message}", file=sys.stderr)
             failed.append(group)
-    if done:
+            errors.append({"group_id": group, "error": exc.name, "message": exc.message})
+    if wants_json(args):
+        print_json(out, {"deleted": done, "errors": errors})
+    elif done:
         names = ", ".join(f"'{g}'" for g in done)
         print(f"Deletion of requested consumer groups ({names}) was successful.", file=out)
     return 1 if failed else 0
@@ -587,10 +668,12 @@ def _reset(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
     tps = _reset_partitions(client, args, committed)
     if not tps:
         print(f"Consumer group '{group}' has no offsets to reset.", file=sys.stderr)
+        if wants_json(args):
+            print_json(out, [])
         return 0
     plan = plan_reset(client, args, tps, committed)
     if args.execute:
-        commit_offsets(client, group, plan)
+        commit_offsets(client, group, plan, Progress(f"Resetting offsets of {group}", len(plan)))
     elif not args.dry_run:
         print(
             "WARN: No action will be performed as the --execute option is missing. "
@@ -600,6 +683,15 @@ def _reset(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
             "and want to keep the current default behavior without prompting.",
             file=sys.stderr,
         )
+    if wants_json(args):
+        print_json(
+            out,
+            [
+                {"group_id": group, "topic": t, "partition": p, "new_offset": plan[(t, p)]}
+                for t, p in sorted(plan)
+            ],
+        )
+        return 0
     print(file=out)
     print_table(
         out,

@@ -17,6 +17,7 @@ from typing import Any, Final, TextIO
 
 from broker.admin.client import AdminClient, check
 from broker.admin.common import UsageError, add_connection_args, handler
+from broker.admin.output import print_json, wants_json
 
 DESCRIBE_CLIENT_QUOTAS: Final = 48
 ALTER_CLIENT_QUOTAS: Final = 49
@@ -104,6 +105,18 @@ def _describe(client: AdminClient, args: argparse.Namespace, out: TextIO) -> Non
         else:
             components.append({"entity_type": kind, "match_type": MATCH_EXACT, "match": name})
     entries = describe_quotas(client, components, strict=bool(components))
+    if wants_json(args):
+        print_json(
+            out,
+            [
+                {
+                    "entity": {c["entity_type"]: c["entity_name"] for c in e["entity"]},
+                    "values": {v["key"]: v["value"] for v in e["values"]},
+                }
+                for e in sorted(entries, key=lambda e: describe_entity(e["entity"]))
+            ],
+        )
+        return
     for e in sorted(entries, key=lambda e: describe_entity(e["entity"])):
         values = ", ".join(
             f"{v['key']}={_format(v['value'])}" for v in sorted(e["values"], key=lambda v: v["key"])
@@ -148,6 +161,16 @@ def _alter(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
     )
     for e in plain["entries"]:
         check(e["error_code"], e.get("error_message"), "AlterClientQuotas")
+    if wants_json(args):
+        print_json(
+            out,
+            {
+                "entity": {c["entity_type"]: c["entity_name"] for c in wire_entity},
+                "set": {o["key"]: o["value"] for o in ops if not o["remove"]},
+                "deleted": [o["key"] for o in ops if o["remove"]],
+            },
+        )
+        return
     print(f"Completed updating config for {describe_entity(wire_entity)}.", file=out)
 
 

@@ -41,6 +41,7 @@ from broker.admin.client import (
     error_name,
 )
 from broker.admin.common import UsageError, add_connection_args, handler
+from broker.admin.output import print_json, wants_json
 from cluster.assignment import (
     BrokerMetadata,
     RackAwareMode,
@@ -126,6 +127,22 @@ def _elect(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
         for tp, r in sorted(results.items())
         if r[0] not in (0, ErrorCode.election_not_needed.value)
     }
+    if wants_json(args):
+        print_json(
+            out,
+            {
+                "election_type": kind,
+                "elected": _tps_json(done),
+                "not_needed": _tps_json(noop),
+                "failed": [
+                    {"topic": t, "partition": p, "error": error_name(c), "message": m}
+                    for (t, p), (c, m) in failed.items()
+                ],
+            },
+        )
+        if failed:
+            raise AdminError(f"{len(failed)} replica(s) could not be elected")
+        return 0
     if done:
         print(
             f"Successfully completed leader election ({kind}) for partitions "
@@ -150,23 +167,28 @@ def _elect(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
 # --------------------------------------------------------------------------- reassign
 
 
+def _reassignment_doc(assignment: Mapping[TopicPartition, Sequence[int]]) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "partitions": [
+            {
+                "topic": t,
+                "partition": p,
+                "replicas": list(r),
+                "log_dirs": ["any"] * len(r),
+            }
+            for (t, p), r in sorted(assignment.items())
+        ],
+    }
+
+
 def _reassignment_json(assignment: Mapping[TopicPartition, Sequence[int]]) -> str:
     """Kafka's reassignment JSON, as kafka-reassign-partitions.sh prints it."""
-    return json.dumps(
-        {
-            "version": 1,
-            "partitions": [
-                {
-                    "topic": t,
-                    "partition": p,
-                    "replicas": list(r),
-                    "log_dirs": ["any"] * len(r),
-                }
-                for (t, p), r in sorted(assignment.items())
-            ],
-        },
-        separators=(",", ":"),
-    )
+    return json.dumps(_reassignment_doc(assignment), separators=(",", ":"))
+
+
+def _tps_json(tps: Iterable[TopicPartition]) -> list[dict[str, Any]]:
+    return [{"topic": t, "partition": p} for t, p in tps]
 
 
 def parse_reassignment(doc: Any, source: str) -> dict[TopicPartition, list[int]]:
@@ -275,11 +297,16 @@ def _reassign_execute(client: AdminClient, args: argparse.Namespace, out: TextIO
     if not args.additional and list_reassignments(client):
         raise AdminError(CANNOT_EXECUTE_BECAUSE_OF_EXISTING)
     current = current_assignment(client, targets)
-    print("Current partition replica assignment\n", file=out)
-    print(_reassignment_json(current), file=out)
-    print("\nSave this to use as the --reassignment-json-file option during rollback", file=out)
+    if not wants_json(args):
+        print("Current partition replica assignment\n", file=out)
+        print(_reassignment_json(current), file=out)
+        print("\nSave this to use as the --reassignment-json-file option during rollback", file=out)
     results = alter_reassignments(client, targets)
     _check_errors(results, "reassigning")
+    if wants_json(args):
+        started = _tps_json(sorted(targets))
+        print_json(out, {"current": _reassignment_doc(current), "started": started})
+        return 0
     print(
         "Successfully started partition reassignment"
         f"{'s' if len(targets) > 1 else ''} for {','.join(map(_tp, sorted(targets)))}",
@@ -294,6 +321,24 @@ def _reassign_verify(client: AdminClient, args: argparse.Namespace, out: TextIO)
     )
     ongoing = list_reassignments(client, targets)
     current = current_assignment(client, targets)
+    if wants_json(args):
+        statuses = [
+            {
+                "topic": t,
+                "partition": p,
+                "status": "in_progress"
+                if (t, p) in ongoing
+                else "completed"
+                if current[(t, p)] == targets[(t, p)]
+                else "not_active",
+                "replicas": list(current[(t, p)]),
+                "target_replicas": list(targets[(t, p)]),
+            }
+            for t, p in sorted(targets)
+        ]
+        print_json(out, statuses)
+        complete = all(st["status"] == "completed" for st in statuses)
+        return 0 if complete or not args.fail_if_incomplete else 1
     print("Status of partition reassignment:", file=out)
     done = True
     for tp in sorted(targets):
@@ -318,11 +363,17 @@ def _reassign_cancel(client: AdminClient, args: argparse.Namespace, out: TextIO)
         _read_json(args.reassignment_json_file, "reassignment"), args.reassignment_json_file
     )
     active = sorted(list_reassignments(client, targets))
+    if not active and wants_json(args):
+        print_json(out, {"cancelled": []})
+        return 0
     if not active:
         print("None of the specified partition reassignments are active.", file=out)
         return 0
     results = alter_reassignments(client, dict.fromkeys(active))
     _check_errors(results, "cancelling reassignment of")
+    if wants_json(args):
+        print_json(out, {"cancelled": _tps_json(active)})
+        return 0
     print(
         f"Successfully cancelled partition reassignment{'s' if len(active) > 1 else ''} for: "
         f"{','.join(map(_tp, active))}",
@@ -333,6 +384,21 @@ def _reassign_cancel(client: AdminClient, args: argparse.Namespace, out: TextIO)
 
 def _reassign_list(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
     ongoing = list_reassignments(client)
+    if wants_json(args):
+        print_json(
+            out,
+            [
+                {
+                    "topic": t,
+                    "partition": p,
+                    "replicas": list(r),
+                    "adding_replicas": list(a),
+                    "removing_replicas": list(rm),
+                }
+                for (t, p), (r, a, rm) in sorted(ongoing.items())
+            ],
+        )
+        return 0
     if not ongoing:
         print("No partition reassignments found.", file=out)
         return 0
@@ -375,6 +441,11 @@ def _reassign_generate(client: AdminClient, args: argparse.Namespace, out: TextI
         rf = len(parts[min(parts)])
         for p, replicas in assign_replicas_to_brokers(brokers, len(parts), rf).items():
             proposed[(topic, p)] = replicas
+    if wants_json(args):
+        print_json(
+            out, {"current": _reassignment_doc(current), "proposed": _reassignment_doc(proposed)}
+        )
+        return 0
     print("Current partition replica assignment", file=out)
     print(_reassignment_json(current), file=out)
     print("\nProposed partition reassignment configuration", file=out)

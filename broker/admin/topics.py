@@ -1,7 +1,9 @@
 """``josef topics`` and ``josef configs``: topic administration and configs.
 
 * ``topics list [--exclude-internal]``
-* ``topics describe [TOPIC ...]`` (Kafka's kafka-topics.sh --describe layout)
+* ``topics describe [TOPIC ...] [--under-replicated-partitions | --unavailable-partitions |
+  --at-min-isr-partitions | --under-min-isr-partitions]`` (Kafka's kafka-topics.sh
+  --describe layout; with a filter only the matching partition lines, as Kafka prints them)
 * ``topics create TOPIC [--partitions N] [--replication-factor R] [--config k=v ...]
   [--if-not-exists]``
 * ``topics alter TOPIC --partitions N`` (CreatePartitions: Kafka's assignment for the new ones)
@@ -26,7 +28,9 @@ from broker.admin.client import (
     DESCRIBE_CONFIGS,
     INCREMENTAL_ALTER_CONFIGS,
     AdminClient,
+    ClusterInfo,
     KafkaResponseError,
+    PartitionInfo,
     TopicInfo,
     check,
 )
@@ -36,7 +40,7 @@ from broker.admin.common import (
     handler,
     parse_key_value,
 )
-from broker.admin.output import kafka_uuid, print_table
+from broker.admin.output import kafka_uuid, print_json, print_table, wants_json
 
 RESOURCE_TOPIC: Final = 2
 RESOURCE_BROKER: Final = 4
@@ -62,10 +66,42 @@ ADMIN_TIMEOUT_MS: Final = 30_000
 
 def _list(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
     cluster = client.cluster(refresh=True)
-    for name in sorted(cluster.topics):
-        if args.exclude_internal and cluster.topics[name].internal:
-            continue
+    names = [
+        n
+        for n in sorted(cluster.topics)
+        if not (args.exclude_internal and cluster.topics[n].internal)
+    ]
+    if wants_json(args):
+        print_json(out, [topic_json(cluster.topics[n], brief=True) for n in names])
+        return
+    for name in names:
         print(name, file=out)
+
+
+def topic_json(info: TopicInfo, *, brief: bool = False) -> dict[str, Any]:
+    """A topic as ``--output json`` shows it (names as in Kafka's TopicDescription)."""
+    rf = max((len(p.replicas) for p in info.partitions.values()), default=0)
+    doc: dict[str, Any] = {
+        "name": info.name,
+        "topic_id": kafka_uuid(info.topic_id),
+        "internal": info.internal,
+        "partition_count": len(info.partitions),
+        "replication_factor": rf,
+    }
+    if not brief:
+        doc["partitions"] = [partition_json(info.partitions[i]) for i in sorted(info.partitions)]
+    return doc
+
+
+def partition_json(p: PartitionInfo) -> dict[str, Any]:
+    return {
+        "partition": p.partition,
+        "leader": p.leader,
+        "leader_epoch": p.leader_epoch,
+        "replicas": list(p.replicas),
+        "isr": list(p.isr),
+        "offline_replicas": list(p.offline),
+    }
 
 
 def describe_configs(
@@ -96,20 +132,27 @@ def describe_configs(
     ]
 
 
+def _dynamic_configs(client: AdminClient, name: str) -> dict[str, str | None]:
+    """The configs set on the topic itself (DYNAMIC_TOPIC_CONFIG), as kafka-topics shows."""
+    try:
+        entries = describe_configs(client, RESOURCE_TOPIC, name)
+    except KafkaResponseError:
+        entries = []
+    return {
+        str(c["name"]): c["value"]
+        for c in sorted(entries, key=lambda c: str(c["name"]))
+        if c["source"] == 1
+    }
+
+
 def _describe_topic(
     client: AdminClient, info: TopicInfo, out: TextIO, show_configs: bool = True
 ) -> None:
     rf = max((len(p.replicas) for p in info.partitions.values()), default=0)
     configs = ""
     if show_configs:
-        try:
-            entries = describe_configs(client, RESOURCE_TOPIC, info.name)
-        except KafkaResponseError:
-            entries = []
         configs = ",".join(
-            f"{c['name']}={'' if c['value'] is None else c['value']}"
-            for c in sorted(entries, key=lambda c: str(c["name"]))
-            if c["source"] == 1  # DYNAMIC_TOPIC_CONFIG: set on this topic
+            f"{k}={'' if v is None else v}" for k, v in _dynamic_configs(client, info.name).items()
         )
     print(
         f"Topic: {info.name}\tTopicId: {kafka_uuid(info.topic_id)}\t"
@@ -117,35 +160,95 @@ def _describe_topic(
         file=out,
     )
     for idx in sorted(info.partitions):
-        p = info.partitions[idx]
-        leader = p.leader if p.leader >= 0 else "none"
-        line = (
-            f"\tTopic: {info.name}\tPartition: {idx}\tLeader: {leader}"
-            f"\tReplicas: {','.join(map(str, p.replicas))}\tIsr: {','.join(map(str, p.isr))}"
-        )
-        if p.offline:
-            line += f"\tOffline: {','.join(map(str, p.offline))}"
-        print(line, file=out)
+        _print_partition(info.name, info.partitions[idx], out)
+
+
+def _print_partition(topic: str, p: PartitionInfo, out: TextIO) -> None:
+    leader = p.leader if p.leader >= 0 else "none"
+    line = (
+        f"\tTopic: {topic}\tPartition: {p.partition}\tLeader: {leader}"
+        f"\tReplicas: {','.join(map(str, p.replicas))}\tIsr: {','.join(map(str, p.isr))}"
+    )
+    if p.offline:
+        line += f"\tOffline: {','.join(map(str, p.offline))}"
+    print(line, file=out)
+
+
+PARTITION_FILTERS: Final = (
+    "under_replicated_partitions",
+    "unavailable_partitions",
+    "at_min_isr_partitions",
+    "under_min_isr_partitions",
+)
+
+
+def _min_isr(client: AdminClient, topic: str) -> int:
+    entries = describe_configs(client, RESOURCE_TOPIC, topic, ["min.insync.replicas"])
+    for c in entries:
+        if c["name"] == "min.insync.replicas" and c["value"] is not None:
+            return int(c["value"])
+    return 1
+
+
+def partition_matches(
+    which: str, p: PartitionInfo, cluster: ClusterInfo, min_isr: int | None
+) -> bool:
+    """Kafka's kafka-topics --describe partition filters (TopicCommand's PartitionDescription)."""
+    if which == "under_replicated_partitions":
+        return len(p.isr) < len(p.replicas)
+    if which == "unavailable_partitions":
+        return p.leader < 0 or p.leader not in cluster.brokers
+    assert min_isr is not None
+    if which == "at_min_isr_partitions":
+        return len(p.isr) == min_isr
+    return len(p.isr) < min_isr
 
 
 def _describe(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
+    cluster = client.cluster(refresh=True)
     if args.topics:
-        cluster = client.metadata(args.topics)
-        status = 0
+        named = client.metadata(args.topics)
+        infos = []
         for name in args.topics:
-            info = cluster.topics.get(name)
+            info = named.topics.get(name)
             if info is None or info.error_code != 0:
                 code = (
                     ErrorCode.unknown_topic_or_partition.value if info is None else info.error_code
                 )
                 raise KafkaResponseError(code, context=f"topic {name}")
-            _describe_topic(client, info, out)
-        return status
-    cluster = client.cluster(refresh=True)
-    for name in sorted(cluster.topics):
-        info = cluster.topics[name]
-        if args.exclude_internal and info.internal:
-            continue
+            infos.append(info)
+    else:
+        infos = [
+            cluster.topics[n]
+            for n in sorted(cluster.topics)
+            if not (args.exclude_internal and cluster.topics[n].internal)
+        ]
+    chosen = [f for f in PARTITION_FILTERS if getattr(args, f, False)]
+    if len(chosen) > 1:
+        raise UsageError("give at most one partition filter")
+    if chosen:
+        which = chosen[0]
+        matches: list[tuple[TopicInfo, PartitionInfo]] = []
+        for info in infos:
+            min_isr = _min_isr(client, info.name) if "min_isr" in which else None
+            for idx in sorted(info.partitions):
+                if partition_matches(which, info.partitions[idx], cluster, min_isr):
+                    matches.append((info, info.partitions[idx]))
+        if wants_json(args):
+            print_json(out, [{"topic": i.name, **partition_json(p)} for i, p in matches])
+        else:
+            for info, p in matches:
+                _print_partition(info.name, p, out)
+        return 0
+    if wants_json(args):
+        docs = []
+        for info in infos:
+            doc = topic_json(info)
+            doc["configs"] = _dynamic_configs(client, info.name)
+            docs.append(doc)
+        print_json(out, docs)
+        return 0
+    for info in infos:
         _describe_topic(client, info, out)
     return 0
 
@@ -180,9 +283,25 @@ def _create(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
     )
     result = plain["topics"][0]
     code = result["error_code"]
-    if code == ErrorCode.topic_already_exists.value and args.if_not_exists:
+    exists = code == ErrorCode.topic_already_exists.value and args.if_not_exists
+    if not exists:
+        check(code, result.get("error_message"), f"create topic {args.topic}")
+    if wants_json(args):
+        print_json(
+            out,
+            {
+                "name": args.topic,
+                "created": not exists and not args.validate_only,
+                "already_exists": exists,
+                "validate_only": args.validate_only,
+                "topic_id": kafka_uuid(result.get("topic_id")),
+                "partitions": result.get("num_partitions", -1),
+                "replication_factor": result.get("replication_factor", -1),
+            },
+        )
         return 0
-    check(code, result.get("error_message"), f"create topic {args.topic}")
+    if exists:
+        return 0
     if args.validate_only:
         print(f"Topic {args.topic} would be created.", file=out)
     else:
@@ -203,6 +322,9 @@ def _alter(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
     )
     result = plain["results"][0]
     check(result["error_code"], result.get("error_message"), f"alter topic {args.topic}")
+    if wants_json(args):
+        print_json(out, {"name": args.topic, "partition_count": args.partitions})
+        return 0
     print(f"Topic {args.topic} now has {args.partitions} partitions.", file=out)
     return 0
 
@@ -220,6 +342,7 @@ def _delete(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
 
     _v, plain = conn.request(DELETE_TOPICS, body)
     errors: list[KafkaResponseError] = []
+    deleted: list[str] = []
     for r in plain["responses"]:
         code = r["error_code"]
         if code == ErrorCode.unknown_topic_or_partition.value and args.if_exists:
@@ -229,7 +352,25 @@ def _delete(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
                 KafkaResponseError(code, r.get("error_message"), f"delete topic {r['name']}")
             )
         else:
-            print(f"Deleted topic {r['name']}.", file=out)
+            deleted.append(r["name"])
+            if not wants_json(args):
+                print(f"Deleted topic {r['name']}.", file=out)
+    if wants_json(args):
+        print_json(
+            out,
+            {
+                "deleted": deleted,
+                "errors": [
+                    {
+                        "name": e.context.removeprefix("delete topic "),
+                        "error": e.name,
+                        "message": e.message,
+                    }
+                    for e in errors
+                ],
+            },
+        )
+        return 1 if errors else 0
     if errors:
         for err in errors[1:]:
             print(f"Error: {err}", file=sys.stderr)
@@ -253,6 +394,21 @@ def _configs_describe(client: AdminClient, args: argparse.Namespace, out: TextIO
     entries = describe_configs(client, rtype, name)
     if not args.all:
         entries = [c for c in entries if c["source"] != SOURCE_DEFAULT]
+    if wants_json(args):
+        print_json(
+            out,
+            [
+                {
+                    "name": c["name"],
+                    "value": None if c["sensitive"] else c["value"],
+                    "source": CONFIG_SOURCES.get(c["source"], str(c["source"])),
+                    "read_only": c["read_only"],
+                    "sensitive": c["sensitive"],
+                }
+                for c in sorted(entries, key=lambda c: str(c["name"]))
+            ],
+        )
+        return 0
     rows = []
     for c in sorted(entries, key=lambda c: str(c["name"])):
         value = "(sensitive)" if c["sensitive"] else c["value"]
@@ -293,6 +449,17 @@ def _configs_alter(client: AdminClient, args: argparse.Namespace, out: TextIO) -
     result = plain["responses"][0]
     check(result["error_code"], result.get("error_message"), f"alter configs of {name}")
     kind = "topic" if rtype == RESOURCE_TOPIC else "broker"
+    if wants_json(args):
+        print_json(
+            out,
+            {
+                "resource_type": kind,
+                "resource_name": name,
+                "set": {k: v for k, v in (parse_key_value(x) for x in args.set)},
+                "deleted": list(args.delete),
+            },
+        )
+        return 0
     print(f"Completed updating config for {kind} {name}.", file=out)
     return 0
 
@@ -313,6 +480,26 @@ def register(commands: Any) -> None:
     add_connection_args(p)
     p.add_argument("topics", nargs="*", metavar="TOPIC", help="topics (default: all)")
     p.add_argument("--exclude-internal", action="store_true", help="leave out internal topics")
+    p.add_argument(
+        "--under-replicated-partitions",
+        action="store_true",
+        help="only partitions whose ISR is smaller than the replica set",
+    )
+    p.add_argument(
+        "--unavailable-partitions",
+        action="store_true",
+        help="only partitions without a live leader",
+    )
+    p.add_argument(
+        "--at-min-isr-partitions",
+        action="store_true",
+        help="only partitions whose ISR size equals min.insync.replicas",
+    )
+    p.add_argument(
+        "--under-min-isr-partitions",
+        action="store_true",
+        help="only partitions whose ISR is smaller than min.insync.replicas",
+    )
     p.set_defaults(handler=handler(_describe))
 
     p = sub.add_parser("create", help="create a topic")

@@ -18,6 +18,7 @@ from typing import Any, Final, TextIO
 
 from broker.admin.client import AdminClient, check
 from broker.admin.common import UsageError, add_connection_args, handler
+from broker.admin.output import print_json, wants_json
 
 DESCRIBE_PRODUCERS: Final = 61
 LIST_TRANSACTIONS: Final = 66
@@ -26,7 +27,20 @@ WRITE_TXN_MARKERS: Final = 27
 KEY_TYPE_TRANSACTION: Final = 1
 
 
-def _table(out: TextIO, header: list[str], rows: list[list[Any]]) -> None:
+def _table(
+    out: TextIO, header: list[str], rows: list[list[Any]], args: argparse.Namespace | None = None
+) -> None:
+    """Kafka's kafka-transactions.sh table; with ``--output json`` a list of objects keyed
+    by the same column names ("None" cells as null)."""
+    if args is not None and wants_json(args):
+        print_json(
+            out,
+            [
+                {h: (None if v == "None" else v) for h, v in zip(header, row, strict=True)}
+                for row in rows
+            ],
+        )
+        return
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     for row in [header, *rows]:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip(),
@@ -44,7 +58,8 @@ def _list(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
         for t in plain["transaction_states"]:
             rows.append([t["transactional_id"], broker_id, t["producer_id"],
                          t["transaction_state"]])  # fmt: skip
-    _table(out, ["TransactionalId", "Coordinator", "ProducerId", "TransactionState"], sorted(rows))
+    _table(out, ["TransactionalId", "Coordinator", "ProducerId", "TransactionState"], sorted(rows),
+           args)  # fmt: skip
 
 
 def _describe(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
@@ -66,6 +81,7 @@ def _describe(client: AdminClient, args: argparse.Namespace, out: TextIO) -> Non
         [[coordinator, tid, state["producer_id"], state["producer_epoch"],
           state["transaction_state"], state["transaction_timeout"],
           start if start >= 0 else "None", partitions or "None"]],
+        args,
     )  # fmt: skip
 
 
@@ -89,7 +105,7 @@ def _describe_producers(client: AdminClient, args: argparse.Namespace, out: Text
         for p in producers
     ]  # fmt: skip
     _table(out, ["ProducerId", "ProducerEpoch", "LatestCoordinatorEpoch", "LastSequence",
-                 "LastTimestamp", "CurrentTransactionStartOffset"], rows)  # fmt: skip
+                 "LastTimestamp", "CurrentTransactionStartOffset"], rows, args)  # fmt: skip
 
 
 def _abort(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
@@ -119,6 +135,19 @@ def _abort(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
         for t in marker["topics"]:
             for r in t["partitions"]:
                 check(r["error_code"], None, f"WriteTxnMarkers {t['name']}-{r['partition_index']}")
+    if wants_json(args):
+        print_json(
+            out,
+            {
+                "topic": topic,
+                "partition": partition,
+                "start_offset": args.start_offset,
+                "producer_id": p["producer_id"],
+                "producer_epoch": p["producer_epoch"],
+                "aborted": True,
+            },
+        )
+        return
     print(
         f"Aborted the transaction of producer {p['producer_id']} (epoch {p['producer_epoch']}) "
         f"in {topic}-{partition} starting at offset {args.start_offset}.",

@@ -30,6 +30,7 @@ from typing import Any
 from broker.config.config_defs import BROKER_CONFIG_DEFS, BROKER_CONFIGS
 from broker.config.http_listeners import HttpEndpoint, parse_http_listeners
 from broker.config.properties import ConfigError, parse_properties
+from broker.log_setup import parse_log_levels
 from storage.log_config import (
     TOPIC_CONFIG_DEFS,
     ConfigEntry,
@@ -351,6 +352,8 @@ class BrokerConfig:
     josef_max_partitions: int
     josef_http_listeners: str
     josef_metrics_max_partition_labels: int
+    josef_log_format: str
+    josef_log_levels: str | None
     values: dict[str, ConfigValue] = field(repr=False, compare=False)
     originals: dict[str, str] = field(repr=False)
     unknown: dict[str, str] = field(repr=False)
@@ -576,6 +579,10 @@ def _resolve(values: Mapping[str, ConfigValue], originals: Mapping[str, str]) ->
         )
 
     parse_http_listeners(as_str("josef.http.listeners"))  # raises ConfigError when invalid
+    try:
+        parse_log_levels(as_str("josef.log.levels"))
+    except ValueError as exc:
+        raise ConfigError("josef.log.levels", str(exc)) from None
 
     cluster_id = as_str("josef.cluster.id")
     if cluster_id is not None and not is_valid_cluster_id(cluster_id):

@@ -430,6 +430,15 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
        "Most topic-partitions (and group-partitions) given their own series in /metrics; "
        "beyond it per-partition series are left out and per-topic ones remain.",
        Range(0), _L),
+    # --- logging (broker/log_setup.py)
+    _D("josef.log.format", _T.STRING, "text",
+       "Log line format on stderr: text (time level logger: message) or json (one object "
+       "per line: time, level, logger, message, and connection_id, request_id, api, "
+       "client_id while a request is handled).", OneOf(("text", "json")), _L),
+    _D("josef.log.levels", _T.STRING, None,
+       "log4j-style per-logger levels, logger=LEVEL,... (e.g. broker.network=DEBUG,"
+       "cluster=INFO; root=WARN sets the root logger; levels TRACE, DEBUG, INFO, WARN, "
+       "ERROR, FATAL, OFF).", None, _L),
 )
 # fmt: on
 

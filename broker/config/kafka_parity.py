@@ -123,6 +123,8 @@ JOSEF_ONLY_BROKER_KEYS: dict[str, str] = {
     "josef.http.listeners": "Josef's own key",
     "josef.metrics.max.partition.labels": "Josef's own key",
     "josef.request.receive.timeout.ms": "Josef's own key",
+    "josef.log.format": "Josef's own key (Kafka configures logging in log4j.properties)",
+    "josef.log.levels": "Josef's own key (Kafka configures logging in log4j.properties)",
 }
 
 #: Broker keys whose default differs from Kafka 3.9.1's on purpose.

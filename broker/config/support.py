@@ -125,6 +125,8 @@ _IMPLEMENTED = (
     # limits (issue 12: broker/partition_limits.py, broker/network/request_budget.py)
     "fetch.max.bytes", "queued.max.request.bytes", "josef.request.receive.timeout.ms",
     "josef.max.partitions", "josef.http.listeners", "josef.metrics.max.partition.labels",
+    # logging (broker/log_setup.py)
+    "josef.log.format", "josef.log.levels",
 )
 
 KEY_SUPPORT: dict[str, KeySupport] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import datetime
 import logging
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
+from broker.log_setup import REQUEST_CONTEXT, RequestLogContext
 from broker.metrics.stats import RequestMetrics
 from broker.network.context import ConnectionInfo, RequestContext
 from protocol.api_registry import ApiRegistry, api_name
@@ -111,6 +113,7 @@ class RequestDispatcher:
         api_key, api_version, correlation_id = peek_api(frame)
         metrics = self.metrics
         start = time.perf_counter_ns()
+        log_token: contextvars.Token[RequestLogContext | None] | None = None
         try:
             route = self.registry.get(api_key)
             if route is None:
@@ -124,6 +127,10 @@ class RequestDispatcher:
                 )
             flexible = request_is_flexible(api_key, api_version)
             header, body_offset = read_request_header(frame, flexible)
+            # what log lines written while handling this request say about it
+            log_token = REQUEST_CONTEXT.set(
+                (connection.connection_id, correlation_id, route.name, header.client_id)
+            )
             request = decode_request(api_key, api_version, frame, body_offset)
             ctx = RequestContext(header, connection, len(frame))
             quotas = self.quotas
@@ -154,6 +161,8 @@ class RequestDispatcher:
             metrics.record_error(api_key)
             raise
         finally:
+            if log_token is not None:
+                REQUEST_CONTEXT.reset(log_token)
             metrics.record(api_key, api_version, time.perf_counter_ns() - start)
 
     def _unsupported_api_versions(self, correlation_id: int) -> bytes:

@@ -32,7 +32,7 @@ from broker.admin.client import (
     negotiate,
     parse_address,
 )
-from broker.admin.common import UsageError
+from broker.admin.common import UsageError, connect
 from broker.admin.console import murmur2, partition_for_key
 from broker.admin.consumer_protocol import (
     Assignment,
@@ -400,7 +400,10 @@ def test_cli_has_admin_commands_and_start() -> None:
     )
     assert args.to_offset == 5 and args.topic == ["t:0,1"] and args.execute
     args = parser.parse_args(["topics", "list"])
-    assert args.bootstrap_server == "127.0.0.1:9092"
+    # the default is applied after --command-config is read (its bootstrap.servers comes first)
+    assert args.bootstrap_server is None and args.output == "text"
+    with connect(args) as client:
+        assert client.bootstrap == [("127.0.0.1", 9092)]
 
 
 @pytest.mark.parametrize(
@@ -411,6 +414,11 @@ def test_cli_has_admin_commands_and_start() -> None:
         ["topics"],
         ["topics", "create"],
         ["groups", "describe", "g", "--members", "--state"],
+        ["cluster"],
+        ["records"],
+        ["logdirs"],
+        ["consume", "t", "--value-format", "xml"],
+        ["topics", "list", "--output", "yaml"],
     ],
 )
 def test_cli_usage_errors_exit_2(argv: list[str], capsys: Any) -> None:

@@ -99,6 +99,8 @@ def test_implemented_and_no_effect_keys_are_accepted(d: ConfigDef) -> None:
         raw = "kafka.security.authorizer.AclAuthorizer"
     elif d.name == "super.users":
         raw = "User:admin;User:ops"
+    elif d.name == "josef.log.levels":
+        raw = "broker.network=DEBUG,root=WARN"
     else:
         raw = non_default(d)
     check_supported(BrokerConfig.from_properties({d.name: raw}))
