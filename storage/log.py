@@ -591,19 +591,32 @@ class Log:
 
     @io_guarded
     def fetch_max_timestamp(self) -> TimestampAndOffset | None:
-        """ListOffsets MAX_TIMESTAMP (-3), at batch granularity: the largest batch max
-        timestamp and the *last* offset of the first batch that reached it (Kafka's
-        "shallow" offset of max timestamp). None when the log has no timestamps."""
+        """ListOffsets MAX_TIMESTAMP (-3): the largest timestamp and the offset of the first
+        record carrying it (Kafka 3.8+, KAFKA-16310). Segments keep only the batch-level
+        ("shallow") offset of their max timestamp; that one batch is decoded here. None
+        when the log has no timestamps."""
         with self._lock:
-            best: tuple[int, int] | None = None
+            best: tuple[int, int, LogSegment] | None = None
             for segment in self._segments_from(self.log_start_offset):
                 ts, off = segment.max_timestamp_and_offset()
                 if ts >= 0 and (best is None or ts > best[0]):
-                    best = (ts, off)
+                    best = (ts, off, segment)
             if best is None:
                 return None
-            epoch = self.leader_epoch_cache.epoch_for_offset(best[1])
-            return TimestampAndOffset(best[0], best[1], epoch)
+            ts, offset, segment = best
+            epoch = self.leader_epoch_cache.epoch_for_offset(offset)
+            loc = segment.translate_offset(offset)
+            if loc is not None:
+                data = segment.read_bytes(loc.position, loc.size)
+                header = read_header(data, 0)
+                if header.max_timestamp == ts:
+                    # the epoch Kafka answers here is the batch's own
+                    epoch = header.partition_leader_epoch
+                    offset = header.base_offset
+                    if header.timestamp_type != TimestampType.LOG_APPEND_TIME:
+                        _, recs = decode_batch(data)
+                        offset = next((r.offset for r in recs if r.timestamp == ts), offset)
+            return TimestampAndOffset(ts, offset, epoch)
 
     def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
         """(epoch, end offset) per OffsetsForLeaderEpoch; (-1, -1) when unknown."""

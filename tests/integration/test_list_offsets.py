@@ -170,6 +170,26 @@ def test_max_timestamp(shared: BrokerProcess) -> None:
     assert (info.offset, info.timestamp) == (6, BASE + 50)
 
 
+def test_max_timestamp_inside_one_batch(shared: BrokerProcess) -> None:
+    """The record's own offset inside a batch, the first of equal maxima (Kafka 3.8+)."""
+    topic = unique_topic("maxts-batch")
+    create_topic(shared.bootstrap, topic)
+    stamps = [BASE, BASE + 70, BASE + 5, BASE + 70, BASE + 1]
+    recs = [Record(None, f"v{i}".encode(), (), ts) for i, ts in enumerate(stamps)]
+    assert produce("confluent", shared.bootstrap, topic, recs) == list(range(5))
+    kadmin = KafkaAdminClient(bootstrap_servers=shared.bootstrap, request_timeout_ms=20000)
+    try:
+        res = kadmin.list_partition_offsets({KTP(topic, 0): KOffsetSpec.MAX_TIMESTAMP})
+        got = res[KTP(topic, 0)]
+        assert (got.offset, got.timestamp) == (1, BASE + 70)
+    finally:
+        kadmin.close()
+    admin = AdminClient({"bootstrap.servers": shared.bootstrap})
+    fut = admin.list_offsets({CTP(topic, 0): OffsetSpec.max_timestamp()}, request_timeout=20)
+    info = fut[CTP(topic, 0)].result(timeout=20)
+    assert (info.offset, info.timestamp) == (1, BASE + 70)
+
+
 def test_max_timestamp_empty_partition(shared: BrokerProcess) -> None:
     topic = unique_topic("maxts-empty")
     create_topic(shared.bootstrap, topic)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from protocol.errors import ErrorCode, KafkaError
-from protocol.record_batch import crc_is_valid, iter_headers
+from protocol.record_batch import CompressionType, crc_is_valid, iter_headers
 from protocol.records import NewRecord, decode_batch, encode_batch
 from storage.clock import ManualClock
 from storage.log import Log, read_partition_metadata
@@ -115,6 +115,27 @@ def test_timestamp_lookup(tmp_path: Path) -> None:
     assert log.fetch_offset_by_timestamp(T0 + 10_000) is None
     m = log.fetch_max_timestamp()
     assert m is not None and m.timestamp == T0 + 3902 and m.offset == 119
+
+
+def test_max_timestamp_is_the_first_record_carrying_it(tmp_path: Path) -> None:
+    """Kafka 3.8+ (KAFKA-16310): the record's own offset, not its batch's last offset;
+    the earliest record when several share the largest timestamp."""
+    log = new_log(tmp_path)
+    append(log, 3, T0)  # offsets 0-2
+    stamps = [T0 + 50, T0 + 900, T0 + 10, T0 + 900]  # offsets 3-6
+    recs = [NewRecord(b"k", b"v", timestamp=t) for t in stamps]
+    log.append_as_leader(bytearray(encode_batch(recs)), 0)
+    # a later batch reaching the same maximum does not win over the earlier one
+    log.append_as_leader(bytearray(encode_batch([NewRecord(b"k", b"v", timestamp=T0 + 900)])), 0)
+    log.update_high_watermark(log.log_end_offset)
+    m = log.fetch_max_timestamp()
+    assert m is not None and (m.timestamp, m.offset) == (T0 + 900, 4)
+    for compression in (CompressionType.GZIP, CompressionType.ZSTD):
+        other = new_log(tmp_path / str(compression))
+        data = encode_batch(recs, compression=compression)
+        other.append_as_leader(bytearray(data), 0)
+        m = other.fetch_max_timestamp()
+        assert m is not None and (m.timestamp, m.offset) == (T0 + 900, 1)
 
 
 def test_log_append_time(tmp_path: Path) -> None:
