@@ -539,20 +539,6 @@ def _group_loop(
             print(f"Warning: leaving group {args.group}: {exc}", file=sys.stderr)
 
 
-def _fetch(
-    client: AdminClient,
-    leader: int,
-    tps: list[TopicPartition],
-    positions: dict[TopicPartition, int],
-    args: argparse.Namespace,
-) -> Iterator[tuple[TopicPartition, list[Record], int]]:
-    """One Fetch to ``leader``: yields (partition, records at or after the position, next
-    position). The web console reads partitions with it (args: max_partition_bytes,
-    max_wait_ms, isolation_level, from_beginning)."""
-    for tp, records, next_offset in fetch_records(client, leader, tps, positions, args):
-        yield tp, [record for _ts_type, record in records], next_offset
-
-
 def fetch_records(
     client: AdminClient,
     leader: int,

@@ -28,7 +28,7 @@ from broker.admin.client import (
     PartitionInfo,
     TopicPartition,
 )
-from broker.admin.console import _fetch
+from broker.admin.console import fetch_records
 from broker.admin.groups import (
     GroupDescription,
     Member,
@@ -329,9 +329,10 @@ def read_records(
     for _round in range(FETCH_ROUNDS):
         if positions[tp] >= log_end or len(records) >= count:
             break
-        for _tp, got, next_offset in _fetch(client, client.leader(*tp), [tp], positions, args):
+        fetched = fetch_records(client, client.leader(*tp), [tp], positions, args)
+        for _tp, got, next_offset in fetched:
             positions[tp] = next_offset
-            records.extend(got[: count - len(records)])
+            records.extend(record for _ts_type, record in got[: count - len(records)])
     return RecordsView(partition, start, log_start, log_end, tuple(records))
 
 
