@@ -20,7 +20,7 @@ from broker.handlers import register_all
 from broker.http.server import HttpListener, metrics_registry
 from broker.metrics.collector import BrokerCollector, BrokerView
 from broker.metrics.consumer_lag import ConsumerLagCollector
-from broker.metrics.stats import EventLoopLag
+from broker.metrics.stats import EventLoopLag, UncountedTopicStats
 from broker.network.dispatch import RequestDispatcher
 from broker.network.listener import Listener
 from broker.network.request_budget import RequestBudget
@@ -105,7 +105,7 @@ class KafkaBroker:
         from broker.network.dispatch import Registry
 
         registry = Registry()
-        dispatcher = RequestDispatcher(registry)
+        dispatcher = RequestDispatcher(registry, metrics_enabled=config.josef_metrics_enabled)
         self.request_budget = RequestBudget(config.queued_max_request_bytes)
         scram_credentials = ScramCredentialStore()
         security = await build_listener_security_async(config, scram_credentials)
@@ -203,6 +203,8 @@ class KafkaBroker:
             topic_configs=config_source,
             replica_lag_time_max_ms=config.replica_lag_time_max_ms,
         )
+        if not config.josef_metrics_enabled:
+            replica_manager.topic_stats = UncountedTopicStats()
         if cluster is not None:
             cluster.build_replication(
                 replica_manager,

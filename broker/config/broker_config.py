@@ -350,6 +350,7 @@ class BrokerConfig:
     josef_request_receive_timeout_ms: int
     josef_max_partitions: int
     josef_http_listeners: str
+    josef_metrics_enabled: bool
     josef_metrics_max_partition_labels: int
     values: dict[str, ConfigValue] = field(repr=False, compare=False)
     originals: dict[str, str] = field(repr=False)

@@ -426,6 +426,10 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
     _D("josef.http.listeners", _T.STRING, "http://127.0.0.1:9644",
        "Comma-separated http://host:port endpoints serving /metrics, /v1/health and "
        "/v1/ready; empty disables them.", None, _M),
+    _D("josef.metrics.enabled", _T.BOOLEAN, True,
+       "Count requests and time their phases (RequestMetrics) and count per-topic "
+       "messages and bytes (BrokerTopicMetrics); false leaves those series at zero and "
+       "spares the hot path their clock reads and adds.", None, _L),
     _D("josef.metrics.max.partition.labels", _T.INT, 1000,
        "Most topic-partitions (and group-partitions) given their own series in /metrics; "
        "beyond it per-partition series are left out and per-topic ones remain.",

@@ -122,6 +122,7 @@ JOSEF_ONLY_BROKER_KEYS: dict[str, str] = {
     "josef.max.partitions": "Josef's own key",
     "josef.http.listeners": "Josef's own key",
     "josef.metrics.max.partition.labels": "Josef's own key",
+    "josef.metrics.enabled": "Josef's own key",
     "josef.request.receive.timeout.ms": "Josef's own key",
 }
 

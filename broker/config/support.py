@@ -125,6 +125,7 @@ _IMPLEMENTED = (
     # limits (issue 12: broker/partition_limits.py, broker/network/request_budget.py)
     "fetch.max.bytes", "queued.max.request.bytes", "josef.request.receive.timeout.ms",
     "josef.max.partitions", "josef.http.listeners", "josef.metrics.max.partition.labels",
+    "josef.metrics.enabled",
 )
 
 KEY_SUPPORT: dict[str, KeySupport] = {

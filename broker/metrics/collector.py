@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from broker.metrics.stats import (
     LATENCY_BUCKETS_MS,
+    REQUEST_TIMES,
     BrokerTopicStats,
     EventLoopLag,
     RequestMetrics,
@@ -99,21 +100,23 @@ class BrokerCollector(Collector):
         for (key, version), count in sorted(metrics.counts.items()):
             requests.add_metric([api_name(key), str(version)], count)
         yield requests
-        total = HistogramMetricFamily(
-            "kafka_network_requestmetrics_totaltimems",
-            "Time from reading a request to its response being ready, in milliseconds.",
-            labels=["request"],
-        )
-        for key, hist in sorted(metrics.latency.items()):
-            cumulative = 0
-            buckets: list[tuple[str, float]] = []
-            for bound, count in zip(LATENCY_BUCKETS_MS, hist, strict=False):
-                cumulative += count
-                buckets.append((_le(bound), cumulative))
-            cumulative += hist[len(LATENCY_BUCKETS_MS)]
-            buckets.append(("+Inf", cumulative))
-            total.add_metric([api_name(key)], buckets, hist[-1] / 1e6)
-        yield total
+        keys = sorted(metrics.times)
+        for phase, (short, doc) in enumerate(REQUEST_TIMES):
+            family = HistogramMetricFamily(
+                "kafka_network_requestmetrics_" + short, doc + ", in milliseconds.",
+                labels=["request"],
+            )
+            for key in keys:
+                hist = metrics.histogram(key, phase)
+                cumulative = 0
+                buckets: list[tuple[str, float]] = []
+                for bound, count in zip(LATENCY_BUCKETS_MS, hist, strict=False):
+                    cumulative += count
+                    buckets.append((_le(bound), cumulative))
+                cumulative += hist[len(LATENCY_BUCKETS_MS)]
+                buckets.append(("+Inf", cumulative))
+                family.add_metric([api_name(key)], buckets, hist[-1] / 1e6)
+            yield family
         failures = CounterMetricFamily(
             "josef_network_request_failures",
             "Requests that closed their connection instead of being answered.",

@@ -22,7 +22,7 @@ from broker.config.broker_config import load_config
 from broker.config.http_listeners import HttpEndpoint, parse_http_listeners
 from broker.config.properties import ConfigError
 from broker.metrics.collector import BrokerCollector, BrokerView, families
-from broker.metrics.stats import BrokerTopicStats, EventLoopLag, RequestMetrics
+from broker.metrics.stats import BrokerTopicStats, EventLoopLag, RequestMetrics, RequestTimes
 from broker.server import KafkaBroker
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -119,10 +119,17 @@ def _samples_of(view: BrokerView) -> Samples:
 
 def test_request_metrics_exact_histogram() -> None:
     metrics = RequestMetrics()
+
+    def record(api_key: int, version: int, ns: int) -> None:
+        times = RequestTimes()
+        times.api_key, times.api_version, times.complete_ns = api_key, version, ns
+        metrics.count(api_key, version)
+        metrics.record(times, ns, ns)  # all of it local time, sent in no time
+
     for ns in (50_000, 200_000, 200_000, 3_000_000, 60_000_000_000):
-        metrics.record(0, 9, ns)  # Produce v9
-    metrics.record(1, 12, 1_000_000)  # Fetch v12: exactly 1 ms falls in le=1.0
-    metrics.record(1, 13, 2_000_000)
+        record(0, 9, ns)  # Produce v9
+    record(1, 12, 1_000_000)  # Fetch v12: exactly 1 ms falls in le=1.0
+    record(1, 13, 2_000_000)
     metrics.record_error(1)
     view = BrokerView(0, 10, metrics, EventLoopLag(), lambda: {"PLAINTEXT": 3, "SSL": 0})
     s = _samples_of(view)
