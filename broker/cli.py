@@ -27,6 +27,7 @@ from broker.admin import register_commands as register_admin_commands
 from broker.config.broker_config import BrokerConfig, ConfigError, load_config
 from broker.config.env_config import env_overrides, log_env_overrides, override_args
 from broker.config.support import check_supported
+from broker.http.security import build_http_ssl_context
 from broker.security.channel import build_listener_security
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -66,6 +67,7 @@ def _start(args: argparse.Namespace) -> int:
         check_supported(config)
         # Reads key stores: any problem with them is reported here, before the broker runs.
         build_listener_security(config)
+        build_http_ssl_context(config)
     except ConfigError as exc:
         print(f"josef: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE

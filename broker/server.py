@@ -17,6 +17,7 @@ from broker.config.dynamic_broker_config import DynamicBrokerConfig
 from broker.dynamic_reconfiguration import cleaner_config, install_reconfigurables
 from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
+from broker.http.security import BasicAuthenticator, build_http_ssl_context
 from broker.http.server import HttpListener, metrics_registry
 from broker.metrics.collector import BrokerCollector, BrokerView
 from broker.metrics.consumer_lag import ConsumerLagCollector
@@ -131,7 +132,7 @@ class KafkaBroker:
             await listener.start_server_only()
             bound[listener.name] = listener.port
         # Health answers while the logs load; readiness waits for the end of start().
-        await self._start_http(dispatcher)
+        await self._start_http(dispatcher, scram_credentials)
         endpoints = []
         for adv in config.advertised_listeners:
             host = adv.host or socket.getfqdn()
@@ -345,12 +346,18 @@ class KafkaBroker:
             ", ".join(str(d) for d in log_dirs),
         )
 
-    async def _start_http(self, dispatcher: RequestDispatcher) -> None:
+    async def _start_http(
+        self, dispatcher: RequestDispatcher, scram_credentials: ScramCredentialStore
+    ) -> None:
         """The HTTP listener (josef.http.listeners) and the event-loop lag probe."""
         self.loop_lag.start()
         endpoints = self.config.http_listeners
         if not endpoints:
             return
+        ssl_context = await asyncio.to_thread(build_http_ssl_context, self.config)
+        authenticator = None
+        if self.config.josef_http_authentication == "basic":
+            authenticator = BasicAuthenticator(scram_credentials, self._plain_users)
         view = BrokerView(
             broker_id=self.broker_id,
             max_partition_labels=self.config.josef_metrics_max_partition_labels,
@@ -360,8 +367,24 @@ class KafkaBroker:
         )
         self.metrics_view = view
         registry = metrics_registry([BrokerCollector(view)])
-        self.http = HttpListener(endpoints, registry, self.not_ready_reason, self.failed_reason)
+        self.http = HttpListener(
+            endpoints,
+            registry,
+            self.not_ready_reason,
+            self.failed_reason,
+            ssl_context=ssl_context,
+            authenticator=authenticator,
+        )
         await self.http.start()
+
+    def _plain_users(self) -> dict[str, str]:
+        """PLAIN users of every SASL listener's JAAS config (HTTP Basic authentication)."""
+        users: dict[str, str] = {}
+        for listener in self.listeners:
+            sasl = listener.security.sasl if listener.security is not None else None
+            if sasl is not None and "PLAIN" in sasl.mechanisms:
+                users.update(sasl.plain_users)
+        return users
 
     def not_ready_reason(self) -> str | None:
         """Why /v1/ready answers 503, or None when the broker is ready."""

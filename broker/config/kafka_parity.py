@@ -123,6 +123,16 @@ JOSEF_ONLY_BROKER_KEYS: dict[str, str] = {
     "josef.http.listeners": "Josef's own key",
     "josef.metrics.max.partition.labels": "Josef's own key",
     "josef.metrics.enabled": "Josef's own key",
+    "josef.http.authentication": "Josef's own key",
+    "josef.http.ssl.keystore.type": "Josef's own key",
+    "josef.http.ssl.keystore.location": "Josef's own key",
+    "josef.http.ssl.keystore.password": "Josef's own key",
+    "josef.http.ssl.key.password": "Josef's own key",
+    "josef.http.ssl.keystore.certificate.chain": "Josef's own key",
+    "josef.http.ssl.keystore.key": "Josef's own key",
+    "josef.http.ssl.enabled.protocols": "Josef's own key",
+    "josef.http.ssl.cipher.suites": "Josef's own key",
+    "josef.http.ssl.protocol": "Josef's own key",
     "josef.request.receive.timeout.ms": "Josef's own key",
 }
 

@@ -125,7 +125,11 @@ _IMPLEMENTED = (
     # limits (issue 12: broker/partition_limits.py, broker/network/request_budget.py)
     "fetch.max.bytes", "queued.max.request.bytes", "josef.request.receive.timeout.ms",
     "josef.max.partitions", "josef.http.listeners", "josef.metrics.max.partition.labels",
-    "josef.metrics.enabled",
+    "josef.metrics.enabled", "josef.http.authentication",
+    "josef.http.ssl.keystore.type", "josef.http.ssl.keystore.location",
+    "josef.http.ssl.keystore.password", "josef.http.ssl.key.password",
+    "josef.http.ssl.keystore.certificate.chain", "josef.http.ssl.keystore.key",
+    "josef.http.ssl.enabled.protocols", "josef.http.ssl.cipher.suites", "josef.http.ssl.protocol",
 )
 
 KEY_SUPPORT: dict[str, KeySupport] = {

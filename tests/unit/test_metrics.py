@@ -78,7 +78,8 @@ def test_http_listeners_parse() -> None:
         HttpEndpoint("::1", 0),
     )
     assert str(HttpEndpoint("::1", 80)) == "http://[::1]:80"
-    for bad in ("https://h:1", "h:1", "http://h", "http://h:99999", "http://h:1,http://h:1"):
+    assert parse_http_listeners("https://h:1") == (HttpEndpoint("h", 1, tls=True),)
+    for bad in ("ftp://h:1", "h:1", "http://h", "http://h:99999", "http://h:1,http://h:1"):
         with pytest.raises(ConfigError):
             parse_http_listeners(bad)
 
