@@ -21,6 +21,7 @@ from broker.http.security import BasicAuthenticator, build_http_ssl_context
 from broker.http.server import HttpListener, metrics_registry
 from broker.metrics.collector import BrokerCollector, BrokerView
 from broker.metrics.consumer_lag import ConsumerLagCollector
+from broker.metrics.remote_offsets import RemoteHighWatermarks
 from broker.metrics.stats import EventLoopLag, UncountedTopicStats
 from broker.network.dispatch import RequestDispatcher
 from broker.network.listener import Listener
@@ -55,6 +56,7 @@ from broker.transaction.marker_channel import TxnMarkerChannelManager
 from broker.transaction.markers import TxnMarkerWriter
 from broker.transaction.verification import TxnPartitionVerifier
 from cluster.acl_store import AclStore, StandaloneAclStore
+from cluster.broker_client import BrokerClients
 from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
 from cluster.standalone import StandaloneMetadataStore
 from cluster.zk_acl_store import ZkAclStore
@@ -92,6 +94,7 @@ class KafkaBroker:
         self.loop_lag = EventLoopLag()
         self.http: HttpListener | None = None
         self.metrics_view: BrokerView | None = None
+        self._remote_hws: RemoteHighWatermarks | None = None
         #: Logs loaded and (cluster) registered: what /v1/ready reports.
         self.ready = False
 
@@ -280,7 +283,17 @@ class KafkaBroker:
         self.services = services
         if self.metrics_view is not None and self.http is not None:
             self.metrics_view.services = services
-            self.http.registry.register(ConsumerLagCollector(services, self.metrics_view))
+            lag = ConsumerLagCollector(services, self.metrics_view)
+            if cluster is not None:
+                # Lag of committed partitions led elsewhere: their leaders' high watermarks.
+                clients = BrokerClients(
+                    cluster.endpoint_of, f"broker-{self.broker_id}-consumer-lag", 5.0
+                )
+                lag.remote = self._remote_hws = RemoteHighWatermarks(
+                    self.broker_id, metadata, clients, lag.wanted
+                )
+                self.http.before_scrape.append(self._remote_hws.refresh)
+            self.http.registry.register(lag)
         install_reconfigurables(dynamic, services, cluster, self._flush_schedule.set)
         # Every change: a listener prefix may be written in any case (the reloader rebuilds a
         # context only when a listener's TLS settings or store files changed).
@@ -529,6 +542,8 @@ class KafkaBroker:
             await self._marker_channel.close()
         if self.services is not None and self.services.txn_verifier is not None:
             await self.services.txn_verifier.close()
+        if self._remote_hws is not None:
+            await self._remote_hws.close()
         await asyncio.gather(*(lst.drain(SHUTDOWN_DRAIN_S) for lst in self.listeners))
         for task in self._tasks:
             task.cancel()

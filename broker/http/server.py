@@ -65,6 +65,8 @@ class HttpListener:
         self.liveness = liveness or (lambda: None)
         self.ssl_context = ssl_context
         self.authenticator = authenticator
+        #: Awaited before each /metrics render (e.g. asking leaders for high watermarks).
+        self.before_scrape: list[Callable[[], Awaitable[None]]] = []
         #: (host, port) actually bound, port 0 resolved.
         self.bound: list[tuple[str, int]] = []
         self._runner: web.AppRunner | None = None
@@ -163,5 +165,10 @@ class HttpListener:
         return web.json_response({"status": "not ready", "reason": reason}, status=503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
+        for prepare in self.before_scrape:
+            try:
+                await prepare()
+            except Exception:  # a scrape still answers with what is known
+                log.exception("preparing /metrics failed")
         body = render([self.registry])
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
