@@ -377,6 +377,10 @@ class KafkaBroker:
             request_metrics=dispatcher.metrics,
             loop_lag=self.loop_lag,
             connection_counts=lambda: {lst.name: len(lst.connections) for lst in self.listeners},
+            connection_totals=lambda: {
+                lst.name: (lst.connections_created, lst.connections_closed)
+                for lst in self.listeners
+            },
         )
         self.metrics_view = view
         registry = metrics_registry([BrokerCollector(view)])

@@ -580,6 +580,7 @@ class ClassicProtocol:
             self._reset_and_propagate_assignment_error(group, error)
             self._prepare_rebalance(group, "failed to commit the assignment")
             return
+        coord.stats.completed_rebalances += 1
         for member in group.members.values():
             member.complete_sync(
                 SyncResult(

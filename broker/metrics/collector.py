@@ -56,6 +56,8 @@ class BrokerView:
     #: listener name -> number of open connections
     connection_counts: Callable[[], dict[str, int]]
     services: Any = None  # broker.services.BrokerServices once started
+    #: listener name -> (connections created, connections closed) since start
+    connection_totals: Callable[[], dict[str, tuple[int, int]]] = dict
 
 
 class BrokerCollector(Collector):
@@ -103,7 +105,8 @@ class BrokerCollector(Collector):
         keys = sorted(metrics.times)
         for phase, (short, doc) in enumerate(REQUEST_TIMES):
             family = HistogramMetricFamily(
-                "kafka_network_requestmetrics_" + short, doc + ", in milliseconds.",
+                "kafka_network_requestmetrics_" + short,
+                doc + ", in milliseconds.",
                 labels=["request"],
             )
             for key in keys:
@@ -135,6 +138,21 @@ class BrokerCollector(Collector):
         for name, count in sorted(view.connection_counts().items()):
             connections.add_metric([name], count)
         yield connections
+        created = CounterMetricFamily(
+            "kafka_server_socket_server_metrics_connection_creation",
+            "Client connections accepted, by listener.",
+            labels=["listener"],
+        )
+        closed = CounterMetricFamily(
+            "kafka_server_socket_server_metrics_connection_close",
+            "Client connections closed, by listener.",
+            labels=["listener"],
+        )
+        for name, (made, gone) in sorted(view.connection_totals().items()):
+            created.add_metric([name], made)
+            closed.add_metric([name], gone)
+        yield created
+        yield closed
         lag = view.loop_lag
         yield GaugeMetricFamily(
             "josef_eventloop_lag_seconds",
@@ -330,6 +348,19 @@ class BrokerCollector(Collector):
                 prefix + "numgroups" + state.lower(),
                 f"Groups in state {state}.",
                 value=counts.get(state, 0),
+            )
+        # KafkaMetrics of group "group-coordinator-metrics": cumulative counts under the
+        # names the JMX exporter gives them (untyped there, so gauges here).
+        stats = coordinator.stats
+        for name, count, doc in (
+            ("offset_commit_count", stats.offset_commits, "Offsets committed."),
+            ("offset_expiration_count", stats.offset_expirations, "Offsets expired."),
+            ("offset_deletion_count", stats.offset_deletions, "Offsets deleted by OffsetDelete."),
+            ("group_completed_rebalance_count", stats.completed_rebalances,
+             "Classic group rebalances completed."),
+        ):  # fmt: skip
+            yield GaugeMetricFamily(
+                "kafka_server_group_coordinator_metrics_" + name, doc, value=count
             )
 
 

@@ -34,6 +34,8 @@ class ConnectionOwner(Protocol):
     max_request_size: int
     idle_timeout_s: float
     connections: set[KafkaConnection]
+    connections_created: int
+    connections_closed: int
     security: ListenerSecurity | None
     request_budget: RequestBudget
     receive_timeout_s: float
@@ -105,6 +107,7 @@ class KafkaConnection(asyncio.Protocol):
             security_protocol=self._listener.security_protocol,
         )
         self._listener.connections.add(self)
+        self._listener.connections_created += 1
         if not self._identify(transport):
             return
         self._reset_idle_timer()
@@ -149,7 +152,9 @@ class KafkaConnection(asyncio.Protocol):
         self._arrivals.clear()
         self._decoder.clear()
         self._admission.close()
-        self._listener.connections.discard(self)
+        if self in self._listener.connections:
+            self._listener.connections.discard(self)
+            self._listener.connections_closed += 1
         if self._idle_handle is not None:
             self._idle_handle.cancel()
         if self._worker is not None and not self._worker.done():

@@ -358,3 +358,46 @@ async def test_deleted_topic_leaves_metrics(broker: KafkaBroker) -> None:
     s = parse((await _get(broker, "/metrics"))[1])
     assert (messages_in, (("topic", "gone"),)) not in s
     assert value(s, messages_in) == 1  # the all-topics total keeps counting what came in
+
+
+async def test_group_coordinator_and_connection_counts(broker: KafkaBroker) -> None:
+    """group-coordinator-metrics counts (offsets committed and deleted, rebalances
+    completed) and socket-server connection totals per listener."""
+    bootstrap = _bootstrap(broker)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("cc", num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(
+        "cc", bootstrap_servers=bootstrap, group_id="cg", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        while len(consumer.assignment()) < 3:  # joined: one completed rebalance
+            await consumer.getmany(timeout_ms=200)
+        await consumer.commit({TopicPartition("cc", p): 1 for p in range(3)})
+        await consumer.commit({TopicPartition("cc", 0): 1})
+    finally:
+        await consumer.stop()
+    services = broker.services
+    assert services is not None and services.group_coordinator is not None
+    # The group left: its offsets of cc may go (the group no longer subscribes to cc).
+    error, results = await services.group_coordinator.delete_offsets("cg", [("cc", 1)])
+    assert error.name == "none" and results[("cc", 1)].name == "none"
+
+    s = parse((await _get(broker, "/metrics"))[1])
+    prefix = "kafka_server_group_coordinator_metrics_"
+    assert value(s, prefix + "offset_commit_count") == 4
+    assert value(s, prefix + "offset_deletion_count") == 1
+    assert value(s, prefix + "offset_expiration_count") == 0
+    assert value(s, prefix + "group_completed_rebalance_count") == 1
+    created = value(
+        s, "kafka_server_socket_server_metrics_connection_creation_total", listener="PLAINTEXT"
+    )
+    closed = value(
+        s, "kafka_server_socket_server_metrics_connection_close_total", listener="PLAINTEXT"
+    )
+    open_now = value(s, "kafka_server_socket_server_metrics_connection_count", listener="PLAINTEXT")
+    assert created >= 2 and created - closed == open_now

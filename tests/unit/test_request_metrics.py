@@ -80,6 +80,8 @@ class FakeListener:
     def __init__(self, dispatcher: RequestDispatcher) -> None:
         self.dispatcher = dispatcher
         self.connections: set[KafkaConnection] = set()
+        self.connections_created = 0
+        self.connections_closed = 0
         self.request_budget = RequestBudget(-1)
 
 
