@@ -1,12 +1,14 @@
 """What metrics cost a real broker: produce and consume with josef.metrics.enabled on vs off.
 
     python benchmarks/metrics_on_off.py [--records 300000] [--size 100] [--repeat 3]
-                                        [--acks 1] [--json out.json]
+                                        [--acks 1] [--batch-bytes N] [--json out.json]
 
 Two Josef broker processes from this source tree, identical but for
 ``josef.metrics.enabled``, run side by side; rounds alternate which one goes first (the
 machine's load drifts). Each round produces ``--records`` records of ``--size`` bytes to a
-new one-partition topic with confluent-kafka, then consumes them back. Reported per broker:
+new one-partition topic with confluent-kafka, then consumes them back. ``--batch-bytes``
+(librdkafka batch.size, with linger.ms=0) makes requests small and many: metrics cost per
+request, so that is their worst case. Reported per broker:
 the best records/s of the rounds and the broker's CPU time per record (from /proc, less
 noisy than wall time on a shared machine), and the on/off ratios; the issue's target is
 metrics on at most 3% slower.
@@ -66,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--acks", default="1", choices=("0", "1", "all"))
+    parser.add_argument("--batch-bytes", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None)
     return parser.parse_args(argv)
 
@@ -75,6 +78,9 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         "produce": {m: Samples() for m in MODES},
         "consume": {m: Samples() for m in MODES},
     }
+    overrides = (
+        {"batch.size": args.batch_bytes, "linger.ms": 0} if args.batch_bytes is not None else None
+    )
     with tempfile.TemporaryDirectory(prefix="josef-metrics-bench-") as tmp:
         brokers: dict[str, BrokerProcess] = {
             mode: make_josef(
@@ -97,7 +103,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
                     create_topic(broker.bootstrap, topic)
                     cpu = broker.cpu_seconds()
                     produced = produce_throughput(
-                        broker.bootstrap, topic, args.size, args.records, args.acks
+                        broker.bootstrap, topic, args.size, args.records, args.acks, overrides
                     )
                     cpu_produce = broker.cpu_seconds() - cpu
                     results["produce"][mode].add(args.records, produced.seconds, cpu_produce)
@@ -121,7 +127,11 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 def main() -> None:
     args = parse_args()
     table = run(args)
-    print(f"\n{args.records:,} records of {args.size} B, acks={args.acks}, {args.repeat} rounds")
+    batching = f", batch.size={args.batch_bytes}" if args.batch_bytes is not None else ""
+    print(
+        f"\n{args.records:,} records of {args.size} B, acks={args.acks}{batching}, "
+        f"{args.repeat} rounds"
+    )
     for workload, row in table.items():
         print(
             f"{workload:8s} on {row['on_records_per_s']:10,.0f} rec/s, off "
