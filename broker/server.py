@@ -370,7 +370,11 @@ class KafkaBroker:
         ssl_context = await asyncio.to_thread(build_http_ssl_context, self.config)
         authenticator = None
         if self.config.josef_http_authentication == "basic":
-            authenticator = BasicAuthenticator(scram_credentials, self._plain_users)
+            authenticator = BasicAuthenticator(
+                scram_credentials,
+                self._plain_users,
+                self.config.connection_failed_authentication_delay_ms / 1000.0,
+            )
         view = BrokerView(
             broker_id=self.broker_id,
             max_partition_labels=self.config.josef_metrics_max_partition_labels,

@@ -18,7 +18,7 @@ import hmac
 import os
 import ssl
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from broker.config.broker_config import BrokerConfig
 from broker.security.credentials import ScramCredentialStore
@@ -102,21 +102,35 @@ class BasicAuthenticator:
     PBKDF2 with thousands of iterations takes milliseconds, so SCRAM checks run in a worker
     thread, and a successful one is remembered (keyed by a keyed hash of user, password and
     the stored credential, so a changed or deleted credential is checked afresh) to keep
-    a scraper's every request from paying for it.
+    a scraper's every request from paying for it. Wrong credentials are answered after
+    ``failed_delay_s`` (Kafka's connection.failed.authentication.delay.ms), which slows
+    password guessing.
     """
 
     def __init__(
         self,
         credentials: ScramCredentialStore,
         plain_users: Callable[[], dict[str, str]],
+        failed_delay_s: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.credentials = credentials
         self.plain_users = plain_users
+        self.failed_delay_s = failed_delay_s
+        self._sleep = sleep
         self._secret = os.urandom(32)
         self._verified: OrderedDict[bytes, None] = OrderedDict()
 
     async def authenticate(self, header: str | None) -> str | None:
         """The user name when ``header`` carries valid credentials, else None."""
+        if header is None:
+            return None  # no credentials yet: the challenge goes out at once
+        user = await self._check(header)
+        if user is None and self.failed_delay_s > 0:
+            await self._sleep(self.failed_delay_s)
+        return user
+
+    async def _check(self, header: str) -> str | None:
         parsed = parse_basic(header)
         if parsed is None:
             return None

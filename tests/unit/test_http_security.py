@@ -175,6 +175,22 @@ async def test_authenticator_scram_and_plain_users() -> None:
     assert await auth.authenticate(basic("alice", "alice-secret")) is None
 
 
+async def test_wrong_credentials_wait_the_failed_authentication_delay() -> None:
+    slept: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+
+    users = MemoryUsers()
+    auth = BasicAuthenticator(ScramCredentialStore(users), lambda: {"a": "pw"}, 0.25, sleep)
+    assert await auth.authenticate(None) is None  # no credentials: a challenge, no wait
+    assert await auth.authenticate(basic("a", "pw")) == "a"
+    assert slept == []
+    assert await auth.authenticate(basic("a", "bad")) is None
+    assert await auth.authenticate("Basic !!!") is None
+    assert slept == [0.25, 0.25]
+
+
 # --- the listener ---------------------------------------------------------------------------
 
 
