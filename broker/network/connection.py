@@ -187,10 +187,10 @@ class KafkaConnection(asyncio.Protocol):
                 continue
             frame = queue.popleft()
             self._queued_bytes -= len(frame)
+            # Reused for every request (no allocation); recorded only with metrics on.
+            times = self._times
             metrics = self._metrics
-            times: RequestTimes | None = None
             if metrics is not None and self._arrivals:
-                times = self._times
                 times.arrival_ns = self._arrivals.popleft()
             if self._paused_for_queue and len(queue) < MAX_QUEUED_FRAMES // 2:
                 self._paused_for_queue = False
@@ -198,7 +198,7 @@ class KafkaConnection(asyncio.Protocol):
             try:
                 auth = self._authenticator
                 if auth is not None and auth.wants(frame):
-                    times = None  # timed by the dispatcher as it is called
+                    metrics = None  # SASL frames: timed by the dispatcher as it is called
                     outcome = await auth.handle(frame, self._info, dispatcher.dispatch)
                     self._info = outcome.info
                     if outcome.close:
@@ -229,7 +229,7 @@ class KafkaConnection(asyncio.Protocol):
             transport = self._transport
             if transport is None or transport.is_closing():
                 return
-            send_ns = self._clock_ns() if times is not None else 0
+            send_ns = self._clock_ns() if metrics is not None else 0
             if response is not None:
                 if isinstance(response, list):
                     transport.writelines(response)
@@ -239,7 +239,7 @@ class KafkaConnection(asyncio.Protocol):
                     self._drained = self._loop.create_future()
                     await self._drained
                     self._drained = None
-            if times is not None and metrics is not None:
+            if metrics is not None:
                 end_ns = self._clock_ns() if response is not None else send_ns
                 metrics.record(times, send_ns, end_ns)
             if self._muted_until:
