@@ -6,6 +6,7 @@ loop, then scrape ``/metrics`` over HTTP and parse it with prometheus-client's p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -401,3 +402,37 @@ async def test_group_coordinator_and_connection_counts(broker: KafkaBroker) -> N
     )
     open_now = value(s, "kafka_server_socket_server_metrics_connection_count", listener="PLAINTEXT")
     assert created >= 2 and created - closed == open_now
+
+
+async def test_join_group_waiting_for_a_rebalance_is_remote_time(broker: KafkaBroker) -> None:
+    """A JoinGroup parked until the other member rejoins counts as remote time (Kafka's
+    DelayedJoin), not local time."""
+    bootstrap = _bootstrap(broker)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("jg", num_partitions=2, replication_factor=1)])
+    finally:
+        await admin.close()
+    consumers = [
+        AIOKafkaConsumer(
+            "jg", bootstrap_servers=bootstrap, group_id="jg-group", heartbeat_interval_ms=100
+        )
+        for _ in range(2)
+    ]
+    try:
+        await consumers[0].start()
+        while len(consumers[0].assignment()) < 2:
+            await consumers[0].getmany(timeout_ms=100)
+        await consumers[1].start()  # its join waits until the first member rejoins
+        while len(consumers[1].assignment()) < 1:
+            await asyncio.gather(*(c.getmany(timeout_ms=100) for c in consumers))
+    finally:
+        for c in consumers:
+            await c.stop()
+    s = parse((await _get(broker, "/metrics"))[1])
+    remote = "kafka_network_requestmetrics_remotetimems"
+    joins = value(s, remote + "_count", request="JoinGroup")
+    assert joins >= 3
+    assert joins - value(s, remote + "_bucket", request="JoinGroup", le="0.1") >= 1
+    assert value(s, remote + "_sum", request="JoinGroup") > 0
