@@ -3,11 +3,13 @@
     python benchmarks/metrics_overhead.py [--number 3000] [--repeat 5] [--partitions 1000]
                                           [--groups 100]
 
-1. The counters alone (``RequestMetrics.record`` with its two clock reads,
-   ``BrokerTopicStats.record_produce`` / ``record_fetch``), in ns of CPU time.
+1. The counters alone (``RequestMetrics.record`` of the seven phase histograms with the
+   five clock reads of a request, ``BrokerTopicStats.record_produce`` / ``record_fetch``),
+   in ns of CPU time.
 2. Produce v9 (1 partition, one 100-record batch of 100-byte values, acks=1) and Fetch v12
-   (1 partition, 1 MiB max) dispatched in-process through the broker's RequestDispatcher, with
-   the counters on and with them replaced by no-ops, runs interleaved, best of ``--repeat``
+   (1 partition, 1 MiB max) dispatched in-process through the broker's RequestDispatcher as a
+   connection drives it (arrival, dispatch, send and record), with metrics on and off
+   (``josef.metrics.enabled=false``), runs interleaved, best of ``--repeat``
    (CPU time: the machines are shared, wall time is noisy).
 3. ``/metrics`` for a broker with ``--partitions`` partitions and ``--groups`` groups holding a
    committed offset on 10 partitions each (generate_latest on the loop, as the HTTP handler
@@ -31,7 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from broker.admin.wire import build_request, encode_request
 from broker.config.broker_config import load_config
 from broker.metrics.exposition import render
-from broker.metrics.stats import BrokerTopicStats, RequestMetrics
+from broker.metrics.stats import (
+    BrokerTopicStats,
+    RequestMetrics,
+    RequestTimes,
+    UncountedTopicStats,
+)
 from broker.network.context import ConnectionInfo
 from broker.server import KafkaBroker
 from broker.topic_manager import TopicSpec
@@ -40,34 +47,27 @@ from protocol.records import NewRecord, encode_batch
 TOPIC = "bench"
 
 
-class _NoRequestMetrics(RequestMetrics):
-    def record(self, api_key: int, api_version: int, elapsed_ns: int) -> None:
-        pass
-
-
-class _NoTopicStats(BrokerTopicStats):
-    def record_produce(self, topic: str, records: int, size: int) -> None:
-        pass
-
-    def record_fetch(self, topic: str, size: int, follower: bool) -> None:
-        pass
-
-
 def counters(number: int, repeat: int) -> dict[str, float]:
     metrics = RequestMetrics()
     stats = BrokerTopicStats()
-    clock = time.perf_counter_ns
+    clock = time.monotonic_ns
+    times = RequestTimes()
+    times.api_key = 0
 
     def request() -> None:
-        start = clock()
-        metrics.record(0, 9, clock() - start)
+        times.arrival_ns = clock()
+        times.dequeue_ns = clock()
+        times.complete_ns = clock()
+        send = clock()
+        metrics.count(0, 9)
+        metrics.record(times, send, clock())
 
     def best(stmt: Any) -> float:
         runs = timeit.repeat(stmt, number=number * 100, repeat=repeat, timer=time.process_time)
         return min(runs) / (number * 100) * 1e9
 
     return {
-        "RequestMetrics.record + 2 clock reads": best(request),
+        "RequestMetrics.count+record, 5 clock reads": best(request),
         "BrokerTopicStats.record_produce": best(lambda: stats.record_produce(TOPIC, 100, 10_000)),
         "BrokerTopicStats.record_fetch": best(lambda: stats.record_fetch(TOPIC, 10_000, False)),
     }
@@ -122,7 +122,9 @@ async def dispatch_cost(broker: KafkaBroker, number: int, repeat: int) -> dict[s
     info = ConnectionInfo("bench", "127.0.0.1", 1, "PLAINTEXT")
     frames = {"Produce v9 100x100 B": produce_frame(), "Fetch v12 1 MiB": fetch_frame()}
     on = (dispatcher.metrics, rm.topic_stats)
-    off = (_NoRequestMetrics(), _NoTopicStats())
+    off = (RequestMetrics(enabled=False), UncountedTopicStats())
+    clock = dispatcher.clock_ns
+    times = RequestTimes()
     best: dict[str, float] = {}
     for run in range(repeat):
         # Alternate which goes first: the log grows and the machine's load drifts.
@@ -132,7 +134,13 @@ async def dispatch_cost(broker: KafkaBroker, number: int, repeat: int) -> dict[s
             for name, frame in frames.items():
                 start = time.process_time()
                 for _ in range(number):
-                    await dispatcher.dispatch(frame, info)
+                    if metrics.enabled:  # what KafkaConnection does around a request
+                        times.arrival_ns = clock()
+                        await dispatcher.dispatch(frame, info, None, times)
+                        send = clock()
+                        metrics.record(times, send, clock())
+                    else:
+                        await dispatcher.dispatch(frame, info, None, times)
                 us = (time.process_time() - start) / number * 1e6
                 key = f"{name} metrics {label}"
                 best[key] = min(best.get(key, us), us)

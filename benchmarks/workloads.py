@@ -123,8 +123,15 @@ class Throughput:
 
 
 def produce_throughput(
-    bootstrap: str, topic: str, size: int, records: int, acks: str
+    bootstrap: str,
+    topic: str,
+    size: int,
+    records: int,
+    acks: str,
+    overrides: dict[str, Any] | None = None,
 ) -> Throughput:
+    """``overrides``: more librdkafka settings (e.g. a small ``linger.ms``/``batch.size``
+    for many small requests)."""
     errors: list[str] = []
 
     def on_delivery(err: KafkaError | None, _msg: Message) -> None:
@@ -132,7 +139,11 @@ def produce_throughput(
             errors.append(str(err))
 
     producer = Producer(
-        {**producer_config(bootstrap, acks, records, size), "on_delivery": on_delivery}
+        {
+            **producer_config(bootstrap, acks, records, size),
+            **(overrides or {}),
+            "on_delivery": on_delivery,
+        }
     )
     value = b"x" * size
     produce = producer.produce

@@ -28,6 +28,7 @@ from broker.admin import register_commands as register_admin_commands
 from broker.config.broker_config import BrokerConfig, ConfigError, load_config
 from broker.config.env_config import env_overrides, log_env_overrides, override_args
 from broker.config.support import check_supported
+from broker.http.security import build_http_ssl_context
 from broker.security.channel import build_listener_security
 
 LOG_FORMAT = log_setup.TEXT_FORMAT
@@ -74,6 +75,7 @@ def _start(args: argparse.Namespace) -> int:
         configure_logging(log_format=config.josef_log_format, levels=config.josef_log_levels)
         # Reads key stores: any problem with them is reported here, before the broker runs.
         build_listener_security(config)
+        build_http_ssl_context(config)
     except ConfigError as exc:
         print(f"josef: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE

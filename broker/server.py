@@ -19,10 +19,12 @@ from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
 from broker.http.console import Console
 from broker.http.console import install as install_console
+from broker.http.security import BasicAuthenticator, build_http_ssl_context
 from broker.http.server import HttpListener, metrics_registry
 from broker.metrics.collector import BrokerCollector, BrokerView
 from broker.metrics.consumer_lag import ConsumerLagCollector
-from broker.metrics.stats import EventLoopLag
+from broker.metrics.remote_offsets import RemoteHighWatermarks
+from broker.metrics.stats import EventLoopLag, UncountedTopicStats
 from broker.network.dispatch import RequestDispatcher
 from broker.network.listener import Listener
 from broker.network.request_budget import RequestBudget
@@ -56,6 +58,7 @@ from broker.transaction.marker_channel import TxnMarkerChannelManager
 from broker.transaction.markers import TxnMarkerWriter
 from broker.transaction.verification import TxnPartitionVerifier
 from cluster.acl_store import AclStore, StandaloneAclStore
+from cluster.broker_client import BrokerClients
 from cluster.metadata import BrokerEndpoint, BrokerRegistration, MetadataStore
 from cluster.standalone import StandaloneMetadataStore
 from cluster.zk_acl_store import ZkAclStore
@@ -93,6 +96,7 @@ class KafkaBroker:
         self.loop_lag = EventLoopLag()
         self.http: HttpListener | None = None
         self.metrics_view: BrokerView | None = None
+        self._remote_hws: RemoteHighWatermarks | None = None
         #: Logs loaded and (cluster) registered: what /v1/ready reports.
         self.ready = False
 
@@ -107,7 +111,7 @@ class KafkaBroker:
         from broker.network.dispatch import Registry
 
         registry = Registry()
-        dispatcher = RequestDispatcher(registry)
+        dispatcher = RequestDispatcher(registry, metrics_enabled=config.josef_metrics_enabled)
         self.request_budget = RequestBudget(config.queued_max_request_bytes)
         scram_credentials = ScramCredentialStore()
         security = await build_listener_security_async(config, scram_credentials)
@@ -133,7 +137,7 @@ class KafkaBroker:
             await listener.start_server_only()
             bound[listener.name] = listener.port
         # Health answers while the logs load; readiness waits for the end of start().
-        await self._start_http(dispatcher)
+        await self._start_http(dispatcher, scram_credentials)
         endpoints = []
         for adv in config.advertised_listeners:
             host = adv.host or socket.getfqdn()
@@ -205,6 +209,8 @@ class KafkaBroker:
             topic_configs=config_source,
             replica_lag_time_max_ms=config.replica_lag_time_max_ms,
         )
+        if not config.josef_metrics_enabled:
+            replica_manager.topic_stats = UncountedTopicStats()
         if cluster is not None:
             cluster.build_replication(
                 replica_manager,
@@ -279,7 +285,17 @@ class KafkaBroker:
         self.services = services
         if self.metrics_view is not None and self.http is not None:
             self.metrics_view.services = services
-            self.http.registry.register(ConsumerLagCollector(services, self.metrics_view))
+            lag = ConsumerLagCollector(services, self.metrics_view)
+            if cluster is not None:
+                # Lag of committed partitions led elsewhere: their leaders' high watermarks.
+                clients = BrokerClients(
+                    cluster.endpoint_of, f"broker-{self.broker_id}-consumer-lag", 5.0
+                )
+                lag.remote = self._remote_hws = RemoteHighWatermarks(
+                    self.broker_id, metadata, clients, lag.wanted
+                )
+                self.http.before_scrape.append(self._remote_hws.refresh)
+            self.http.registry.register(lag)
         install_reconfigurables(dynamic, services, cluster, self._flush_schedule.set)
         # Every change: a listener prefix may be written in any case (the reloader rebuilds a
         # context only when a listener's TLS settings or store files changed).
@@ -345,28 +361,47 @@ class KafkaBroker:
             ", ".join(str(d) for d in log_dirs),
         )
 
-    async def _start_http(self, dispatcher: RequestDispatcher) -> None:
+    async def _start_http(
+        self, dispatcher: RequestDispatcher, scram_credentials: ScramCredentialStore
+    ) -> None:
         """The HTTP listener (josef.http.listeners) and the event-loop lag probe."""
         self.loop_lag.start()
         endpoints = self.config.http_listeners
         if not endpoints:
             return
+        ssl_context = await asyncio.to_thread(build_http_ssl_context, self.config)
+        authenticator = None
+        if self.config.josef_http_authentication == "basic":
+            authenticator = BasicAuthenticator(
+                scram_credentials,
+                self._plain_users,
+                self.config.connection_failed_authentication_delay_ms / 1000.0,
+            )
         view = BrokerView(
             broker_id=self.broker_id,
             max_partition_labels=self.config.josef_metrics_max_partition_labels,
             request_metrics=dispatcher.metrics,
             loop_lag=self.loop_lag,
             connection_counts=lambda: {lst.name: len(lst.connections) for lst in self.listeners},
+            connection_totals=lambda: {
+                lst.name: (lst.connections_created, lst.connections_closed)
+                for lst in self.listeners
+            },
         )
         self.metrics_view = view
         registry = metrics_registry([BrokerCollector(view)])
-        console = Console(self._console_bootstrap(), endpoints)
+        # destructive console actions: loopback-only listeners, or users who authenticated
+        console = Console(
+            self._console_bootstrap(), endpoints, auth_enabled=authenticator is not None
+        )
         self.http = HttpListener(
             endpoints,
             registry,
             self.not_ready_reason,
             self.failed_reason,
             routes=[lambda app: install_console(app, console)],
+            ssl_context=ssl_context,
+            authenticator=authenticator,
         )
         await self.http.start()
 
@@ -384,6 +419,15 @@ class KafkaBroker:
                 host = "::1"
             return f"[{host}]:{lst.port}" if ":" in host else f"{host}:{lst.port}"
         return None
+
+    def _plain_users(self) -> dict[str, str]:
+        """PLAIN users of every SASL listener's JAAS config (HTTP Basic authentication)."""
+        users: dict[str, str] = {}
+        for listener in self.listeners:
+            sasl = listener.security.sasl if listener.security is not None else None
+            if sasl is not None and "PLAIN" in sasl.mechanisms:
+                users.update(sasl.plain_users)
+        return users
 
     def not_ready_reason(self) -> str | None:
         """Why /v1/ready answers 503, or None when the broker is ready."""
@@ -528,6 +572,8 @@ class KafkaBroker:
             await self._marker_channel.close()
         if self.services is not None and self.services.txn_verifier is not None:
             await self.services.txn_verifier.close()
+        if self._remote_hws is not None:
+            await self._remote_hws.close()
         await asyncio.gather(*(lst.drain(SHUTDOWN_DRAIN_S) for lst in self.listeners))
         for task in self._tasks:
             task.cancel()

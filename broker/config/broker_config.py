@@ -351,6 +351,17 @@ class BrokerConfig:
     josef_request_receive_timeout_ms: int
     josef_max_partitions: int
     josef_http_listeners: str
+    josef_http_authentication: str
+    josef_http_ssl_keystore_type: str
+    josef_http_ssl_keystore_location: str | None
+    josef_http_ssl_keystore_password: str | None
+    josef_http_ssl_key_password: str | None
+    josef_http_ssl_keystore_certificate_chain: str | None
+    josef_http_ssl_keystore_key: str | None
+    josef_http_ssl_enabled_protocols: tuple[str, ...]
+    josef_http_ssl_cipher_suites: tuple[str, ...]
+    josef_http_ssl_protocol: str
+    josef_metrics_enabled: bool
     josef_metrics_max_partition_labels: int
     josef_log_format: str
     josef_log_levels: str | None
@@ -578,7 +589,18 @@ def _resolve(values: Mapping[str, ConfigValue], originals: Mapping[str, str]) ->
             f"{queued} must be -1 or at least socket.request.max.bytes ({request_max})",
         )
 
-    parse_http_listeners(as_str("josef.http.listeners"))  # raises ConfigError when invalid
+    http = parse_http_listeners(as_str("josef.http.listeners"))  # ConfigError when invalid
+    if any(e.tls for e in http) and not (
+        as_str("josef.http.ssl.keystore.location")
+        or as_str("josef.http.ssl.keystore.certificate.chain")
+    ):
+        raise ConfigError(
+            "josef.http.listeners",
+            f"{next(e for e in http if e.tls)} needs a key store: set "
+            "josef.http.ssl.keystore.location (a PKCS12 file, or PEM with "
+            "josef.http.ssl.keystore.type=PEM), or josef.http.ssl.keystore.type=PEM with "
+            "josef.http.ssl.keystore.certificate.chain and josef.http.ssl.keystore.key",
+        )
     try:
         parse_log_levels(as_str("josef.log.levels"))
     except ValueError as exc:

@@ -424,8 +424,37 @@ BROKER_CONFIG_DEFS: tuple[ConfigDef, ...] = (
        "Partition replicas this broker may host; creations beyond it get POLICY_VIOLATION.",
        Range(1), _M),
     _D("josef.http.listeners", _T.STRING, "http://127.0.0.1:9644",
-       "Comma-separated http://host:port endpoints serving /metrics, /v1/health and "
-       "/v1/ready; empty disables them.", None, _M),
+       "Comma-separated http://host:port or https://host:port endpoints serving the web "
+       "console (/), /metrics, /v1/health and /v1/ready; empty disables them.", None, _M),
+    _D("josef.http.authentication", _T.STRING, "none",
+       "Authentication of the HTTP listener: none, or basic (HTTP Basic with the broker's "
+       "SCRAM users and the PLAIN users of its listeners' JAAS configs); /v1/health and "
+       "/v1/ready stay open.", OneOf(("none", "basic")), _M),
+    _D("josef.http.ssl.keystore.type", _T.STRING, "PKCS12",
+       "Format of the HTTPS key store: PKCS12 or PEM (as ssl.keystore.type).",
+       OneOf(("PKCS12", "PEM", "JKS"), case_sensitive=False), _M),
+    _D("josef.http.ssl.keystore.location", _T.STRING, None,
+       "Key store file of https:// entries of josef.http.listeners.", None, _M),
+    _D("josef.http.ssl.keystore.password", _T.PASSWORD, None,
+       "Password of the HTTPS key store file (PKCS12).", None, _M),
+    _D("josef.http.ssl.key.password", _T.PASSWORD, None,
+       "Password of the HTTPS private key.", None, _M),
+    _D("josef.http.ssl.keystore.certificate.chain", _T.PASSWORD, None,
+       "PEM certificate chain of the HTTPS listener (josef.http.ssl.keystore.type=PEM).",
+       None, _M),
+    _D("josef.http.ssl.keystore.key", _T.PASSWORD, None,
+       "PEM private key of the HTTPS listener (josef.http.ssl.keystore.type=PEM).", None, _M),
+    _D("josef.http.ssl.enabled.protocols", _T.LIST, ("TLSv1.2", "TLSv1.3"),
+       "TLS protocol versions the HTTPS listener enables.", None, _L),
+    _D("josef.http.ssl.cipher.suites", _T.LIST, (),
+       "Cipher suites of the HTTPS listener (empty = defaults).", None, _L),
+    _D("josef.http.ssl.protocol", _T.STRING, "TLSv1.3",
+       "Highest TLS version the HTTPS listener offers.",
+       OneOf(("TLSv1.2", "TLSv1.3", "TLS")), _L),
+    _D("josef.metrics.enabled", _T.BOOLEAN, True,
+       "Count requests and time their phases (RequestMetrics) and count per-topic "
+       "messages and bytes (BrokerTopicMetrics); false leaves those series at zero and "
+       "spares the hot path their clock reads and adds.", None, _L),
     _D("josef.metrics.max.partition.labels", _T.INT, 1000,
        "Most topic-partitions (and group-partitions) given their own series in /metrics; "
        "beyond it per-partition series are left out and per-topic ones remain.",

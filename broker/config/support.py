@@ -127,6 +127,11 @@ _IMPLEMENTED = (
     "josef.max.partitions", "josef.http.listeners", "josef.metrics.max.partition.labels",
     # logging (broker/log_setup.py)
     "josef.log.format", "josef.log.levels",
+    "josef.metrics.enabled", "josef.http.authentication",
+    "josef.http.ssl.keystore.type", "josef.http.ssl.keystore.location",
+    "josef.http.ssl.keystore.password", "josef.http.ssl.key.password",
+    "josef.http.ssl.keystore.certificate.chain", "josef.http.ssl.keystore.key",
+    "josef.http.ssl.enabled.protocols", "josef.http.ssl.cipher.suites", "josef.http.ssl.protocol",
 )
 
 KEY_SUPPORT: dict[str, KeySupport] = {

@@ -71,6 +71,8 @@ class JoinResult:
     skip_assignment: bool = False
     # (member id, group instance id, metadata) for the leader; empty for followers.
     members: list[tuple[str, str | None, bytes]] = field(default_factory=list)
+    # Nanoseconds the call waited for the rebalance (Kafka's DelayedJoin: remote time).
+    parked_ns: int = 0
 
 
 @dataclass(slots=True)
@@ -79,6 +81,8 @@ class SyncResult:
     assignment: bytes = b""
     protocol_type: str | None = None
     protocol_name: str | None = None
+    # Nanoseconds waiting for the leader's assignment or its append (remote time).
+    parked_ns: int = 0
 
 
 @dataclass(slots=True)

@@ -23,7 +23,9 @@ Follows Kafka's classic group coordinator:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -151,7 +153,8 @@ class ClassicProtocol:
             self._join_new_member(group, req, future)
         else:
             self._join_existing_member(group, req, future)
-        result = await future
+        parked = time.monotonic_ns()
+        result = dataclasses.replace(await future, parked_ns=time.monotonic_ns() - parked)
         if (
             result.error != ErrorCode.none
             and group.is_in(GroupState.EMPTY)
@@ -547,9 +550,10 @@ class ClassicProtocol:
         member.complete_sync(SyncResult(ErrorCode.rebalance_in_progress))
         member.sync_future = future
         group.pending_sync.discard(member.member_id)
+        parked = time.monotonic_ns()
         if group.leader_id == member.member_id:
             await self._store_leader_assignment(group, req.assignments)
-        return await future
+        return dataclasses.replace(await future, parked_ns=time.monotonic_ns() - parked)
 
     async def _store_leader_assignment(
         self, group: ClassicGroup, assignments: dict[str, bytes]
@@ -580,6 +584,7 @@ class ClassicProtocol:
             self._reset_and_propagate_assignment_error(group, error)
             self._prepare_rebalance(group, "failed to commit the assignment")
             return
+        coord.stats.completed_rebalances += 1
         for member in group.members.values():
             member.complete_sync(
                 SyncResult(

@@ -83,6 +83,19 @@ def partition_for(group_id: str, num_partitions: int) -> int:
     return (0 if h == -(1 << 31) else abs(h)) % num_partitions
 
 
+class GroupCoordinatorStats:
+    """Kafka's group-coordinator-metrics counts: offsets committed (plain and transactional),
+    expired and deleted by OffsetDelete, and classic rebalances completed."""
+
+    __slots__ = ("completed_rebalances", "offset_commits", "offset_deletions", "offset_expirations")
+
+    def __init__(self) -> None:
+        self.offset_commits = 0
+        self.offset_expirations = 0
+        self.offset_deletions = 0
+        self.completed_rebalances = 0
+
+
 @dataclass(slots=True)
 class OffsetAndMetadata:
     offset: int
@@ -114,6 +127,8 @@ class GroupMetadataManager:
         #: TxnOffsetCommit offsets waiting for their transaction's marker:
         #: producer id → group → partition → offset (Kafka's pendingTransactionalOffsetCommits).
         self.pending_txn_offsets: dict[int, dict[str, PendingOffsets]] = {}
+        #: Counted when the records are appended and committed (never on replay).
+        self.stats = GroupCoordinatorStats()
         self.runtime = CoordinatorRuntime(
             OFFSETS_TOPIC,
             self,
@@ -352,6 +367,8 @@ class GroupMetadataManager:
                 for tp, e in results.items():
                     if e == ErrorCode.none:
                         results[tp] = error
+            else:
+                self.stats.offset_commits += len(records)
         return ErrorCode.none, results
 
     def _replay_offset(self, key: OffsetCommitKey, value: bytes | None) -> None:
@@ -473,6 +490,8 @@ class GroupMetadataManager:
                 for tp, e in results.items():
                     if e == ErrorCode.none:
                         results[tp] = error
+            else:
+                self.stats.offset_commits += len(records)
         return ErrorCode.none, results
 
     def _offset_commit_records(
@@ -559,6 +578,7 @@ class GroupMetadataManager:
             error = await self.write(group_id, records)
             if error != ErrorCode.none:
                 return error, {}
+            self.stats.offset_deletions += len(records)
         return ErrorCode.none, results
 
     async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, ErrorCode]:
@@ -633,6 +653,7 @@ class GroupMetadataManager:
                 records.append(self.group_tombstone(group_id))
             if records and await self.write(group_id, records) == ErrorCode.none:
                 removed += len(expired)
+                self.stats.offset_expirations += len(expired)
         if removed:
             log.info("removed %d expired offset(s)", removed)
         return removed

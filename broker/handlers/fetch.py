@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -320,7 +321,10 @@ def register(services: BrokerServices) -> None:
             if left <= 0:
                 break
             keys = [(w.topic, w.partition) for w in wanted if w.topic is not None]
-            if not await rm.fetch_purgatory.wait(keys, left):
+            parked = time.monotonic_ns()
+            woken = await rm.fetch_purgatory.wait(keys, left)
+            ctx.times.remote_ns += time.monotonic_ns() - parked
+            if not woken:
                 break
             total, errors = read_all(wanted, max_bytes, isolation, replica_id, version, rack_id)
         if replica_id >= 0 and rm.leader_throttle.enabled:

@@ -59,6 +59,7 @@ def register(services: BrokerServices) -> None:
             reason=getattr(request, "reason", None),
         )
         result = await coordinator(services).classic.join(req)
+        ctx.times.remote_ns += result.parked_ns
         members = tuple(
             rb("JoinGroupResponseMember", member_id=mid, group_instance_id=iid, metadata=meta)
             for mid, iid, meta in result.members
@@ -100,6 +101,7 @@ def register(services: BrokerServices) -> None:
             assignments={a.member_id: a.assignment for a in request.assignments},
         )
         result = await coordinator(services).classic.sync(req)
+        ctx.times.remote_ns += result.parked_ns
         return rb(
             None,
             throttle_time=NO_THROTTLE,

@@ -146,7 +146,7 @@ def register(services: BrokerServices) -> None:
                     results = _fail_unflushed(results, unflushed)
             if acks == -1:
                 # Kafka's DelayedProduce: wait until the ISR has the records.
-                await rm.wait_for_replication(
+                ctx.times.remote_ns += await rm.wait_for_replication(
                     [r for _, parts in results for _, r in parts],
                     int(request.timeout.total_seconds() * 1000),
                 )

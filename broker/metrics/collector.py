@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from broker.metrics.stats import (
     LATENCY_BUCKETS_MS,
+    REQUEST_TIMES,
     BrokerTopicStats,
     EventLoopLag,
     RequestMetrics,
@@ -55,6 +56,8 @@ class BrokerView:
     #: listener name -> number of open connections
     connection_counts: Callable[[], dict[str, int]]
     services: Any = None  # broker.services.BrokerServices once started
+    #: listener name -> (connections created, connections closed) since start
+    connection_totals: Callable[[], dict[str, tuple[int, int]]] = dict
 
 
 class BrokerCollector(Collector):
@@ -99,21 +102,24 @@ class BrokerCollector(Collector):
         for (key, version), count in sorted(metrics.counts.items()):
             requests.add_metric([api_name(key), str(version)], count)
         yield requests
-        total = HistogramMetricFamily(
-            "kafka_network_requestmetrics_totaltimems",
-            "Time from reading a request to its response being ready, in milliseconds.",
-            labels=["request"],
-        )
-        for key, hist in sorted(metrics.latency.items()):
-            cumulative = 0
-            buckets: list[tuple[str, float]] = []
-            for bound, count in zip(LATENCY_BUCKETS_MS, hist, strict=False):
-                cumulative += count
-                buckets.append((_le(bound), cumulative))
-            cumulative += hist[len(LATENCY_BUCKETS_MS)]
-            buckets.append(("+Inf", cumulative))
-            total.add_metric([api_name(key)], buckets, hist[-1] / 1e6)
-        yield total
+        keys = sorted(metrics.times)
+        for phase, (short, doc) in enumerate(REQUEST_TIMES):
+            family = HistogramMetricFamily(
+                "kafka_network_requestmetrics_" + short,
+                doc + ", in milliseconds.",
+                labels=["request"],
+            )
+            for key in keys:
+                hist = metrics.histogram(key, phase)
+                cumulative = 0
+                buckets: list[tuple[str, float]] = []
+                for bound, count in zip(LATENCY_BUCKETS_MS, hist, strict=False):
+                    cumulative += count
+                    buckets.append((_le(bound), cumulative))
+                cumulative += hist[len(LATENCY_BUCKETS_MS)]
+                buckets.append(("+Inf", cumulative))
+                family.add_metric([api_name(key)], buckets, hist[-1] / 1e6)
+            yield family
         failures = CounterMetricFamily(
             "josef_network_request_failures",
             "Requests that closed their connection instead of being answered.",
@@ -132,6 +138,21 @@ class BrokerCollector(Collector):
         for name, count in sorted(view.connection_counts().items()):
             connections.add_metric([name], count)
         yield connections
+        created = CounterMetricFamily(
+            "kafka_server_socket_server_metrics_connection_creation",
+            "Client connections accepted, by listener.",
+            labels=["listener"],
+        )
+        closed = CounterMetricFamily(
+            "kafka_server_socket_server_metrics_connection_close",
+            "Client connections closed, by listener.",
+            labels=["listener"],
+        )
+        for name, (made, gone) in sorted(view.connection_totals().items()):
+            created.add_metric([name], made)
+            closed.add_metric([name], gone)
+        yield created
+        yield closed
         lag = view.loop_lag
         yield GaugeMetricFamily(
             "josef_eventloop_lag_seconds",
@@ -327,6 +348,19 @@ class BrokerCollector(Collector):
                 prefix + "numgroups" + state.lower(),
                 f"Groups in state {state}.",
                 value=counts.get(state, 0),
+            )
+        # KafkaMetrics of group "group-coordinator-metrics": cumulative counts under the
+        # names the JMX exporter gives them (untyped there, so gauges here).
+        stats = coordinator.stats
+        for name, count, doc in (
+            ("offset_commit_count", stats.offset_commits, "Offsets committed."),
+            ("offset_expiration_count", stats.offset_expirations, "Offsets expired."),
+            ("offset_deletion_count", stats.offset_deletions, "Offsets deleted by OffsetDelete."),
+            ("group_completed_rebalance_count", stats.completed_rebalances,
+             "Classic group rebalances completed."),
+        ):  # fmt: skip
+            yield GaugeMetricFamily(
+                "kafka_server_group_coordinator_metrics_" + name, doc, value=count
             )
 
 

@@ -3,11 +3,13 @@
 For every group this broker coordinates and every partition it has a committed offset for,
 lag = the partition's high watermark - the committed offset (what kafka_exporter computes
 from ListOffsets(latest) and OffsetFetch), read from state the broker already holds, no
-consumer needed. Only partitions hosted here (leader or follower) have a high watermark to
-compare with; in a cluster each coordinator reports the partitions its broker hosts.
+consumer needed. Partitions hosted here (leader or follower) use their own high watermark;
+in a cluster the others use their leaders' (``broker.metrics.remote_offsets``, asked
+before each scrape), so a coordinator reports every partition its groups committed.
 
 ``kafka_consumergroup_group_lag_seconds`` (kafka-lag-exporter's name) is how old the first
-uncommitted batch is: now - its base timestamp, read from the batch header (no records).
+uncommitted batch is: now - its base timestamp, read from the batch header (no records);
+only for partitions hosted here.
 """
 
 from __future__ import annotations
@@ -18,13 +20,29 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from broker.metrics.remote_offsets import RemoteHighWatermarks
+
 
 class ConsumerLagCollector(Collector):
     """Lag, committed offsets, members and state of the groups this broker coordinates."""
 
-    def __init__(self, services: Any, view: Any) -> None:
+    def __init__(
+        self, services: Any, view: Any, remote: RemoteHighWatermarks | None = None
+    ) -> None:
         self.services = services
         self.view = view
+        self.remote = remote
+
+    def wanted(self) -> Iterator[tuple[str, int]]:
+        """Committed partitions without a local replica (whose leaders are asked)."""
+        coordinator = self.services.group_coordinator
+        if coordinator is None:
+            return
+        hosted = self.services.replica_manager.partitions
+        for offsets in list(coordinator.offsets.values()):
+            for key in offsets:
+                if key not in hosted:
+                    yield key
 
     def collect(self) -> Iterator[Metric]:
         coordinator = self.services.group_coordinator
@@ -72,13 +90,18 @@ class ConsumerLagCollector(Collector):
             state.add_metric([group_id, group.state_name], 1)
         shown = 0
         omitted = 0
+        remote = self.remote
         for group_id, offsets in sorted(coordinator.offsets.items()):
             sums: dict[str, list[int]] = {}
             for (topic, index), committed in sorted(offsets.items()):
                 partition = rm.partitions.get((topic, index))
-                if partition is None:
-                    continue
-                hw = partition.high_watermark
+                if partition is not None:
+                    hw = partition.high_watermark
+                else:
+                    remote_hw = remote.get(topic, index) if remote is not None else None
+                    if remote_hw is None:
+                        continue
+                    hw = remote_hw
                 behind = max(0, hw - committed.offset)
                 totals = sums.setdefault(topic, [0, 0])
                 totals[0] += committed.offset
@@ -90,7 +113,11 @@ class ConsumerLagCollector(Collector):
                 values = [group_id, topic, str(index)]
                 current.add_metric(values, committed.offset)
                 lag.add_metric(values, behind)
-                seconds = _lag_seconds(partition, committed.offset, hw, now_ms)
+                seconds = (
+                    _lag_seconds(partition, committed.offset, hw, now_ms)
+                    if partition is not None
+                    else None
+                )
                 if seconds is not None:
                     lag_seconds.add_metric(values, seconds)
             for topic, (offset_sum, behind_sum) in sorted(sums.items()):

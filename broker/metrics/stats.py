@@ -96,32 +96,130 @@ class BrokerTopicStats:
         self.topics.pop(name, None)
 
 
-class RequestMetrics:
-    """Kafka's RequestMetrics: requests per (API, version) and total time per API.
+class UncountedTopicStats(BrokerTopicStats):
+    """``josef.metrics.enabled=false``: message and byte counters stay at zero (ISR
+    shrinks and expands are still counted: they are rare and operators alert on them)."""
 
-    ``record`` is called once per request by the dispatcher: a dict add and a bisect into
-    fixed bucket bounds. Histogram buckets are stored non-cumulative and summed at scrape.
+    __slots__ = ()
+
+    def record_produce(self, topic: str, records: int, size: int) -> None:
+        pass
+
+    def record_fetch(self, topic: str, size: int, follower: bool) -> None:
+        pass
+
+    def record_replication_in(self, topic: str, size: int) -> None:
+        pass
+
+
+#: The phases of a request's life Kafka's RequestMetrics times, in histogram order, with
+#: the JMX exporter name of each (``kafka_network_requestmetrics_<name>``).
+REQUEST_TIMES: tuple[tuple[str, str], ...] = (
+    ("totaltimems", "Time from reading a request to its response being sent"),
+    ("requestqueuetimems", "Time a read request waited before its handler started"),
+    ("localtimems", "Time the handler worked on a request (parked time left out)"),
+    ("remotetimems", "Time a request was parked in a purgatory (acks=all, fetch max.wait)"),
+    ("throttletimems", "Quota throttle time given to a request"),
+    ("responsequeuetimems", "Time a ready response waited before being written"),
+    ("responsesendtimems", "Time writing a response to the socket took"),
+)
+#: Slots per histogram: one per bucket bound, +Inf, then the sum in ns.
+_STRIDE = len(_BOUNDS_NS) + 2
+_HISTS = len(REQUEST_TIMES)
+
+
+class RequestTimes:
+    """One request's timestamps (monotonic ns) through the phases of Kafka's RequestMetrics.
+
+    A connection answers one request at a time, so it owns one of these and reuses it for
+    every request (no allocation per request); the dispatcher fills in the API and the
+    handler's start and end, handlers add the time they park in a purgatory to
+    ``remote_ns``, and the connection adds the send.
     """
 
-    __slots__ = ("counts", "errors", "latency")
+    __slots__ = (
+        "api_key",
+        "api_version",
+        "arrival_ns",
+        "complete_ns",
+        "dequeue_ns",
+        "remote_ns",
+        "throttle_ms",
+    )
 
     def __init__(self) -> None:
+        self.api_key = -1
+        self.api_version = -1
+        #: The frame was read off the socket.
+        self.arrival_ns = 0
+        #: The dispatcher started on it (the handler runs from here).
+        self.dequeue_ns = 0
+        #: The response was ready (or the handler finished without one).
+        self.complete_ns = 0
+        #: Parked in purgatories meanwhile.
+        self.remote_ns = 0
+        self.throttle_ms = 0
+
+
+class RequestMetrics:
+    """Kafka's RequestMetrics: requests per (API, version) and, per API, histograms of the
+    total, request queue, local, remote, throttle, response queue and response send times.
+
+    ``count`` and ``record`` are called once per request (dict adds and a bisect per
+    histogram into fixed bounds). Buckets are stored non-cumulative and summed at scrape.
+    ``enabled`` False (``josef.metrics.enabled=false``) makes the dispatcher and connections
+    skip both, clock reads included.
+    """
+
+    __slots__ = ("counts", "enabled", "errors", "times")
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
         #: (api_key, version) -> requests
         self.counts: dict[tuple[int, int], int] = {}
-        #: api_key -> [bucket counts..., +Inf count, sum in ns]
-        self.latency: dict[int, list[int]] = {}
+        #: api_key -> REQUEST_TIMES histograms back to back, each [buckets..., +Inf, sum ns]
+        self.times: dict[int, list[int]] = {}
         #: api_key -> requests that closed the connection or raised
         self.errors: dict[int, int] = {}
 
-    def record(self, api_key: int, api_version: int, elapsed_ns: int) -> None:
+    def count(self, api_key: int, api_version: int) -> None:
         key = (api_key, api_version)
         counts = self.counts
         counts[key] = counts.get(key, 0) + 1
-        hist = self.latency.get(api_key)
+
+    def record(self, t: RequestTimes, send_ns: int, end_ns: int) -> None:
+        """A request's phases: ``send_ns`` the response write started, ``end_ns`` it ended
+        (both ``t.complete_ns`` when there is no response)."""
+        hist = self.times.get(t.api_key)
         if hist is None:
-            hist = self.latency[api_key] = [0] * (len(_BOUNDS_NS) + 2)
-        hist[bisect.bisect_left(_BOUNDS_NS, elapsed_ns)] += 1
-        hist[-1] += elapsed_ns
+            hist = self.times[t.api_key] = [0] * (_STRIDE * _HISTS)
+        remote = t.remote_ns
+        bounds = _BOUNDS_NS
+        first = bounds[0]
+        find = bisect.bisect_left
+        base = 0
+        for ns in (
+            end_ns - t.arrival_ns,
+            t.dequeue_ns - t.arrival_ns,
+            t.complete_ns - t.dequeue_ns - remote,
+            remote,
+            t.throttle_ms * 1_000_000,
+            send_ns - t.complete_ns,
+            end_ns - send_ns,
+        ):
+            if ns < first:  # most phases of most requests: no bisect
+                hist[base] += 1
+                if ns > 0:
+                    hist[base + _STRIDE - 1] += ns
+            else:
+                hist[base + find(bounds, ns)] += 1
+                hist[base + _STRIDE - 1] += ns
+            base += _STRIDE
+
+    def histogram(self, api_key: int, phase: int) -> list[int]:
+        """Phase ``phase`` (index into REQUEST_TIMES) of an API: [buckets..., +Inf, sum ns]."""
+        hist = self.times[api_key]
+        return hist[phase * _STRIDE : (phase + 1) * _STRIDE]
 
     def record_error(self, api_key: int) -> None:
         self.errors[api_key] = self.errors.get(api_key, 0) + 1

@@ -9,6 +9,7 @@ import logging
 from collections import deque
 from typing import Protocol
 
+from broker.metrics.stats import RequestTimes
 from broker.network.context import ConnectionInfo
 from broker.network.dispatch import CloseConnection, RequestDispatcher, describe_frame
 from broker.network.request_budget import FrameAdmission, RequestBudget
@@ -33,6 +34,8 @@ class ConnectionOwner(Protocol):
     max_request_size: int
     idle_timeout_s: float
     connections: set[KafkaConnection]
+    connections_created: int
+    connections_closed: int
     security: ListenerSecurity | None
     request_budget: RequestBudget
     receive_timeout_s: float
@@ -53,6 +56,12 @@ class KafkaConnection(asyncio.Protocol):
         self._dispatcher: RequestDispatcher = listener.dispatcher
         self._decoder = FrameDecoder(listener.max_request_size)
         self._queue: deque[bytes] = deque()
+        # RequestMetrics (None when josef.metrics.enabled=false): when each queued frame
+        # was read, and the phases of the request being handled.
+        self._metrics = listener.dispatcher.metrics if listener.dispatcher.metrics.enabled else None
+        self._clock_ns = listener.dispatcher.clock_ns
+        self._arrivals: deque[int] = deque()
+        self._times = RequestTimes()
         self._queued_bytes = 0
         self._transport: asyncio.Transport | None = None
         self._info: ConnectionInfo | None = None
@@ -98,6 +107,7 @@ class KafkaConnection(asyncio.Protocol):
             security_protocol=self._listener.security_protocol,
         )
         self._listener.connections.add(self)
+        self._listener.connections_created += 1
         if not self._identify(transport):
             return
         self._reset_idle_timer()
@@ -112,6 +122,10 @@ class KafkaConnection(asyncio.Protocol):
             return
         if not self._admission.after_feed(frames):
             self._paused_for_budget = True
+        if frames and self._metrics is not None:
+            now = self._clock_ns()
+            for _ in frames:
+                self._arrivals.append(now)
         for f in frames:
             self._queue.append(f)
             self._queued_bytes += len(f)
@@ -135,9 +149,12 @@ class KafkaConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self._queue.clear()
+        self._arrivals.clear()
         self._decoder.clear()
         self._admission.close()
-        self._listener.connections.discard(self)
+        if self in self._listener.connections:
+            self._listener.connections.discard(self)
+            self._listener.connections_closed += 1
         if self._idle_handle is not None:
             self._idle_handle.cancel()
         if self._worker is not None and not self._worker.done():
@@ -170,12 +187,18 @@ class KafkaConnection(asyncio.Protocol):
                 continue
             frame = queue.popleft()
             self._queued_bytes -= len(frame)
+            # Reused for every request (no allocation); recorded only with metrics on.
+            times = self._times
+            metrics = self._metrics
+            if metrics is not None and self._arrivals:
+                times.arrival_ns = self._arrivals.popleft()
             if self._paused_for_queue and len(queue) < MAX_QUEUED_FRAMES // 2:
                 self._paused_for_queue = False
                 self._sync_reading()
             try:
                 auth = self._authenticator
                 if auth is not None and auth.wants(frame):
+                    metrics = None  # SASL frames: timed by the dispatcher as it is called
                     outcome = await auth.handle(frame, self._info, dispatcher.dispatch)
                     self._info = outcome.info
                     if outcome.close:
@@ -187,7 +210,7 @@ class KafkaConnection(asyncio.Protocol):
                 else:
                     if auth is not None:
                         auth.check_session()
-                    response = await dispatcher.dispatch(frame, self._info, self._throttle)
+                    response = await dispatcher.dispatch(frame, self._info, self._throttle, times)
             except (ProtocolViolation, CloseConnection) as exc:
                 self._close_with_log(f"{exc} in {describe_frame(frame)}")
                 return
@@ -206,6 +229,7 @@ class KafkaConnection(asyncio.Protocol):
             transport = self._transport
             if transport is None or transport.is_closing():
                 return
+            send_ns = self._clock_ns() if metrics is not None else 0
             if response is not None:
                 if isinstance(response, list):
                     transport.writelines(response)
@@ -215,6 +239,9 @@ class KafkaConnection(asyncio.Protocol):
                     self._drained = self._loop.create_future()
                     await self._drained
                     self._drained = None
+            if metrics is not None:
+                end_ns = self._clock_ns() if response is not None else send_ns
+                metrics.record(times, send_ns, end_ns)
             if self._muted_until:
                 await self._wait_unmuted()
         self._close()
@@ -269,6 +296,7 @@ class KafkaConnection(asyncio.Protocol):
     ) -> None:
         """Failed authentication: wait, send the last response, close (nothing else is read)."""
         self._queue.clear()
+        self._arrivals.clear()
         self._paused_for_queue = True  # read nothing more (through _sync_reading's flags)
         self._sync_reading()
         if delay_s > 0:
@@ -334,6 +362,7 @@ class KafkaConnection(asyncio.Protocol):
     def _close(self) -> None:
         self._closing = True
         self._queue.clear()
+        self._arrivals.clear()
         self._decoder.clear()
         self._admission.close()
         if self._transport is not None and not self._transport.is_closing():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from broker.metrics.stats import RequestTimes
 from protocol.headers import RequestHeader
 
 
@@ -47,6 +48,8 @@ class RequestContext:
     # Size of the request frame in bytes (what produce quotas count).
     size: int = 0
     throttle: Throttle = field(default_factory=Throttle)
+    # Phase timestamps (RequestMetrics); handlers add purgatory waits to ``times.remote_ns``.
+    times: RequestTimes = field(default_factory=RequestTimes)
 
     @property
     def api_version(self) -> int:

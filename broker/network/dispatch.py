@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from kio.schema.errors import ErrorCode
 
 from broker.log_setup import REQUEST_CONTEXT, RequestLogContext
-from broker.metrics.stats import RequestMetrics
+from broker.metrics.stats import RequestMetrics, RequestTimes
 from broker.network.context import ConnectionInfo, RequestContext
 from protocol.api_registry import ApiRegistry, api_name
 from protocol.codec import decode_request, encode_response, request_is_flexible
@@ -100,20 +100,40 @@ class CloseConnection(Exception):
 class RequestDispatcher:
     """Turns one request frame into response bytes (or None when none is due)."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, metrics_enabled: bool = True) -> None:
         self.registry = registry
         #: Client quotas (set once the broker's components exist).
         self.quotas: QuotaManagers | None = None
-        #: Requests and their total time per API (Kafka's RequestMetrics).
-        self.metrics = RequestMetrics()
+        #: Requests and their phase times per API (Kafka's RequestMetrics).
+        self.metrics = RequestMetrics(metrics_enabled)
+        #: The clock of request phases (monotonic ns; tests inject a fake one).
+        self.clock_ns: Callable[[], int] = time.monotonic_ns
 
     async def dispatch(
-        self, frame: bytes, connection: ConnectionInfo, on_throttle: ThrottleCallback | None = None
+        self,
+        frame: bytes,
+        connection: ConnectionInfo,
+        on_throttle: ThrottleCallback | None = None,
+        times: RequestTimes | None = None,
     ) -> bytes | list[bytes | bytearray | memoryview] | None:
+        """The response to ``frame``. With ``times`` (the connection's, arrival_ns set) the
+        caller records the request's phases once the response is sent; without, they are
+        recorded here as if it arrived now and took no time to send."""
         api_key, api_version, correlation_id = peek_api(frame)
         metrics = self.metrics
-        start = time.perf_counter_ns()
         log_token: contextvars.Token[RequestLogContext | None] | None = None
+        enabled = metrics.enabled
+        owned = times is None
+        if times is None:
+            times = RequestTimes()
+        if enabled:
+            times.dequeue_ns = start = self.clock_ns()
+            if owned:
+                times.arrival_ns = start
+            times.api_key = api_key
+            times.api_version = api_version
+        times.remote_ns = 0
+        times.throttle_ms = 0
         try:
             route = self.registry.get(api_key)
             if route is None:
@@ -132,7 +152,7 @@ class RequestDispatcher:
                 (connection.connection_id, correlation_id, route.name, header.client_id)
             )
             request = decode_request(api_key, api_version, frame, body_offset)
-            ctx = RequestContext(header, connection, len(frame))
+            ctx = RequestContext(header, connection, len(frame), times=times)
             quotas = self.quotas
             if (
                 quotas is not None
@@ -147,7 +167,7 @@ class RequestDispatcher:
                 )
             else:
                 response = await route.handler(ctx, request)
-            throttle_ms = ctx.throttle.ms
+            times.throttle_ms = throttle_ms = ctx.throttle.ms
             if throttle_ms > 0:
                 if on_throttle is not None:
                     on_throttle(throttle_ms)
@@ -163,7 +183,11 @@ class RequestDispatcher:
         finally:
             if log_token is not None:
                 REQUEST_CONTEXT.reset(log_token)
-            metrics.record(api_key, api_version, time.perf_counter_ns() - start)
+            if enabled:
+                metrics.count(api_key, api_version)
+                times.complete_ns = end = self.clock_ns()
+                if owned:
+                    metrics.record(times, end, end)
 
     def _unsupported_api_versions(self, correlation_id: int) -> bytes:
         """A v0 ApiVersions body with UNSUPPORTED_VERSION and our ranges (KIP-511)."""

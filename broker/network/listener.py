@@ -50,6 +50,9 @@ class Listener:
         self.request_budget = request_budget or RequestBudget(-1)
         self.receive_timeout_s = receive_timeout_ms / 1000.0 if receive_timeout_ms > 0 else 0.0
         self.connections: set[KafkaConnection] = set()
+        #: Connections accepted and closed since start (socket-server-metrics totals).
+        self.connections_created = 0
+        self.connections_closed = 0
         self._server: asyncio.Server | None = None
         self.security = security
         self._backlog = backlog

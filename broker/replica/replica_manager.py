@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -357,10 +358,12 @@ class ReplicaManager:
             required_offset=appended.required_offset,
         )
 
-    async def wait_for_replication(self, results: list[ProduceResult], timeout_ms: int) -> None:
+    async def wait_for_replication(self, results: list[ProduceResult], timeout_ms: int) -> int:
         """acks=all: park until every appended partition's high watermark reaches its offsets
-        (Kafka's DelayedProduce); results that cannot complete get their error."""
+        (Kafka's DelayedProduce); results that cannot complete get their error. Returns the
+        nanoseconds spent parked in the produce purgatory (RequestMetrics' remote time)."""
         deadline = self.clock.monotonic() + max(0, timeout_ms) / 1000.0
+        parked_ns = 0
         while True:
             waiting: list[tuple[str, int]] = []
             for r in results:
@@ -376,9 +379,14 @@ class ReplicaManager:
                     r.error = error
                     r.message = None
             if not waiting:
-                return
+                return parked_ns
             left = deadline - self.clock.monotonic()
-            if left <= 0 or not await self.produce_purgatory.wait(waiting, left):
+            woken = False
+            if left > 0:
+                parked = time.monotonic_ns()
+                woken = await self.produce_purgatory.wait(waiting, left)
+                parked_ns += time.monotonic_ns() - parked
+            if not woken:
                 if self.clock.monotonic() < deadline:
                     continue
                 for r in results:
@@ -386,7 +394,7 @@ class ReplicaManager:
                         done, error = self._replication_done(r.partition, r.required_offset)
                         r.error = error if done else ErrorCode.request_timed_out
                         r.partition = None
-                return
+                return parked_ns
 
     def _replication_done(
         self, partition: Partition, required_offset: int

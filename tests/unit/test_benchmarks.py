@@ -269,3 +269,22 @@ def test_drop_data_removes_every_targets_data(tmp_path: Path) -> None:
     (tmp_path / "josef-data").mkdir()
     compare._drop_data(tmp_path, "josef", keep=True)
     assert (tmp_path / "josef-data").exists()
+
+
+# -- metrics on vs off ------------------------------------------------------------------
+def test_metrics_on_off_summary_ratios() -> None:
+    import metrics_on_off
+
+    on, off = metrics_on_off.Samples(), metrics_on_off.Samples()
+    on.add(1000, 2.0, 0.004)  # 500 rec/s, 4 µs CPU per record
+    on.add(1000, 1.0, 0.006)  # 1000 rec/s, 6 µs
+    off.add(1000, 0.8, 0.005)  # 1250 rec/s, 5 µs
+    off.add(1000, 1.0, 0.003)
+    row = metrics_on_off.summary({"produce": {"on": on, "off": off}})["produce"]
+    assert row["on_records_per_s"] == 1000 and row["off_records_per_s"] == 1250
+    assert row["rate_ratio"] == pytest.approx(0.8)
+    assert row["on_cpu_us_per_record"] == pytest.approx(5.0)
+    assert row["off_cpu_us_per_record"] == pytest.approx(4.0)
+    assert row["cpu_ratio"] == pytest.approx(1.25)
+    args = metrics_on_off.parse_args([])
+    assert (args.records, args.size, args.repeat, args.acks) == (300_000, 100, 3, "1")

@@ -26,7 +26,11 @@ class StubDispatcher(RequestDispatcher):
         self.handled: list[bytes] = []
 
     async def dispatch(
-        self, frame: bytes, connection: ConnectionInfo, on_throttle: Any = None
+        self,
+        frame: bytes,
+        connection: ConnectionInfo,
+        on_throttle: Any = None,
+        times: Any = None,
     ) -> bytes:
         self.handled.append(frame)
         if len(self.handled) == 1 and on_throttle is not None:

@@ -6,6 +6,7 @@ loop, then scrape ``/metrics`` over HTTP and parse it with prometheus-client's p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from broker.config.broker_config import load_config
 from broker.config.http_listeners import HttpEndpoint, parse_http_listeners
 from broker.config.properties import ConfigError
 from broker.metrics.collector import BrokerCollector, BrokerView, families
-from broker.metrics.stats import BrokerTopicStats, EventLoopLag, RequestMetrics
+from broker.metrics.stats import BrokerTopicStats, EventLoopLag, RequestMetrics, RequestTimes
 from broker.server import KafkaBroker
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -78,7 +79,8 @@ def test_http_listeners_parse() -> None:
         HttpEndpoint("::1", 0),
     )
     assert str(HttpEndpoint("::1", 80)) == "http://[::1]:80"
-    for bad in ("https://h:1", "h:1", "http://h", "http://h:99999", "http://h:1,http://h:1"):
+    assert parse_http_listeners("https://h:1") == (HttpEndpoint("h", 1, tls=True),)
+    for bad in ("ftp://h:1", "h:1", "http://h", "http://h:99999", "http://h:1,http://h:1"):
         with pytest.raises(ConfigError):
             parse_http_listeners(bad)
 
@@ -119,10 +121,17 @@ def _samples_of(view: BrokerView) -> Samples:
 
 def test_request_metrics_exact_histogram() -> None:
     metrics = RequestMetrics()
+
+    def record(api_key: int, version: int, ns: int) -> None:
+        times = RequestTimes()
+        times.api_key, times.api_version, times.complete_ns = api_key, version, ns
+        metrics.count(api_key, version)
+        metrics.record(times, ns, ns)  # all of it local time, sent in no time
+
     for ns in (50_000, 200_000, 200_000, 3_000_000, 60_000_000_000):
-        metrics.record(0, 9, ns)  # Produce v9
-    metrics.record(1, 12, 1_000_000)  # Fetch v12: exactly 1 ms falls in le=1.0
-    metrics.record(1, 13, 2_000_000)
+        record(0, 9, ns)  # Produce v9
+    record(1, 12, 1_000_000)  # Fetch v12: exactly 1 ms falls in le=1.0
+    record(1, 13, 2_000_000)
     metrics.record_error(1)
     view = BrokerView(0, 10, metrics, EventLoopLag(), lambda: {"PLAINTEXT": 3, "SSL": 0})
     s = _samples_of(view)
@@ -350,3 +359,80 @@ async def test_deleted_topic_leaves_metrics(broker: KafkaBroker) -> None:
     s = parse((await _get(broker, "/metrics"))[1])
     assert (messages_in, (("topic", "gone"),)) not in s
     assert value(s, messages_in) == 1  # the all-topics total keeps counting what came in
+
+
+async def test_group_coordinator_and_connection_counts(broker: KafkaBroker) -> None:
+    """group-coordinator-metrics counts (offsets committed and deleted, rebalances
+    completed) and socket-server connection totals per listener."""
+    bootstrap = _bootstrap(broker)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("cc", num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(
+        "cc", bootstrap_servers=bootstrap, group_id="cg", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        while len(consumer.assignment()) < 3:  # joined: one completed rebalance
+            await consumer.getmany(timeout_ms=200)
+        await consumer.commit({TopicPartition("cc", p): 1 for p in range(3)})
+        await consumer.commit({TopicPartition("cc", 0): 1})
+    finally:
+        await consumer.stop()
+    services = broker.services
+    assert services is not None and services.group_coordinator is not None
+    # The group left: its offsets of cc may go (the group no longer subscribes to cc).
+    error, results = await services.group_coordinator.delete_offsets("cg", [("cc", 1)])
+    assert error.name == "none" and results[("cc", 1)].name == "none"
+
+    s = parse((await _get(broker, "/metrics"))[1])
+    prefix = "kafka_server_group_coordinator_metrics_"
+    assert value(s, prefix + "offset_commit_count") == 4
+    assert value(s, prefix + "offset_deletion_count") == 1
+    assert value(s, prefix + "offset_expiration_count") == 0
+    assert value(s, prefix + "group_completed_rebalance_count") == 1
+    created = value(
+        s, "kafka_server_socket_server_metrics_connection_creation_total", listener="PLAINTEXT"
+    )
+    closed = value(
+        s, "kafka_server_socket_server_metrics_connection_close_total", listener="PLAINTEXT"
+    )
+    open_now = value(s, "kafka_server_socket_server_metrics_connection_count", listener="PLAINTEXT")
+    assert created >= 2 and created - closed == open_now
+
+
+async def test_join_group_waiting_for_a_rebalance_is_remote_time(broker: KafkaBroker) -> None:
+    """A JoinGroup parked until the other member rejoins counts as remote time (Kafka's
+    DelayedJoin), not local time."""
+    bootstrap = _bootstrap(broker)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("jg", num_partitions=2, replication_factor=1)])
+    finally:
+        await admin.close()
+    consumers = [
+        AIOKafkaConsumer(
+            "jg", bootstrap_servers=bootstrap, group_id="jg-group", heartbeat_interval_ms=100
+        )
+        for _ in range(2)
+    ]
+    try:
+        await consumers[0].start()
+        while len(consumers[0].assignment()) < 2:
+            await consumers[0].getmany(timeout_ms=100)
+        await consumers[1].start()  # its join waits until the first member rejoins
+        while len(consumers[1].assignment()) < 1:
+            await asyncio.gather(*(c.getmany(timeout_ms=100) for c in consumers))
+    finally:
+        for c in consumers:
+            await c.stop()
+    s = parse((await _get(broker, "/metrics"))[1])
+    remote = "kafka_network_requestmetrics_remotetimems"
+    joins = value(s, remote + "_count", request="JoinGroup")
+    assert joins >= 3
+    assert joins - value(s, remote + "_bucket", request="JoinGroup", le="0.1") >= 1
+    assert value(s, remote + "_sum", request="JoinGroup") > 0

@@ -1,0 +1,143 @@
+"""Consumer lag in a three-broker cluster (real ZooKeeper): a group's coordinator reports lag
+= leader's high watermark - committed offset for every partition its groups committed,
+including partitions led by the other brokers (asked with ListOffsets before a scrape),
+with offsets committed by confluent-kafka and kafka-python consumers."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from typing import Any
+
+from helpers.broker_process import BrokerProcess, require_josef
+from helpers.clients import Record, create_topic, produce, unique_topic
+from helpers.josef_cluster import wait_until
+from prometheus_client.parser import text_string_to_metric_families
+
+GUARD_S = 30.0  # a guard against a hung client, not a measurement
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(broker: BrokerProcess) -> Samples:
+    with urllib.request.urlopen(broker.http_url + "/metrics", timeout=GUARD_S) as response:
+        text = response.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def lags(samples: Samples, group: str, topic: str) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for (name, labels), v in samples.items():
+        d = dict(labels)
+        if name == "kafka_consumergroup_lag" and (d["consumergroup"], d["topic"]) == (group, topic):
+            out[int(d["partition"])] = v
+    return out
+
+
+def coordinator_of(cluster: Any, group: str) -> BrokerProcess:
+    """The broker whose /metrics reports ``group`` (only its coordinator does)."""
+
+    def find() -> BrokerProcess | None:
+        for b in cluster:
+            key = ("kafka_consumergroup_members", (("consumergroup", group),))
+            if key in scrape(b):
+                return b  # type: ignore[no-any-return]
+        return None
+
+    return wait_until(f"the coordinator of {group} reports it", find, GUARD_S)
+
+
+def _records(n: int) -> list[Record]:
+    return [Record(key=None, value=f"v{i}".encode()) for i in range(n)]
+
+
+def commit_confluent(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
+        )
+    finally:
+        consumer.close()
+
+
+def consume_and_commit_kafka_python(bootstrap: str, topic: str, group: str, n: int) -> None:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    try:
+        got = 0
+        deadline = time.monotonic() + GUARD_S
+        while got < n and time.monotonic() < deadline:
+            batches: Any = consumer.poll(timeout_ms=500)
+            got += sum(len(r) for r in batches.values())
+        assert got == n
+        consumer.commit()
+    finally:
+        consumer.close()
+
+
+def test_coordinator_reports_lag_of_partitions_led_elsewhere(josef_cluster: Any) -> None:
+    require_josef("Josef's HTTP listener")
+    cluster = josef_cluster(size=3)
+    topic = unique_topic("lag")
+    # One partition per broker, no followers: a coordinator hosts exactly one of them.
+    cluster.create_topic(topic, assignment=[[1], [2], [3]])
+    sizes = {0: 30, 1: 20, 2: 10}
+    for p, n in sizes.items():
+        client = "confluent" if p % 2 == 0 else "kafka-python"
+        assert produce(client, cluster.bootstrap, topic, _records(n), partition=p) == list(range(n))
+
+    commit_confluent(cluster.bootstrap, "lagging", {(topic, 0): 5, (topic, 1): 20, (topic, 2): 3})
+    consume_and_commit_kafka_python(cluster.bootstrap, topic, "caught-up", sum(sizes.values()))
+
+    lagging = coordinator_of(cluster, "lagging")
+    s = scrape(lagging)
+    assert lags(s, "lagging", topic) == {0: 25, 1: 0, 2: 7}
+    assert (
+        s[("kafka_consumergroup_lag_sum", (("consumergroup", "lagging"), ("topic", topic)))] == 32
+    )
+    current = "kafka_consumergroup_current_offset"
+    for p, offset in {0: 5, 1: 20, 2: 3}.items():
+        labels = (("consumergroup", "lagging"), ("partition", str(p)), ("topic", topic))
+        assert s[(current, labels)] == offset
+    hosted = {p for p in sizes if lagging.broker_id == p + 1}
+    assert len(hosted) == 1  # the other two came from their leaders
+
+    caught_up = coordinator_of(cluster, "caught-up")
+    assert lags(scrape(caught_up), "caught-up", topic) == {0: 0, 1: 0, 2: 0}
+
+    # More records on a partition led by another broker: the next scrapes see them.
+    remote = next(p for p in sizes if p not in hosted)
+    produce("confluent", cluster.bootstrap, topic, _records(4), partition=remote)
+    expected = {0: 25, 1: 0, 2: 7}
+    expected[remote] += 4
+    wait_until(
+        "the coordinator's lag includes the new records",
+        lambda: lags(scrape(lagging), "lagging", topic) == expected or None,
+        GUARD_S,
+    )
+    assert lags(scrape(caught_up), "caught-up", topic)[remote] == 4
+
+
+def test_standalone_lag_unchanged(broker: BrokerProcess) -> None:
+    """No cluster: no leaders to ask; lag comes from the broker's own partitions."""
+    require_josef("Josef's HTTP listener")
+    topic = unique_topic("solo")
+    create_topic(broker.bootstrap, topic)
+    produce("confluent", broker.bootstrap, topic, _records(9))
+    commit_confluent(broker.bootstrap, "solo", {(topic, 0): 4})
+    assert lags(scrape(broker), "solo", topic) == {0: 5}
