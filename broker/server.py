@@ -19,6 +19,7 @@ from broker.group.coordinator import GroupCoordinator
 from broker.handlers import register_all
 from broker.http.console import Console
 from broker.http.console import install as install_console
+from broker.http.console.endpoints import console_identity
 from broker.http.security import BasicAuthenticator, build_http_ssl_context
 from broker.http.server import HttpListener, metrics_registry
 from broker.metrics.collector import BrokerCollector, BrokerView
@@ -390,9 +391,14 @@ class KafkaBroker:
         )
         self.metrics_view = view
         registry = metrics_registry([BrokerCollector(view)])
+        identity = await asyncio.to_thread(
+            console_identity, self.config, self.listeners, authenticator is not None
+        )
+        log.info("%s", identity.describe())
         # destructive console actions: loopback-only listeners, or users who authenticated
         console = Console(
-            self._console_bootstrap(), endpoints, auth_enabled=authenticator is not None
+            identity.plaintext, endpoints, auth_enabled=authenticator is not None,
+            identity=identity,
         )
         self.http = HttpListener(
             endpoints,
@@ -404,21 +410,6 @@ class KafkaBroker:
             authenticator=authenticator,
         )
         await self.http.start()
-
-    def _console_bootstrap(self) -> str | None:
-        """host:port of a bound PLAINTEXT listener (the inter-broker one first) for the web
-        console's admin client; None when the broker has no PLAINTEXT listener."""
-        inter = self.config.inter_broker_listener_name
-        plain = [lst for lst in self.listeners if lst.security_protocol == "PLAINTEXT"]
-        plain.sort(key=lambda lst: lst.name != inter)
-        for lst in plain:
-            host = lst.host
-            if host in ("", "0.0.0.0"):
-                host = "127.0.0.1"
-            elif host == "::":
-                host = "::1"
-            return f"[{host}]:{lst.port}" if ":" in host else f"{host}:{lst.port}"
-        return None
 
     def _plain_users(self) -> dict[str, str]:
         """PLAIN users of every SASL listener's JAAS config (HTTP Basic authentication)."""

@@ -19,6 +19,7 @@ import os
 import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from broker.config.broker_config import BrokerConfig
 from broker.security.credentials import ScramCredentialStore
@@ -96,6 +97,19 @@ def scram_password_matches(credential: ScramCredential, mechanism: str, password
     )
 
 
+@dataclass(frozen=True, slots=True)
+class HttpCredentials:
+    """A request's verified Basic credentials. The web console signs in to Kafka with them
+    (SASL), so they live on the request only; the password never appears in a repr."""
+
+    user: str
+    password: str = field(repr=False)
+    #: SASL mechanisms to sign in with, best first: the one the password was verified
+    #: against (PLAIN for a JAAS user), then other SCRAM mechanisms the user has a
+    #: credential for (not checked here: the broker checks them).
+    mechanisms: tuple[str, ...] = ()
+
+
 class BasicAuthenticator:
     """Checks HTTP Basic credentials against the broker's SASL users.
 
@@ -123,34 +137,41 @@ class BasicAuthenticator:
 
     async def authenticate(self, header: str | None) -> str | None:
         """The user name when ``header`` carries valid credentials, else None."""
+        credentials = await self.verify(header)
+        return None if credentials is None else credentials.user
+
+    async def verify(self, header: str | None) -> HttpCredentials | None:
+        """The credentials of ``header`` when they are valid, else None."""
         if header is None:
             return None  # no credentials yet: the challenge goes out at once
-        user = await self._check(header)
-        if user is None and self.failed_delay_s > 0:
+        credentials = await self._check(header)
+        if credentials is None and self.failed_delay_s > 0:
             await self._sleep(self.failed_delay_s)
-        return user
+        return credentials
 
-    async def _check(self, header: str) -> str | None:
+    async def _check(self, header: str) -> HttpCredentials | None:
         parsed = parse_basic(header)
         if parsed is None:
             return None
         user, password = parsed
+        scram = [m for m in MECHANISMS if self.credentials.scram_credential(user, m) is not None]
         plain = self.plain_users().get(user)
         if plain is not None and hmac.compare_digest(plain.encode(), password.encode()):
-            return user
-        for mechanism in MECHANISMS:
+            return HttpCredentials(user, password, ("PLAIN", *scram))
+        for mechanism in scram:
             credential = self.credentials.scram_credential(user, mechanism)
             if credential is None:
                 continue
+            others = tuple(m for m in scram if m != mechanism)
             key = self._cache_key(user, password, credential)
             if key in self._verified:
                 self._verified.move_to_end(key)
-                return user
+                return HttpCredentials(user, password, (mechanism, *others))
             if await asyncio.to_thread(scram_password_matches, credential, mechanism, password):
                 self._verified[key] = None
                 if len(self._verified) > _CACHE_SIZE:
                     self._verified.popitem(last=False)
-                return user
+                return HttpCredentials(user, password, (mechanism, *others))
         return None
 
     def _cache_key(self, user: str, password: str, credential: ScramCredential) -> bytes:

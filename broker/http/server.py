@@ -21,7 +21,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from broker.config.http_listeners import HttpEndpoint
-from broker.http.security import BasicAuthenticator
+from broker.http.security import BasicAuthenticator, HttpCredentials
 from broker.metrics.exposition import render
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ OPEN_PATHS = frozenset({"/v1/health", "/v1/ready"})
 REALM = 'Basic realm="josef", charset="UTF-8"'
 #: The authenticated user of a request (absent when authentication is off or not needed).
 USER_KEY = web.RequestKey("josef.user", str)
+#: Its verified credentials (the web console signs in to Kafka with them): kept on the
+#: request only, so the password lives as long as the request.
+CREDENTIALS_KEY = web.RequestKey("josef.credentials", HttpCredentials)
 
 
 def metrics_registry(collectors: Sequence[Collector]) -> CollectorRegistry:
@@ -150,12 +153,13 @@ class HttpListener:
         authenticator = self.authenticator
         if authenticator is None or request.path in OPEN_PATHS:
             return await handler(request)
-        user = await authenticator.authenticate(request.headers.get("Authorization"))
-        if user is None:
+        credentials = await authenticator.verify(request.headers.get("Authorization"))
+        if credentials is None:
             return web.json_response(
                 {"status": "unauthorized"}, status=401, headers={"WWW-Authenticate": REALM}
             )
-        request[USER_KEY] = user
+        request[USER_KEY] = credentials.user
+        request[CREDENTIALS_KEY] = credentials
         return await handler(request)
 
     async def _health(self, _request: web.Request) -> web.Response:

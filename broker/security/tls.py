@@ -392,3 +392,9 @@ def _trusted_pem(settings: TlsSettings, data: bytes) -> str:
     except ValueError as exc:
         raise settings.error(_trust_key(settings), f"no usable certificate: {exc}") from None
     return _chain_pem(certs).decode()
+
+
+def truststore_pem(settings: TlsSettings) -> str | None:
+    """PEM text of the listener's trusted certificates, None without a trust store
+    (blocking: reads files)."""
+    return _load_truststore(settings)

@@ -52,10 +52,12 @@ def _parse_configs(text: str) -> list[tuple[str, str]]:
     return configs
 
 
-def create_form(console: Console, form: dict[str, str] | None = None) -> Markup:
+def create_form(
+    console: Console, request: web.Request, form: dict[str, str] | None = None
+) -> Markup:
     form = form or {}
     return Markup(
-        f'<form method="post" action="/topics" id="create-topic">{console.csrf_field()}'
+        f'<form method="post" action="/topics" id="create-topic">{console.csrf_field(request)}'
         f'<label>Name <input name="name" required value="{esc(form.get("name", ""))}"></label>'
         '<label>Partitions <input name="partitions" type="number" min="1" '
         f'placeholder="broker default" value="{esc(form.get("partitions", ""))}"></label>'
@@ -69,18 +71,23 @@ def create_form(console: Console, form: dict[str, str] | None = None) -> Markup:
 
 
 def _confirm_form(
-    console: Console, action: str, fields: dict[str, str], button: str, cancel: str
+    console: Console,
+    request: web.Request,
+    action: str,
+    fields: dict[str, str],
+    button: str,
+    cancel: str,
 ) -> Markup:
     hidden = "".join(html.hidden(k, v) for k, v in fields.items())
     return Markup(
-        f'<form method="post" action="{esc(action)}" class="confirm">{console.csrf_field()}'
+        f'<form method="post" action="{esc(action)}" class="confirm">{console.csrf_field(request)}'
         f'{hidden}{html.hidden("confirm", CONFIRM)}'
         f'<button type="submit" class="danger" id="confirm">{esc(button)}</button> '
         f'<a href="{esc(cancel)}" class="cancel">Cancel</a></form>'
     )
 
 
-def reset_form(console: Console, view: GroupView) -> Markup:
+def reset_form(console: Console, request: web.Request, view: GroupView) -> Markup:
     topics = sorted({r.topic for r in view.offsets})
     options = '<option value="">all committed topics</option>' + "".join(
         f'<option value="{esc(t)}">{esc(t)}</option>' for t in topics
@@ -88,7 +95,7 @@ def reset_form(console: Console, view: GroupView) -> Markup:
     scenarios = "".join(f'<option value="{s}">{s}</option>' for s in RESET_SCENARIOS)
     return Markup(
         "<h2>Reset offsets</h2><p>Only while the group is inactive (Empty).</p>"
-        f'<form method="post" action="/group/reset" class="inline">{console.csrf_field()}'
+        f'<form method="post" action="/group/reset" class="inline">{console.csrf_field(request)}'
         f"{html.hidden('id', view.description.group_id)}"
         f'<label>Topic <select name="topic">{options}</select></label> '
         f'<label>To <select name="scenario">{scenarios}</select></label> '
@@ -111,8 +118,10 @@ class Actions:
         app.router.add_post("/topics/{topic}/config", self.alter_config)
         app.router.add_post("/group/reset", self.reset)
 
-    async def new_topic(self, _request: web.Request) -> web.Response:
-        return self.console.render("Create topic", create_form(self.console), active="/topics")
+    async def new_topic(self, request: web.Request) -> web.Response:
+        return self.console.render(
+            "Create topic", create_form(self.console, request), active="/topics"
+        )
 
     async def create(self, request: web.Request) -> web.Response:
         form = await read_form(request)
@@ -125,10 +134,12 @@ class Actions:
             replication = _optional_int(form, "replication_factor")
             configs = _parse_configs(form.get("configs", ""))
             await self.console.call(
-                lambda c: create_topic(c, name, partitions, replication, configs)
+                request, lambda c: create_topic(c, name, partitions, replication, configs)
             )
         except ConsoleError as exc:
-            body = join([html.error_box(exc.name, exc.message), create_form(self.console, form)])
+            body = join(
+                [html.error_box(exc.name, exc.message), create_form(self.console, request, form)]
+            )
             return self.console.render(
                 "Create topic", body, active="/topics", status=exc.status
             )
@@ -149,13 +160,13 @@ class Actions:
                             "every record in it? This cannot be undone.</p>"
                         ),
                         _confirm_form(
-                            self.console, html.topic_url(name, "/delete"), {},
+                            self.console, request, html.topic_url(name, "/delete"), {},
                             f"Delete topic {name}", html.topic_url(name),
                         ),
                     ]
                 )
                 return self.console.render(title, body, active="/topics")
-            await self.console.call(lambda c: delete_topic(c, name))
+            await self.console.call(request, lambda c: delete_topic(c, name))
         except ConsoleError as exc:
             return self.console.error_page(title, exc, "/topics")
         raise web.HTTPSeeOther(html.url("/topics", notice=f"Deleted topic {name}."))
@@ -184,13 +195,15 @@ class Actions:
                     [
                         Markup(f'<p class="warning">{esc(what)}</p>'),
                         _confirm_form(
-                            self.console, html.topic_url(name, "/config"), fields,
+                            self.console, request, html.topic_url(name, "/config"), fields,
                             "Alter config", html.topic_url(name),
                         ),
                     ]
                 )
                 return self.console.render(title, body, active="/topics")
-            await self.console.call(lambda c: alter_topic_config(c, name, key, value))
+            await self.console.call(
+                request, lambda c: alter_topic_config(c, name, key, value)
+            )
         except ConsoleError as exc:
             return self.console.error_page(title, exc, "/topics")
         raise web.HTTPSeeOther(html.topic_url(name))
@@ -214,7 +227,7 @@ class Actions:
             confirmed = form.get("confirm") == CONFIRM
             operation = reset_group if confirmed else plan_group_reset
             plan = await self.console.call(
-                lambda c: operation(c, group, topic, scenario, value)
+                request, lambda c: operation(c, group, topic, scenario, value)
             )
         except ConsoleError as exc:
             return self.console.error_page(title, exc, "/groups")
@@ -241,7 +254,8 @@ class Actions:
                 ),
                 rows,
                 _confirm_form(
-                    self.console, "/group/reset", fields, "Reset offsets", html.group_url(group)
+                    self.console, request, "/group/reset", fields, "Reset offsets",
+                    html.group_url(group),
                 ),
             ]
         )

@@ -1,8 +1,10 @@
 """The web console's shared state and plumbing: the admin-client calls, errors, CSRF.
 
-The console is a Kafka client of the cluster: it connects to the broker's own PLAINTEXT
-listener and from there reaches every broker (partition leaders, group coordinators, the
-controller). Each admin call opens a short-lived ``AdminClient`` in a worker thread.
+The console is a Kafka client of the cluster: it connects to one of the broker's own
+listeners and from there reaches every broker (partition leaders, group coordinators, the
+controller). Each admin call opens a short-lived ``AdminClient`` in a worker thread, as the
+request's user when HTTP authentication is on and a SASL listener allows it
+(:mod:`broker.http.console.identity`), else anonymously over PLAINTEXT.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from broker.admin.common import UsageError
 from broker.config.http_listeners import HttpEndpoint
 from broker.http.console import html
 from broker.http.console.data import open_client
+from broker.http.console.errors import ConsoleError as ConsoleError
+from broker.http.console.identity import ConsoleIdentity
+from broker.http.server import CREDENTIALS_KEY, USER_KEY
 
 T = TypeVar("T")
 STATIC_DIR: Final = Path(__file__).with_name("static")
@@ -43,10 +48,8 @@ SECURITY_HEADERS: Final = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-NO_PLAINTEXT: Final = (
-    "The web console reads the cluster through a PLAINTEXT Kafka listener of this broker, "
-    "and this broker has none (listeners)."
-)
+#: Topics not sampled for this long lose their samples (per-user views are partial).
+STALE_SAMPLES_S: Final = 600.0
 
 
 def loopback_only(endpoints: Iterable[HttpEndpoint]) -> bool:
@@ -64,31 +67,27 @@ def loopback_only(endpoints: Iterable[HttpEndpoint]) -> bool:
     return True
 
 
-class ConsoleError(Exception):
-    """A failure shown on the page: a Kafka error name (or a kind) and a message."""
-
-    def __init__(self, name: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{name}: {message}")
-        self.name = name
-        self.message = message
-        self.status = status
-
-
 class Throughput:
     """Samples of each topic's summed log end offsets, for the records/s sparklines."""
 
     def __init__(self) -> None:
         self._samples: dict[str, collections.deque[tuple[float, int]]] = {}
 
-    def add(self, ends: dict[str, int], now: float | None = None) -> None:
+    def add(self, ends: dict[str, int], now: float | None = None, complete: bool = True) -> None:
+        """Sample ``ends``; a ``complete`` view (every topic) drops the topics it lacks,
+        a partial one (a user sees only the topics their ACLs allow) only stale ones."""
         now = time.monotonic() if now is None else now
         for topic, end in ends.items():
             samples = self._samples.setdefault(topic, collections.deque(maxlen=SAMPLES_KEPT))
             if samples and now - samples[-1][0] < MIN_SAMPLE_GAP_S:
                 continue
             samples.append((now, end))
-        for gone in set(self._samples) - set(ends):
-            del self._samples[gone]
+        for topic in list(self._samples):
+            if topic in ends:
+                continue
+            samples = self._samples[topic]
+            if complete or not samples or now - samples[-1][0] > STALE_SAMPLES_S:
+                del self._samples[topic]
 
     def rates(self, topic: str) -> list[float]:
         samples = list(self._samples.get(topic, ()))
@@ -109,9 +108,12 @@ class Console:
         *,
         auth_enabled: bool = False,
         destructive_allowed: bool | None = None,
+        identity: ConsoleIdentity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.endpoints = tuple(endpoints)
+        #: Anonymous over PLAINTEXT, or each request's user over SASL.
+        self.identity = identity if identity is not None else ConsoleIdentity(bootstrap)
         #: Delete topic, alter config and reset offsets are allowed only when every HTTP
         #: endpoint is loopback, or basic auth protects the listener.
         self.destructive_allowed = (
@@ -126,15 +128,16 @@ class Console:
 
     # ---- admin calls off the loop
 
-    async def call(self, fn: Callable[[AdminClient], T]) -> T:
-        """Run ``fn`` with a fresh admin client in a worker thread; Kafka and connection
+    async def call(self, request: web.Request, fn: Callable[[AdminClient], T]) -> T:
+        """Run ``fn`` with a fresh admin client in a worker thread, signed in as the
+        request's user when the console has a SASL listener for it; Kafka and connection
         errors become ConsoleError (shown on the page, never as a stack trace)."""
-        bootstrap = self.bootstrap
-        if bootstrap is None:
-            raise ConsoleError("NO_PLAINTEXT_LISTENER", NO_PLAINTEXT, 503)
+        identity = self.identity
+        credentials = request.get(CREDENTIALS_KEY)
 
         def run() -> T:
-            with open_client(bootstrap) as client:
+            bootstrap, security = identity.connection(credentials)
+            with open_client(bootstrap, security) as client:
                 return fn(client)
 
         async with self._calls:
@@ -154,11 +157,16 @@ class Console:
 
     # ---- CSRF and destructive actions
 
-    def csrf_token(self) -> str:
-        return hmac.new(self._secret, b"josef-console-csrf", hashlib.sha256).hexdigest()
+    def csrf_token(self, user: str | None = None) -> str:
+        """The form token of ``user``'s pages (None: without authentication). Bound to the
+        user, so one user's token cannot forge another user's form post."""
+        mac = hmac.new(self._secret, b"josef-console-csrf", hashlib.sha256)
+        if user is not None:
+            mac.update(b"\x00" + user.encode())
+        return mac.hexdigest()
 
-    def csrf_field(self) -> html.Markup:
-        return html.hidden("csrf", self.csrf_token())
+    def csrf_field(self, request: web.Request) -> html.Markup:
+        return html.hidden("csrf", self.csrf_token(request.get(USER_KEY)))
 
     def check_post(self, request: web.Request, form: dict[str, str]) -> None:
         """A form post must carry the page's token and, if the browser says where it comes
@@ -168,7 +176,8 @@ class Console:
             expected = f"{request.scheme}://{request.host}"
             if origin != expected:
                 raise ConsoleError("FORBIDDEN", f"cross-origin form post from {origin}", 403)
-        if not hmac.compare_digest(form.get("csrf", ""), self.csrf_token()):
+        expected = self.csrf_token(request.get(USER_KEY))
+        if not hmac.compare_digest(form.get("csrf", ""), expected):
             raise ConsoleError("FORBIDDEN", "missing or stale form token: reload the page", 403)
 
     def check_destructive(self) -> None:

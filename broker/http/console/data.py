@@ -28,6 +28,7 @@ from broker.admin.client import (
     PartitionInfo,
     TopicPartition,
 )
+from broker.admin.client_config import ClientSecurity
 from broker.admin.console import fetch_records
 from broker.admin.groups import (
     GroupDescription,
@@ -47,13 +48,14 @@ MAX_RECORDS: Final = 500
 FETCH_ROUNDS: Final = 20
 
 
-def open_client(bootstrap: str) -> AdminClient:
+def open_client(bootstrap: str, security: ClientSecurity | None = None) -> AdminClient:
     return AdminClient(
         bootstrap,
         timeout=CLIENT_TIMEOUT_S,
         retry_timeout=RETRY_TIMEOUT_S,
         client_id="josef-console",
         client_versions=CONSOLE_VERSIONS,
+        security=security,
     )
 
 

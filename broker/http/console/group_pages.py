@@ -27,9 +27,9 @@ class GroupPages:
         app.router.add_get("/group", self.group)
         app.router.add_get("/api/group", self.group_json)
 
-    async def groups(self, _request: web.Request) -> web.Response:
+    async def groups(self, request: web.Request) -> web.Response:
         try:
-            rows = await self.console.call(group_rows)
+            rows = await self.console.call(request, group_rows)
         except ConsoleError as exc:
             return self.console.error_page("Consumer groups", exc, "/groups")
         body = table(
@@ -56,7 +56,7 @@ class GroupPages:
         group = request.query.get("id")
         if group is None:
             raise ConsoleError("INVALID_REQUEST", "which group? (?id=GROUP)")
-        return await self.console.call(lambda c: group_view(c, group))
+        return await self.console.call(request, lambda c: group_view(c, group))
 
     async def group(self, request: web.Request) -> web.Response:
         try:
@@ -100,7 +100,7 @@ class GroupPages:
                     empty="no committed offsets",
                 ),
                 Markup("</div>"),
-                reset_form(self.console, view),
+                reset_form(self.console, request, view),
             ]
         )
         return self.console.render(

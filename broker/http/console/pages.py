@@ -81,7 +81,7 @@ class Pages:
     async def cluster(self, request: web.Request) -> web.Response:
         try:
             broker = int_param(request, "broker")
-            view = await self.console.call(lambda c: cluster_view(c, broker))
+            view = await self.console.call(request, lambda c: cluster_view(c, broker))
         except ConsoleError as exc:
             return self.console.error_page("Cluster", exc, "/")
         self.console.cluster_id = view.cluster_id
@@ -123,14 +123,16 @@ class Pages:
 
     # ---- topics
 
-    async def _topic_rows(self) -> list[TopicRow]:
-        rows = await self.console.call(topic_rows)
-        self.console.throughput.add({r.name: r.end_offsets for r in rows})
+    async def _topic_rows(self, request: web.Request) -> list[TopicRow]:
+        rows = await self.console.call(request, topic_rows)
+        # a user's view holds the topics their ACLs let them describe, not every topic
+        complete = not self.console.identity.per_user
+        self.console.throughput.add({r.name: r.end_offsets for r in rows}, complete=complete)
         return rows
 
     async def topics(self, request: web.Request) -> web.Response:
         try:
-            rows = await self._topic_rows()
+            rows = await self._topic_rows(request)
         except ConsoleError as exc:
             return self.console.error_page("Topics", exc, "/topics")
         notice = request.query.get("notice")
@@ -161,9 +163,9 @@ class Pages:
             html.format_bytes(r.size), spark,
         )
 
-    async def topics_json(self, _request: web.Request) -> web.Response:
+    async def topics_json(self, request: web.Request) -> web.Response:
         try:
-            rows = await self._topic_rows()
+            rows = await self._topic_rows(request)
         except ConsoleError as exc:
             return web.json_response({"error": exc.name, "message": exc.message}, status=exc.status)
         return web.json_response(
@@ -184,13 +186,14 @@ class Pages:
     async def topic(self, request: web.Request) -> web.Response:
         name = request.match_info["topic"]
         try:
-            view = await self.console.call(lambda c: topic_view(c, name))
+            view = await self.console.call(request, lambda c: topic_view(c, name))
         except ConsoleError as exc:
             return self.console.error_page(f"Topic {name}", exc, "/topics")
-        return self.console.render(f"Topic {name}", self._topic_body(view), active="/topics")
+        body = self._topic_body(request, view)
+        return self.console.render(f"Topic {name}", body, active="/topics")
 
-    def _topic_body(self, view: TopicView) -> Markup:
-        csrf = self.console.csrf_field()
+    def _topic_body(self, request: web.Request, view: TopicView) -> Markup:
+        csrf = self.console.csrf_field(request)
         summary = html.definition_list(
             [
                 ("Topic id", view.topic_id or "-"),
@@ -253,6 +256,7 @@ class Pages:
             when = request.query.get("timestamp", "").strip()
             timestamp = _parse_timestamp(when) if when else None
             view = await self.console.call(
+                request,
                 lambda c: read_records(
                     c, name, partition, offset=offset, timestamp=timestamp, count=count
                 )
