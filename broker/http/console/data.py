@@ -45,6 +45,7 @@ CONSOLE_VERSIONS: Final = {**CLIENT_VERSIONS, DESCRIBE_LOG_DIRS: (1, 4)}
 CLIENT_TIMEOUT_S: Final = 10.0
 RETRY_TIMEOUT_S: Final = 5.0
 MAX_RECORDS: Final = 500
+TOPIC_AUTHORIZATION_FAILED: Final = 29
 FETCH_ROUNDS: Final = 20
 
 
@@ -254,6 +255,8 @@ class TopicView:
     internal: bool
     partitions: tuple[PartitionRow, ...]
     configs: tuple[dict[str, Any], ...]
+    #: (error name, message) when the user may describe the topic but not its configs.
+    configs_error: tuple[str, str] | None = None
 
 
 def topic_view(client: AdminClient, topic: str) -> TopicView:
@@ -272,13 +275,20 @@ def topic_view(client: AdminClient, topic: str) -> TopicView:
         )
         for _t, p in tps
     )
-    configs = describe_configs(client, RESOURCE_TOPIC, topic)
+    configs_error = None
+    try:
+        configs = describe_configs(client, RESOURCE_TOPIC, topic)
+    except KafkaResponseError as exc:
+        if exc.code != TOPIC_AUTHORIZATION_FAILED:
+            raise
+        configs, configs_error = [], (exc.name, exc.message)  # Describe without DescribeConfigs
     return TopicView(
         topic,
         str(info.topic_id) if info.topic_id else "",
         info.internal,
         rows,
         tuple(sorted(configs, key=lambda c: str(c["name"]))),
+        configs_error,
     )
 
 

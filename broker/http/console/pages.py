@@ -236,7 +236,9 @@ class Pages:
                 Markup("<h2>Partitions</h2>"),
                 parts,
                 Markup("<h2>Configs</h2>"),
-                configs_table(view.configs, "topic-configs"),
+                html.error_box(*view.configs_error)
+                if view.configs_error
+                else configs_table(view.configs, "topic-configs"),
                 forms,
             ]
         )

@@ -1,0 +1,237 @@
+"""The web console as the authenticated HTTP user, against a real broker process.
+
+One broker with a PLAINTEXT and a SASL_PLAINTEXT listener, the ACL authorizer on and
+``super.users=User:admin`` (a PLAIN user of the listener's JAAS config), HTTP Basic
+authentication on an HTTP listener bound to 0.0.0.0. alice (SCRAM-SHA-256, created with
+confluent-kafka's AdminClient) may do anything on topics prefixed ``a-``; bob (SCRAM-SHA-512,
+created with kafka-python's KafkaAdminClient) on topics prefixed ``b-``, and may only
+describe those prefixed ``a-shared-``. The console's pages
+and actions show what each user's ACLs allow, not what User:ANONYMOUS may see.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
+from helpers.broker_process import BrokerProcess, free_port, require_josef
+from helpers.clients import unique_topic
+from helpers.console_pages import Reply, csrf, error, request, table
+
+TIMEOUT = 30.0  # a guard against a hung call, not a measurement
+PASSWORDS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
+
+
+class AuthConsole:
+    def __init__(self, proc: BrokerProcess, sasl_port: int) -> None:
+        self.proc = proc
+        self.sasl = f"127.0.0.1:{sasl_port}"
+
+    def admin_conf(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.sasl,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "PLAIN",
+            "sasl.username": "admin",
+            "sasl.password": PASSWORDS["admin"],
+        }
+
+    def admin(self) -> AdminClient:
+        return AdminClient(self.admin_conf())
+
+    def create_topics(self, *names: str) -> None:
+        admin = self.admin()  # must outlive its futures
+        for future in admin.create_topics([NewTopic(n, 1, 1) for n in names]).values():
+            future.result(TIMEOUT)
+
+    def topics(self) -> set[str]:
+        return set(self.admin().list_topics(timeout=TIMEOUT).topics)
+
+    def get(self, path: str, user: str, password: str | None = None) -> Reply:
+        return request(self.proc.http_url, path, headers=auth(user, password))
+
+    def post(self, path: str, form: dict[str, str], user: str) -> Reply:
+        return request(self.proc.http_url, path, method="POST", form=form, headers=auth(user))
+
+
+def auth(user: str, password: str | None = None) -> dict[str, str]:
+    secret = PASSWORDS[user] if password is None else password
+    token = base64.b64encode(f"{user}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def create_scram_users(console: AuthConsole) -> None:
+    # alice with confluent-kafka (SCRAM-SHA-256) ...
+    admin = console.admin()
+    upsert = UserScramCredentialUpsertion(
+        "alice",
+        ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096),
+        PASSWORDS["alice"].encode(),
+    )
+    for future in admin.alter_user_scram_credentials([upsert]).values():
+        future.result(timeout=TIMEOUT)
+    # ... bob with kafka-python (SCRAM-SHA-512)
+    from kafka.admin import KafkaAdminClient
+    from kafka.admin import ScramMechanism as KpScram
+    from kafka.admin import UserScramCredentialUpsertion as KpUpsertion
+
+    kp = KafkaAdminClient(
+        bootstrap_servers=console.sasl,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_plain_username="admin",
+        sasl_plain_password=PASSWORDS["admin"],
+    )
+    try:
+        errors = kp.alter_user_scram_credentials(
+            [KpUpsertion("bob", KpScram.SCRAM_SHA_512, PASSWORDS["bob"], 8192)]
+        )
+        assert all(e is None for e in dict(errors).values()), errors
+    finally:
+        kp.close()
+
+
+def grant_acls(console: AuthConsole) -> None:
+    admin = console.admin()
+    bindings = [
+        AclBinding(ResourceType.TOPIC, "a-", ResourcePatternType.PREFIXED, "User:alice", "*",
+                   AclOperation.ALL, AclPermissionType.ALLOW),
+        AclBinding(ResourceType.TOPIC, "b-", ResourcePatternType.PREFIXED, "User:bob", "*",
+                   AclOperation.ALL, AclPermissionType.ALLOW),
+        AclBinding(ResourceType.TOPIC, "a-shared-", ResourcePatternType.PREFIXED, "User:bob",
+                   "*", AclOperation.DESCRIBE, AclPermissionType.ALLOW),
+    ]  # fmt: skip
+    for future in admin.create_acls(bindings).values():
+        future.result(timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Generator[AuthConsole, None, None]:
+    require_josef("Josef's web console")
+    port, sasl_port = free_port(), free_port()
+    listeners = f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}"
+    proc = BrokerProcess(
+        tmp_path_factory.mktemp("console-auth"),
+        {
+            "listeners": listeners,
+            "advertised.listeners": listeners,
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+            "sasl.jaas.config": "org.apache.kafka.common.security.plain.PlainLoginModule "
+            f'required user_admin="{PASSWORDS["admin"]}";',
+            "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+            "super.users": "User:admin",
+            "josef.http.authentication": "basic",
+        },
+        port=port,
+        name="console-auth",
+    )
+    # every interface: destructive actions are allowed only because users authenticate
+    proc.overrides["josef.http.listeners"] = f"http://0.0.0.0:{proc.http_port}"
+    try:
+        proc.start()
+        handle = AuthConsole(proc, sasl_port)
+        create_scram_users(handle)
+        grant_acls(handle)
+        yield handle
+    finally:
+        proc.close()
+
+
+def topic_names(page: str) -> set[str]:
+    return {row[0].removesuffix(" (internal)") for row in table(page, "topics")}
+
+
+def test_startup_log_names_the_console_identity(console: AuthConsole) -> None:
+    assert "the web console signs in as each HTTP user" in console.proc.log_text()
+
+
+def test_each_user_sees_the_topics_their_acls_allow(console: AuthConsole) -> None:
+    mine, other = unique_topic("a-alice"), unique_topic("b-other")
+    console.create_topics(mine, other)
+    alice = console.get("/topics", "alice")
+    assert alice.status == 200, alice.body[:2000]
+    seen = topic_names(alice.body)
+    assert mine in seen and other not in seen
+    assert all(t.startswith("a-") for t in seen), seen
+    bob = topic_names(console.get("/topics", "bob").body)
+    assert other in bob and mine not in bob
+    admin = topic_names(console.get("/topics", "admin").body)
+    assert {mine, other} <= admin
+    # a topic alice may not describe is unknown to her, as Kafka's Metadata says
+    page = console.get(f"/topics/{other}", "alice")
+    assert page.status != 200
+    found = error(page.body)
+    assert found is not None and found[0] in ("TOPIC_AUTHORIZATION_FAILED",
+                                              "UNKNOWN_TOPIC_OR_PARTITION"), found
+
+
+def test_wrong_password_is_401(console: AuthConsole) -> None:
+    assert console.get("/topics", "alice", "bob-secret").status == 401
+    assert console.get("/topics", "bob", "wrong").status == 401
+    assert console.get("/topics", "alice").status == 200
+
+
+def test_user_with_the_acl_deletes_a_topic(console: AuthConsole) -> None:
+    topic = unique_topic("a-delete")
+    console.create_topics(topic)
+    token = csrf(console.get(f"/topics/{topic}", "alice").body)
+    confirm = console.post(f"/topics/{topic}/delete", {"csrf": token}, "alice")
+    assert confirm.status == 200 and 'id="confirm"' in confirm.body, confirm.body[:2000]
+    done = console.post(f"/topics/{topic}/delete", {"csrf": token, "confirm": "yes"}, "alice")
+    assert done.status == 303, done.body[:2000]
+    assert topic not in console.topics()  # really gone, as the Admin API says
+
+
+def test_delete_without_the_acl_shows_topic_authorization_failed(console: AuthConsole) -> None:
+    topic = unique_topic("a-kept")
+    console.create_topics(topic)
+    assert console.get(f"/topics/{topic}", "bob").status != 200  # not even described
+    token = csrf(console.get("/topics/new", "bob").body)
+    reply = console.post(f"/topics/{topic}/delete", {"csrf": token, "confirm": "yes"}, "bob")
+    assert reply.status == 400
+    found = error(reply.body)
+    assert found is not None and found[0] == "TOPIC_AUTHORIZATION_FAILED", reply.body[:2000]
+    assert "Traceback" not in reply.body
+    assert topic in console.topics()
+
+
+def test_describe_without_describe_configs(console: AuthConsole) -> None:
+    topic = unique_topic("a-shared")
+    console.create_topics(topic)
+    page = console.get(f"/topics/{topic}", "bob")
+    assert page.status == 200, page.body[:2000]
+    assert [row[0] for row in table(page.body, "partitions")] == ["0"]
+    found = error(page.body)  # where the configs would be
+    assert found is not None and found[0] == "TOPIC_AUTHORIZATION_FAILED", found
+    reply = console.post(
+        f"/topics/{topic}/delete", {"csrf": csrf(page.body), "confirm": "yes"}, "bob"
+    )
+    found = error(reply.body)
+    assert found is not None and found[0] == "TOPIC_AUTHORIZATION_FAILED", reply.body[:2000]
+    assert topic in console.topics()
+    admin = console.get(f"/topics/{topic}", "admin")
+    assert admin.status == 200 and error(admin.body) is None
+    assert table(admin.body, "topic-configs")
+
+
+def test_form_tokens_are_bound_to_the_user(console: AuthConsole) -> None:
+    topic = unique_topic("a-token")
+    console.create_topics(topic)
+    bobs = csrf(console.get("/topics/new", "bob").body)
+    reply = console.post(f"/topics/{topic}/delete", {"csrf": bobs, "confirm": "yes"}, "alice")
+    assert reply.status == 403
+    assert topic in console.topics()
