@@ -394,7 +394,13 @@ class KafkaBroker:
         identity = await asyncio.to_thread(
             console_identity, self.config, self.listeners, authenticator is not None
         )
-        log.info("%s", identity.describe())
+        if authenticator is not None and not identity.per_user:
+            log.warning(
+                "josef.http.authentication=basic, but no SASL listener offers PLAIN or SCRAM "
+                "to the web console: %s", identity.describe()
+            )
+        else:
+            log.info("%s", identity.describe())
         # destructive console actions: loopback-only listeners, or users who authenticated
         console = Console(
             identity.plaintext, endpoints, auth_enabled=authenticator is not None,

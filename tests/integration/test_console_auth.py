@@ -28,7 +28,9 @@ from confluent_kafka.admin import (
     ScramMechanism,
     UserScramCredentialUpsertion,
 )
+from cryptography import x509
 from helpers.broker_process import BrokerProcess, free_port, require_josef
+from helpers.certs import issue_server_store, make_pki
 from helpers.clients import unique_topic
 from helpers.console_pages import Reply, csrf, error, request, table
 
@@ -40,14 +42,16 @@ class AuthConsole:
     def __init__(self, proc: BrokerProcess, sasl_port: int) -> None:
         self.proc = proc
         self.sasl = f"127.0.0.1:{sasl_port}"
+        #: librdkafka's security settings of the SASL listener.
+        self.tls: dict[str, str] = {"security.protocol": "SASL_PLAINTEXT"}
 
     def admin_conf(self) -> dict[str, Any]:
         return {
             "bootstrap.servers": self.sasl,
-            "security.protocol": "SASL_PLAINTEXT",
             "sasl.mechanism": "PLAIN",
             "sasl.username": "admin",
             "sasl.password": PASSWORDS["admin"],
+            **self.tls,
         }
 
     def admin(self) -> AdminClient:
@@ -235,3 +239,72 @@ def test_form_tokens_are_bound_to_the_user(console: AuthConsole) -> None:
     reply = console.post(f"/topics/{topic}/delete", {"csrf": bobs, "confirm": "yes"}, "alice")
     assert reply.status == 403
     assert topic in console.topics()
+
+
+@pytest.fixture(scope="module")
+def ssl_console(tmp_path_factory: pytest.TempPathFactory) -> Generator[AuthConsole, None, None]:
+    """PLAINTEXT and SASL_SSL only: the console signs in over TLS, trusting the listener's
+    own certificate (CA-signed, for another host name than the loopback address it connects
+    to; no trust store) without a host name check."""
+    require_josef("Josef's web console")
+    pki = make_pki(tmp_path_factory.mktemp("pki"))
+    store = pki.directory / "kafka-example.pem"
+    name = "kafka.example.com"
+    issue_server_store(pki, store, common_name=name, sans=[x509.DNSName(name)])
+    port, sasl_port = free_port(), free_port()
+    listeners = f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl_port}"
+    proc = BrokerProcess(
+        tmp_path_factory.mktemp("console-auth-ssl"),
+        {
+            "listeners": listeners,
+            "advertised.listeners": listeners,
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+            "sasl.jaas.config": "org.apache.kafka.common.security.plain.PlainLoginModule "
+            f'required user_admin="{PASSWORDS["admin"]}";',
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(store),
+            "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+            "super.users": "User:admin",
+            "josef.http.authentication": "basic",
+        },
+        port=port,
+        name="console-auth-ssl",
+    )
+    try:
+        proc.start()
+        handle = AuthConsole(proc, sasl_port)
+        handle.tls = {
+            "security.protocol": "SASL_SSL",
+            "ssl.ca.location": str(pki.ca),
+            "ssl.endpoint.identification.algorithm": "none",
+        }
+        admin = handle.admin()
+        upsert = UserScramCredentialUpsertion(
+            "alice",
+            ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096),
+            PASSWORDS["alice"].encode(),
+        )
+        for future in admin.alter_user_scram_credentials([upsert]).values():
+            future.result(timeout=TIMEOUT)
+        binding = AclBinding(ResourceType.TOPIC, "a-", ResourcePatternType.PREFIXED,
+                             "User:alice", "*", AclOperation.ALL, AclPermissionType.ALLOW)
+        for future in admin.create_acls([binding]).values():
+            future.result(timeout=TIMEOUT)
+        yield handle
+    finally:
+        proc.close()
+
+
+def test_console_over_sasl_ssl_as_the_user(ssl_console: AuthConsole) -> None:
+    assert "SASL_SSL" in ssl_console.proc.log_text()
+    mine, other = unique_topic("a-tls"), unique_topic("b-tls")
+    ssl_console.create_topics(mine, other)
+    page = ssl_console.get("/topics", "alice")
+    assert page.status == 200, page.body[:2000]
+    seen = topic_names(page.body)
+    assert mine in seen and other not in seen
+    assert {mine, other} <= topic_names(ssl_console.get("/topics", "admin").body)
+    token = csrf(ssl_console.get(f"/topics/{mine}", "alice").body)
+    done = ssl_console.post(f"/topics/{mine}/delete", {"csrf": token, "confirm": "yes"}, "alice")
+    assert done.status == 303, done.body[:2000]
+    assert mine not in ssl_console.topics()

@@ -107,7 +107,8 @@ class ConsoleIdentity:
             first = self.sasl[0]
             return (
                 f"the web console signs in as each HTTP user (SASL {'/'.join(first.mechanisms)} "
-                f"on listener {first.listener}, {first.address}): their ACLs apply"
+                f"on {first.protocol} listener {first.listener} at {first.address}): their "
+                "ACLs apply"
             )
         if self.plaintext is None:
             return "the web console has no PLAINTEXT listener to read the cluster through"
