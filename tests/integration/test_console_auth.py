@@ -183,6 +183,19 @@ def test_each_user_sees_the_topics_their_acls_allow(console: AuthConsole) -> Non
                                               "UNKNOWN_TOPIC_OR_PARTITION"), found
 
 
+def test_cluster_and_group_pages_as_a_user(console: AuthConsole) -> None:
+    # alice may not describe the cluster's configs: brokers shown, configs replaced by the error
+    page = console.get("/", "alice")
+    assert page.status == 200, page.body[:2000]
+    assert [row[0] for row in table(page.body, "brokers")] == ["0"]
+    found = error(page.body)
+    assert found is not None and found[0] == "CLUSTER_AUTHORIZATION_FAILED", found
+    admin = console.get("/", "admin")
+    assert admin.status == 200 and error(admin.body) is None
+    assert table(admin.body, "broker-configs")
+    assert console.get("/groups", "alice").status == 200
+
+
 def test_wrong_password_is_401(console: AuthConsole) -> None:
     assert console.get("/topics", "alice", "bob-secret").status == 401
     assert console.get("/topics", "bob", "wrong").status == 401

@@ -46,6 +46,7 @@ CLIENT_TIMEOUT_S: Final = 10.0
 RETRY_TIMEOUT_S: Final = 5.0
 MAX_RECORDS: Final = 500
 TOPIC_AUTHORIZATION_FAILED: Final = 29
+CLUSTER_AUTHORIZATION_FAILED: Final = 31
 FETCH_ROUNDS: Final = 20
 
 
@@ -123,6 +124,8 @@ class ClusterView:
     brokers: tuple[BrokerRow, ...]
     config_broker: int | None
     configs: tuple[dict[str, Any], ...]
+    #: (error name, message) when the user may not describe the cluster's configs.
+    configs_error: tuple[str, str] | None = None
 
 
 def protocol_level(versions: Mapping[int, tuple[int, int]]) -> str:
@@ -150,14 +153,21 @@ def cluster_view(client: AdminClient, broker_id: int | None) -> ClusterView:
     if broker_id is None and cluster.brokers:
         broker_id = min(cluster.brokers)
     configs: list[dict[str, Any]] = []
+    configs_error = None
     if broker_id is not None:
-        configs = describe_configs(client, RESOURCE_BROKER, str(broker_id))
+        try:
+            configs = describe_configs(client, RESOURCE_BROKER, str(broker_id))
+        except KafkaResponseError as exc:
+            if exc.code != CLUSTER_AUTHORIZATION_FAILED:
+                raise
+            configs_error = (exc.name, exc.message)  # no DescribeConfigs on the cluster
     return ClusterView(
         cluster.cluster_id,
         cluster.controller_id,
         tuple(rows),
         broker_id,
         tuple(sorted(configs, key=lambda c: str(c["name"]))),
+        configs_error,
     )
 
 

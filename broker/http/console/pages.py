@@ -110,7 +110,11 @@ class Pages:
             ],
             table_id="brokers",
         )
-        configs = configs_table(view.configs, "broker-configs")
+        configs = (
+            html.error_box(*view.configs_error)
+            if view.configs_error
+            else configs_table(view.configs, "broker-configs")
+        )
         return join(
             [
                 summary,
