@@ -21,6 +21,7 @@ from confluent_kafka.admin import (
     AclOperation,
     AclPermissionType,
     AdminClient,
+    ConfigResource,
     NewTopic,
     ResourcePatternType,
     ResourceType,
@@ -321,3 +322,22 @@ def test_console_over_sasl_ssl_as_the_user(ssl_console: AuthConsole) -> None:
     done = ssl_console.post(f"/topics/{mine}/delete", {"csrf": token, "confirm": "yes"}, "alice")
     assert done.status == 303, done.body[:2000]
     assert mine not in ssl_console.topics()
+
+
+def test_alter_config_follows_the_users_acls(console: AuthConsole) -> None:
+    topic = unique_topic("a-config")
+    console.create_topics(topic)
+    token = csrf(console.get(f"/topics/{topic}", "alice").body)
+    form = {"csrf": token, "key": "retention.ms", "value": "3600000", "confirm": "yes"}
+    assert console.post(f"/topics/{topic}/config", form, "alice").status == 303
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    admin = console.admin()  # must outlive its futures
+    configs = admin.describe_configs([resource])[resource].result(TIMEOUT)
+    assert configs["retention.ms"].value == "3600000"
+    bobs = csrf(console.get("/topics/new", "bob").body)
+    form = {"csrf": bobs, "key": "retention.ms", "value": "1000", "confirm": "yes"}
+    reply = console.post(f"/topics/{topic}/config", form, "bob")
+    found = error(reply.body)
+    assert found is not None and found[0] == "TOPIC_AUTHORIZATION_FAILED", reply.body[:2000]
+    configs = admin.describe_configs([resource])[resource].result(TIMEOUT)
+    assert configs["retention.ms"].value == "3600000"
