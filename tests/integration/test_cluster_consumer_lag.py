@@ -141,3 +141,61 @@ def test_standalone_lag_unchanged(broker: BrokerProcess) -> None:
     produce("confluent", broker.bootstrap, topic, _records(9))
     commit_confluent(broker.bootstrap, "solo", {(topic, 0): 4})
     assert lags(scrape(broker), "solo", topic) == {0: 5}
+
+
+def lag_seconds(samples: Samples, group: str, topic: str) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for (name, labels), v in samples.items():
+        d = dict(labels)
+        if name == "kafka_consumergroup_group_lag_seconds" and (d["group"], d["topic"]) == (
+            group,
+            topic,
+        ):
+            out[int(d["partition"])] = v
+    return out
+
+
+def test_lag_seconds_of_partitions_led_elsewhere(josef_cluster: Any) -> None:
+    """now - CreateTime of the first uncommitted record, on the coordinator, for its own
+    partition and the two led by the other brokers (their batch headers fetched)."""
+    require_josef("Josef's HTTP listener")
+    cluster = josef_cluster(size=3)
+    topic = unique_topic("lagsec")
+    cluster.create_topic(topic, assignment=[[1], [2], [3]])
+    now_ms = int(time.time() * 1000)
+    # Per partition: an old batch, then (a separate produce call, so a new batch) records
+    # stamped ``uncommitted_ts`` from the committed offset on.
+    committed = {0: 6, 1: 4, 2: 3}
+    uncommitted_ts = {0: now_ms - 3_600_000, 1: now_ms - 1_800_000, 2: now_ms - 600_000}
+    for p, n in committed.items():
+        client = "confluent" if p != 1 else "kafka-python"
+        old = [Record(value=b"old", timestamp=now_ms - 7_200_000 + i) for i in range(n)]
+        new = [Record(value=b"new", timestamp=uncommitted_ts[p] + i) for i in range(5)]
+        assert produce(client, cluster.bootstrap, topic, old, partition=p) == list(range(n))
+        assert produce(client, cluster.bootstrap, topic, new, partition=p) == list(
+            range(n, n + 5)
+        )
+    commit_confluent(cluster.bootstrap, "slow", {(topic, p): o for p, o in committed.items()})
+    consume_and_commit_kafka_python(cluster.bootstrap, topic, "done", sum(committed.values()) + 15)
+
+    coordinator = coordinator_of(cluster, "slow")
+    hosted = [p for p in committed if coordinator.broker_id == p + 1]
+    assert len(hosted) == 1  # two of the three come from their leaders
+
+    def scrape_timed() -> tuple[float, Samples, float] | None:
+        """(clock before, samples, clock after) once every partition has lag seconds."""
+        before = time.time()
+        samples = scrape(coordinator)
+        after = time.time()
+        return (before, samples, after) if len(lag_seconds(samples, "slow", topic)) == 3 else None
+
+    before, samples, after = wait_until("lag seconds of every partition", scrape_timed, GUARD_S)
+    seconds = lag_seconds(samples, "slow", topic)
+    for p, ts in uncommitted_ts.items():
+        # The broker reads its clock between our two readings; 1 s for ms rounding.
+        low, high = before - ts / 1000.0 - 1.0, after - ts / 1000.0 + 1.0
+        assert low <= seconds[p] <= high, (p, seconds[p], low, high)
+    assert lags(samples, "slow", topic) == {0: 5, 1: 5, 2: 5}
+
+    done = coordinator_of(cluster, "done")
+    assert lag_seconds(scrape(done), "done", topic) == {0: 0.0, 1: 0.0, 2: 0.0}
