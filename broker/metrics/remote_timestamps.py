@@ -10,13 +10,16 @@ local read both find it.
 
 The timestamp of the batch holding an offset below the high watermark does not change, so
 answers are kept while that offset is still some group's committed offset, and each
-partition is asked only for the offsets still unknown.
+partition is asked only from its lowest offset still unknown; a partition whose offsets
+are all known is still asked, without records (partition_max_bytes 0), for the leader's
+log start offset: a committed offset below it counts from the first batch, as locally.
 """
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -39,23 +42,41 @@ READ_UNCOMMITTED = 0
 TopicPartition = tuple[str, int]
 
 
-def fetch_request(offsets: Iterable[tuple[TopicPartition, int]]) -> Any:
-    """One Fetch asking each partition from ``offset`` (in the order given: the first
-    partition with data gets its first batch whole)."""
+@dataclass(frozen=True, slots=True)
+class FetchAsk:
+    """One partition of the round's Fetch: from ``offset``, at most ``max_bytes`` (0: no
+    records, only the leader's log start offset), for the batches holding ``wanted``."""
+
+    tp: TopicPartition
+    offset: int
+    max_bytes: int
+    wanted: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionAnswer:
+    error: int
+    log_start_offset: int
+    records: bytes
+
+
+def fetch_request(asks: Iterable[FetchAsk]) -> Any:
+    """One Fetch asking each partition (in the order given: the first partition with data
+    gets its first batch whole)."""
     v = FETCH_VERSION
     topic_cls = request_class(FETCH, v, "FetchTopic")
     partition_cls = request_class(FETCH, v, "FetchPartition")
     topics: dict[str, list[Any]] = {}
-    for (topic, partition), offset in offsets:
-        topics.setdefault(topic, []).append(
+    for ask in asks:
+        topics.setdefault(ask.tp[0], []).append(
             make(
                 partition_cls,
-                partition=partition,
+                partition=ask.tp[1],
                 current_leader_epoch=-1,
-                fetch_offset=offset,
+                fetch_offset=ask.offset,
                 last_fetched_epoch=-1,
                 log_start_offset=-1,
-                partition_max_bytes=PARTITION_MAX_BYTES,
+                partition_max_bytes=ask.max_bytes,
             )
         )
     return make(
@@ -73,6 +94,18 @@ def fetch_request(offsets: Iterable[tuple[TopicPartition, int]]) -> Any:
     )
 
 
+def answers(response: Any) -> dict[TopicPartition, PartitionAnswer]:
+    """The partitions of a Fetch response (records as bytes, b"" when none)."""
+    out: dict[TopicPartition, PartitionAnswer] = {}
+    for topic in response.responses:
+        name = str(topic.topic)
+        for p in topic.partitions:
+            out[(name, int(p.partition_index))] = PartitionAnswer(
+                int(p.error_code), int(p.log_start_offset), bytes(p.records or b"")
+            )
+    return out
+
+
 def batch_timestamps(
     response: Any, wanted: Mapping[TopicPartition, Iterable[int]]
 ) -> dict[tuple[str, int, int], int]:
@@ -81,20 +114,19 @@ def batch_timestamps(
     long as their header is whole). ``wanted`` offsets must not be below the partition's
     fetch offset. Partitions answered with an error give nothing."""
     out: dict[tuple[str, int, int], int] = {}
-    for topic in response.responses:
-        name = str(topic.topic)
-        for p in topic.partitions:
-            key = (name, int(p.partition_index))
-            offsets = wanted.get(key)
-            if offsets is None or p.error_code != ErrorCode.none or not p.records:
-                continue
-            out.update(_covered(key, bytes(p.records), sorted(set(offsets))))
+    for key, answer in answers(response).items():
+        offsets = wanted.get(key)
+        if offsets is None or answer.error != ErrorCode.none:
+            continue
+        out.update(covered(key, answer.records, offsets))
     return out
 
 
-def _covered(
-    key: TopicPartition, records: bytes, offsets: list[int]
+def covered(
+    key: TopicPartition, records: bytes, wanted: Iterable[int]
 ) -> dict[tuple[str, int, int], int]:
+    """Timestamps of the ``wanted`` offsets whose batch header is in ``records``."""
+    offsets = sorted(set(wanted))
     out: dict[tuple[str, int, int], int] = {}
     i = 0
     pos = 0

@@ -15,6 +15,7 @@ from broker.metrics.consumer_lag import _remote_lag_seconds
 from broker.metrics.remote_offsets import RemoteHighWatermarks
 from broker.metrics.remote_timestamps import (
     PARTITION_MAX_BYTES,
+    FetchAsk,
     batch_timestamps,
     fetch_request,
 )
@@ -34,14 +35,19 @@ def batch(base_offset: int, count: int, base_ts: int) -> bytes:
 LOG_A0 = batch(0, 3, 1000) + batch(3, 2, 2000) + batch(5, 3, 3000)[: HEADER_SIZE + 5]
 
 
-def fetch_response(parts: dict[tuple[str, int], tuple[ErrorCode, bytes]]) -> Any:
+def fetch_response(
+    parts: dict[tuple[str, int], tuple[ErrorCode, bytes]],
+    log_starts: dict[tuple[str, int], int] | None = None,
+) -> Any:
     topic_cls = response_class(1, 12, "FetchableTopicResponse")
     part_cls = response_class(1, 12, "PartitionData")
     topics: dict[str, list[Any]] = {}
     for (topic, p), (error, records) in parts.items():
         topics.setdefault(topic, []).append(
             make(part_cls, partition_index=p, error_code=error, high_watermark=100,
-                 last_stable_offset=100, log_start_offset=0, aborted_transactions=(),
+                 last_stable_offset=100,
+                 log_start_offset=(log_starts or {}).get((topic, p), 0),
+                 aborted_transactions=(),
                  preferred_read_replica=-1, records=records)
         )  # fmt: skip
     return make(
@@ -68,7 +74,9 @@ def test_batch_headers_cover_offsets_including_a_cut_short_batch() -> None:
 
 
 def test_fetch_request_is_a_consumers() -> None:
-    request = fetch_request([(("b", 1), 7), (("a", 0), 3)])
+    request = fetch_request(
+        [FetchAsk(("b", 1), 7, PARTITION_MAX_BYTES, (7,)), FetchAsk(("a", 0), 3, 0)]
+    )
     assert (request.replica_id, request.isolation_level) == (-1, 0)
     assert request.max_wait == datetime.timedelta(0) and request.min_bytes == 0
     asked = [
@@ -76,7 +84,7 @@ def test_fetch_request_is_a_consumers() -> None:
         for t in request.topics
         for p in t.partitions
     ]
-    assert asked == [("b", 1, 7, PARTITION_MAX_BYTES), ("a", 0, 3, PARTITION_MAX_BYTES)]
+    assert asked == [("b", 1, 7, PARTITION_MAX_BYTES), ("a", 0, 3, 0)]
 
 
 class FakeLeader:
@@ -90,6 +98,10 @@ class FakeLeader:
         self.fail_all = False
         #: partitions answered empty unless asked first (Josef's whole-batch reads)
         self.only_first: set[tuple[str, int]] = set()
+        #: log start offsets (0 unless set); OFFSET_OUT_OF_RANGE below them
+        self.log_starts: dict[tuple[str, int], int] = {}
+        #: answer OFFSET_OUT_OF_RANGE with log start -1, as Kafka does
+        self.kafka_errors = False
 
     async def send(self, request: Any, *, timeout: float | None = None) -> Any:
         self.requests.append(request)
@@ -112,16 +124,23 @@ class FakeLeader:
         if self.fail_fetch:
             raise TimeoutError("slow")
         parts: dict[tuple[str, int], tuple[ErrorCode, bytes]] = {}
+        starts: dict[tuple[str, int], int] = {}
         first = True
         for t in request.topics:
             for p in t.partitions:
                 key = (t.topic, p.partition)
+                start = starts[key] = self.log_starts.get(key, 0)
+                if p.fetch_offset < start:
+                    parts[key] = (ErrorCode.offset_out_of_range, b"")
+                    if self.kafka_errors:
+                        starts[key] = -1
+                    continue
                 data = _from(self.logs[key], p.fetch_offset)
-                if key in self.only_first and not first:
+                if p.partition_max_bytes == 0 or (key in self.only_first and not first):
                     data = b""
-                first = False
+                first = first and not data
                 parts[key] = (ErrorCode.none, data)
-        return fetch_response(parts)
+        return fetch_response(parts, starts)
 
 
 def _from(log: bytes, offset: int) -> bytes:
@@ -186,9 +205,17 @@ def setup(
     return remote, two, three, clock
 
 
-def fetches(leader: FakeLeader) -> list[list[tuple[str, int, int]]]:
+M = PARTITION_MAX_BYTES
+
+
+def fetches(leader: FakeLeader) -> list[list[tuple[str, int, int, int]]]:
+    """(topic, partition, fetch offset, partition_max_bytes) of each Fetch sent."""
     return [
-        [(t.topic, p.partition, p.fetch_offset) for t in r.topics for p in t.partitions]
+        [
+            (t.topic, p.partition, p.fetch_offset, p.partition_max_bytes)
+            for t in r.topics
+            for p in t.partitions
+        ]
         for r in leader.requests
         if int(r.__api_key__) == 1
     ]
@@ -199,21 +226,23 @@ async def test_one_fetch_per_leader_from_the_lowest_lagging_offset() -> None:
     committed = {("a", 0): {5, 2}, ("a", 1): {3}, ("b", 0): {4}}
     remote, two, three, clock = setup(committed)
     await remote.refresh()
-    assert fetches(two) == [[("a", 0, 2)]]  # a-1 has no lag: not asked
-    assert fetches(three) == [[("b", 0, 4)]]
+    assert fetches(two) == [[("a", 0, 2, M)]]  # a-1 has no lag: not asked
+    assert fetches(three) == [[("b", 0, 4, M)]]
     assert remote.batch_timestamps == {("a", 0, 2): 1000, ("a", 0, 5): 3000, ("b", 0, 4): 6000}
     request = two.requests[-1]
     assert (request.replica_id, request.isolation_level, request.max_wait) == (
         -1, 0, datetime.timedelta(0)
     )  # fmt: skip
 
-    # Next round: known offsets are not asked again; a new commit is.
+    # Next round: known offsets are not asked again (a Fetch without records keeps the
+    # leader's log start offset known); a new commit is.
     committed[("a", 0)] = {3}
     clock.now += 1.5
     await remote.refresh()
-    assert fetches(two) == [[("a", 0, 2)], [("a", 0, 3)]]
-    assert len(fetches(three)) == 1
+    assert fetches(two)[-1] == [("a", 0, 3, M)]
+    assert fetches(three)[-1] == [("b", 0, 4, 0)]
     assert remote.batch_timestamps == {("a", 0, 3): 2000, ("b", 0, 4): 6000}
+    assert remote.batch_timestamp("b", 0, 4) == 6000
 
 
 async def test_failed_leaders_are_left_out() -> None:
@@ -237,12 +266,40 @@ async def test_partition_left_empty_is_asked_first_next_round() -> None:
     two.hws[("a", 1)] = 3
     two.only_first = {("a", 0), ("a", 1)}
     await remote.refresh()
-    assert fetches(two) == [[("a", 0, 2), ("a", 1, 0)]]
+    assert fetches(two) == [[("a", 0, 2, M), ("a", 1, 0, M)]]
     assert remote.batch_timestamps == {("a", 0, 2): 1000}
     clock.now += 1.5
     await remote.refresh()
-    assert fetches(two)[-1] == [("a", 1, 0)]
+    assert fetches(two)[-1] == [("a", 1, 0, M), ("a", 0, 2, 0)]
     assert remote.batch_timestamps == {("a", 0, 2): 1000, ("a", 1, 0): 9}
+
+
+async def test_committed_offset_below_the_leaders_log_start() -> None:
+    """As locally: the age of the leader's first batch. A Josef leader names its log start
+    offset with OFFSET_OUT_OF_RANGE; a Kafka leader (-1) is asked for it with a Fetch at the
+    high watermark the next round."""
+    for kafka in (False, True):
+        committed = {("b", 0): {1}}
+        remote, _two, three, clock = setup(committed)
+        three.log_starts[("b", 0)] = 4  # retention removed the batch of offsets 0-3
+        three.kafka_errors = kafka
+        await remote.refresh()
+        assert remote.batch_timestamp("b", 0, 1) is None
+        if kafka:
+            clock.now += 1.5
+            await remote.refresh()
+            assert fetches(three)[-1] == [("b", 0, 8, 0)]  # at the high watermark
+            assert remote.batch_timestamp("b", 0, 1) is None
+        clock.now += 1.5
+        await remote.refresh()
+        assert fetches(three)[-1] == [("b", 0, 4, M)]
+        assert remote.batch_timestamp("b", 0, 1) == 6000
+        # Retention moves on past the committed offset's batch: asked again from there.
+        three.log_starts[("b", 0)] = 8
+        clock.now += 1.5
+        await remote.refresh()
+        assert fetches(three)[-1] == [("b", 0, 4, 0)]  # only the log start offset
+        assert remote.batch_timestamp("b", 0, 1) is None  # log start 8 == hw: nothing
 
 
 def test_remote_lag_seconds_semantics() -> None:
