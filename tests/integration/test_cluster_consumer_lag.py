@@ -211,3 +211,35 @@ def test_lag_seconds_of_partitions_led_elsewhere(josef_cluster: Any) -> None:
 
     caught_up = wait_until("lag seconds of the caught-up group", all_partitions, GUARD_S)
     assert caught_up == {0: 0.0, 1: 0.0, 2: 0.0}
+
+    # Records below a remote partition's log start deleted past the committed offset: as
+    # locally, lag seconds count from the leader's first remaining batch (produced by
+    # kafka-python with its own CreateTime).
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    remote = next(p for p in committed if p not in hosted)
+    newest_ts = now_ms - 120_000
+    newest = [Record(value=b"newest", timestamp=newest_ts + i) for i in range(2)]
+    first = committed[remote] + 5
+    assert produce("kafka-python", cluster.bootstrap, topic, newest, partition=remote) == [
+        first,
+        first + 1,
+    ]
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    deleted = admin.delete_records([TopicPartition(topic, remote, first)], request_timeout=20)
+    assert next(iter(deleted.values())).result(timeout=GUARD_S).low_watermark == first
+
+    def newest_batch_counted() -> tuple[float, Samples, float] | None:
+        before = time.time()
+        samples = scrape(coordinator)
+        after = time.time()
+        got = lag_seconds(samples, "slow", topic).get(remote)
+        # Before the coordinator learns the new log start it reports the older batch.
+        return (before, samples, after) if got is not None and got < 400 else None
+
+    before, samples, after = wait_until("lag seconds from the log start", newest_batch_counted,
+                                        GUARD_S)  # fmt: skip
+    seconds = lag_seconds(samples, "slow", topic)[remote]
+    assert before - newest_ts / 1000.0 - 1.0 <= seconds <= after - newest_ts / 1000.0 + 1.0
+    assert lags(samples, "slow", topic)[remote] == 7  # high watermark - committed offset
