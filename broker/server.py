@@ -293,7 +293,7 @@ class KafkaBroker:
                     cluster.endpoint_of, f"broker-{self.broker_id}-consumer-lag", 5.0
                 )
                 lag.remote = self._remote_hws = RemoteHighWatermarks(
-                    self.broker_id, metadata, clients, lag.wanted
+                    self.broker_id, metadata, clients, lag.wanted, committed=lag.committed
                 )
                 self.http.before_scrape.append(self._remote_hws.refresh)
             self.http.registry.register(lag)

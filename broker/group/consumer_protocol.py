@@ -28,6 +28,7 @@ from broker.group.assignors import ASSIGNORS
 from broker.group.consumer_group import ConsumerGroup
 from broker.group.consumer_group_records import (
     KEY_VERSIONS,
+    ConsumerGroupMetadataKey,
     ConsumerGroupRecord,
     RecordDecodeError,
     decode_record,
@@ -201,6 +202,8 @@ class ConsumerProtocol:
                 self._creating.pop(group_id, None)
             if error != ErrorCode.none:
                 return HeartbeatResponse(error_code=error)
+            if _bumps_group_epoch(request, records):
+                coordinator.stats.consumer_group_rebalances += 1
         if coordinator.groups.get(group_id) is group:
             self._schedule(group)
         return response
@@ -236,3 +239,14 @@ class ConsumerProtocol:
 
     def unload(self, group: ConsumerGroup) -> None:
         self.coordinator.timer.cancel(_TIMER_PREFIX + group.group_id)
+
+
+def _bumps_group_epoch(request: HeartbeatRequest, records: list[ConsumerGroupRecord]) -> bool:
+    """A joining or updating member's heartbeat that wrote a new group epoch: what Kafka
+    counts as a consumer group rebalance (a member leaving or fenced bumps the epoch too,
+    but Kafka does not count it)."""
+    if request.member_epoch in (LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH):
+        return False
+    return any(
+        isinstance(r.key, ConsumerGroupMetadataKey) and r.value is not None for r in records
+    )

@@ -85,15 +85,23 @@ def partition_for(group_id: str, num_partitions: int) -> int:
 
 class GroupCoordinatorStats:
     """Kafka's group-coordinator-metrics counts: offsets committed (plain and transactional),
-    expired and deleted by OffsetDelete, and classic rebalances completed."""
+    expired and deleted by OffsetDelete, classic rebalances completed and consumer group
+    (KIP-848) rebalances, i.e. group epochs bumped by a member's heartbeat."""
 
-    __slots__ = ("completed_rebalances", "offset_commits", "offset_deletions", "offset_expirations")
+    __slots__ = (
+        "completed_rebalances",
+        "consumer_group_rebalances",
+        "offset_commits",
+        "offset_deletions",
+        "offset_expirations",
+    )
 
     def __init__(self) -> None:
         self.offset_commits = 0
         self.offset_expirations = 0
         self.offset_deletions = 0
         self.completed_rebalances = 0
+        self.consumer_group_rebalances = 0
 
 
 @dataclass(slots=True)

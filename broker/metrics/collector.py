@@ -44,6 +44,9 @@ _TOPIC_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("totalfetchrequests", "fetch_requests", "Partitions answered in consumer Fetch requests."),
 )
 
+#: Kafka's ConsumerGroupState names (the state tag of consumer-group-count).
+_CONSUMER_GROUP_STATES = ("Empty", "Assigning", "Reconciling", "Stable", "Dead")
+
 
 @dataclass
 class BrokerView:
@@ -332,8 +335,10 @@ class BrokerCollector(Collector):
     def _groups(self, coordinator: Any) -> Iterator[Metric]:
         prefix = "kafka_coordinator_group_groupmetadatamanager_"
         groups = list(coordinator.groups.values())
+        # Kafka's GroupMetadataManager gauges count classic groups only.
+        classic = [g for g in groups if g.group_type == "classic"]
         yield GaugeMetricFamily(
-            prefix + "numgroups", "Groups this coordinator holds.", value=len(groups)
+            prefix + "numgroups", "Classic groups this coordinator holds.", value=len(classic)
         )
         yield GaugeMetricFamily(
             prefix + "numoffsets",
@@ -341,12 +346,12 @@ class BrokerCollector(Collector):
             value=sum(len(o) for o in coordinator.offsets.values()),
         )
         counts: dict[str, int] = {}
-        for g in groups:
+        for g in classic:
             counts[g.state_name] = counts.get(g.state_name, 0) + 1
         for state in ("Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"):
             yield GaugeMetricFamily(
                 prefix + "numgroups" + state.lower(),
-                f"Groups in state {state}.",
+                f"Classic groups in state {state}.",
                 value=counts.get(state, 0),
             )
         # KafkaMetrics of group "group-coordinator-metrics": cumulative counts under the
@@ -358,10 +363,34 @@ class BrokerCollector(Collector):
             ("offset_deletion_count", stats.offset_deletions, "Offsets deleted by OffsetDelete."),
             ("group_completed_rebalance_count", stats.completed_rebalances,
              "Classic group rebalances completed."),
+            ("consumer_group_rebalance_count", stats.consumer_group_rebalances,
+             "Consumer group (KIP-848) rebalances: group epochs bumped by a member's heartbeat."),
         ):  # fmt: skip
             yield GaugeMetricFamily(
                 "kafka_server_group_coordinator_metrics_" + name, doc, value=count
             )
+        by_protocol = GaugeMetricFamily(
+            "kafka_server_group_coordinator_metrics_group_count",
+            "Groups, by rebalance protocol.",
+            labels=["protocol"],
+        )
+        by_consumer_state = GaugeMetricFamily(
+            "kafka_server_group_coordinator_metrics_consumer_group_count",
+            "Consumer (KIP-848) groups, by state.",
+            labels=["state"],
+        )
+        protocols = {"classic": 0, "consumer": 0}
+        consumer_states = dict.fromkeys(_CONSUMER_GROUP_STATES, 0)
+        for g in groups:
+            protocols[g.group_type] = protocols.get(g.group_type, 0) + 1
+            if g.group_type == "consumer":
+                consumer_states[g.state_name] = consumer_states.get(g.state_name, 0) + 1
+        for protocol, count in protocols.items():
+            by_protocol.add_metric([protocol], count)
+        for state, count in consumer_states.items():
+            by_consumer_state.add_metric([state], count)
+        yield by_protocol
+        yield by_consumer_state
 
 
 def _le(bound: float) -> str:

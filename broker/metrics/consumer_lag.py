@@ -9,12 +9,13 @@ before each scrape), so a coordinator reports every partition its groups committ
 
 ``kafka_consumergroup_group_lag_seconds`` (kafka-lag-exporter's name) is how old the first
 uncommitted batch is: now - its base timestamp, read from the batch header (no records);
-only for partitions hosted here.
+from the local log for partitions hosted here, from the leader's batch header (asked in
+the same round as its high watermark) for the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -43,6 +44,19 @@ class ConsumerLagCollector(Collector):
             for key in offsets:
                 if key not in hosted:
                     yield key
+
+    def committed(self) -> Mapping[tuple[str, int], set[int]]:
+        """Committed offsets (of every group) of the partitions ``wanted()`` names."""
+        out: dict[tuple[str, int], set[int]] = {}
+        coordinator = self.services.group_coordinator
+        if coordinator is None:
+            return out
+        hosted = self.services.replica_manager.partitions
+        for offsets in list(coordinator.offsets.values()):
+            for key, committed in list(offsets.items()):
+                if key not in hosted:
+                    out.setdefault(key, set()).add(committed.offset)
+        return out
 
     def collect(self) -> Iterator[Metric]:
         coordinator = self.services.group_coordinator
@@ -113,11 +127,12 @@ class ConsumerLagCollector(Collector):
                 values = [group_id, topic, str(index)]
                 current.add_metric(values, committed.offset)
                 lag.add_metric(values, behind)
-                seconds = (
-                    _lag_seconds(partition, committed.offset, hw, now_ms)
-                    if partition is not None
-                    else None
-                )
+                if partition is not None:
+                    seconds = _lag_seconds(partition, committed.offset, hw, now_ms)
+                else:
+                    seconds = _remote_lag_seconds(
+                        remote, topic, index, committed.offset, hw, now_ms
+                    )
                 if seconds is not None:
                     lag_seconds.add_metric(values, seconds)
             for topic, (offset_sum, behind_sum) in sorted(sums.items()):
@@ -130,6 +145,23 @@ class ConsumerLagCollector(Collector):
             "josef.metrics.max.partition.labels.",
             value=omitted,
         )
+
+
+def _remote_lag_seconds(
+    remote: RemoteHighWatermarks | None,
+    topic: str,
+    index: int,
+    committed: int,
+    hw: int,
+    now_ms: int,
+) -> float | None:
+    """As :func:`_lag_seconds`, from the leader's batch header asked before this scrape."""
+    if committed >= hw:
+        return 0.0
+    timestamp = remote.batch_timestamp(topic, index, committed) if remote is not None else None
+    if timestamp is None or timestamp < 0:
+        return None
+    return max(0.0, (now_ms - timestamp) / 1000.0)
 
 
 def _lag_seconds(partition: Any, committed: int, hw: int, now_ms: int) -> float | None:

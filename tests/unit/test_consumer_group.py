@@ -35,6 +35,7 @@ from broker.group.consumer_group_records import (
     encode_value,
 )
 from broker.group.consumer_member import (
+    LEAVE_GROUP_MEMBER_EPOCH,
     ConsumerGroupConfig,
     ConsumerGroupState,
     HeartbeatRequest,
@@ -665,3 +666,31 @@ async def test_consumer_group_offsets_expire_like_kafka(coord_env: CoordEnv) -> 
     assert coord.committed("g") == {} and "g" not in coord.groups
     fresh = await coord_env.new_coordinator()
     assert "g" not in fresh.groups and fresh.committed("g") == {}
+
+
+async def test_coordinator_counts_epoch_bumps_of_joining_members(coord_env: CoordEnv) -> None:
+    """consumer-group-rebalance-count: a group epoch bumped by a joining (or updating)
+    member's heartbeat counts; one bumped by a member fenced or leaving does not (Kafka)."""
+    coord = coord_env.coord
+    assert coord is not None
+    await coord.consumer.heartbeat(join_request("a"))
+    r = await coord.consumer.heartbeat(join_request("b"))
+    assert r.member_epoch == 2 and coord.stats.consumer_group_rebalances == 2
+    r = await coord.consumer.heartbeat(
+        HeartbeatRequest(group_id="g", member_id="b", member_epoch=2)
+    )
+    assert r.error_code == ErrorCode.none and coord.stats.consumer_group_rebalances == 2
+    # a goes silent and is fenced (epoch 3), then b leaves (epoch 4): neither counts.
+    for _ in range(4):
+        coord_env.advance(400)
+        r = await coord.consumer.heartbeat(
+            HeartbeatRequest(group_id="g", member_id="b", member_epoch=r.member_epoch)
+        )
+        await coord.flush()
+    group = coord.groups["g"]
+    assert isinstance(group, ConsumerGroup) and set(group.members) == {"b"}
+    r = await coord.consumer.heartbeat(
+        HeartbeatRequest(group_id="g", member_id="b", member_epoch=LEAVE_GROUP_MEMBER_EPOCH)
+    )
+    assert r.error_code == ErrorCode.none and group.group_epoch == 4
+    assert coord.stats.consumer_group_rebalances == 2
