@@ -85,3 +85,56 @@ def kafka_libs() -> Path:
             ("org.slf4j", "slf4j-reload4j", "1.7.36"),
         ],
     )
+
+
+#: The Go release the client modules need (tests/clients/go/go.mod's ``go`` line).
+GO_RELEASE = (1, 26, 8)
+_GO_PROXY = "https://proxy.golang.org/golang.org/toolchain/@v"
+
+
+def _go_release(go: str) -> tuple[int, ...] | None:
+    done = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False)
+    text = done.stdout.strip().removeprefix("go")
+    parts = text.split(".")
+    if done.returncode != 0 or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def go_toolchain() -> str:
+    """A ``go`` at least GO_RELEASE: the one on PATH when recent enough, else Go's own
+    toolchain module from the module proxy (Debian 12's golang-go is 1.19, which predates
+    toolchain switching), unpacked once into the cache."""
+    local = shutil.which("go")
+    if local is not None and (_go_release(local) or (0,)) >= GO_RELEASE:
+        return local
+    version = "go" + ".".join(map(str, GO_RELEASE))
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    dest = CACHE / "go" / "toolchain" / version
+    go = dest / "bin" / "go"
+    if (dest / ".complete").exists():
+        return str(go)
+    import io
+    import urllib.request
+    import zipfile
+
+    url = f"{_GO_PROXY}/v0.0.1-{version}.linux-{machine}.zip"
+    try:
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:
+            data = response.read()
+    except OSError as exc:
+        pytest.fail(f"no Go >= {version} on PATH and {url} could not be fetched: {exc}")
+    shutil.rmtree(dest, ignore_errors=True)
+    prefix = f"golang.org/toolchain@v0.0.1-{version}.linux-{machine}/"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            if not info.filename.startswith(prefix) or info.is_dir():
+                continue
+            target = dest / info.filename[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(info))
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                target.chmod(mode)
+    (dest / ".complete").touch()
+    return str(go)

@@ -4,7 +4,8 @@ tests/clients/go/ holds one module (go.mod and go.sum committed) with one progra
 pytest builds them with ``go build`` (GOFLAGS=-mod=mod, module and build caches under the test
 cache, tests/helpers/client_cache.py) and checks each JSON report and the stored batches
 exactly, as for the Java client. The pinned module versions need Go >= 1.26 (their go.mod
-files say so); Debian 12's golang-go (1.19) is too old to build them.
+files say so); where the Go on PATH is older (Debian 12's golang-go is 1.19) or missing, the
+tests fetch Go's own toolchain module from the module proxy into the test cache.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers.broker_process import BrokerProcess
-from helpers.client_cache import CACHE, require_tool, run_fetch
+from helpers.client_cache import CACHE, go_toolchain, run_fetch
 from helpers.client_programs import CLIENTS_DIR, check_client, run_program, scenario_broker
 
 GO_DIR = CLIENTS_DIR / "go"
@@ -35,7 +36,7 @@ PROGRAMS = ("franz", "sarama")
 @pytest.fixture(scope="module")
 def binaries() -> Path:
     """Both programs, built in one ``go build`` (they share the module graph)."""
-    go = require_tool("go", "apt-get install golang-go, or Go >= 1.26")
+    go = go_toolchain()
     out = GO_DIR / "bin"
     out.mkdir(exist_ok=True)
     run_fetch([go, "build", "-o", f"{out}/", *(f"./{p}" for p in PROGRAMS)], GO_DIR, go_env())
