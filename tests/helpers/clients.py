@@ -794,3 +794,45 @@ def require_client(client: str) -> None:
 
     if client == "kcat" and is_tansu():
         pytest.skip("JOSEF_TEST_BROKER=tansu: kcat (librdkafka 2.0.2) rejects Tansu's ApiVersions")
+
+
+def commit_offsets_confluent(
+    bootstrap: str, group: str, offsets: dict[tuple[str, int], int]
+) -> None:
+    """Commit ``offsets`` ((topic, partition) → offset) for ``group`` without joining it."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
+        )
+    finally:
+        consumer.close()
+
+
+def consume_and_commit_kafka_python(
+    bootstrap: str, topic: str, group: str, n: int, timeout: float = DEFAULT_TIMEOUT_S
+) -> None:
+    """Subscribe in ``group``, read ``n`` records, commit them, leave the group."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    try:
+        got = 0
+        deadline = time.monotonic() + timeout
+        while got < n and time.monotonic() < deadline:
+            batches: Any = consumer.poll(timeout_ms=500)
+            got += sum(len(records) for records in batches.values())
+        assert got == n
+        consumer.commit()
+    finally:
+        consumer.close()

@@ -10,7 +10,14 @@ import urllib.request
 from typing import Any
 
 from helpers.broker_process import BrokerProcess, require_josef
-from helpers.clients import Record, create_topic, produce, unique_topic
+from helpers.clients import (
+    Record,
+    commit_offsets_confluent,
+    consume_and_commit_kafka_python,
+    create_topic,
+    produce,
+    unique_topic,
+)
 from helpers.josef_cluster import wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -54,42 +61,6 @@ def _records(n: int) -> list[Record]:
     return [Record(key=None, value=f"v{i}".encode()) for i in range(n)]
 
 
-def commit_confluent(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
-    )
-    try:
-        consumer.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
-        )
-    finally:
-        consumer.close()
-
-
-def consume_and_commit_kafka_python(bootstrap: str, topic: str, group: str, n: int) -> None:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    try:
-        got = 0
-        deadline = time.monotonic() + GUARD_S
-        while got < n and time.monotonic() < deadline:
-            batches: Any = consumer.poll(timeout_ms=500)
-            got += sum(len(r) for r in batches.values())
-        assert got == n
-        consumer.commit()
-    finally:
-        consumer.close()
-
-
 def test_coordinator_reports_lag_of_partitions_led_elsewhere(josef_cluster: Any) -> None:
     require_josef("Josef's HTTP listener")
     cluster = josef_cluster(size=3)
@@ -101,7 +72,9 @@ def test_coordinator_reports_lag_of_partitions_led_elsewhere(josef_cluster: Any)
         client = "confluent" if p % 2 == 0 else "kafka-python"
         assert produce(client, cluster.bootstrap, topic, _records(n), partition=p) == list(range(n))
 
-    commit_confluent(cluster.bootstrap, "lagging", {(topic, 0): 5, (topic, 1): 20, (topic, 2): 3})
+    commit_offsets_confluent(
+        cluster.bootstrap, "lagging", {(topic, 0): 5, (topic, 1): 20, (topic, 2): 3}
+    )
     consume_and_commit_kafka_python(cluster.bootstrap, topic, "caught-up", sum(sizes.values()))
 
     lagging = coordinator_of(cluster, "lagging")
@@ -145,7 +118,7 @@ def test_standalone_lag_unchanged(broker: BrokerProcess) -> None:
     topic = unique_topic("solo")
     create_topic(broker.bootstrap, topic)
     produce("confluent", broker.bootstrap, topic, _records(9))
-    commit_confluent(broker.bootstrap, "solo", {(topic, 0): 4})
+    commit_offsets_confluent(broker.bootstrap, "solo", {(topic, 0): 4})
     assert lags(scrape(broker), "solo", topic) == {0: 5}
 
 
@@ -181,7 +154,9 @@ def test_lag_seconds_of_partitions_led_elsewhere(josef_cluster: Any) -> None:
         assert produce(client, cluster.bootstrap, topic, new, partition=p) == list(
             range(n, n + 5)
         )
-    commit_confluent(cluster.bootstrap, "slow", {(topic, p): o for p, o in committed.items()})
+    commit_offsets_confluent(
+        cluster.bootstrap, "slow", {(topic, p): o for p, o in committed.items()}
+    )
     consume_and_commit_kafka_python(cluster.bootstrap, topic, "done", sum(committed.values()) + 15)
 
     coordinator = coordinator_of(cluster, "slow")

@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 
 import pytest
 from helpers.broker_process import BrokerProcess, require_josef
-from helpers.clients import Record, create_topic, produce, unique_topic, watermarks
+from helpers.clients import (
+    Record,
+    commit_offsets_confluent,
+    create_topic,
+    produce,
+    unique_topic,
+    watermarks,
+)
 
 pytestmark = pytest.mark.usefixtures("_josef_only")
 
@@ -136,18 +143,6 @@ def _admin(bootstrap: str) -> Any:
     return AdminClient({"bootstrap.servers": bootstrap})
 
 
-def _commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        c.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
-        )
-    finally:
-        c.close()
-
-
 def test_every_page_shows_the_admin_api_values(
     browser: Any, console_broker: BrokerProcess, screenshots: Path
 ) -> None:
@@ -159,7 +154,7 @@ def test_every_page_shows_the_admin_api_values(
             partition=0)
     produce("kafka-python", bootstrap, topic, [Record(b"kp", b"<hello>")], partition=1)
     group = f"browser-group-{topic}"
-    _commit(bootstrap, group, {(topic, 0): 1, (topic, 1): 0})
+    commit_offsets_confluent(bootstrap, group, {(topic, 0): 1, (topic, 1): 0})
     md = _admin(bootstrap).list_topics(timeout=GUARD_S)
     shots = []
 
@@ -263,11 +258,11 @@ def test_lag_and_throughput_refresh_themselves(
     create_topic(bootstrap, topic)
     produce("confluent", bootstrap, topic, [Record(None, b"x")] * 10)
     group = f"browser-live-{topic}"
-    _commit(bootstrap, group, {(topic, 0): 2})
+    commit_offsets_confluent(bootstrap, group, {(topic, 0): 2})
 
     browser.get(base + f"/group?id={group}")
     assert [r[4] for r in _rows(browser, "lag")] == ["8"]
-    _commit(bootstrap, group, {(topic, 0): 7})
+    commit_offsets_confluent(bootstrap, group, {(topic, 0): 7})
     _wait("the lag to refresh", lambda: [r[4] for r in _rows(browser, "lag")] == ["3"])
 
     browser.get(base + "/topics")

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 from helpers.broker_process import require_josef
-from helpers.clients import Record, produce, unique_topic, wait_for_topic, watermarks
+from helpers.clients import (
+    Record,
+    commit_offsets_confluent,
+    produce,
+    unique_topic,
+    wait_for_topic,
+    watermarks,
+)
 from helpers.cluster_fixtures import ClusterFactory
 from helpers.console_pages import definitions, get, table
 
@@ -19,18 +26,6 @@ GUARD_S = 30.0  # a guard against a hung client, not a measurement
 @pytest.fixture
 def _josef_only() -> None:
     require_josef("Josef's web console in a cluster")
-
-
-def _commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        c.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
-        )
-    finally:
-        c.close()
 
 
 def test_console_of_one_broker_shows_the_whole_cluster(josef_cluster: ClusterFactory) -> None:
@@ -47,7 +42,7 @@ def test_console_of_one_broker_shows_the_whole_cluster(josef_cluster: ClusterFac
         produce("confluent", bootstrap, topic, [Record(None, b"v")] * (p + 1), partition=p)
     groups = [f"console-cluster-g{i}-{topic}" for i in range(6)]
     for i, group in enumerate(groups):
-        _commit(bootstrap, group, {(topic, i): 1})
+        commit_offsets_confluent(bootstrap, group, {(topic, i): 1})
 
     console = cluster[1]
     md = admin.list_topics(timeout=GUARD_S)

@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 from helpers.broker_process import BrokerProcess, require_josef
-from helpers.clients import Record, create_topic, produce, unique_topic, watermarks
+from helpers.clients import (
+    Record,
+    commit_offsets_confluent,
+    create_topic,
+    produce,
+    unique_topic,
+    watermarks,
+)
 from helpers.console_pages import csrf, definitions, error, get, post, table
 
 pytestmark = pytest.mark.usefixtures("_josef_only")
@@ -74,18 +81,6 @@ def _committed(
     try:
         got = c.committed([TopicPartition(t, p) for t, p in tps], timeout=GUARD_S)
         return {(x.topic, x.partition): x.offset for x in got}
-    finally:
-        c.close()
-
-
-def _commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        c.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
-        )
     finally:
         c.close()
 
@@ -232,7 +227,7 @@ def test_hostile_names_and_payloads_are_escaped(console_broker: BrokerProcess) -
     assert table(page.body, "records")[0][2:5] == [evil, evil, f"{evil}: {evil}"]
 
     group = 'g/<script>alert("g")</script>&x=1'
-    _commit(bootstrap, group, {(topic, 0): 1})
+    commit_offsets_confluent(bootstrap, group, {(topic, 0): 1})
     listing = get(base, "/groups")
     assert "<script>alert" not in listing.body
     assert group in [r[0] for r in table(listing.body, "groups")]
@@ -271,7 +266,7 @@ def test_group_pages_show_lag_like_the_admin_api(console_broker: BrokerProcess) 
     produce("kafka-python", bootstrap, topic, [Record(None, b"b")] * 4, partition=1)
 
     empty_group = f"console-empty-{topic}"
-    _commit(bootstrap, empty_group, {(topic, 0): 2, (topic, 1): 1})
+    commit_offsets_confluent(bootstrap, empty_group, {(topic, 0): 2, (topic, 1): 1})
     page = get(console_broker.http_url, f"/group?id={empty_group}")
     assert page.status == 200
     facts = definitions(page.body)
@@ -402,7 +397,7 @@ def test_reset_offsets_of_an_empty_group(console_broker: BrokerProcess) -> None:
             [Record(None, b"s", (), ts + 1000 * i) for i in range(3)], partition=1)
     group = f"console-g-{topic}"
     tps = [(topic, 0), (topic, 1)]
-    _commit(bootstrap, group, {(topic, 0): 1, (topic, 1): 1})
+    commit_offsets_confluent(bootstrap, group, {(topic, 0): 1, (topic, 1): 1})
     token = csrf(get(base, f"/group?id={group}").body)
 
     form = {"csrf": token, "id": group, "topic": topic, "scenario": "latest"}

@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 from helpers.broker_process import BrokerProcess, require_josef
-from helpers.clients import Record, create_topic, produce, unique_topic
+from helpers.clients import (
+    Record,
+    commit_offsets_confluent,
+    consume_and_commit_kafka_python,
+    create_topic,
+    produce,
+    unique_topic,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.usefixtures("_josef_only")
@@ -51,43 +58,6 @@ def _records(n: int, tag: str) -> list[Record]:
     return [Record(key=f"k{i}".encode(), value=f"{tag}-{i:04d}".encode()) for i in range(n)]
 
 
-def _commit_confluent(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
-    )
-    try:
-        consumer.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
-        )
-    finally:
-        consumer.close()
-
-
-def _consume_all_kafka_python(bootstrap: str, topic: str, group: str, n: int) -> None:
-    """Subscribe in ``group``, read ``n`` records, commit them, leave the group."""
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    try:
-        got = 0
-        deadline = time.monotonic() + GUARD_S
-        while got < n and time.monotonic() < deadline:
-            batches: Any = consumer.poll(timeout_ms=500)
-            got += sum(len(records) for records in batches.values())
-        assert got == n
-        consumer.commit()
-    finally:
-        consumer.close()
-
-
 def test_counters_and_lag_after_real_clients(broker: BrokerProcess) -> None:
     from confluent_kafka import Consumer
 
@@ -98,8 +68,10 @@ def test_counters_and_lag_after_real_clients(broker: BrokerProcess) -> None:
     produce("kafka-python", broker.bootstrap, topic, _records(30, "c"), partition=2)
     produce("kafka-python", broker.bootstrap, topic, _records(30, "d"), partition=0)
 
-    _commit_confluent(broker.bootstrap, "lagging", {(topic, 0): 10, (topic, 1): 40, (topic, 2): 0})
-    _consume_all_kafka_python(broker.bootstrap, topic, "caught-up", 150)
+    commit_offsets_confluent(
+        broker.bootstrap, "lagging", {(topic, 0): 10, (topic, 1): 40, (topic, 2): 0}
+    )
+    consume_and_commit_kafka_python(broker.bootstrap, topic, "caught-up", 150)
     live = Consumer(
         {
             "bootstrap.servers": broker.bootstrap,
