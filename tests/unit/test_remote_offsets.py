@@ -5,25 +5,13 @@ concurrent scrapes sharing a round."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
+from helpers.fake_metadata import LeaderMetadata
 from kio.schema.errors import ErrorCode
 
 from broker.metrics.remote_offsets import RemoteHighWatermarks
-from cluster.metadata import PartitionState, TopicMetadata
 from protocol.builders import make, response_class
-
-
-class FakeMetadata:
-    def __init__(self, leaders: dict[tuple[str, int], int]) -> None:
-        self.topics: dict[str, TopicMetadata] = {}
-        for (topic, p), leader in leaders.items():
-            meta = self.topics.setdefault(topic, TopicMetadata(topic, uuid.uuid4(), {}))
-            meta.partitions[p] = PartitionState([leader], leader)
-
-    def topic(self, name: str) -> TopicMetadata | None:
-        return self.topics.get(name)
 
 
 class FakeClient:
@@ -87,7 +75,7 @@ def make_remote(
     clock = Clock()
     remote = RemoteHighWatermarks(
         1,
-        FakeMetadata(leaders),  # type: ignore[arg-type]
+        LeaderMetadata(leaders),  # type: ignore[arg-type]
         FakeClients(clients),  # type: ignore[arg-type]
         lambda: wanted,
         min_interval_s=1.0,

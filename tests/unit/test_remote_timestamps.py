@@ -6,9 +6,9 @@ committed, leaders that fail left out."""
 from __future__ import annotations
 
 import datetime
-import uuid
 from typing import Any
 
+from helpers.fake_metadata import LeaderMetadata
 from kio.schema.errors import ErrorCode
 
 from broker.metrics.consumer_lag import _remote_lag_seconds
@@ -19,7 +19,6 @@ from broker.metrics.remote_timestamps import (
     batch_timestamps,
     fetch_request,
 )
-from cluster.metadata import PartitionState, TopicMetadata
 from protocol.builders import make, response_class
 from protocol.record_batch import HEADER_SIZE
 from protocol.records import NewRecord, encode_batch
@@ -167,17 +166,6 @@ class Clients:
         pass
 
 
-class Metadata:
-    def __init__(self, leaders: dict[tuple[str, int], int]) -> None:
-        self.topics: dict[str, TopicMetadata] = {}
-        for (topic, p), leader in leaders.items():
-            meta = self.topics.setdefault(topic, TopicMetadata(topic, uuid.uuid4(), {}))
-            meta.partitions[p] = PartitionState([leader], leader)
-
-    def topic(self, name: str) -> TopicMetadata | None:
-        return self.topics.get(name)
-
-
 class Clock:
     now = 100.0
 
@@ -196,7 +184,7 @@ def setup(
     clock = Clock()
     remote = RemoteHighWatermarks(
         1,
-        Metadata({("a", 0): 2, ("a", 1): 2, ("b", 0): 3}),  # type: ignore[arg-type]
+        LeaderMetadata({("a", 0): 2, ("a", 1): 2, ("b", 0): 3}),  # type: ignore[arg-type]
         Clients({2: two, 3: three}),  # type: ignore[arg-type]
         lambda: list(committed),
         committed=lambda: committed,
